@@ -1,0 +1,38 @@
+"""The seam between the control channel's users and its transports.
+
+A `Link` is one room server's bidirectional channel to the EMS: ordered text
+messages both ways. The `direct` transport carries it over a WebSocket; a NATS
+transport carries the same messages over subjects. Neither the cluster
+manager nor the room agent knows which one it holds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from pydantic import BaseModel
+
+
+class LinkClosed(Exception):
+    """The other side went away (or we closed the link)."""
+
+
+class Link(ABC):
+    """One ordered, bidirectional control channel."""
+
+    peer: str = "?"
+
+    @abstractmethod
+    async def send_text(self, text: str) -> None:
+        """Send one message; LinkClosed when the channel is gone."""
+
+    @abstractmethod
+    async def receive_text(self) -> str:
+        """Wait for the next message; LinkClosed when the channel is gone."""
+
+    @abstractmethod
+    async def close(self, reason: str = "") -> None:
+        """Close the channel; safe to call twice."""
+
+    async def send(self, message: BaseModel) -> None:
+        await self.send_text(message.model_dump_json())

@@ -1,0 +1,280 @@
+"""The `moot` command. Server commands run processes; admin commands call the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from pydantic import ValidationError
+
+from moot import config
+from moot.netcheck import PortInUse, ensure_port_free
+from moot.secrets_file import load_or_create_cluster_secret
+
+app = typer.Typer(help="Moot: an enterprise meeting server.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The EMS's database.", no_args_is_help=True)
+servers_app = typer.Typer(help="Room servers of the cluster (through the EMS's API).",
+                          no_args_is_help=True)
+meetings_app = typer.Typer(help="Meetings (through the EMS's API).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(servers_app, name="servers")
+app.add_typer(meetings_app, name="meetings")
+
+EmsUrl = Annotated[
+    str, typer.Option("--ems-url", envvar="MOOT_EMS_URL", help="Address of the EMS.")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _settings(cls: type[config.CommonSettings], **overrides: Any) -> Any:
+    try:
+        return config.load(cls, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"bad setting ({problems}). See docs/configuration.md.")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
+    bus_url: Annotated[str | None, typer.Option(help="`direct` or nats://...")] = None,
+) -> None:
+    """Run the EMS: Meeting Center, REST API and cluster manager."""
+    import uvicorn
+
+    from moot.ems.app import create_app
+
+    settings = _settings(
+        config.EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
+    )
+    _logging(settings.log_level)
+    if settings.bus_url != "direct":
+        fail("only MOOT_BUS_URL=direct is available in this release")
+    if not settings.cluster_secret:
+        secret, path = load_or_create_cluster_secret(settings.data_dir)
+        settings.cluster_secret = secret
+        logging.getLogger("moot").info(
+            "no MOOT_CLUSTER_SECRET set: using the one in %s; give room servers the same", path
+        )
+    try:
+        ensure_port_free(settings.host, settings.port)
+    except PortInUse as exc:
+        fail(f"{exc}. Choose another with --port or MOOT_PORT.")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level, access_log=False, ws_ping_interval=10, ws_ping_timeout=10,
+    )
+
+
+@app.command()
+def room(
+    name: Annotated[str | None, typer.Option(help="Unique name in the cluster.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    url: Annotated[str | None, typer.Option(help="Address browsers use.")] = None,
+    ems_url: Annotated[str | None, typer.Option(help="Address of the EMS.")] = None,
+) -> None:
+    """Run a room server that joins the EMS's cluster."""
+    from moot.room.server import run_room
+
+    settings = _settings(
+        config.RoomSettings, room_name=name, room_host=host, room_port=port, room_url=url,
+        ems_url=ems_url,
+    )
+    _logging(settings.log_level)
+    if not settings.room_name:
+        fail("give the room server a name: --name or MOOT_ROOM_NAME")
+    if not settings.cluster_secret:
+        fail("set MOOT_CLUSTER_SECRET to the EMS's cluster secret "
+             "(the EMS keeps a generated one in its data directory, file cluster-secret)")
+    try:
+        ensure_port_free(settings.room_host, settings.room_port)
+    except PortInUse as exc:
+        fail(f"{exc}. Choose another with --port or MOOT_ROOM_PORT.")
+    raise typer.Exit(asyncio.run(run_room(settings)))
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="EMS port; the room servers take the next two.")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
+        "moot-data"
+    ),
+) -> None:
+    """Start an EMS and two room servers on 127.0.0.1; Ctrl-C stops all three."""
+    from moot.demo import DemoFailed, run_demo
+
+    try:
+        code = run_demo(host="127.0.0.1", port=port, data_dir=data_dir, log_level="warning",
+                        say=typer.echo)
+    except PortInUse as exc:
+        fail(f"{exc}. Stop what uses it or choose another port with --port.")
+    except DemoFailed as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
+) -> None:
+    """Create or migrate the schema to the newest version."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from moot.ems.store.migrate import upgrade
+
+    settings = _settings(config.EmsSettings, database_url=database_url)
+    url = settings.resolved_database_url()
+    try:
+        upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        fail(f"could not migrate {url}: {exc}")
+    typer.echo(f"database at {url} is up to date")
+
+
+# -- admin commands over the REST API ---------------------------------------
+
+
+def _call(method: str, ems_url: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, ems_url.rstrip("/") + path, timeout=10, **kwargs)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the EMS at {ems_url} ({exc}); is `moot serve` running? "
+             "Set --ems-url or MOOT_EMS_URL.")
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        if isinstance(detail, list):
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
+            )
+        fail(f"{response.status_code}: {detail}")
+    return response.json() if response.content else None
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        typer.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        typer.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@servers_app.command("list")
+def servers_list(ems_url: EmsUrl = "http://127.0.0.1:8080", as_json: JsonFlag = False) -> None:
+    """Every room server with its status and load."""
+    rows = _call("GET", ems_url, "/api/v1/servers")
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["name", "status", "url", "active_meetings", "participants",
+                  "max_active_meetings", "cpu_percent"])
+
+
+@servers_app.command("add")
+def servers_add(
+    name: str,
+    url: Annotated[str, typer.Option(help="Address browsers use to reach it.")],
+    max_active_meetings: int = 100,
+    max_users_per_meeting: int = 500,
+    instant_meetings: Annotated[int | None, typer.Option(help="Omit for unlimited.")] = None,
+    location: str = "",
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Add a room server with its capacity."""
+    body = {"name": name, "url": url, "max_active_meetings": max_active_meetings,
+            "max_users_per_meeting": max_users_per_meeting,
+            "instant_meetings": instant_meetings, "location": location}
+    row = _call("POST", ems_url, "/api/v1/servers", json=body)
+    typer.echo(f"added room server {row['name']} ({row['url']})")
+
+
+@servers_app.command("drain")
+def servers_drain(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None:
+    """Send no new meetings to a server; its meetings run to their end."""
+    row = _call("POST", ems_url, f"/api/v1/servers/{name}/drain")
+    typer.echo(f"room server {row['name']} is {row['status']}; "
+               f"{row['active_meetings']} meeting(s) still running")
+
+
+@servers_app.command("remove")
+def servers_remove(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None:
+    """Remove a server that hosts no meeting."""
+    _call("DELETE", ems_url, f"/api/v1/servers/{name}")
+    typer.echo(f"removed room server {name}")
+
+
+@meetings_app.command("list")
+def meetings_list(
+    q: Annotated[str | None, typer.Option(help="Name or moderator contains this.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="scheduled, in_progress, ended or recorded.")] = None,
+    limit: int = 50,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+    as_json: JsonFlag = False,
+) -> None:
+    """Find meetings."""
+    params: dict[str, Any] = {"limit": limit}
+    if q:
+        params["q"] = q
+    if status:
+        params["status"] = status
+    page = _call("GET", ems_url, "/api/v1/meetings", params=params)
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    _table(page["items"], ["id", "start", "name", "moderator", "status", "server"])
+
+
+@meetings_app.command("create")
+def meetings_create(
+    name: str,
+    moderator: str = "Anonymous",
+    expected_participants: int = 4,
+    start: Annotated[str | None, typer.Option(
+        help="ISO 8601 with offset, e.g. 2026-12-01T09:00:00+01:00; omit to start now.")] = None,
+    duration_minutes: int = 60,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Schedule a meeting, or start one now."""
+    body: dict[str, Any] = {"name": name, "moderator": moderator,
+                            "expected_participants": expected_participants,
+                            "duration_minutes": duration_minutes}
+    if start:
+        body["start"] = start
+    row = _call("POST", ems_url, "/api/v1/meetings", json=body)
+    typer.echo(f"meeting {row['id']} ({row['status']}): attend at {row['join_url']}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,120 @@
+"""Settings for every Moot process, from `MOOT_*` variables or `moot.toml`.
+
+One class per part (EMS, room server) over a shared base, so that each
+command validates only what it uses. Every field is documented in
+docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def config_file() -> Path:
+    """The TOML file settings are read from: `MOOT_CONFIG`, else ./moot.toml."""
+    return Path(os.environ.get("MOOT_CONFIG", "moot.toml"))
+
+
+class CommonSettings(BaseSettings):
+    """Settings both the EMS and the room servers read."""
+
+    model_config = SettingsConfigDict(env_prefix="MOOT_", extra="ignore")
+
+    data_dir: Path = Field(Path("moot-data"), description="Where state files live.")
+    cluster_secret: str = Field("", description="Shared by the EMS and its room servers.")
+    heartbeat_interval: float = Field(1.0, gt=0, le=60)
+    log_level: str = Field("info")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: command-line flags, then MOOT_* variables, then moot.toml.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = {"critical", "error", "warning", "info", "debug"}
+        if value.lower() not in levels:
+            raise ValueError(f"log_level must be one of {sorted(levels)}")
+        return value.lower()
+
+
+class EmsSettings(CommonSettings):
+    """Settings of the Meeting Center (`moot serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = Field("", description="The address browsers use; default http://HOST:PORT")
+    database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir")
+    bus_url: str = Field("direct", description="`direct` or nats://host:port")
+    join_token_ttl: int = Field(120, ge=5, le=3600, description="Seconds a join token lives.")
+    signing_key_file: Path | None = Field(None, description="Ed25519 PEM; default in data_dir")
+    auto_register_servers: bool = Field(
+        True, description="Add an unknown room server that presents the cluster secret."
+    )
+    open_timeout: float = Field(5.0, gt=0, description="Seconds to wait for open_meeting.")
+    early_join_minutes: int = Field(
+        10, ge=0, description="How long before its start a scheduled meeting may be opened."
+    )
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        if value != "direct" and not value.startswith("nats://"):
+            raise ValueError("bus_url must be 'direct' or a nats:// URL")
+        return value
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'moot.db').as_posix()}"
+
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.data_dir / "signing-key.pem"
+
+
+class RoomSettings(CommonSettings):
+    """Settings of one room server (`moot room`)."""
+
+    room_name: str = Field("", description="Unique name of this room server in the cluster.")
+    room_host: str = "127.0.0.1"
+    room_port: int = Field(8081, ge=0, le=65535)
+    room_url: str = Field("", description="The address browsers use; default http://HOST:PORT")
+    ems_url: str = Field("http://127.0.0.1:8080", description="Where the EMS listens.")
+    max_active_meetings: int = Field(100, ge=0)
+    max_users_per_meeting: int = Field(500, ge=1)
+    instant_meetings: int | None = Field(None, ge=0, description="None means unlimited.")
+    location: str = ""
+
+    def resolved_room_url(self) -> str:
+        if self.room_url:
+            return self.room_url.rstrip("/")
+        return f"http://{self.room_host}:{self.room_port}"
+
+
+def load(cls: type[CommonSettings], **overrides: Any) -> Any:
+    """Build settings, dropping flags the user did not give (None)."""
+    return cls(**{k: v for k, v in overrides.items() if v is not None})

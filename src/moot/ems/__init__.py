@@ -1,0 +1,1 @@
+"""The EMS: Meeting Center, cluster manager, admin API and store."""

@@ -1,0 +1,117 @@
+"""/api/v1/meetings"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from moot.ems.api.schemas import (
+    Attendee,
+    MeetingCreate,
+    MeetingDetail,
+    MeetingOut,
+    MeetingPage,
+    MeetingPatch,
+)
+from moot.ems.deps import MeetingsDep
+from moot.ems.meetings import MeetingService
+from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
+from moot.ems.store.models import AttendanceRow, MeetingRow
+
+router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
+
+
+def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
+    return MeetingOut(
+        id=row.id,
+        name=row.name,
+        type=row.type,  # type: ignore[arg-type]
+        moderator=row.moderator,
+        expected_participants=row.expected_participants,
+        start=row.start_at,
+        end=row.end_at,
+        duration_minutes=row.duration_minutes,
+        recurrence=row.recurrence,
+        record=row.record,
+        has_password=row.password_hash is not None,
+        tools=list(row.tools),
+        status=row.status,  # type: ignore[arg-type]
+        server=row.server_name,
+        epoch=row.epoch,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        created_at=row.created_at,
+        join_url=service.join_url(row.id),
+    )
+
+
+def attendee_out(row: AttendanceRow) -> Attendee:
+    return Attendee(
+        user=row.user_name,
+        role=row.role,
+        server=row.server_name,
+        joined_at=row.joined_at,
+        left_at=row.left_at,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=MeetingOut)
+async def create_meeting(body: MeetingCreate, meetings: MeetingsDep) -> MeetingOut:
+    """Schedule a meeting, or start it now when `start` is absent."""
+    return meeting_out(meetings, await meetings.create(body))
+
+
+@router.get("", response_model=MeetingPage)
+async def list_meetings(
+    meetings: MeetingsDep,
+    q: Annotated[str | None, Query(max_length=200, description="name or moderator")] = None,
+    status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: Annotated[datetime | None, Query()] = None,
+    sort: SortKey = "start",
+    order: Literal["asc", "desc"] = "asc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> MeetingPage:
+    """Find meetings: by name or moderator, status, the time range they overlap."""
+    rows, next_cursor = await meetings.list(
+        MeetingQuery(
+            q=q or None,
+            status=status_,
+            start_from=from_,
+            start_to=to,
+            sort=sort,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+    return MeetingPage(items=[meeting_out(meetings, r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{meeting_id}", response_model=MeetingDetail)
+async def get_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingDetail:
+    row, attendance = await meetings.get_with_attendance(meeting_id)
+    return MeetingDetail(
+        **meeting_out(meetings, row).model_dump(),
+        attendance=[attendee_out(a) for a in attendance],
+    )
+
+
+@router.patch("/{meeting_id}", response_model=MeetingOut)
+async def patch_meeting(meeting_id: str, body: MeetingPatch, meetings: MeetingsDep) -> MeetingOut:
+    return meeting_out(meetings, await meetings.update(meeting_id, body))
+
+
+@router.delete("/{meeting_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_meeting(meeting_id: str, meetings: MeetingsDep) -> Response:
+    await meetings.delete(meeting_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{meeting_id}/end", response_model=MeetingOut)
+async def end_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingOut:
+    """End a meeting now: everyone in it is told and it closes on its room server."""
+    return meeting_out(meetings, await meetings.end(meeting_id))

@@ -1,0 +1,205 @@
+"""Request and response bodies of REST API v1 (they are the OpenAPI document)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from dateutil.rrule import rrulestr
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MeetingType = Literal["collaboration", "broadcast"]
+Tool = Literal["chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"]
+ALL_TOOLS: list[Tool] = [
+    "chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"
+]
+MAX_DURATION_MINUTES = 24 * 60
+SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _clean_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _check_recurrence(value: str | None) -> str | None:
+    if value is None:
+        return None
+    rule = value.strip()
+    if rule.upper().startswith("RRULE:"):
+        rule = rule[len("RRULE:") :]
+    try:
+        rrulestr(rule, ignoretz=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an RFC 5545 RRULE: {exc}") from exc
+    return rule
+
+
+def _check_aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("needs a time zone offset, e.g. 2026-12-01T09:00:00+01:00")
+    return value
+
+
+class MeetingCreate(_Body):
+    name: str = Field(max_length=200, examples=["Quarterly review"])
+    type: MeetingType = "collaboration"
+    moderator: str = Field("Anonymous", max_length=200)
+    expected_participants: int = Field(4, ge=1, le=100_000)
+    start: datetime | None = Field(None, description="ISO 8601 with offset; absent = now")
+    duration_minutes: int = Field(60, ge=1, le=MAX_DURATION_MINUTES)
+    recurrence: str | None = Field(None, max_length=500, description="RFC 5545 RRULE")
+    record: bool = False
+    password: str | None = Field(None, min_length=1, max_length=128)
+    tools: list[Tool] = Field(default_factory=lambda: list(ALL_TOOLS))
+
+    _name = field_validator("name", "moderator")(_clean_text)
+    _recurrence = field_validator("recurrence")(_check_recurrence)
+    _start = field_validator("start")(_check_aware)
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, value: list[Tool]) -> list[Tool]:
+        return list(dict.fromkeys(value))
+
+
+class MeetingPatch(_Body):
+    name: str | None = Field(None, max_length=200)
+    type: MeetingType | None = None
+    moderator: str | None = Field(None, max_length=200)
+    expected_participants: int | None = Field(None, ge=1, le=100_000)
+    start: datetime | None = None
+    duration_minutes: int | None = Field(None, ge=1, le=MAX_DURATION_MINUTES)
+    recurrence: str | None = Field(None, max_length=500)
+    record: bool | None = None
+    password: str | None = Field(None, max_length=128, description="empty string removes it")
+    tools: list[Tool] | None = None
+
+    @field_validator("name", "moderator")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_text(value)
+
+    _recurrence = field_validator("recurrence")(_check_recurrence)
+    _start = field_validator("start")(_check_aware)
+
+
+class Attendee(BaseModel):
+    user: str
+    role: str
+    server: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class MeetingOut(BaseModel):
+    id: str
+    name: str
+    type: MeetingType
+    moderator: str
+    expected_participants: int
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    recurrence: str | None
+    record: bool
+    has_password: bool
+    tools: list[str]
+    status: Literal["scheduled", "in_progress", "ended"]
+    server: str | None
+    epoch: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    join_url: str
+
+
+class MeetingDetail(MeetingOut):
+    attendance: list[Attendee]
+
+
+class MeetingPage(BaseModel):
+    items: list[MeetingOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ServerCreate(_Body):
+    name: str = Field(description="Letters, digits, '.', '_' or '-'; at most 64.")
+    url: str = Field(description="http(s):// address browsers use to reach it")
+    max_active_meetings: int = Field(100, ge=0)
+    max_users_per_meeting: int = Field(500, ge=1)
+    instant_meetings: int | None = Field(None, ge=0, description="null = unlimited")
+    location: str = Field("", max_length=64)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SERVER_NAME.match(value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64, no spaces)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// address")
+    return value.rstrip("/")
+
+
+class ServerPatch(_Body):
+    url: str | None = None
+    max_active_meetings: int | None = Field(None, ge=0)
+    max_users_per_meeting: int | None = Field(None, ge=1)
+    instant_meetings: int | None = Field(None, ge=0, description="null = unlimited")
+    location: str | None = Field(None, max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+
+class ServerOut(BaseModel):
+    name: str
+    url: str
+    max_active_meetings: int
+    max_users_per_meeting: int
+    instant_meetings: int | None
+    location: str
+    draining: bool
+    status: Literal["online", "offline", "draining"]
+    active_meetings: int
+    participants: int
+    logins: int
+    cpu_percent: float
+    memory_percent: float
+    last_seen_at: datetime | None
+
+
+class ClusterMeeting(BaseModel):
+    id: str
+    name: str
+    server: str | None
+    status: str
+    epoch: int
+    participants: list[str]
+
+
+class ClusterServer(ServerOut):
+    meetings: list[ClusterMeeting]
+
+
+class ClusterOut(BaseModel):
+    servers: list[ClusterServer]
+    meetings: list[ClusterMeeting]

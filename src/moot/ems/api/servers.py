@@ -1,0 +1,50 @@
+"""/api/v1/servers and /api/v1/cluster"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from moot.ems.api.schemas import ClusterOut, ServerCreate, ServerOut, ServerPatch
+from moot.ems.deps import ServersDep
+
+router = APIRouter(prefix="/api/v1", tags=["servers"])
+
+
+@router.get("/servers", response_model=list[ServerOut])
+async def list_servers(servers: ServersDep) -> list[ServerOut]:
+    return await servers.list()
+
+
+@router.post("/servers", status_code=status.HTTP_201_CREATED, response_model=ServerOut)
+async def add_server(body: ServerCreate, servers: ServersDep) -> ServerOut:
+    """Add a room server with its capacity; it joins when it connects."""
+    return await servers.add(body)
+
+
+@router.get("/servers/{name}", response_model=ServerOut)
+async def get_server(name: str, servers: ServersDep) -> ServerOut:
+    return await servers.get(name)
+
+
+@router.patch("/servers/{name}", response_model=ServerOut)
+async def patch_server(name: str, body: ServerPatch, servers: ServersDep) -> ServerOut:
+    return await servers.update(name, body)
+
+
+@router.post("/servers/{name}/drain", response_model=ServerOut)
+async def drain_server(name: str, servers: ServersDep) -> ServerOut:
+    """No new meetings go to the server; its meetings run to their end."""
+    return await servers.drain(name)
+
+
+@router.delete("/servers/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_server(name: str, servers: ServersDep) -> Response:
+    """Remove a server that hosts no meeting (drain it first)."""
+    await servers.remove(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/cluster", response_model=ClusterOut, tags=["cluster"])
+async def cluster(servers: ServersDep) -> ClusterOut:
+    """Every server with its status, load and meetings; every meeting with its host."""
+    return await servers.cluster()

@@ -1,0 +1,157 @@
+"""The EMS application: Meeting Center pages, REST API v1, control endpoint."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from moot import __version__
+from moot.bus.direct import CONTROL_PATH, ServerSideLink
+from moot.config import EmsSettings
+from moot.ems.api import meetings as meetings_api
+from moot.ems.api import servers as servers_api
+from moot.ems.cluster.manager import ClusterManager
+from moot.ems.deps import Ems
+from moot.ems.meetings import InvalidChange, MeetingNotFound, MeetingService, Unavailable
+from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
+from moot.ems.store.db import create_engine, session_factory
+from moot.ems.store.meetings import BadCursor
+from moot.ems.store.migrate import upgrade_async
+from moot.ems.web import pages
+from moot.tokens import load_or_create_private_key, public_key_pem
+
+log = logging.getLogger("moot.ems")
+
+
+def _field_error(location: list[str], message: str, status_code: int = 422) -> JSONResponse:
+    return JSONResponse(
+        {"detail": [{"loc": location, "msg": message, "type": "value_error"}]},
+        status_code=status_code,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MeetingNotFound)
+    async def _meeting_missing(request: Request, exc: MeetingNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"meeting {exc} not found"}, status_code=404)
+
+    @app.exception_handler(ServerNotFound)
+    async def _server_missing(request: Request, exc: ServerNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"room server {exc} not found"}, status_code=404)
+
+    @app.exception_handler(InvalidChange)
+    async def _invalid(request: Request, exc: InvalidChange) -> JSONResponse:
+        return _field_error(["body", exc.field], str(exc))
+
+    @app.exception_handler(BadCursor)
+    async def _cursor(request: Request, exc: BadCursor) -> JSONResponse:
+        return _field_error(["query", "cursor"], str(exc))
+
+    @app.exception_handler(ServerConflict)
+    async def _conflict(request: Request, exc: ServerConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The default, minus `input` and `ctx`, which may echo secrets or be unserialisable.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+def create_app(settings: EmsSettings) -> FastAPI:
+    """Build the EMS. Start-up (migrations, keys, registry) runs in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database_url = settings.resolved_database_url()
+        await upgrade_async(database_url)
+        engine = create_engine(database_url)
+        sessions = session_factory(engine)
+        key = load_or_create_private_key(settings.resolved_signing_key_file())
+        cluster = ClusterManager(
+            sessions=sessions,
+            cluster_secret=settings.cluster_secret,
+            public_key_pem=public_key_pem(key),
+            heartbeat_interval=settings.heartbeat_interval,
+            auto_register=settings.auto_register_servers,
+            command_timeout=settings.open_timeout,
+        )
+        await cluster.load()
+        meetings = MeetingService(
+            sessions=sessions,
+            cluster=cluster,
+            signing_key=key,
+            join_token_ttl=settings.join_token_ttl,
+            public_url=settings.resolved_public_url(),
+            early_join=timedelta(minutes=settings.early_join_minutes),
+        )
+        app.state.ems = Ems(
+            settings=settings,
+            cluster=cluster,
+            meetings=meetings,
+            servers=ServerService(sessions=sessions, cluster=cluster),
+        )
+        app.state.ready = True
+        log.info("Meeting Center ready at %s", settings.resolved_public_url())
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Moot Meeting Center",
+        version=__version__,
+        description="REST API v1 of the Moot EMS: meetings, room servers, the cluster.",
+        lifespan=lifespan,
+    )
+    app.state.ready = False
+    _install_error_handlers(app)
+    app.include_router(meetings_api.router)
+    app.include_router(servers_api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
+
+    @app.websocket(CONTROL_PATH)
+    async def control(websocket: WebSocket) -> None:
+        await websocket.accept()
+        ems: Ems = websocket.app.state.ems
+        await ems.cluster.serve_link(ServerSideLink(websocket))
+
+    @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
+    async def healthz() -> str:
+        """The process is alive."""
+        return "ok"
+
+    @app.get("/readyz", tags=["health"], response_class=PlainTextResponse)
+    async def readyz(request: Request) -> PlainTextResponse:
+        """The store is migrated and the cluster manager runs."""
+        if not request.app.state.ready:
+            return PlainTextResponse("starting", status_code=503)
+        return PlainTextResponse("ready")
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

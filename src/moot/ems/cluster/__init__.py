@@ -1,0 +1,1 @@
+"""The cluster manager: registry of room servers, live load, placement calls."""

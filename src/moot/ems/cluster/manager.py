@@ -1,0 +1,354 @@
+"""The cluster manager: registers room servers, reads their reports, sends commands.
+
+One `serve_link` task runs per connected room server. Commands wait for the
+room server's `command_result`, so a caller knows whether a meeting opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from moot.bus import Link, LinkClosed
+from moot.ems.cluster.registry import LiveServer, Registry
+from moot.ems.store import meetings as meeting_store
+from moot.ems.store import servers as server_store
+from moot.ems.store.db import utcnow
+from moot.ems.store.models import MeetingRow, RoomServerRow
+from moot.placement import MeetingRequest, ServerState, place
+from moot.protocol import PROTOCOL_VERSION, is_compatible
+from moot.protocol.control import (
+    CloseMeeting,
+    CommandResult,
+    MeetingEnded,
+    OpenMeeting,
+    ParticipantJoined,
+    ParticipantLeft,
+    Refused,
+    Register,
+    Registered,
+    ServerLimits,
+    ShuttingDown,
+    Status,
+    parse_up,
+)
+
+log = logging.getLogger("moot.ems.cluster")
+
+REGISTER_TIMEOUT = 5.0
+
+
+class NoRoomServer(Exception):
+    """No room server can take the meeting; the message says why."""
+
+
+class CommandFailed(Exception):
+    """The room server refused a command or did not answer in time."""
+
+
+def limits_of(row: RoomServerRow) -> ServerLimits:
+    return ServerLimits(
+        max_active_meetings=row.max_active_meetings,
+        max_users_per_meeting=row.max_users_per_meeting,
+        instant_meetings=row.instant_meetings,
+        location=row.location,
+    )
+
+
+class ClusterManager:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        cluster_secret: str,
+        public_key_pem: str,
+        heartbeat_interval: float,
+        auto_register: bool,
+        command_timeout: float,
+    ) -> None:
+        self.registry = Registry()
+        self._sessions = sessions
+        self._secret = cluster_secret
+        self._public_key_pem = public_key_pem
+        self._heartbeat = heartbeat_interval
+        self._auto_register = auto_register
+        self._command_timeout = command_timeout
+        self._waiting: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
+
+    # -- start-up --------------------------------------------------------
+
+    async def load(self) -> None:
+        """Know every stored server (offline until it connects)."""
+        async with self._sessions() as session:
+            for row in await server_store.list_servers(session):
+                self.registry.put(self._live_from_row(row))
+
+    @staticmethod
+    def _live_from_row(row: RoomServerRow) -> LiveServer:
+        return LiveServer(name=row.name, url=row.url, limits=limits_of(row), draining=row.draining)
+
+    # -- one connection ---------------------------------------------------
+
+    async def serve_link(self, link: Link) -> None:
+        """Handshake, then read the room server's messages until the link drops."""
+        server = await self._handshake(link)
+        if server is None:
+            return
+        try:
+            while True:
+                text = await link.receive_text()
+                try:
+                    message = parse_up(text)
+                except ValidationError as exc:
+                    log.warning("room server %s sent a malformed message: %s", server.name, exc)
+                    continue
+                await self._dispatch(server, message)
+        except LinkClosed:
+            pass
+        finally:
+            if server.link is link:
+                await self._went_offline(server, "control connection closed")
+
+    async def _handshake(self, link: Link) -> LiveServer | None:
+        try:
+            first = parse_up(await asyncio.wait_for(link.receive_text(), REGISTER_TIMEOUT))
+        except (TimeoutError, ValidationError, LinkClosed) as exc:
+            await self._refuse(link, "?", f"the first message must be a valid register ({exc})")
+            return None
+        if not isinstance(first, Register):
+            await self._refuse(link, "?", "the first message must be register")
+            return None
+        if not hmac.compare_digest(first.secret.encode(), self._secret.encode()):
+            await self._refuse(link, first.name, "wrong cluster secret")
+            return None
+        if not is_compatible(first.protocol_version):
+            await self._refuse(
+                link,
+                first.name,
+                f"protocol version {first.protocol_version} is not compatible with the "
+                f"cluster's {PROTOCOL_VERSION}",
+            )
+            return None
+        async with self._sessions() as session:
+            row = await server_store.get_server(session, first.name)
+            if row is None:
+                if not self._auto_register:
+                    await self._refuse(
+                        link,
+                        first.name,
+                        f"unknown room server {first.name!r}: add it with `moot servers add`",
+                    )
+                    return None
+                row = RoomServerRow(
+                    name=first.name,
+                    url=first.url,
+                    max_active_meetings=first.limits.max_active_meetings,
+                    max_users_per_meeting=first.limits.max_users_per_meeting,
+                    instant_meetings=first.limits.instant_meetings,
+                    location=first.limits.location,
+                    draining=False,
+                )
+                session.add(row)
+                log.info("room server %s added to the cluster on first registration", row.name)
+            row.url = first.url
+            row.status = ServerState.ONLINE.value
+            row.last_seen_at = utcnow()
+            await session.commit()
+            live = self.registry.get(row.name) or self._live_from_row(row)
+            live.url = row.url
+            live.limits = limits_of(row)
+            live.draining = row.draining
+            stale_meetings = await self._fence(session, row.name, first)
+        old = live.link
+        live.link = link
+        live.state = ServerState.ONLINE
+        live.meetings = {m.meeting_id: m for m in first.meetings if m.meeting_id not in stale_meetings}
+        self.registry.put(live)
+        if old is not None:
+            await old.close("replaced by a new connection from the same room server")
+        await link.send(
+            Registered(
+                heartbeat_interval=self._heartbeat,
+                join_token_public_key=self._public_key_pem,
+                limits=live.limits,
+            )
+        )
+        log.info("room server %s registered from %s (%s)", live.name, link.peer, live.url)
+        for meeting_id in stale_meetings:
+            await self._send_close(live, meeting_id, "this meeting is no longer hosted here")
+        return live
+
+    async def _fence(self, session: AsyncSession, name: str, register: Register) -> set[str]:
+        """Meetings the room server still holds but the store has ended or moved."""
+        stale: set[str] = set()
+        for meeting in register.meetings:
+            row = await meeting_store.get_meeting(session, meeting.meeting_id)
+            if (
+                row is None
+                or row.status != "in_progress"
+                or row.server_name != name
+                or row.epoch != meeting.epoch
+            ):
+                stale.add(meeting.meeting_id)
+        return stale
+
+    async def _refuse(self, link: Link, name: str, reason: str) -> None:
+        log.warning("refused room server %s from %s: %s", name, link.peer, reason)
+        try:
+            await link.send(Refused(reason=reason))
+        except LinkClosed:
+            pass
+        await link.close(reason)
+
+    async def _went_offline(self, server: LiveServer, why: str) -> None:
+        server.link = None
+        server.state = ServerState.OFFLINE
+        server.meetings = {}
+        server.pending.clear()
+        for request_id, (name, future) in list(self._waiting.items()):
+            if name == server.name and not future.done():
+                future.set_exception(CommandFailed(f"room server {name} went offline"))
+                self._waiting.pop(request_id, None)
+        log.warning("room server %s is offline: %s", server.name, why)
+        async with self._sessions() as session:
+            row = await server_store.get_server(session, server.name)
+            if row is not None:
+                row.status = ServerState.OFFLINE.value
+                await session.commit()
+
+    # -- messages up -----------------------------------------------------
+
+    async def _dispatch(self, server: LiveServer, message: object) -> None:
+        if isinstance(message, Status):
+            server.apply_report(message)
+        elif isinstance(message, CommandResult):
+            waiting = self._waiting.pop(message.request_id, None)
+            if waiting is not None and not waiting[1].done():
+                waiting[1].set_result(message)
+        elif isinstance(message, ParticipantJoined | ParticipantLeft | MeetingEnded):
+            await self._meeting_event(server, message)
+        elif isinstance(message, ShuttingDown):
+            log.info("room server %s announced its shutdown", server.name)
+        else:
+            log.warning("room server %s sent an unexpected %s", server.name, type(message))
+
+    async def _meeting_event(
+        self, server: LiveServer, event: ParticipantJoined | ParticipantLeft | MeetingEnded
+    ) -> None:
+        async with self._sessions() as session:
+            meeting = await meeting_store.get_meeting(session, event.meeting_id)
+            if meeting is None or meeting.server_name != server.name or meeting.epoch != event.epoch:
+                log.warning(
+                    "ignored %s from %s for meeting %s (not hosted there at epoch %s)",
+                    event.type, server.name, event.meeting_id, event.epoch,
+                )
+                return
+            if isinstance(event, ParticipantJoined):
+                await meeting_store.record_join(
+                    session,
+                    meeting_id=event.meeting_id,
+                    user=event.user,
+                    role=event.role,
+                    server=server.name,
+                    epoch=event.epoch,
+                    at=event.at,
+                )
+            elif isinstance(event, ParticipantLeft):
+                await meeting_store.record_leave(
+                    session, meeting_id=event.meeting_id, user=event.user, at=event.at
+                )
+            else:
+                mark_ended(meeting, event.at)
+                await meeting_store.close_open_attendance(session, meeting.id, event.at)
+                server.meetings.pop(meeting.id, None)
+                log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
+            await session.commit()
+
+    # -- commands down ---------------------------------------------------
+
+    async def _command(self, server: LiveServer, message: OpenMeeting | CloseMeeting) -> None:
+        if server.link is None:
+            raise CommandFailed(f"room server {server.name} is not connected")
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting[message.request_id] = (server.name, future)
+        try:
+            await server.link.send(message)
+            result = await asyncio.wait_for(future, self._command_timeout)
+        except (LinkClosed, TimeoutError) as exc:
+            raise CommandFailed(
+                f"room server {server.name} did not answer {message.type}"
+            ) from exc
+        finally:
+            self._waiting.pop(message.request_id, None)
+        if not result.ok:
+            raise CommandFailed(f"room server {server.name} refused {message.type}: {result.error}")
+
+    async def open_meeting(self, meeting: MeetingRow) -> tuple[LiveServer, int]:
+        """Place the meeting and open it there; returns the host and the new epoch."""
+        choice = place(
+            self.registry.loads(), MeetingRequest(expected_participants=meeting.expected_participants)
+        )
+        if choice.server is None:
+            raise NoRoomServer(choice.reason)
+        server = self.registry.get(choice.server)
+        assert server is not None
+        epoch = meeting.epoch + 1
+        server.pending[meeting.id] = meeting.expected_participants
+        try:
+            await self._command(
+                server,
+                OpenMeeting(
+                    request_id=secrets.token_hex(8),
+                    meeting_id=meeting.id,
+                    epoch=epoch,
+                    name=meeting.name,
+                    moderator=meeting.moderator,
+                    tools=list(meeting.tools),
+                ),
+            )
+        except CommandFailed:
+            server.pending.pop(meeting.id, None)
+            raise
+        log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
+        return server, epoch
+
+    async def close_meeting(self, meeting_id: str, server_name: str, reason: str) -> None:
+        """Ask the hosting server to close a meeting; a no-op if it is not connected."""
+        server = self.registry.get(server_name)
+        if server is None or server.link is None:
+            return
+        await self._send_close(server, meeting_id, reason)
+
+    async def _send_close(self, server: LiveServer, meeting_id: str, reason: str) -> None:
+        try:
+            await self._command(
+                server,
+                CloseMeeting(request_id=secrets.token_hex(8), meeting_id=meeting_id, reason=reason),
+            )
+        except CommandFailed as exc:
+            log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)
+        server.meetings.pop(meeting_id, None)
+        server.pending.pop(meeting_id, None)
+
+    async def disconnect(self, name: str, reason: str) -> None:
+        """Send a removed server away; it stops instead of reconnecting."""
+        server = self.registry.remove(name)
+        if server is not None and server.link is not None:
+            link, server.link = server.link, None
+            try:
+                await link.send(Refused(reason=reason))
+            except LinkClosed:
+                pass
+            await link.close(reason)
+
+
+def mark_ended(meeting: MeetingRow, at: datetime) -> None:
+    """The one place a meeting row becomes ended."""
+    meeting.status = "ended"
+    meeting.ended_at = at

@@ -1,0 +1,271 @@
+"""Meeting logic: schedule, start, attend, end. Routes call this; it calls the store.
+
+Starting a meeting is serialised per meeting (one EMS node in `direct`
+mode), so two people arriving at once never open it on two servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from moot.ems.api.schemas import MeetingCreate, MeetingPatch
+from moot.ems.cluster.manager import ClusterManager, CommandFailed, NoRoomServer, mark_ended
+from moot.ems.store import meetings as store
+from moot.ems.store.db import utcnow
+from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.tokens import Role, sign_join_token
+
+log = logging.getLogger("moot.ems.meetings")
+
+# How far in the past a "scheduled" start may lie (clock skew, slow forms).
+START_SLACK = timedelta(minutes=1)
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+class MeetingNotFound(Exception):
+    pass
+
+
+class InvalidChange(ValueError):
+    """A request that is well-formed but not allowed now; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CannotAttend(Exception):
+    """The meeting cannot be entered now; the message tells the person why."""
+
+
+class Unavailable(Exception):
+    """No room server can host the meeting now."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttendRedirect:
+    url: str
+    role: Role
+
+
+def new_meeting_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        _, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    except ValueError:
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+class MeetingService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        cluster: ClusterManager,
+        signing_key: Ed25519PrivateKey,
+        join_token_ttl: int,
+        public_url: str,
+        early_join: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._cluster = cluster
+        self._key = signing_key
+        self._ttl = join_token_ttl
+        self.public_url = public_url
+        self._early_join = early_join
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def join_url(self, meeting_id: str) -> str:
+        return f"{self.public_url}/m/{meeting_id}"
+
+    def _lock(self, meeting_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(meeting_id, asyncio.Lock())
+
+    # -- create and change ---------------------------------------------
+
+    async def create(self, data: MeetingCreate, now: datetime | None = None) -> MeetingRow:
+        now = now or utcnow()
+        instant = data.start is None
+        start = now if data.start is None else data.start
+        if not instant and start < now - START_SLACK:
+            raise InvalidChange("start", "the start lies in the past")
+        row = MeetingRow(
+            id=new_meeting_id(),
+            name=data.name,
+            type=data.type,
+            moderator=data.moderator,
+            expected_participants=data.expected_participants,
+            start_at=start,
+            end_at=start + timedelta(minutes=data.duration_minutes),
+            duration_minutes=data.duration_minutes,
+            instant=instant,
+            recurrence=data.recurrence,
+            record=data.record,
+            password_hash=hash_password(data.password) if data.password else None,
+            tools=list(data.tools),
+            status="scheduled",
+            epoch=0,
+        )
+        if instant:
+            # Open it before saving: a meeting no server accepts is not half-created.
+            await self._open(row, now)
+        async with self._sessions() as session:
+            session.add(row)
+            await session.commit()
+        return row
+
+    async def update(self, meeting_id: str, patch: MeetingPatch) -> MeetingRow:
+        changes = patch.model_dump(exclude_unset=True)
+        for key in ("name", "type", "moderator", "expected_participants", "record", "tools"):
+            if key in changes and changes[key] is None:
+                raise InvalidChange(key, "must not be null")
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.status == "ended":
+                raise InvalidChange("status", "an ended meeting cannot be changed")
+            timing = {"start", "duration_minutes", "recurrence"} & changes.keys()
+            if timing and row.status != "scheduled":
+                raise InvalidChange(
+                    sorted(timing)[0], "the time of a meeting in progress cannot be changed"
+                )
+            if "start" in changes:
+                if changes["start"] is None:
+                    raise InvalidChange("start", "must not be null")
+                if changes["start"] < utcnow() - START_SLACK:
+                    raise InvalidChange("start", "the start lies in the past")
+                row.start_at = changes["start"]
+            for key in ("name", "type", "moderator", "expected_participants", "record"):
+                if key in changes:
+                    setattr(row, key, changes[key])
+            if "tools" in changes:
+                row.tools = list(dict.fromkeys(changes["tools"]))
+            if "duration_minutes" in changes and changes["duration_minutes"] is not None:
+                row.duration_minutes = changes["duration_minutes"]
+            if "recurrence" in changes:
+                row.recurrence = changes["recurrence"]
+            if "password" in changes:
+                password = changes["password"]
+                row.password_hash = hash_password(password) if password else None
+            row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
+            await session.commit()
+            return row
+
+    async def delete(self, meeting_id: str) -> None:
+        async with self._lock(meeting_id):
+            async with self._sessions() as session:
+                row = await self._get(session, meeting_id)
+                if row.status == "in_progress" and row.server_name:
+                    await self._cluster.close_meeting(row.id, row.server_name, "deleted")
+                await session.delete(row)
+                await session.commit()
+        self._locks.pop(meeting_id, None)
+
+    async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.status == "ended":
+                return row
+            if row.status == "in_progress" and row.server_name:
+                await self._cluster.close_meeting(row.id, row.server_name, f"ended by {by}")
+            now = utcnow()
+            mark_ended(row, now)
+            await store.close_open_attendance(session, row.id, now)
+            await session.commit()
+            return row
+
+    # -- read ------------------------------------------------------------
+
+    async def get(self, meeting_id: str) -> MeetingRow:
+        async with self._sessions() as session:
+            return await self._get(session, meeting_id)
+
+    async def get_with_attendance(self, meeting_id: str) -> tuple[MeetingRow, list[AttendanceRow]]:
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            return row, await store.attendance_of(session, meeting_id)
+
+    async def list(self, query: store.MeetingQuery) -> tuple[list[MeetingRow], str | None]:
+        async with self._sessions() as session:
+            return await store.list_meetings(session, query)
+
+    @staticmethod
+    async def _get(session: AsyncSession, meeting_id: str) -> MeetingRow:
+        row = await store.get_meeting(session, meeting_id)
+        if row is None:
+            raise MeetingNotFound(meeting_id)
+        return row
+
+    # -- attend ----------------------------------------------------------
+
+    def needs_password(self, row: MeetingRow) -> bool:
+        return row.password_hash is not None
+
+    async def attend(
+        self, meeting_id: str, user: str, password: str | None = None
+    ) -> AttendRedirect:
+        """Start the meeting if it should run, then a signed redirect to its room server."""
+        row = await self.get(meeting_id)
+        if row.password_hash and not check_password(row.password_hash, password or ""):
+            raise CannotAttend("wrong or missing meeting password")
+        if row.status != "in_progress":
+            async with self._lock(meeting_id), self._sessions() as session:
+                row = await self._get(session, meeting_id)
+                if row.status == "ended":
+                    raise CannotAttend("this meeting has ended")
+                if row.status == "scheduled":
+                    now = utcnow()
+                    if now < row.start_at - self._early_join:
+                        raise CannotAttend(
+                            f"this meeting opens at {row.start_at:%Y-%m-%d %H:%M} UTC"
+                        )
+                    if now >= row.end_at:
+                        raise CannotAttend("this meeting's time is over")
+                    await self._open(row, now)
+                    await session.commit()
+        server = self._cluster.registry.get(row.server_name or "")
+        if server is None or server.link is None:
+            raise Unavailable(
+                "the room server hosting this meeting is not reachable; try again shortly"
+            )
+        role: Role = "moderator" if user.casefold() == row.moderator.casefold() else "participant"
+        token = sign_join_token(
+            self._key,
+            meeting_id=row.id,
+            user=user,
+            role=role,
+            epoch=row.epoch,
+            ttl_seconds=self._ttl,
+        )
+        return AttendRedirect(url=f"{server.url}/meeting/{row.id}?token={token}", role=role)
+
+    async def _open(self, row: MeetingRow, now: datetime) -> None:
+        try:
+            server, epoch = await self._cluster.open_meeting(row)
+        except NoRoomServer as exc:
+            raise Unavailable(f"no room server can host this meeting now: {exc}") from exc
+        except CommandFailed as exc:
+            raise Unavailable(str(exc)) from exc
+        row.status = "in_progress"
+        row.server_name = server.name
+        row.epoch = epoch
+        row.started_at = now

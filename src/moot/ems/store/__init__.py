@@ -1,0 +1,1 @@
+"""The EMS's database: models, queries and migrations. No HTTP here."""

@@ -1,0 +1,184 @@
+"""Queries on meetings and attendance. Functions take a session; callers commit."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from moot.ems.store.models import AttendanceRow, MeetingRow
+
+SortKey = Literal["start", "name", "moderator"]
+StatusFilter = Literal["scheduled", "in_progress", "ended", "recorded"]
+
+_SORT_COLUMNS: dict[str, InstrumentedAttribute[datetime] | InstrumentedAttribute[str]] = {
+    "start": MeetingRow.start_at,
+    "name": MeetingRow.name,
+    "moderator": MeetingRow.moderator,
+}
+
+
+class BadCursor(ValueError):
+    """The cursor was not made by this query (or was tampered with)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingQuery:
+    q: str | None = None
+    status: StatusFilter | None = None
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    sort: SortKey = "start"
+    order: Literal["asc", "desc"] = "asc"
+    limit: int = 50
+    cursor: str | None = None
+
+
+def _encode_cursor(sort: str, value: datetime | str, meeting_id: str) -> str:
+    raw = value.isoformat() if isinstance(value, datetime) else value
+    payload = json.dumps([sort, raw, meeting_id]).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, raw, meeting_id = json.loads(base64.urlsafe_b64decode(padded))
+        if cursor_sort != sort or not isinstance(raw, str) or not isinstance(meeting_id, str):
+            raise BadCursor("the cursor belongs to another sort order")
+        value: datetime | str = datetime.fromisoformat(raw) if sort == "start" else raw
+    except (ValueError, TypeError) as exc:
+        raise BadCursor("the cursor is not valid; start again without it") from exc
+    return value, meeting_id
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(query: MeetingQuery) -> Select[tuple[MeetingRow]]:
+    stmt = select(MeetingRow)
+    if query.q:
+        pattern = f"%{_escape_like(query.q)}%"
+        stmt = stmt.where(
+            or_(
+                MeetingRow.name.ilike(pattern, escape="\\"),
+                MeetingRow.moderator.ilike(pattern, escape="\\"),
+            )
+        )
+    if query.status == "recorded":
+        stmt = stmt.where(MeetingRow.status == "ended", MeetingRow.record.is_(True))
+    elif query.status is not None:
+        stmt = stmt.where(MeetingRow.status == query.status)
+    # A time range selects the meetings that overlap it.
+    if query.start_from is not None:
+        stmt = stmt.where(MeetingRow.end_at > query.start_from)
+    if query.start_to is not None:
+        stmt = stmt.where(MeetingRow.start_at < query.start_to)
+    return stmt
+
+
+async def list_meetings(
+    session: AsyncSession, query: MeetingQuery
+) -> tuple[list[MeetingRow], str | None]:
+    """One page of meetings and the cursor of the next page (None at the end)."""
+    column = _SORT_COLUMNS[query.sort]
+    stmt = _filtered(query)
+    if query.cursor:
+        value, last_id = _decode_cursor(query.cursor, query.sort)
+        if query.order == "asc":
+            stmt = stmt.where(
+                or_(column > value, and_(column == value, MeetingRow.id > last_id))
+            )
+        else:
+            stmt = stmt.where(
+                or_(column < value, and_(column == value, MeetingRow.id < last_id))
+            )
+    if query.order == "asc":
+        stmt = stmt.order_by(column.asc(), MeetingRow.id.asc())
+    else:
+        stmt = stmt.order_by(column.desc(), MeetingRow.id.desc())
+    rows = list((await session.scalars(stmt.limit(query.limit + 1))).all())
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        sort_value: datetime | str = (
+            last.start_at if query.sort == "start" else getattr(last, query.sort)
+        )
+        next_cursor = _encode_cursor(query.sort, sort_value, last.id)
+    return rows, next_cursor
+
+
+async def get_meeting(session: AsyncSession, meeting_id: str) -> MeetingRow | None:
+    return await session.get(MeetingRow, meeting_id)
+
+
+async def meetings_in_progress(session: AsyncSession) -> list[MeetingRow]:
+    stmt = select(MeetingRow).where(MeetingRow.status == "in_progress")
+    return list((await session.scalars(stmt)).all())
+
+
+async def attendance_of(session: AsyncSession, meeting_id: str) -> list[AttendanceRow]:
+    stmt = (
+        select(AttendanceRow)
+        .where(AttendanceRow.meeting_id == meeting_id)
+        .order_by(AttendanceRow.joined_at, AttendanceRow.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def record_join(
+    session: AsyncSession,
+    *,
+    meeting_id: str,
+    user: str,
+    role: str,
+    server: str,
+    epoch: int,
+    at: datetime,
+) -> None:
+    session.add(
+        AttendanceRow(
+            meeting_id=meeting_id,
+            user_name=user,
+            role=role,
+            server_name=server,
+            epoch=epoch,
+            joined_at=at,
+        )
+    )
+
+
+async def record_leave(
+    session: AsyncSession, *, meeting_id: str, user: str, at: datetime
+) -> None:
+    """Close the user's open stay in the meeting (the latest one)."""
+    stmt = (
+        select(AttendanceRow)
+        .where(
+            AttendanceRow.meeting_id == meeting_id,
+            AttendanceRow.user_name == user,
+            AttendanceRow.left_at.is_(None),
+        )
+        .order_by(AttendanceRow.joined_at.desc())
+        .limit(1)
+    )
+    row = (await session.scalars(stmt)).first()
+    if row is not None:
+        row.left_at = at
+
+
+async def close_open_attendance(session: AsyncSession, meeting_id: str, at: datetime) -> None:
+    """When a meeting ends, everyone still in it leaves."""
+    await session.execute(
+        update(AttendanceRow)
+        .where(AttendanceRow.meeting_id == meeting_id, AttendanceRow.left_at.is_(None))
+        .values(left_at=at)
+    )

@@ -1,0 +1,91 @@
+"""Tables. docs/schema.md documents them for operators' own reports.
+
+Change a table only together with a new migration in migrations/versions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from moot.ems.store.db import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RoomServerRow(Base):
+    """A room server the cluster knows, with the limits placement obeys."""
+
+    __tablename__ = "room_servers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    max_active_meetings: Mapped[int] = mapped_column(Integer)
+    max_users_per_meeting: Mapped[int] = mapped_column(Integer)
+    instant_meetings: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    location: Mapped[str] = mapped_column(String(64), default="")
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Last known state: online / offline. Live detail is in memory.
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MeetingRow(Base):
+    """A meeting, scheduled or instant; also its booking of expected participants."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    moderator: Mapped[str] = mapped_column(String(200))
+    expected_participants: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    instant: Mapped[bool] = mapped_column(Boolean, default=False)
+    recurrence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    record: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # scheduled -> in_progress -> ended
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    server_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_meetings_start", "start_at", "id"),
+        Index("ix_meetings_status_start", "status", "start_at"),
+        Index("ix_meetings_name", "name", "id"),
+        Index("ix_meetings_moderator", "moderator", "id"),
+        Index("ix_meetings_server", "server_name", "status"),
+    )
+
+
+class AttendanceRow(Base):
+    """One person's stay in a meeting: from joining to leaving."""
+
+    __tablename__ = "attendance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    user_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    server_name: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,24 @@
+"""Queries on room servers."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from moot.ems.store.models import MeetingRow, RoomServerRow
+
+
+async def list_servers(session: AsyncSession) -> list[RoomServerRow]:
+    return list((await session.scalars(select(RoomServerRow).order_by(RoomServerRow.name))).all())
+
+
+async def get_server(session: AsyncSession, name: str) -> RoomServerRow | None:
+    stmt = select(RoomServerRow).where(RoomServerRow.name == name)
+    return (await session.scalars(stmt)).first()
+
+
+async def count_active_meetings(session: AsyncSession, name: str) -> int:
+    stmt = select(func.count()).where(
+        MeetingRow.server_name == name, MeetingRow.status == "in_progress"
+    )
+    return int((await session.scalar(stmt)) or 0)

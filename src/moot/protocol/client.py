@@ -1,0 +1,79 @@
+"""Meeting WebSocket messages between a browser and its room server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from moot.protocol.control import Participant
+
+MAX_CHAT_LENGTH = 2000
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Browser -> room server --------------------------------------------------
+
+
+class SendChat(_Message):
+    type: Literal["chat"] = "chat"
+    id: str = Field(min_length=1, max_length=64, description="The sender's own event id.")
+    text: str = Field(min_length=1, max_length=MAX_CHAT_LENGTH)
+
+
+class EndMeeting(_Message):
+    type: Literal["end_meeting"] = "end_meeting"
+
+
+ClientMessage = Annotated[SendChat | EndMeeting, Field(discriminator="type")]
+_client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def parse_client(data: str | bytes) -> ClientMessage:
+    return _client.validate_json(data)
+
+
+# Room server -> browser --------------------------------------------------
+
+
+class ChatLine(_Message):
+    type: Literal["chat"] = "chat"
+    id: str
+    sender: str
+    text: str
+    at: datetime
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    meeting_id: str
+    meeting_name: str
+    you: Participant
+    roster: list[Participant]
+    history: list[ChatLine]
+
+
+class Roster(_Message):
+    type: Literal["roster"] = "roster"
+    roster: list[Participant]
+
+
+class Ack(_Message):
+    """The event with this id is stored; the sender need not resend it."""
+
+    type: Literal["ack"] = "ack"
+    id: str
+
+
+class Ended(_Message):
+    type: Literal["ended"] = "ended"
+    reason: str
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    message: str

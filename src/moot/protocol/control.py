@@ -1,0 +1,165 @@
+"""Control channel messages between a room server and the EMS.
+
+Every message is a JSON envelope `{"type": "...", ...}`. Room servers send
+status up; the EMS sends commands down. Commands carry a `request_id`, and
+the room server answers each with `command_result` naming it, so the EMS can
+wait for an outcome without a second channel.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerLimits(_Message):
+    max_active_meetings: int = Field(ge=0)
+    max_users_per_meeting: int = Field(ge=1)
+    instant_meetings: int | None = Field(default=None, ge=0)
+    location: str = ""
+
+
+class Participant(_Message):
+    user: str
+    role: Literal["moderator", "participant"]
+
+
+class MeetingStatus(_Message):
+    meeting_id: str
+    epoch: int
+    participants: list[Participant]
+    tools: list[str] = []
+
+
+# Room server -> EMS ------------------------------------------------------
+
+
+class Register(_Message):
+    """First message on a new connection: who the room server is."""
+
+    type: Literal["register"] = "register"
+    name: str = Field(min_length=1, max_length=64)
+    url: str
+    protocol_version: str
+    secret: str
+    limits: ServerLimits
+    meetings: list[MeetingStatus] = []
+
+
+class Status(_Message):
+    """The periodic report: every heartbeat interval."""
+
+    type: Literal["status"] = "status"
+    seq: int
+    meetings: list[MeetingStatus]
+    logins: int
+    cpu_percent: float
+    memory_percent: float
+
+
+class ParticipantJoined(_Message):
+    type: Literal["participant_joined"] = "participant_joined"
+    meeting_id: str
+    epoch: int
+    user: str
+    role: Literal["moderator", "participant"]
+    at: datetime
+
+
+class ParticipantLeft(_Message):
+    type: Literal["participant_left"] = "participant_left"
+    meeting_id: str
+    epoch: int
+    user: str
+    at: datetime
+
+
+class MeetingEnded(_Message):
+    """The room server ended a meeting (its moderator did, or the EMS asked)."""
+
+    type: Literal["meeting_ended"] = "meeting_ended"
+    meeting_id: str
+    epoch: int
+    ended_by: str
+    at: datetime
+
+
+class CommandResult(_Message):
+    type: Literal["command_result"] = "command_result"
+    request_id: str
+    ok: bool
+    error: str = ""
+
+
+class ShuttingDown(_Message):
+    type: Literal["shutting_down"] = "shutting_down"
+
+
+# EMS -> room server ------------------------------------------------------
+
+
+class Registered(_Message):
+    """The EMS accepted the room server; limits are the cluster's word."""
+
+    type: Literal["registered"] = "registered"
+    heartbeat_interval: float
+    join_token_public_key: str
+    limits: ServerLimits
+
+
+class Refused(_Message):
+    """The EMS will not take this room server; the connection then closes."""
+
+    type: Literal["refused"] = "refused"
+    reason: str
+
+
+class OpenMeeting(_Message):
+    type: Literal["open_meeting"] = "open_meeting"
+    request_id: str
+    meeting_id: str
+    epoch: int
+    name: str
+    moderator: str
+    tools: list[str] = []
+
+
+class CloseMeeting(_Message):
+    type: Literal["close_meeting"] = "close_meeting"
+    request_id: str
+    meeting_id: str
+    reason: str
+
+
+UpMessage = Annotated[
+    Register | Status | ParticipantJoined | ParticipantLeft | MeetingEnded | CommandResult
+    | ShuttingDown,
+    Field(discriminator="type"),
+]
+DownMessage = Annotated[
+    Registered | Refused | OpenMeeting | CloseMeeting, Field(discriminator="type")
+]
+ControlMessage = UpMessage | DownMessage
+
+_up: TypeAdapter[UpMessage] = TypeAdapter(UpMessage)
+_down: TypeAdapter[DownMessage] = TypeAdapter(DownMessage)
+
+
+def parse_up(data: str | bytes) -> UpMessage:
+    """Decode a message a room server sent; pydantic.ValidationError if malformed."""
+    return _up.validate_json(data)
+
+
+def parse_down(data: str | bytes) -> DownMessage:
+    """Decode a message the EMS sent; pydantic.ValidationError if malformed."""
+    return _down.validate_json(data)
+
+
+def encode(message: _Message) -> str:
+    return message.model_dump_json()

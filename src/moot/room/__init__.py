@@ -1,0 +1,1 @@
+"""The room server: hosts meetings, reports to the EMS, obeys its commands."""

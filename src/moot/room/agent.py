@@ -1,0 +1,175 @@
+"""The room server's agent: registers with the EMS, reports, obeys commands.
+
+It redials with backoff when the EMS goes away and registers again with the
+meetings it still hosts, so an EMS restart ends no meeting. A refusal
+(wrong secret, incompatible version, removed) is final: the process stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import psutil
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from moot.bus import Link, LinkClosed
+from moot.protocol import PROTOCOL_VERSION
+from moot.protocol.control import (
+    CloseMeeting,
+    CommandResult,
+    OpenMeeting,
+    Refused,
+    Register,
+    Registered,
+    ServerLimits,
+    ShuttingDown,
+    Status,
+    parse_down,
+)
+from moot.room.host import MeetingHost
+from moot.tokens import load_public_key
+
+log = logging.getLogger("moot.room.agent")
+
+Dialer = Callable[[], Awaitable[Link]]
+
+
+class RegistrationRefused(Exception):
+    """The EMS will not take this room server; the message says why."""
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        secret: str,
+        limits: ServerLimits,
+        host: MeetingHost,
+        dial: Dialer,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._secret = secret
+        self.limits = limits
+        self.host = host
+        self._dial = dial
+        self.public_key: Ed25519PublicKey | None = None
+        self.registered = asyncio.Event()
+        self._link: Link | None = None
+        self._seq = 0
+
+    async def run(self) -> None:
+        """Stay connected until cancelled; RegistrationRefused ends it."""
+        delay = 0.2
+        while True:
+            try:
+                link = await self._dial()
+            except OSError as exc:
+                log.info("EMS not reachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                await self._session(link)
+            except LinkClosed as exc:
+                log.warning("control link to the EMS lost: %s", exc or "closed")
+            finally:
+                self.registered.clear()
+                self._link = None
+                await link.close()
+            delay = 0.2
+            await asyncio.sleep(delay)
+
+    async def _session(self, link: Link) -> None:
+        await link.send(
+            Register(
+                name=self.name,
+                url=self.url,
+                protocol_version=PROTOCOL_VERSION,
+                secret=self._secret,
+                limits=self.limits,
+                meetings=self.host.statuses(),
+            )
+        )
+        reply = parse_down(await link.receive_text())
+        if isinstance(reply, Refused):
+            raise RegistrationRefused(reply.reason)
+        if not isinstance(reply, Registered):
+            raise LinkClosed(f"expected registered, got {reply.type}")
+        self.public_key = load_public_key(reply.join_token_public_key)
+        self.limits = reply.limits
+        self._link = link
+        self.registered.set()
+        log.info("registered with the EMS as %s", self.name)
+        tasks = [
+            asyncio.create_task(self._report(link, reply.heartbeat_interval)),
+            asyncio.create_task(self._forward_outbox(link)),
+        ]
+        try:
+            await self._obey(link)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, LinkClosed):
+                    await task
+
+    async def _report(self, link: Link, interval: float) -> None:
+        psutil.cpu_percent(None)  # the first call primes the counter
+        while True:
+            self._seq += 1
+            await link.send(
+                Status(
+                    seq=self._seq,
+                    meetings=self.host.statuses(),
+                    logins=self.host.logins(),
+                    cpu_percent=psutil.cpu_percent(None),
+                    memory_percent=psutil.virtual_memory().percent,
+                )
+            )
+            await asyncio.sleep(interval)
+
+    async def _forward_outbox(self, link: Link) -> None:
+        while True:
+            item = await self.host.outbox.get()
+            try:
+                await link.send(item)
+            except LinkClosed:
+                # Keep it for the next connection; order within the queue is kept
+                # by putting it back in front through a fresh queue.
+                rest = [item]
+                while not self.host.outbox.empty():
+                    rest.append(self.host.outbox.get_nowait())
+                for pending in rest:
+                    self.host.outbox.put_nowait(pending)
+                raise
+
+    async def _obey(self, link: Link) -> None:
+        while True:
+            text = await link.receive_text()
+            try:
+                command = parse_down(text)
+            except ValidationError as exc:
+                log.warning("ignored a malformed command from the EMS: %s", exc)
+                continue
+            if isinstance(command, OpenMeeting):
+                self.host.open(command)
+                await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, CloseMeeting):
+                await self.host.close(command.meeting_id, command.reason)
+                await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, Refused):
+                raise RegistrationRefused(command.reason)
+            else:
+                log.warning("ignored an unexpected %s from the EMS", command.type)
+
+    async def announce_shutdown(self) -> None:
+        if self._link is not None:
+            with contextlib.suppress(LinkClosed):
+                await self._link.send(ShuttingDown())

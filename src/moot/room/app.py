@@ -1,0 +1,116 @@
+"""The room server's web side: the meeting page and its WebSocket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from moot import __version__
+from moot.protocol.client import EndMeeting, Error, SendChat, parse_client
+from moot.room.agent import Agent
+from moot.room.host import Connection, MeetingNotHere
+from moot.tokens import InvalidToken, verify_join_token
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# WebSocket close codes the meeting client understands (docs/protocol.md).
+CLOSE_BAD_TOKEN = 4401
+CLOSE_NOT_HERE = 4404
+
+
+def create_app(agent: Agent, ems_url: str) -> FastAPI:
+    app = FastAPI(title=f"Moot room server {agent.name}", version=__version__, docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    host = agent.host
+
+    def refuse(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "refused.html", {"title": title, "text": text, "ems_url": ems_url},
+            status_code=status_code,
+        )
+
+    @app.get("/meeting/{meeting_id}", response_class=HTMLResponse)
+    async def meeting_page(request: Request, meeting_id: str, token: str | None = None) -> HTMLResponse:
+        if agent.public_key is None:
+            return refuse(request, "Not ready", "This room server is still starting.", 503)
+        try:
+            claims = verify_join_token(agent.public_key, token, meeting_id=meeting_id)
+        except InvalidToken as exc:
+            return refuse(request, "Cannot enter", str(exc).capitalize() + ".", 403)
+        try:
+            meeting = host.get(meeting_id)
+        except MeetingNotHere:
+            return refuse(
+                request, "Not here", "This meeting is not hosted on this server.", 404
+            )
+        return templates.TemplateResponse(
+            request,
+            "meeting.html",
+            {"meeting": meeting, "user": claims.user, "role": claims.role, "token": token,
+             "ems_url": ems_url},
+        )
+
+    @app.websocket("/meeting/{meeting_id}/ws")
+    async def meeting_socket(websocket: WebSocket, meeting_id: str, token: str | None = None) -> None:
+        await websocket.accept()
+        try:
+            if agent.public_key is None:
+                raise InvalidToken("this room server is still starting")
+            claims = verify_join_token(agent.public_key, token, meeting_id=meeting_id)
+        except InvalidToken as exc:
+            await websocket.send_text(Error(message=str(exc)).model_dump_json())
+            await websocket.close(code=CLOSE_BAD_TOKEN)
+            return
+        conn = Connection(channel=websocket, user=claims.user, role=claims.role)
+        try:
+            await host.join(meeting_id, conn)
+        except MeetingNotHere:
+            await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
+            await websocket.close(code=CLOSE_NOT_HERE)
+            return
+        try:
+            while True:
+                text = await websocket.receive_text()
+                try:
+                    message = parse_client(text)
+                except ValidationError as exc:
+                    reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
+                    await websocket.send_text(Error(message=reason).model_dump_json())
+                    continue
+                if isinstance(message, SendChat):
+                    await host.chat(meeting_id, conn, message.id, message.text)
+                elif isinstance(message, EndMeeting):
+                    if conn.role != "moderator":
+                        await websocket.send_text(
+                            Error(message="only the moderator can end the meeting").model_dump_json()
+                        )
+                        continue
+                    await host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
+                    return
+        except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
+            pass
+        finally:
+            await host.leave(meeting_id, conn)
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    @app.get("/readyz", response_class=PlainTextResponse)
+    async def readyz() -> PlainTextResponse:
+        if not agent.registered.is_set():
+            return PlainTextResponse("not registered with the EMS", status_code=503)
+        return PlainTextResponse("ready")
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,187 @@
+"""The meeting engine: the meetings this room server hosts, their rosters and chat.
+
+Browser connections join and leave here; events for the EMS (who joined, who
+left, which meeting ended) go into `outbox`, which the agent drains onto the
+control channel and which survives a reconnect to the EMS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from moot.protocol.client import Ack, ChatLine, Ended, Roster, Welcome
+from moot.protocol.control import (
+    MeetingEnded,
+    MeetingStatus,
+    OpenMeeting,
+    Participant,
+    ParticipantJoined,
+    ParticipantLeft,
+)
+from moot.tokens import Role
+
+log = logging.getLogger("moot.room.host")
+
+OutboxItem = ParticipantJoined | ParticipantLeft | MeetingEnded
+# How many client event ids a meeting remembers per sender to drop resends.
+SEEN_IDS_PER_SENDER = 1000
+
+
+class ClientChannel(Protocol):
+    """What the engine needs of a browser connection."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass(eq=False)
+class Connection:
+    channel: ClientChannel
+    user: str
+    role: Role
+
+    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended) -> None:
+        try:
+            await self.channel.send_text(message.model_dump_json())
+        except Exception:  # a dead socket is cleaned up by its own reader
+            log.debug("could not send to %s", self.user, exc_info=True)
+
+
+@dataclass
+class HostedMeeting:
+    id: str
+    name: str
+    moderator: str
+    epoch: int
+    tools: list[str]
+    connections: list[Connection] = field(default_factory=list)
+    history: list[ChatLine] = field(default_factory=list)
+    seen: dict[str, list[str]] = field(default_factory=dict)
+
+    def roster(self) -> list[Participant]:
+        people: dict[str, Participant] = {}
+        for conn in self.connections:
+            people.setdefault(conn.user, Participant(user=conn.user, role=conn.role))
+        return sorted(people.values(), key=lambda p: (p.role != "moderator", p.user.casefold()))
+
+    def status(self) -> MeetingStatus:
+        return MeetingStatus(
+            meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
+        )
+
+    def is_duplicate(self, sender: str, event_id: str) -> bool:
+        seen = self.seen.setdefault(sender, [])
+        if event_id in seen:
+            return True
+        seen.append(event_id)
+        del seen[:-SEEN_IDS_PER_SENDER]
+        return False
+
+
+class MeetingNotHere(Exception):
+    pass
+
+
+class MeetingHost:
+    def __init__(self) -> None:
+        self.meetings: dict[str, HostedMeeting] = {}
+        self.outbox: asyncio.Queue[OutboxItem] = asyncio.Queue()
+
+    def logins(self) -> int:
+        return sum(len(m.connections) for m in self.meetings.values())
+
+    def statuses(self) -> list[MeetingStatus]:
+        return [m.status() for m in self.meetings.values()]
+
+    def open(self, command: OpenMeeting) -> None:
+        existing = self.meetings.get(command.meeting_id)
+        if existing is not None and existing.epoch >= command.epoch:
+            return  # a resent command: opening is idempotent
+        self.meetings[command.meeting_id] = HostedMeeting(
+            id=command.meeting_id,
+            name=command.name,
+            moderator=command.moderator,
+            epoch=command.epoch,
+            tools=list(command.tools),
+        )
+        log.info("opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch)
+
+    async def close(self, meeting_id: str, reason: str, ended_by: str | None = None) -> None:
+        """Close a meeting: tell everyone, drop the connections, and (if we ended it) tell the EMS."""
+        meeting = self.meetings.pop(meeting_id, None)
+        if meeting is None:
+            return
+        for conn in list(meeting.connections):
+            await conn.send(Ended(reason=reason))
+            try:
+                await conn.channel.close(code=1000, reason="meeting ended")
+            except Exception:
+                log.debug("closing a client of %s failed", meeting_id, exc_info=True)
+        meeting.connections.clear()
+        if ended_by is not None:
+            self.outbox.put_nowait(
+                MeetingEnded(meeting_id=meeting.id, epoch=meeting.epoch, ended_by=ended_by, at=_now())
+            )
+        log.info("closed meeting %s: %s", meeting_id, reason)
+
+    def get(self, meeting_id: str) -> HostedMeeting:
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None:
+            raise MeetingNotHere(meeting_id)
+        return meeting
+
+    async def join(self, meeting_id: str, conn: Connection) -> HostedMeeting:
+        meeting = self.get(meeting_id)
+        first_of_user = all(c.user != conn.user for c in meeting.connections)
+        meeting.connections.append(conn)
+        await conn.send(
+            Welcome(
+                meeting_id=meeting.id,
+                meeting_name=meeting.name,
+                you=Participant(user=conn.user, role=conn.role),
+                roster=meeting.roster(),
+                history=meeting.history,
+            )
+        )
+        if first_of_user:
+            self.outbox.put_nowait(
+                ParticipantJoined(
+                    meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, role=conn.role,
+                    at=_now(),
+                )
+            )
+            await self._broadcast(meeting, Roster(roster=meeting.roster()))
+        return meeting
+
+    async def leave(self, meeting_id: str, conn: Connection) -> None:
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None or conn not in meeting.connections:
+            return
+        meeting.connections.remove(conn)
+        if all(c.user != conn.user for c in meeting.connections):
+            self.outbox.put_nowait(
+                ParticipantLeft(meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now())
+            )
+            await self._broadcast(meeting, Roster(roster=meeting.roster()))
+
+    async def chat(self, meeting_id: str, conn: Connection, event_id: str, text: str) -> None:
+        meeting = self.get(meeting_id)
+        if not meeting.is_duplicate(conn.user, event_id):
+            line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
+            meeting.history.append(line)
+            await self._broadcast(meeting, line)
+        await conn.send(Ack(id=event_id))
+
+    @staticmethod
+    async def _broadcast(meeting: HostedMeeting, message: Roster | ChatLine) -> None:
+        for conn in list(meeting.connections):
+            await conn.send(message)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

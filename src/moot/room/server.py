@@ -1,0 +1,72 @@
+"""`moot room`: the room server process (web side + agent in one event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+
+from moot.bus import Link
+from moot.bus.direct import dial
+from moot.config import RoomSettings
+from moot.protocol.control import ServerLimits
+from moot.room.agent import Agent, RegistrationRefused
+from moot.room.app import create_app
+from moot.room.host import MeetingHost
+
+log = logging.getLogger("moot.room")
+
+
+def build_agent(settings: RoomSettings) -> Agent:
+    async def dialer() -> Link:
+        return await dial(settings.ems_url)
+
+    return Agent(
+        name=settings.room_name,
+        url=settings.resolved_room_url(),
+        secret=settings.cluster_secret,
+        limits=ServerLimits(
+            max_active_meetings=settings.max_active_meetings,
+            max_users_per_meeting=settings.max_users_per_meeting,
+            instant_meetings=settings.instant_meetings,
+            location=settings.location,
+        ),
+        host=MeetingHost(),
+        dial=dialer,
+    )
+
+
+async def run_room(settings: RoomSettings) -> int:
+    """Serve until SIGINT/SIGTERM (exit 0) or until the EMS refuses us (exit 2)."""
+    agent = build_agent(settings)
+    app = create_app(agent, settings.ems_url)
+    config = uvicorn.Config(
+        app, host=settings.room_host, port=settings.room_port, log_level=settings.log_level,
+        access_log=False, ws_ping_interval=10, ws_ping_timeout=10,
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(server.serve())
+    agent_task = asyncio.create_task(agent.run())
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        {serving, agent_task, stopping}, return_when=asyncio.FIRST_COMPLETED
+    )
+    code = 0
+    if agent_task in done and isinstance(agent_task.exception(), RegistrationRefused):
+        log.error("the EMS refused this room server: %s", agent_task.exception())
+        code = 2
+    elif serving in done:
+        code = 1  # uvicorn could not start (it logged why)
+    await agent.announce_shutdown()
+    agent_task.cancel()
+    stopping.cancel()
+    server.should_exit = True
+    await asyncio.gather(serving, agent_task, stopping, return_exceptions=True)
+    return code

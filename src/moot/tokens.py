@@ -1,0 +1,135 @@
+"""Join tokens: short-lived EdDSA (Ed25519) JWTs the EMS signs.
+
+The EMS alone holds the private key; room servers receive the public key when
+they register and can verify, never mint. A token names the meeting, the user
+and the role, and the epoch of the assignment it was issued for.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ALGORITHM = "EdDSA"
+AUDIENCE = "moot-room"
+
+Role = Literal["moderator", "participant"]
+
+
+class InvalidToken(Exception):
+    """The token is missing, expired, forged or for another meeting."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinClaims:
+    meeting_id: str
+    user: str
+    role: Role
+    epoch: int
+    expires_at: int
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_key_pem(key: Ed25519PrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
+    """Read the signing key, or create it (mode 0600) on first start."""
+    if path.exists():
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return loaded
+    key = generate_private_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_key_pem(key))
+    return key
+
+
+def load_public_key(pem: str) -> Ed25519PublicKey:
+    loaded = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return loaded
+
+
+def sign_join_token(
+    key: Ed25519PrivateKey,
+    *,
+    meeting_id: str,
+    user: str,
+    role: Role,
+    epoch: int,
+    ttl_seconds: int,
+    now: float | None = None,
+) -> str:
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "aud": AUDIENCE,
+        "sub": user,
+        "mid": meeting_id,
+        "role": role,
+        "epoch": epoch,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+        "jti": secrets.token_urlsafe(8),
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def verify_join_token(
+    public_key: Ed25519PublicKey, token: str | None, *, meeting_id: str
+) -> JoinClaims:
+    """Check signature, expiry, audience and meeting; InvalidToken says what failed."""
+    if not token:
+        raise InvalidToken("no join token: open the meeting through the Meeting Center")
+    try:
+        claims = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("the join token has expired: open the meeting again") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken("the join token is not valid") from exc
+    if claims.get("mid") != meeting_id:
+        raise InvalidToken("the join token is for another meeting")
+    role = claims.get("role")
+    if role not in ("moderator", "participant"):
+        raise InvalidToken("the join token names no valid role")
+    return JoinClaims(
+        meeting_id=meeting_id,
+        user=str(claims["sub"]),
+        role=role,
+        epoch=int(claims.get("epoch", 0)),
+        expires_at=int(claims["exp"]),
+    )
