@@ -17,11 +17,13 @@ from moot import config
 from moot.netcheck import PortInUse, ensure_port_free
 from moot.secrets_file import load_or_create_cluster_secret
 
-app = typer.Typer(help="Moot: an enterprise meeting server.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Moot: an enterprise meeting server.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="The EMS's database.", no_args_is_help=True)
-servers_app = typer.Typer(help="Room servers of the cluster (through the EMS's API).",
-                          no_args_is_help=True)
+servers_app = typer.Typer(
+    help="Room servers of the cluster (through the EMS's API).", no_args_is_help=True
+)
 meetings_app = typer.Typer(help="Meetings (through the EMS's API).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(servers_app, name="servers")
@@ -84,8 +86,13 @@ def serve(
     except PortInUse as exc:
         fail(f"{exc}. Choose another with --port or MOOT_PORT.")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level, access_log=False, ws_ping_interval=10, ws_ping_timeout=10,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        ws_ping_interval=10,
+        ws_ping_timeout=10,
     )
 
 
@@ -101,15 +108,21 @@ def room(
     from moot.room.server import run_room
 
     settings = _settings(
-        config.RoomSettings, room_name=name, room_host=host, room_port=port, room_url=url,
+        config.RoomSettings,
+        room_name=name,
+        room_host=host,
+        room_port=port,
+        room_url=url,
         ems_url=ems_url,
     )
     _logging(settings.log_level)
     if not settings.room_name:
         fail("give the room server a name: --name or MOOT_ROOM_NAME")
     if not settings.cluster_secret:
-        fail("set MOOT_CLUSTER_SECRET to the EMS's cluster secret "
-             "(the EMS keeps a generated one in its data directory, file cluster-secret)")
+        fail(
+            "set MOOT_CLUSTER_SECRET to the EMS's cluster secret "
+            "(the EMS keeps a generated one in its data directory, file cluster-secret)"
+        )
     try:
         ensure_port_free(settings.room_host, settings.room_port)
     except PortInUse as exc:
@@ -128,8 +141,9 @@ def demo(
     from moot.demo import DemoFailed, run_demo
 
     try:
-        code = run_demo(host="127.0.0.1", port=port, data_dir=data_dir, log_level="warning",
-                        say=typer.echo)
+        code = run_demo(
+            host="127.0.0.1", port=port, data_dir=data_dir, log_level="warning", say=typer.echo
+        )
     except PortInUse as exc:
         fail(f"{exc}. Stop what uses it or choose another port with --port.")
     except DemoFailed as exc:
@@ -162,8 +176,10 @@ def _call(method: str, ems_url: str, path: str, **kwargs: Any) -> Any:
     try:
         response = httpx.request(method, ems_url.rstrip("/") + path, timeout=10, **kwargs)
     except httpx.HTTPError as exc:
-        fail(f"cannot reach the EMS at {ems_url} ({exc}); is `moot serve` running? "
-             "Set --ems-url or MOOT_EMS_URL.")
+        fail(
+            f"cannot reach the EMS at {ems_url} ({exc}); is `moot serve` running? "
+            "Set --ems-url or MOOT_EMS_URL."
+        )
     if response.status_code >= 400:
         try:
             detail = response.json().get("detail")
@@ -197,8 +213,18 @@ def servers_list(ems_url: EmsUrl = "http://127.0.0.1:8080", as_json: JsonFlag = 
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    _table(rows, ["name", "status", "url", "active_meetings", "participants",
-                  "max_active_meetings", "cpu_percent"])
+    _table(
+        rows,
+        [
+            "name",
+            "status",
+            "url",
+            "active_meetings",
+            "participants",
+            "max_active_meetings",
+            "cpu_percent",
+        ],
+    )
 
 
 @servers_app.command("add")
@@ -212,9 +238,14 @@ def servers_add(
     ems_url: EmsUrl = "http://127.0.0.1:8080",
 ) -> None:
     """Add a room server with its capacity."""
-    body = {"name": name, "url": url, "max_active_meetings": max_active_meetings,
-            "max_users_per_meeting": max_users_per_meeting,
-            "instant_meetings": instant_meetings, "location": location}
+    body = {
+        "name": name,
+        "url": url,
+        "max_active_meetings": max_active_meetings,
+        "max_users_per_meeting": max_users_per_meeting,
+        "instant_meetings": instant_meetings,
+        "location": location,
+    }
     row = _call("POST", ems_url, "/api/v1/servers", json=body)
     typer.echo(f"added room server {row['name']} ({row['url']})")
 
@@ -223,8 +254,10 @@ def servers_add(
 def servers_drain(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None:
     """Send no new meetings to a server; its meetings run to their end."""
     row = _call("POST", ems_url, f"/api/v1/servers/{name}/drain")
-    typer.echo(f"room server {row['name']} is {row['status']}; "
-               f"{row['active_meetings']} meeting(s) still running")
+    typer.echo(
+        f"room server {row['name']} is {row['status']}; "
+        f"{row['active_meetings']} meeting(s) still running"
+    )
 
 
 @servers_app.command("remove")
@@ -237,8 +270,9 @@ def servers_remove(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None
 @meetings_app.command("list")
 def meetings_list(
     q: Annotated[str | None, typer.Option(help="Name or moderator contains this.")] = None,
-    status: Annotated[str | None, typer.Option(
-        help="scheduled, in_progress, ended or recorded.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="scheduled, in_progress, ended or recorded.")
+    ] = None,
     limit: int = 50,
     ems_url: EmsUrl = "http://127.0.0.1:8080",
     as_json: JsonFlag = False,
@@ -261,15 +295,22 @@ def meetings_create(
     name: str,
     moderator: str = "Anonymous",
     expected_participants: int = 4,
-    start: Annotated[str | None, typer.Option(
-        help="ISO 8601 with offset, e.g. 2026-12-01T09:00:00+01:00; omit to start now.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO 8601 with offset, e.g. 2026-12-01T09:00:00+01:00; omit to start now."
+        ),
+    ] = None,
     duration_minutes: int = 60,
     ems_url: EmsUrl = "http://127.0.0.1:8080",
 ) -> None:
     """Schedule a meeting, or start one now."""
-    body: dict[str, Any] = {"name": name, "moderator": moderator,
-                            "expected_participants": expected_participants,
-                            "duration_minutes": duration_minutes}
+    body: dict[str, Any] = {
+        "name": name,
+        "moderator": moderator,
+        "expected_participants": expected_participants,
+        "duration_minutes": duration_minutes,
+    }
     if start:
         body["start"] = start
     row = _call("POST", ems_url, "/api/v1/meetings", json=body)

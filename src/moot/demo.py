@@ -74,9 +74,8 @@ def _wait_ready(
         while time.monotonic() < deadline and not stopping():
             for child in children:
                 if child.process.poll() is not None:
-                    raise DemoFailed(
-                        f"{child.name} exited with code {child.process.returncode}; see its log above"
-                    )
+                    code = child.process.returncode
+                    raise DemoFailed(f"{child.name} exited with code {code}; its log is above")
             try:
                 servers = client.get(f"{ems_url}/api/v1/servers").json()
                 online = [s for s in servers if s["status"] == "online"]
@@ -123,8 +122,17 @@ def run_demo(
             children.append(
                 _spawn(
                     f"room server {name}",
-                    ["room", "--name", name, "--host", host, "--port", str(room_port),
-                     "--ems-url", ems_url],
+                    [
+                        "room",
+                        "--name",
+                        name,
+                        "--host",
+                        host,
+                        "--port",
+                        str(room_port),
+                        "--ems-url",
+                        ems_url,
+                    ],
                     common,
                 )
             )

@@ -96,6 +96,4 @@ def place(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> Placement:
         return Placement(best.name)
     if seen == 0:
         return Placement(None, "no room server is registered")
-    return Placement(
-        None, "every room server is offline, draining or at its max active meetings"
-    )
+    return Placement(None, "every room server is offline, draining or at its max active meetings")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 
 import websockets
@@ -49,10 +50,8 @@ class ServerSideLink(Link):
     async def close(self, reason: str = "") -> None:
         if self._ws.application_state is WebSocketState.CONNECTED:
             code = REFUSED_CLOSE_CODE if reason else 1000
-            try:
+            with contextlib.suppress(RuntimeError):
                 await self._ws.close(code=code, reason=reason[:120])
-            except RuntimeError:
-                pass
 
 
 class ClientSideLink(Link):

@@ -171,13 +171,12 @@ class MeetingService:
             return row
 
     async def delete(self, meeting_id: str) -> None:
-        async with self._lock(meeting_id):
-            async with self._sessions() as session:
-                row = await self._get(session, meeting_id)
-                if row.status == "in_progress" and row.server_name:
-                    await self._cluster.close_meeting(row.id, row.server_name, "deleted")
-                await session.delete(row)
-                await session.commit()
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.status == "in_progress" and row.server_name:
+                await self._cluster.close_meeting(row.id, row.server_name, "deleted")
+            await session.delete(row)
+            await session.commit()
         self._locks.pop(meeting_id, None)
 
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:

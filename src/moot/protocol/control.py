@@ -138,7 +138,12 @@ class CloseMeeting(_Message):
 
 
 UpMessage = Annotated[
-    Register | Status | ParticipantJoined | ParticipantLeft | MeetingEnded | CommandResult
+    Register
+    | Status
+    | ParticipantJoined
+    | ParticipantLeft
+    | MeetingEnded
+    | CommandResult
     | ShuttingDown,
     Field(discriminator="type"),
 ]

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from moot import __version__
+from moot.text import sentence
 from moot.protocol.client import EndMeeting, Error, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.host import Connection, MeetingNotHere
@@ -25,40 +26,54 @@ CLOSE_NOT_HERE = 4404
 
 
 def create_app(agent: Agent, ems_url: str) -> FastAPI:
-    app = FastAPI(title=f"Moot room server {agent.name}", version=__version__, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=f"Moot room server {agent.name}",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     host = agent.host
 
     def refuse(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, "refused.html", {"title": title, "text": text, "ems_url": ems_url},
+            request,
+            "refused.html",
+            {"title": title, "text": text, "ems_url": ems_url},
             status_code=status_code,
         )
 
     @app.get("/meeting/{meeting_id}", response_class=HTMLResponse)
-    async def meeting_page(request: Request, meeting_id: str, token: str | None = None) -> HTMLResponse:
+    async def meeting_page(
+        request: Request, meeting_id: str, token: str | None = None
+    ) -> HTMLResponse:
         if agent.public_key is None:
             return refuse(request, "Not ready", "This room server is still starting.", 503)
         try:
             claims = verify_join_token(agent.public_key, token, meeting_id=meeting_id)
         except InvalidToken as exc:
-            return refuse(request, "Cannot enter", str(exc).capitalize() + ".", 403)
+            return refuse(request, "Cannot enter", sentence(str(exc)), 403)
         try:
             meeting = host.get(meeting_id)
         except MeetingNotHere:
-            return refuse(
-                request, "Not here", "This meeting is not hosted on this server.", 404
-            )
+            return refuse(request, "Not here", "This meeting is not hosted on this server.", 404)
         return templates.TemplateResponse(
             request,
             "meeting.html",
-            {"meeting": meeting, "user": claims.user, "role": claims.role, "token": token,
-             "ems_url": ems_url},
+            {
+                "meeting": meeting,
+                "user": claims.user,
+                "role": claims.role,
+                "token": token,
+                "ems_url": ems_url,
+            },
         )
 
     @app.websocket("/meeting/{meeting_id}/ws")
-    async def meeting_socket(websocket: WebSocket, meeting_id: str, token: str | None = None) -> None:
+    async def meeting_socket(
+        websocket: WebSocket, meeting_id: str, token: str | None = None
+    ) -> None:
         await websocket.accept()
         try:
             if agent.public_key is None:
@@ -89,7 +104,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
                         await websocket.send_text(
-                            Error(message="only the moderator can end the meeting").model_dump_json()
+                            Error(
+                                message="only the moderator can end the meeting"
+                            ).model_dump_json()
                         )
                         continue
                     await host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)

@@ -109,10 +109,12 @@ class MeetingHost:
             epoch=command.epoch,
             tools=list(command.tools),
         )
-        log.info("opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch)
+        log.info(
+            "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
+        )
 
     async def close(self, meeting_id: str, reason: str, ended_by: str | None = None) -> None:
-        """Close a meeting: tell everyone, drop the connections, and (if we ended it) tell the EMS."""
+        """Close a meeting: tell everyone, drop them, and tell the EMS if we ended it."""
         meeting = self.meetings.pop(meeting_id, None)
         if meeting is None:
             return
@@ -125,7 +127,9 @@ class MeetingHost:
         meeting.connections.clear()
         if ended_by is not None:
             self.outbox.put_nowait(
-                MeetingEnded(meeting_id=meeting.id, epoch=meeting.epoch, ended_by=ended_by, at=_now())
+                MeetingEnded(
+                    meeting_id=meeting.id, epoch=meeting.epoch, ended_by=ended_by, at=_now()
+                )
             )
         log.info("closed meeting %s: %s", meeting_id, reason)
 
@@ -151,7 +155,10 @@ class MeetingHost:
         if first_of_user:
             self.outbox.put_nowait(
                 ParticipantJoined(
-                    meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, role=conn.role,
+                    meeting_id=meeting.id,
+                    epoch=meeting.epoch,
+                    user=conn.user,
+                    role=conn.role,
                     at=_now(),
                 )
             )
@@ -165,7 +172,9 @@ class MeetingHost:
         meeting.connections.remove(conn)
         if all(c.user != conn.user for c in meeting.connections):
             self.outbox.put_nowait(
-                ParticipantLeft(meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now())
+                ParticipantLeft(
+                    meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now()
+                )
             )
             await self._broadcast(meeting, Roster(roster=meeting.roster()))
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -17,6 +19,14 @@ from moot.room.app import create_app
 from moot.room.host import MeetingHost
 
 log = logging.getLogger("moot.room")
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `run_room` owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def build_agent(settings: RoomSettings) -> Agent:
@@ -43,11 +53,15 @@ async def run_room(settings: RoomSettings) -> int:
     agent = build_agent(settings)
     app = create_app(agent, settings.ems_url)
     config = uvicorn.Config(
-        app, host=settings.room_host, port=settings.room_port, log_level=settings.log_level,
-        access_log=False, ws_ping_interval=10, ws_ping_timeout=10,
+        app,
+        host=settings.room_host,
+        port=settings.room_port,
+        log_level=settings.log_level,
+        access_log=False,
+        ws_ping_interval=10,
+        ws_ping_timeout=10,
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _QuietServer(config)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,7 +27,7 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
     return MeetingOut(
         id=row.id,
         name=row.name,
-        type=row.type,  # type: ignore[arg-type]
+        type=row.type,
         moderator=row.moderator,
         expected_participants=row.expected_participants,
         start=row.start_at,
@@ -37,7 +37,7 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
         record=row.record,
         has_password=row.password_hash is not None,
         tools=list(row.tools),
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         server=row.server_name,
         epoch=row.epoch,
         started_at=row.started_at,

@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MeetingType = Literal["collaboration", "broadcast"]
 Tool = Literal["chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"]
 ALL_TOOLS: list[Tool] = [
-    "chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"
+    "chat",
+    "whiteboard",
+    "screen_sharing",
+    "audio_video",
+    "polls",
+    "send_web_page",
 ]
 MAX_DURATION_MINUTES = 24 * 60
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -7,6 +7,7 @@ room server's `command_result`, so a caller knows whether a meeting opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import secrets
@@ -80,6 +81,7 @@ class ClusterManager:
         self._auto_register = auto_register
         self._command_timeout = command_timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- start-up --------------------------------------------------------
 
@@ -165,10 +167,14 @@ class ClusterManager:
             live.limits = limits_of(row)
             live.draining = row.draining
             stale_meetings = await self._fence(session, row.name, first)
+            hosted = await meeting_store.meetings_on_server(session, row.name)
+            live.booked = {m.id: m.expected_participants for m in hosted}
         old = live.link
         live.link = link
         live.state = ServerState.ONLINE
-        live.meetings = {m.meeting_id: m for m in first.meetings if m.meeting_id not in stale_meetings}
+        live.meetings = {
+            m.meeting_id: m for m in first.meetings if m.meeting_id not in stale_meetings
+        }
         self.registry.put(live)
         if old is not None:
             await old.close("replaced by a new connection from the same room server")
@@ -180,8 +186,13 @@ class ClusterManager:
             )
         )
         log.info("room server %s registered from %s (%s)", live.name, link.peer, live.url)
+        # Fencing: the answers come through serve_link's reader, so close in the background.
         for meeting_id in stale_meetings:
-            await self._send_close(live, meeting_id, "this meeting is no longer hosted here")
+            task = asyncio.create_task(
+                self._send_close(live, meeting_id, "this meeting is no longer hosted here")
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return live
 
     async def _fence(self, session: AsyncSession, name: str, register: Register) -> set[str]:
@@ -200,17 +211,15 @@ class ClusterManager:
 
     async def _refuse(self, link: Link, name: str, reason: str) -> None:
         log.warning("refused room server %s from %s: %s", name, link.peer, reason)
-        try:
+        with contextlib.suppress(LinkClosed):
             await link.send(Refused(reason=reason))
-        except LinkClosed:
-            pass
         await link.close(reason)
 
     async def _went_offline(self, server: LiveServer, why: str) -> None:
         server.link = None
         server.state = ServerState.OFFLINE
         server.meetings = {}
-        server.pending.clear()
+        server.booked.clear()
         for request_id, (name, future) in list(self._waiting.items()):
             if name == server.name and not future.done():
                 future.set_exception(CommandFailed(f"room server {name} went offline"))
@@ -243,10 +252,17 @@ class ClusterManager:
     ) -> None:
         async with self._sessions() as session:
             meeting = await meeting_store.get_meeting(session, event.meeting_id)
-            if meeting is None or meeting.server_name != server.name or meeting.epoch != event.epoch:
+            if (
+                meeting is None
+                or meeting.server_name != server.name
+                or meeting.epoch != event.epoch
+            ):
                 log.warning(
                     "ignored %s from %s for meeting %s (not hosted there at epoch %s)",
-                    event.type, server.name, event.meeting_id, event.epoch,
+                    event.type,
+                    server.name,
+                    event.meeting_id,
+                    event.epoch,
                 )
                 return
             if isinstance(event, ParticipantJoined):
@@ -267,6 +283,7 @@ class ClusterManager:
                 mark_ended(meeting, event.at)
                 await meeting_store.close_open_attendance(session, meeting.id, event.at)
                 server.meetings.pop(meeting.id, None)
+                server.booked.pop(meeting.id, None)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
             await session.commit()
 
@@ -281,9 +298,7 @@ class ClusterManager:
             await server.link.send(message)
             result = await asyncio.wait_for(future, self._command_timeout)
         except (LinkClosed, TimeoutError) as exc:
-            raise CommandFailed(
-                f"room server {server.name} did not answer {message.type}"
-            ) from exc
+            raise CommandFailed(f"room server {server.name} did not answer {message.type}") from exc
         finally:
             self._waiting.pop(message.request_id, None)
         if not result.ok:
@@ -292,14 +307,15 @@ class ClusterManager:
     async def open_meeting(self, meeting: MeetingRow) -> tuple[LiveServer, int]:
         """Place the meeting and open it there; returns the host and the new epoch."""
         choice = place(
-            self.registry.loads(), MeetingRequest(expected_participants=meeting.expected_participants)
+            self.registry.loads(),
+            MeetingRequest(expected_participants=meeting.expected_participants),
         )
         if choice.server is None:
             raise NoRoomServer(choice.reason)
         server = self.registry.get(choice.server)
         assert server is not None
         epoch = meeting.epoch + 1
-        server.pending[meeting.id] = meeting.expected_participants
+        server.booked[meeting.id] = meeting.expected_participants
         try:
             await self._command(
                 server,
@@ -313,7 +329,7 @@ class ClusterManager:
                 ),
             )
         except CommandFailed:
-            server.pending.pop(meeting.id, None)
+            server.booked.pop(meeting.id, None)
             raise
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         return server, epoch
@@ -334,17 +350,15 @@ class ClusterManager:
         except CommandFailed as exc:
             log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)
         server.meetings.pop(meeting_id, None)
-        server.pending.pop(meeting_id, None)
+        server.booked.pop(meeting_id, None)
 
     async def disconnect(self, name: str, reason: str) -> None:
         """Send a removed server away; it stops instead of reconnecting."""
         server = self.registry.remove(name)
         if server is not None and server.link is not None:
             link, server.link = server.link, None
-            try:
+            with contextlib.suppress(LinkClosed):
                 await link.send(Refused(reason=reason))
-            except LinkClosed:
-                pass
             await link.close(reason)
 
 

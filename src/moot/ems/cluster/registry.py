@@ -25,8 +25,9 @@ class LiveServer:
     link: Link | None = None
     last_report_at: float | None = None
     meetings: dict[str, MeetingStatus] = field(default_factory=dict)
-    # meeting id -> expected participants, for placements not yet reported.
-    pending: dict[str, int] = field(default_factory=dict)
+    # meeting id -> expected participants of every meeting placed here: a running
+    # meeting keeps its booking, so an empty room that expects 50 still weighs 50.
+    booked: dict[str, int] = field(default_factory=dict)
     logins: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
@@ -44,15 +45,17 @@ class LiveServer:
 
     def apply_report(self, report: Status) -> None:
         self.meetings = {m.meeting_id: m for m in report.meetings}
-        for meeting_id in self.meetings:
-            self.pending.pop(meeting_id, None)
         self.logins = report.logins
         self.cpu_percent = report.cpu_percent
         self.memory_percent = report.memory_percent
         self.last_report_at = time.monotonic()
 
     def to_load(self) -> ServerLoad:
-        unreported = [mid for mid in self.pending if mid not in self.meetings]
+        # Placements the server has not reported yet count at once (burst spreading).
+        unreported = [mid for mid in self.booked if mid not in self.meetings]
+        live = sum(
+            max(len(m.participants), self.booked.get(mid, 0)) for mid, m in self.meetings.items()
+        )
         return ServerLoad(
             name=self.name,
             state=self.state,
@@ -61,9 +64,9 @@ class LiveServer:
             max_active_meetings=self.limits.max_active_meetings,
             max_users_per_meeting=self.limits.max_users_per_meeting,
             active_meetings=len(self.meetings),
-            live_participants=self.participants,
+            live_participants=live,
             pending_meetings=len(unreported),
-            pending_participants=sum(self.pending[mid] for mid in unreported),
+            pending_participants=sum(self.booked[mid] for mid in unreported),
         )
 
 
@@ -93,6 +96,6 @@ class Registry:
 
     def host_of(self, meeting_id: str) -> LiveServer | None:
         for server in self._servers.values():
-            if meeting_id in server.meetings or meeting_id in server.pending:
+            if meeting_id in server.meetings or meeting_id in server.booked:
                 return server
         return None

@@ -62,7 +62,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: MeetingQuery) -> Select[tuple[MeetingRow]]:
+def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
     stmt = select(MeetingRow)
     if query.q:
         pattern = f"%{_escape_like(query.q)}%"
@@ -93,13 +93,9 @@ async def list_meetings(
     if query.cursor:
         value, last_id = _decode_cursor(query.cursor, query.sort)
         if query.order == "asc":
-            stmt = stmt.where(
-                or_(column > value, and_(column == value, MeetingRow.id > last_id))
-            )
+            stmt = stmt.where(or_(column > value, and_(column == value, MeetingRow.id > last_id)))
         else:
-            stmt = stmt.where(
-                or_(column < value, and_(column == value, MeetingRow.id < last_id))
-            )
+            stmt = stmt.where(or_(column < value, and_(column == value, MeetingRow.id < last_id)))
     if query.order == "asc":
         stmt = stmt.order_by(column.asc(), MeetingRow.id.asc())
     else:
@@ -122,6 +118,13 @@ async def get_meeting(session: AsyncSession, meeting_id: str) -> MeetingRow | No
 
 async def meetings_in_progress(session: AsyncSession) -> list[MeetingRow]:
     stmt = select(MeetingRow).where(MeetingRow.status == "in_progress")
+    return list((await session.scalars(stmt)).all())
+
+
+async def meetings_on_server(session: AsyncSession, server_name: str) -> list[MeetingRow]:
+    stmt = select(MeetingRow).where(
+        MeetingRow.server_name == server_name, MeetingRow.status == "in_progress"
+    )
     return list((await session.scalars(stmt)).all())
 
 
@@ -156,9 +159,7 @@ async def record_join(
     )
 
 
-async def record_leave(
-    session: AsyncSession, *, meeting_id: str, user: str, at: datetime
-) -> None:
+async def record_leave(session: AsyncSession, *, meeting_id: str, user: str, at: datetime) -> None:
     """Close the user's open stay in the meeting (the latest one)."""
     stmt = (
         select(AttendanceRow)

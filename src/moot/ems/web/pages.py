@@ -17,6 +17,7 @@ from moot.ems.api.schemas import MeetingCreate
 from moot.ems.deps import MeetingsDep
 from moot.ems.meetings import CannotAttend, InvalidChange, MeetingNotFound, Unavailable
 from moot.ems.store.meetings import MeetingQuery
+from moot.text import sentence
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -50,9 +51,7 @@ def _form_defaults() -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(
-    request: Request, meetings: MeetingsDep, created: str | None = None
-) -> HTMLResponse:
+async def home(request: Request, meetings: MeetingsDep, created: str | None = None) -> HTMLResponse:
     context = await _home_lists(meetings)
     created_meeting = None
     if created:
@@ -162,8 +161,12 @@ async def attend(
         return templates.TemplateResponse(
             request,
             "attend.html",
-            {"meeting": meeting, "name": user, "needs_password": meetings.needs_password(meeting),
-             "error": None},
+            {
+                "meeting": meeting,
+                "name": user,
+                "needs_password": meetings.needs_password(meeting),
+                "error": None,
+            },
         )
     try:
         target = await meetings.attend(meeting_id, user, password)
@@ -175,9 +178,9 @@ async def attend(
                 {"meeting": meeting, "name": user, "needs_password": True, "error": str(exc)},
                 status_code=403,
             )
-        return _message(request, meeting.name, str(exc).capitalize() + ".", 409)
+        return _message(request, meeting.name, sentence(str(exc)), 409)
     except Unavailable as exc:
-        return _message(request, meeting.name, str(exc).capitalize() + ".", 503)
+        return _message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)
     response.set_cookie(NAME_COOKIE, quote(user), max_age=365 * 86400, samesite="lax")
     return response

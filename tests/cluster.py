@@ -1,0 +1,125 @@
+"""Real EMS and room-server processes on 127.0.0.1 for integration and browser tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from moot.netcheck import free_port
+
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.alive():
+            self.popen.send_signal(sig)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            return self.popen.wait()
+
+
+@dataclass
+class Cluster:
+    """An EMS with its room servers; stop() ends every process it started."""
+
+    workdir: Path
+    database_url: str
+    secret: str = "test-cluster-secret"
+    ems_port: int = field(default_factory=free_port)
+    processes: list[Process] = field(default_factory=list)
+    ems: Process | None = None
+
+    @property
+    def ems_url(self) -> str:
+        return f"http://127.0.0.1:{self.ems_port}"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Process:
+        log = self.workdir / f"{name}.log"
+        handle = log.open("wb")
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "moot", *args],
+            env={**os.environ, "MOOT_DATA_DIR": str(self.workdir / "data"), **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        handle.close()
+        process = Process(name, popen, log)
+        self.processes.append(process)
+        return process
+
+    def start_ems(self, **env: str) -> Process:
+        self.ems = self._spawn(
+            "ems",
+            ["serve", "--port", str(self.ems_port)],
+            {"MOOT_DATABASE_URL": self.database_url, "MOOT_CLUSTER_SECRET": self.secret, **env},
+        )
+        self.wait_for(lambda: self._get("/readyz") == 200, "the EMS to be ready", self.ems)
+        return self.ems
+
+    def start_room(self, name: str, *, secret: str | None = None, wait: bool = True,
+                   **env: str) -> Process:
+        port = free_port()
+        process = self._spawn(
+            name,
+            ["room", "--name", name, "--port", str(port), "--ems-url", self.ems_url],
+            {"MOOT_CLUSTER_SECRET": self.secret if secret is None else secret, **env},
+        )
+        if wait:
+            self.wait_for(lambda: self.server_status(name) == "online",
+                          f"room server {name} to register", process)
+        return process
+
+    def _get(self, path: str) -> int:
+        try:
+            return httpx.get(self.ems_url + path, timeout=2).status_code
+        except httpx.HTTPError:
+            return 0
+
+    def server_status(self, name: str) -> str | None:
+        try:
+            response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2)
+        except httpx.HTTPError:
+            return None
+        return str(response.json()["status"]) if response.status_code == 200 else None
+
+    def wait_for(self, condition: object, what: str, process: Process | None = None,
+                 timeout: float = START_TIMEOUT) -> None:
+        assert callable(condition)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if process is not None and not process.alive():
+                raise AssertionError(
+                    f"{process.name} exited ({process.popen.returncode}) while waiting for "
+                    f"{what}:\n{process.output()}"
+                )
+            time.sleep(0.05)
+        logs = "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)
+        raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()

@@ -1,0 +1,184 @@
+"""End to end through real processes: EMS + two room servers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import websockets
+
+from tests.cluster import Cluster
+
+pytestmark = pytest.mark.processes
+
+
+def attend(cluster: Cluster, meeting_id: str, name: str) -> str:
+    """Follow the Meeting Center's redirect; returns the room server's meeting URL."""
+    response = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+def socket_url(page_url: str) -> str:
+    parts = urlsplit(page_url)
+    return f"ws://{parts.netloc}{parts.path}/ws?{parts.query}"
+
+
+async def next_of(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message of `kind`, skipping others (roster updates arrive in between)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+        message: dict[str, Any] = json.loads(raw)
+        if message["type"] == kind:
+            return message
+
+
+def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
+    created = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={"name": "Integration", "moderator": "Alice", "expected_participants": 2},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    meeting = created.json()
+    assert meeting["status"] == "in_progress"
+    assert meeting["server"] in {"room1", "room2"}
+    assert meeting["join_url"] == f"{cluster.ems_url}/m/{meeting['id']}"
+
+    alice_page = attend(cluster, meeting["id"], "Alice")
+    bob_page = attend(cluster, meeting["id"], "Bob")
+    room = httpx.get(f"{cluster.ems_url}/api/v1/servers/{meeting['server']}").json()
+    assert alice_page.startswith(room["url"] + f"/meeting/{meeting['id']}?token=")
+    assert "Integration" in httpx.get(alice_page).text
+
+    async def scenario() -> None:
+        async with websockets.connect(socket_url(alice_page)) as alice:
+            welcome = await next_of(alice, "welcome")
+            assert welcome["you"] == {"user": "Alice", "role": "moderator"}
+            async with websockets.connect(socket_url(bob_page)) as bob:
+                bob_welcome = await next_of(bob, "welcome")
+                assert bob_welcome["you"]["role"] == "participant"
+                roster = await next_of(alice, "roster")
+                if len(roster["roster"]) == 1:  # the update for Alice's own arrival
+                    roster = await next_of(alice, "roster")
+                assert [p["user"] for p in roster["roster"]] == ["Alice", "Bob"]
+
+                await bob.send(json.dumps({"type": "chat", "id": "b-1", "text": "hello all"}))
+                assert (await next_of(bob, "ack"))["id"] == "b-1"
+                line = await next_of(alice, "chat")
+                assert (line["sender"], line["text"]) == ("Bob", "hello all")
+
+                # A resend of the same event id is acknowledged but not shown twice.
+                await bob.send(json.dumps({"type": "chat", "id": "b-1", "text": "hello all"}))
+                assert (await next_of(bob, "ack"))["id"] == "b-1"
+                await bob.send(json.dumps({"type": "chat", "id": "b-2", "text": "second"}))
+                assert (await next_of(alice, "chat"))["text"] == "second"
+
+                # The cluster view shows the meeting on its host, with both people.
+                def reported() -> bool:
+                    view = httpx.get(f"{cluster.ems_url}/api/v1/cluster").json()
+                    found = [m for m in view["meetings"] if m["id"] == meeting["id"]]
+                    return bool(found) and sorted(found[0]["participants"]) == ["Alice", "Bob"]
+
+                await asyncio.to_thread(cluster.wait_for, reported, "the status report", None, 5)
+
+                # Only the moderator may end it.
+                await bob.send(json.dumps({"type": "end_meeting"}))
+                assert "moderator" in (await next_of(bob, "error"))["message"]
+                await alice.send(json.dumps({"type": "end_meeting"}))
+                assert "Alice" in (await next_of(bob, "ended"))["reason"]
+                assert (await next_of(alice, "ended"))["type"] == "ended"
+
+    asyncio.run(scenario())
+
+    def ended() -> bool:
+        detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
+        return detail["status"] == "ended" and all(a["left_at"] for a in detail["attendance"])
+
+    cluster.wait_for(ended, "the meeting to be stored as ended", timeout=5)
+    detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
+    assert detail["started_at"] and detail["ended_at"]
+    people = {(a["user"], a["role"], a["server"]) for a in detail["attendance"]}
+    assert people == {
+        ("Alice", "moderator", meeting["server"]),
+        ("Bob", "participant", meeting["server"]),
+    }
+    # An ended meeting cannot be attended again.
+    again = httpx.get(f"{cluster.ems_url}/m/{meeting['id']}", params={"name": "Carol"})
+    assert again.status_code == 409
+    assert "has ended" in again.text
+
+
+def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
+    meeting = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "API end"}, timeout=10
+    ).json()
+    page = attend(cluster, meeting["id"], "Carol")
+
+    async def scenario() -> None:
+        async with websockets.connect(socket_url(page)) as carol:
+            await next_of(carol, "welcome")
+            ended = httpx.post(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/end")
+            assert ended.status_code == 200
+            assert ended.json()["status"] == "ended"
+            assert "ended by" in (await next_of(carol, "ended"))["reason"]
+
+    asyncio.run(scenario())
+    # The room server no longer has it: its page refuses a fresh visitor.
+    assert httpx.get(page).status_code == 404
+
+
+def test_scheduled_meeting_starts_with_its_first_attendee(cluster: Cluster) -> None:
+    start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 120))
+    created = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={"name": "Later", "start": start, "duration_minutes": 30},
+    ).json()
+    assert created["status"] == "scheduled" and created["server"] is None
+    attend(cluster, created["id"], "Dave")  # inside the early-join window
+    detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{created['id']}").json()
+    assert detail["status"] == "in_progress" and detail["server"] in {"room1", "room2"}
+
+
+def test_burst_of_meetings_spreads_over_both_servers(cluster: Cluster) -> None:
+    async def burst() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=10) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/api/v1/meetings", json={"name": f"burst {i}"})
+                    for i in range(20)
+                )
+            )
+        return [r.json() for r in responses]
+
+    meetings = asyncio.run(burst())
+    assert Counter(m["server"] for m in meetings) == Counter({"room1": 10, "room2": 10})
+
+
+def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
+    meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guarded"}).json()
+    page = attend(cluster, meeting["id"], "Eve")
+    forged = page.rsplit("=", 1)[0] + "=eyJhbGciOiJFZERTQSJ9.e30.AAAA"
+    refused = httpx.get(forged)
+    assert refused.status_code == 403
+    assert "join token is not valid" in refused.text
+    missing = httpx.get(page.split("?")[0])
+    assert missing.status_code == 403
+    assert "No join token" in missing.text
+
+    async def scenario() -> None:
+        async with websockets.connect(socket_url(forged)) as ws:
+            error = await next_of(ws, "error")
+            assert "not valid" in error["message"]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
