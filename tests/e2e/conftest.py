@@ -1,0 +1,95 @@
+"""Browser fixtures: Debian Chromium through Playwright's sync API, and a real cluster.
+
+The browser is launched once per module; every test gets fresh browser contexts
+(separate cookie jars, so two contexts are two different people) and its own
+EMS with two room servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
+
+from tests.cluster import Cluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Upper bound for every auto-waiting action and assertion (milliseconds).
+TIMEOUT_MS = 10_000
+
+NewContext = Callable[[], BrowserContext]
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"Debian Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Debian Chromium for the module's tests."""
+    _require_chromium()
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[NewContext]:
+    """Makes isolated browser contexts; uncaught page errors fail the test."""
+    contexts: list[BrowserContext] = []
+    page_errors: list[str] = []
+
+    def watch(page: Page) -> None:
+        page.on("pageerror", lambda error: page_errors.append(f"{page.url}: {error}"))
+
+    def make() -> BrowserContext:
+        context = browser.new_context(timezone_id="UTC", locale="en-US")
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        context.on("page", watch)
+        contexts.append(context)
+        return context
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            with contextlib.suppress(Error):  # the browser may already be gone
+                context.close()
+    assert not page_errors, "JavaScript errors in the page:\n" + "\n".join(page_errors)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """An EMS on SQLite with two room servers, all real processes."""
+    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}")
+    try:
+        running.start_ems()
+        running.start_room("room1")
+        running.start_room("room2")
+        yield running
+    finally:
+        running.stop()
