@@ -55,7 +55,7 @@ class ServerService:
             logins=live.logins if live else 0,
             cpu_percent=live.cpu_percent if live else 0.0,
             memory_percent=live.memory_percent if live else 0.0,
-            last_seen_at=row.last_seen_at,
+            last_seen_at=(live.last_seen_at if live else None) or row.last_seen_at,
         )
 
     async def list(self) -> list[ServerOut]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from moot.bus import Link
 from moot.placement import ServerLoad, ServerState
@@ -24,6 +25,7 @@ class LiveServer:
     state: ServerState = ServerState.OFFLINE
     link: Link | None = None
     last_report_at: float | None = None
+    last_seen_at: datetime | None = None
     meetings: dict[str, MeetingStatus] = field(default_factory=dict)
     # meeting id -> expected participants of every meeting placed here: a running
     # meeting keeps its booking, so an empty room that expects 50 still weighs 50.
@@ -49,6 +51,7 @@ class LiveServer:
         self.cpu_percent = report.cpu_percent
         self.memory_percent = report.memory_percent
         self.last_report_at = time.monotonic()
+        self.last_seen_at = datetime.now(UTC)
 
     def to_load(self) -> ServerLoad:
         # Placements the server has not reported yet count at once (burst spreading).
