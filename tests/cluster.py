@@ -78,8 +78,9 @@ class Cluster:
         self.wait_for(lambda: self._get("/readyz") == 200, "the EMS to be ready", self.ems)
         return self.ems
 
-    def start_room(self, name: str, *, secret: str | None = None, wait: bool = True,
-                   **env: str) -> Process:
+    def start_room(
+        self, name: str, *, secret: str | None = None, wait: bool = True, **env: str
+    ) -> Process:
         port = free_port()
         process = self._spawn(
             name,
@@ -87,8 +88,11 @@ class Cluster:
             {"MOOT_CLUSTER_SECRET": self.secret if secret is None else secret, **env},
         )
         if wait:
-            self.wait_for(lambda: self.server_status(name) == "online",
-                          f"room server {name} to register", process)
+            self.wait_for(
+                lambda: self.server_status(name) == "online",
+                f"room server {name} to register",
+                process,
+            )
         return process
 
     def _get(self, path: str) -> int:
@@ -104,8 +108,13 @@ class Cluster:
             return None
         return str(response.json()["status"]) if response.status_code == 200 else None
 
-    def wait_for(self, condition: object, what: str, process: Process | None = None,
-                 timeout: float = START_TIMEOUT) -> None:
+    def wait_for(
+        self,
+        condition: object,
+        what: str,
+        process: Process | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> None:
         assert callable(condition)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,13 +22,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("MOOT_"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("MOOT_CONFIG", str(tmp_path / "no-such-moot.toml"))
+    empty = tmp_path / "empty-moot.toml"
+    empty.write_text("")
+    monkeypatch.setenv("MOOT_CONFIG", str(empty))
 
 
 async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(
-        host=POSTGRES_HOST, port=POSTGRES_PORT, database=POSTGRES_ADMIN_DB
-    )
+    conn = await asyncpg.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, database=POSTGRES_ADMIN_DB)
     try:
         await conn.execute(sql)
     finally:

@@ -47,6 +47,8 @@ def _settings(cls: type[config.CommonSettings], **overrides: Any) -> Any:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         fail(f"bad setting ({problems}). See docs/configuration.md.")
+    except ValueError as exc:
+        fail(f"{exc}. See docs/configuration.md.")
 
 
 def _logging(level: str) -> None:
@@ -156,17 +158,22 @@ def db_upgrade(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
 ) -> None:
     """Create or migrate the schema to the newest version."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from moot.ems.store.migrate import upgrade
 
     settings = _settings(config.EmsSettings, database_url=database_url)
     url = settings.resolved_database_url()
     try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        fail(f"{url!r} is not a database URL, e.g. postgresql://user@host:5432/moot")
+    try:
         upgrade(url)
-    except (SQLAlchemyError, OSError) as exc:
-        fail(f"could not migrate {url}: {exc}")
-    typer.echo(f"database at {url} is up to date")
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        fail(f"could not migrate {shown}: {str(exc).splitlines()[0]}")
+    typer.echo(f"database at {shown} is up to date")
 
 
 # -- admin commands over the REST API ---------------------------------------

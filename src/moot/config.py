@@ -8,6 +8,7 @@ docs/configuration.md; keep the two in step.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,27 @@ from pydantic_settings import (
 
 
 def config_file() -> Path:
-    """The TOML file settings are read from: `MOOT_CONFIG`, else ./moot.toml."""
-    return Path(os.environ.get("MOOT_CONFIG", "moot.toml"))
+    """The TOML file settings are read from: `MOOT_CONFIG`, else ./moot.toml (optional)."""
+    named = os.environ.get("MOOT_CONFIG")
+    if named is None:
+        return Path("moot.toml")
+    path = Path(named)
+    if not path.is_file():
+        raise ValueError(f"MOOT_CONFIG names {named}, which is not a file")
+    return path
+
+
+ASYNC_DRIVERS = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
 
 
 class CommonSettings(BaseSettings):
@@ -83,9 +103,16 @@ class EmsSettings(CommonSettings):
         return value
 
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        """The URL with an asyncio driver: plain postgresql:// and sqlite:// are accepted too."""
+        url = self.database_url
+        if url:
+            for plain, asyncio_driver in ASYNC_DRIVERS.items():
+                if url.startswith(plain):
+                    return asyncio_driver + url[len(plain) :]
+            return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'moot.db').as_posix()}"
+
+    _public = field_validator("public_url")(_http_url)
 
     def resolved_public_url(self) -> str:
         if self.public_url:
@@ -108,6 +135,15 @@ class RoomSettings(CommonSettings):
     max_users_per_meeting: int = Field(500, ge=1)
     instant_meetings: int | None = Field(None, ge=0, description="None means unlimited.")
     location: str = ""
+
+    _urls = field_validator("ems_url", "room_url")(_http_url)
+
+    @field_validator("room_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64, no spaces)")
+        return value
 
     def resolved_room_url(self) -> str:
         if self.room_url:

@@ -35,30 +35,40 @@ def schedule(api: TestClient, **fields: Any) -> dict[str, Any]:
 
 def field_errors(response: Any) -> dict[str, str]:
     assert response.status_code == 422, response.text
-    return {str(e["loc"][1] if len(e["loc"]) > 1 else e["loc"][0]): e["msg"]
-            for e in response.json()["detail"]}
+    return {
+        str(e["loc"][1] if len(e["loc"]) > 1 else e["loc"][0]): e["msg"]
+        for e in response.json()["detail"]
+    }
 
 
 def test_schedule_get_patch_delete(api: TestClient) -> None:
-    meeting = schedule(api, moderator="Alice", expected_participants=12, duration_minutes=90,
-                       recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4", record=True, password="pw",
-                       tools=["chat", "chat", "polls"])
-    assert meeting["status"] == "scheduled"
-    assert meeting["end"] == (IN_AN_HOUR + timedelta(minutes=90)).isoformat().replace(
-        "+00:00", "Z"
+    meeting = schedule(
+        api,
+        moderator="Alice",
+        expected_participants=12,
+        duration_minutes=90,
+        recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+        record=True,
+        password="pw",
+        tools=["chat", "chat", "polls"],
     )
+    assert meeting["status"] == "scheduled"
+    assert meeting["end"] == (IN_AN_HOUR + timedelta(minutes=90)).isoformat().replace("+00:00", "Z")
     assert meeting["has_password"] is True and "password" not in meeting
     assert meeting["tools"] == ["chat", "polls"]
     got = api.get(f"/api/v1/meetings/{meeting['id']}").json()
     assert got["name"] == "Planning" and got["attendance"] == []
 
-    patched = api.patch(f"/api/v1/meetings/{meeting['id']}",
-                        json={"name": "Planning II", "duration_minutes": 30, "password": ""})
+    patched = api.patch(
+        f"/api/v1/meetings/{meeting['id']}",
+        json={"name": "Planning II", "duration_minutes": 30, "password": ""},
+    )
     assert patched.status_code == 200
     assert patched.json()["name"] == "Planning II"
     assert patched.json()["has_password"] is False
-    assert patched.json()["end"].startswith((IN_AN_HOUR + timedelta(minutes=30)).strftime(
-        "%Y-%m-%dT%H:%M"))
+    assert patched.json()["end"].startswith(
+        (IN_AN_HOUR + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    )
 
     assert api.delete(f"/api/v1/meetings/{meeting['id']}").status_code == 204
     assert api.get(f"/api/v1/meetings/{meeting['id']}").status_code == 404
@@ -82,16 +92,18 @@ def test_schedule_get_patch_delete(api: TestClient) -> None:
         ({"name": "ok", "colour": "blue"}, "colour"),
     ],
 )
-def test_bad_meeting_input_names_the_field(api: TestClient, body: dict[str, Any],
-                                           field: str) -> None:
+def test_bad_meeting_input_names_the_field(
+    api: TestClient, body: dict[str, Any], field: str
+) -> None:
     errors = field_errors(api.post("/api/v1/meetings", json=body))
     assert field in errors or any(field in key for key in errors), errors
     assert api.get("/api/v1/meetings").json()["items"] == []  # nothing saved
 
 
 def test_malformed_json_is_a_4xx(api: TestClient) -> None:
-    response = api.post("/api/v1/meetings", content=b"{not json",
-                        headers={"content-type": "application/json"})
+    response = api.post(
+        "/api/v1/meetings", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
 
 
@@ -117,8 +129,12 @@ def test_instant_meeting_without_servers_is_refused_and_not_saved(api: TestClien
 def test_search_sort_filter_and_paging(api: TestClient) -> None:
     names = ["Budget review", "Design sync", "budget 2027", "All hands", "Retro"]
     for i, name in enumerate(names):
-        schedule(api, name=name, moderator="Zoe" if i % 2 else "Adam",
-                 start=(IN_AN_HOUR + timedelta(days=i)).isoformat())
+        schedule(
+            api,
+            name=name,
+            moderator="Zoe" if i % 2 else "Adam",
+            start=(IN_AN_HOUR + timedelta(days=i)).isoformat(),
+        )
     found = api.get("/api/v1/meetings", params={"q": "BUDGET"}).json()["items"]
     assert {m["name"] for m in found} == {"Budget review", "budget 2027"}
     by_moderator = api.get("/api/v1/meetings", params={"q": "zoe"}).json()["items"]
@@ -144,10 +160,13 @@ def test_search_sort_filter_and_paging(api: TestClient) -> None:
             break
     assert seen == names
 
-    window = api.get("/api/v1/meetings", params={
-        "from": (IN_AN_HOUR + timedelta(days=1)).isoformat(),
-        "to": (IN_AN_HOUR + timedelta(days=3)).isoformat(),
-    }).json()["items"]
+    window = api.get(
+        "/api/v1/meetings",
+        params={
+            "from": (IN_AN_HOUR + timedelta(days=1)).isoformat(),
+            "to": (IN_AN_HOUR + timedelta(days=3)).isoformat(),
+        },
+    ).json()["items"]
     assert [m["name"] for m in window] == ["Design sync", "budget 2027"]
     assert len(api.get("/api/v1/meetings", params={"status": "scheduled"}).json()["items"]) == 5
     assert api.get("/api/v1/meetings", params={"status": "ended"}).json()["items"] == []
@@ -172,17 +191,26 @@ def test_end_a_scheduled_meeting_and_refuse_changes_after(api: TestClient) -> No
 
 def test_patch_refuses_null_and_past(api: TestClient) -> None:
     meeting = schedule(api)
-    assert "name" in field_errors(api.patch(f"/api/v1/meetings/{meeting['id']}",
-                                            json={"name": None}))
+    assert "name" in field_errors(
+        api.patch(f"/api/v1/meetings/{meeting['id']}", json={"name": None})
+    )
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    assert "start" in field_errors(api.patch(f"/api/v1/meetings/{meeting['id']}",
-                                             json={"start": past}))
+    assert "start" in field_errors(
+        api.patch(f"/api/v1/meetings/{meeting['id']}", json={"start": past})
+    )
     assert api.get(f"/api/v1/meetings/{meeting['id']}").json()["name"] == "Planning"
 
 
 def test_servers_add_patch_drain_remove(api: TestClient) -> None:
-    added = api.post("/api/v1/servers", json={"name": "room-a", "url": "http://10.0.0.5:8081/",
-                                              "max_active_meetings": 20, "instant_meetings": 3})
+    added = api.post(
+        "/api/v1/servers",
+        json={
+            "name": "room-a",
+            "url": "http://10.0.0.5:8081/",
+            "max_active_meetings": 20,
+            "instant_meetings": 3,
+        },
+    )
     assert added.status_code == 201, added.text
     server = added.json()
     assert server["url"] == "http://10.0.0.5:8081"
@@ -190,8 +218,9 @@ def test_servers_add_patch_drain_remove(api: TestClient) -> None:
     duplicate = api.post("/api/v1/servers", json={"name": "room-a", "url": "http://x:1"})
     assert duplicate.status_code == 409 and "exists already" in duplicate.json()["detail"]
 
-    patched = api.patch("/api/v1/servers/room-a", json={"instant_meetings": None,
-                                                        "max_users_per_meeting": 40})
+    patched = api.patch(
+        "/api/v1/servers/room-a", json={"instant_meetings": None, "max_users_per_meeting": 40}
+    )
     assert patched.json()["instant_meetings"] is None
     assert patched.json()["max_users_per_meeting"] == 40
     assert "url" in field_errors(api.patch("/api/v1/servers/room-a", json={"url": "ftp://x"}))
@@ -213,22 +242,67 @@ def test_servers_add_patch_drain_remove(api: TestClient) -> None:
         ({"name": "", "url": "http://x:1"}, "name"),
         ({"name": "ok", "url": "not a url"}, "url"),
         ({"name": "ok", "url": "http://x:1", "max_active_meetings": -1}, "max_active_meetings"),
-        ({"name": "ok", "url": "http://x:1", "max_users_per_meeting": 0},
-         "max_users_per_meeting"),
+        ({"name": "ok", "url": "http://x:1", "max_users_per_meeting": 0}, "max_users_per_meeting"),
         ({"name": "ok", "url": "http://x:1", "instant_meetings": -2}, "instant_meetings"),
     ],
 )
-def test_bad_server_input_names_the_field(api: TestClient, body: dict[str, Any],
-                                          field: str) -> None:
+def test_bad_server_input_names_the_field(
+    api: TestClient, body: dict[str, Any], field: str
+) -> None:
     assert field in field_errors(api.post("/api/v1/servers", json=body))
 
 
 def test_openapi_and_health(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
-    for path in ["/api/v1/meetings", "/api/v1/meetings/{meeting_id}",
-                 "/api/v1/meetings/{meeting_id}/end", "/api/v1/servers",
-                 "/api/v1/servers/{name}", "/api/v1/servers/{name}/drain", "/api/v1/cluster"]:
+    for path in [
+        "/api/v1/meetings",
+        "/api/v1/meetings/{meeting_id}",
+        "/api/v1/meetings/{meeting_id}/end",
+        "/api/v1/servers",
+        "/api/v1/servers/{name}",
+        "/api/v1/servers/{name}/drain",
+        "/api/v1/cluster",
+    ]:
         assert path in paths
     assert api.get("/healthz").text == "ok"
     assert api.get("/readyz").text == "ready"
     assert api.get("/docs").status_code == 200
+
+
+def test_attend_asks_for_name_and_checks_the_password(api: TestClient) -> None:
+    meeting = schedule(
+        api, password="s3cret", start=(datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+    )
+    form = api.get(f"/m/{meeting['id']}")
+    assert form.status_code == 200
+    assert "Your name" in form.text and "Meeting password" in form.text
+    assert 'method="post"' in form.text
+    wrong = api.post(
+        f"/m/{meeting['id']}", data={"name": "Eve", "password": "guess"}, follow_redirects=False
+    )
+    assert wrong.status_code == 403 and "Wrong or missing meeting password" in wrong.text
+    # The right password gets past the check; with no room server the meeting cannot open.
+    right = api.post(
+        f"/m/{meeting['id']}", data={"name": "Ann", "password": "s3cret"}, follow_redirects=False
+    )
+    assert right.status_code == 503 and "No room server can host this meeting" in right.text
+    assert api.get(f"/api/v1/meetings/{meeting['id']}").json()["status"] == "scheduled"
+
+
+def test_list_range_needs_an_offset(api: TestClient) -> None:
+    errors = field_errors(api.get("/api/v1/meetings", params={"from": "2026-11-30T00:00:00"}))
+    assert "offset" in errors["from"]
+
+
+def test_cursor_of_another_order_is_refused(api: TestClient) -> None:
+    for i in range(3):
+        schedule(api, name=f"m{i}")
+    cursor = api.get("/api/v1/meetings", params={"limit": 1}).json()["next_cursor"]
+    errors = field_errors(api.get("/api/v1/meetings", params={"cursor": cursor, "order": "desc"}))
+    assert "another sort or order" in errors["cursor"]
+
+
+def test_undo_a_drain(api: TestClient) -> None:
+    api.post("/api/v1/servers", json={"name": "r", "url": "http://127.0.0.1:1"})
+    api.post("/api/v1/servers/r/drain")
+    assert api.patch("/api/v1/servers/r", json={"draining": False}).json()["draining"] is False

@@ -30,9 +30,9 @@ def socket_url(page_url: str) -> str:
     return f"ws://{parts.netloc}{parts.path}/ws?{parts.query}"
 
 
-async def next_of(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
     """The next message of `kind`, skipping others (roster updates arrive in between)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
         message: dict[str, Any] = json.loads(raw)
@@ -125,7 +125,8 @@ def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
     async def scenario() -> None:
         async with websockets.connect(socket_url(page)) as carol:
             await next_of(carol, "welcome")
-            ended = httpx.post(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/end")
+            async with httpx.AsyncClient() as client:
+                ended = await client.post(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/end")
             assert ended.status_code == 200
             assert ended.json()["status"] == "ended"
             assert "ended by" in (await next_of(carol, "ended"))["reason"]
@@ -151,10 +152,7 @@ def test_burst_of_meetings_spreads_over_both_servers(cluster: Cluster) -> None:
     async def burst() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=10) as client:
             responses = await asyncio.gather(
-                *(
-                    client.post("/api/v1/meetings", json={"name": f"burst {i}"})
-                    for i in range(20)
-                )
+                *(client.post("/api/v1/meetings", json={"name": f"burst {i}"}) for i in range(20))
             )
         return [r.json() for r in responses]
 

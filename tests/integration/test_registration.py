@@ -32,8 +32,10 @@ def test_wrong_secret_is_refused_with_the_reason_on_both_sides(ems_only: Cluster
     assert "the EMS refused this room server: wrong cluster secret" in room.output()
     assert ems_only.ems is not None
     ems_only.wait_for(
-        lambda: "refused room server intruder" in ems_only.ems.output()  # type: ignore[union-attr]
-        and "wrong cluster secret" in ems_only.ems.output(),  # type: ignore[union-attr]
+        lambda: (
+            "refused room server intruder" in ems_only.ems.output()  # type: ignore[union-attr]
+            and "wrong cluster secret" in ems_only.ems.output()
+        ),  # type: ignore[union-attr]
         "the EMS to log the refusal",
         timeout=5,
     )

@@ -31,13 +31,21 @@ from moot.protocol.control import (
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 LIMITS = ServerLimits(max_active_meetings=10, max_users_per_meeting=50, instant_meetings=None)
 MEETING = MeetingStatus(
-    meeting_id="m1", epoch=2, participants=[Participant(user="Alice", role="moderator")],
+    meeting_id="m1",
+    epoch=2,
+    participants=[Participant(user="Alice", role="moderator")],
     tools=["chat"],
 )
 
 UP: list[BaseModel] = [
-    Register(name="room1", url="http://127.0.0.1:8081", protocol_version=PROTOCOL_VERSION,
-             secret="s", limits=LIMITS, meetings=[MEETING]),
+    Register(
+        name="room1",
+        url="http://127.0.0.1:8081",
+        protocol_version=PROTOCOL_VERSION,
+        secret="s",
+        limits=LIMITS,
+        meetings=[MEETING],
+    ),
     Status(seq=7, meetings=[MEETING], logins=1, cpu_percent=12.5, memory_percent=40.0),
     ParticipantJoined(meeting_id="m1", epoch=2, user="Bob", role="participant", at=NOW),
     ParticipantLeft(meeting_id="m1", epoch=2, user="Bob", at=NOW),
@@ -48,8 +56,9 @@ UP: list[BaseModel] = [
 DOWN: list[BaseModel] = [
     Registered(heartbeat_interval=1.0, join_token_public_key="PEM", limits=LIMITS),
     Refused(reason="wrong cluster secret"),
-    OpenMeeting(request_id="r1", meeting_id="m1", epoch=1, name="Standup", moderator="Alice",
-                tools=["chat"]),
+    OpenMeeting(
+        request_id="r1", meeting_id="m1", epoch=1, name="Standup", moderator="Alice", tools=["chat"]
+    ),
     CloseMeeting(request_id="r2", meeting_id="m1", reason="ended"),
 ]
 

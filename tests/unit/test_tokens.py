@@ -27,7 +27,11 @@ PUBLIC = load_public_key(public_key_pem(KEY))
 
 def token(**kwargs: object) -> str:
     args: dict[str, object] = {
-        "meeting_id": "m1", "user": "Alice", "role": "moderator", "epoch": 3, "ttl_seconds": 60
+        "meeting_id": "m1",
+        "user": "Alice",
+        "role": "moderator",
+        "epoch": 3,
+        "ttl_seconds": 60,
     }
     args.update(kwargs)
     return sign_join_token(KEY, **args)  # type: ignore[arg-type]
@@ -35,8 +39,12 @@ def token(**kwargs: object) -> str:
 
 def test_valid_token_names_meeting_user_role_and_epoch() -> None:
     claims = verify_join_token(PUBLIC, token(), meeting_id="m1")
-    assert (claims.meeting_id, claims.user, claims.role, claims.epoch) == ("m1", "Alice",
-                                                                           "moderator", 3)
+    assert (claims.meeting_id, claims.user, claims.role, claims.epoch) == (
+        "m1",
+        "Alice",
+        "moderator",
+        3,
+    )
     assert claims.expires_at - time.time() == pytest.approx(60, abs=2)
 
 
@@ -47,8 +55,14 @@ def test_expired_token_is_refused() -> None:
 
 
 def test_token_signed_by_another_key_is_refused() -> None:
-    forged = sign_join_token(generate_private_key(), meeting_id="m1", user="Mallory",
-                             role="moderator", epoch=1, ttl_seconds=60)
+    forged = sign_join_token(
+        generate_private_key(),
+        meeting_id="m1",
+        user="Mallory",
+        role="moderator",
+        epoch=1,
+        ttl_seconds=60,
+    )
     with pytest.raises(InvalidToken, match="not valid"):
         verify_join_token(PUBLIC, forged, meeting_id="m1")
 
@@ -58,8 +72,13 @@ def _b64(data: bytes) -> str:
 
 
 def _claims_segment() -> str:
-    claims = {"sub": "Mallory", "mid": "m1", "role": "moderator", "aud": "moot-room",
-              "exp": int(time.time()) + 60}
+    claims = {
+        "sub": "Mallory",
+        "mid": "m1",
+        "role": "moderator",
+        "aud": "moot-room",
+        "exp": int(time.time()) + 60,
+    }
     return _b64(json.dumps(claims).encode())
 
 

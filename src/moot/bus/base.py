@@ -31,8 +31,8 @@ class Link(ABC):
         """Wait for the next message; LinkClosed when the channel is gone."""
 
     @abstractmethod
-    async def close(self, reason: str = "") -> None:
-        """Close the channel; safe to call twice."""
+    async def close(self, reason: str = "", *, refused: bool = False) -> None:
+        """Close the channel; safe to call twice. `refused`: the peer must not come back."""
 
     async def send(self, message: BaseModel) -> None:
         await self.send_text(message.model_dump_json())

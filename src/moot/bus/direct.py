@@ -8,7 +8,7 @@ import ssl
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from moot.bus.base import Link, LinkClosed
 
@@ -47,9 +47,9 @@ class ServerSideLink(Link):
         except (WebSocketDisconnect, RuntimeError) as exc:
             raise LinkClosed(str(exc)) from exc
 
-    async def close(self, reason: str = "") -> None:
+    async def close(self, reason: str = "", *, refused: bool = False) -> None:
         if self._ws.application_state is WebSocketState.CONNECTED:
-            code = REFUSED_CLOSE_CODE if reason else 1000
+            code = REFUSED_CLOSE_CODE if refused else 1000
             with contextlib.suppress(RuntimeError):
                 await self._ws.close(code=code, reason=reason[:120])
 
@@ -74,14 +74,18 @@ class ClientSideLink(Link):
             raise LinkClosed(str(exc)) from exc
         return data if isinstance(data, str) else data.decode()
 
-    async def close(self, reason: str = "") -> None:
-        await self._conn.close()
+    async def close(self, reason: str = "", *, refused: bool = False) -> None:
+        await self._conn.close(code=1000, reason=reason[:120])
 
 
 async def dial(ems_url: str, ssl_context: ssl.SSLContext | None = None) -> Link:
-    """Open a control link to the EMS; OSError when it cannot be reached."""
+    """Open a control link to the EMS; ConnectionError when it cannot be reached now."""
     url = control_url(ems_url)
-    connection = await websockets.connect(
-        url, ssl=ssl_context, open_timeout=5, ping_interval=5, ping_timeout=5, max_size=2**22
-    )
+    try:
+        connection = await websockets.connect(
+            url, ssl=ssl_context, open_timeout=5, ping_interval=5, ping_timeout=5, max_size=2**22
+        )
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        # A proxy's 502 during an EMS restart is as passing as a refused connection.
+        raise ConnectionError(f"{url}: {exc}") from exc
     return ClientSideLink(connection, url)

@@ -21,7 +21,8 @@ from moot.ems.api import meetings as meetings_api
 from moot.ems.api import servers as servers_api
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.deps import Ems
-from moot.ems.meetings import InvalidChange, MeetingNotFound, MeetingService, Unavailable
+from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.meetings import MeetingNotFound, MeetingService, Unavailable
 from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
@@ -52,6 +53,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: InvalidChange) -> JSONResponse:
         return _field_error(["body", exc.field], str(exc))
 
+    @app.exception_handler(InvalidQuery)
+    async def _query(request: Request, exc: InvalidQuery) -> JSONResponse:
+        return _field_error(["query", exc.field], str(exc))
+
     @app.exception_handler(BadCursor)
     async def _cursor(request: Request, exc: BadCursor) -> JSONResponse:
         return _field_error(["query", "cursor"], str(exc))
@@ -63,10 +68,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
-
-    @app.exception_handler(ValueError)
-    async def _value(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,17 +23,19 @@ class Ems:
     servers: ServerService
 
 
-def get_ems(request: Request) -> Ems:
+async def get_ems(request: Request) -> Ems:
     ems: Ems = request.app.state.ems
     return ems
 
 
-def get_meetings(request: Request) -> MeetingService:
-    return get_ems(request).meetings
+async def get_meetings(request: Request) -> MeetingService:
+    ems: Ems = request.app.state.ems
+    return ems.meetings
 
 
-def get_servers(request: Request) -> ServerService:
-    return get_ems(request).servers
+async def get_servers(request: Request) -> ServerService:
+    ems: Ems = request.app.state.ems
+    return ems.servers
 
 
 EmsDep = Annotated[Ems, Depends(get_ems)]

@@ -12,13 +12,14 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.cluster.manager import ClusterManager, CommandFailed, NoRoomServer, mark_ended
+from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
@@ -35,20 +36,41 @@ class MeetingNotFound(Exception):
     pass
 
 
-class InvalidChange(ValueError):
-    """A request that is well-formed but not allowed now; `field` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class CannotAttend(Exception):
     """The meeting cannot be entered now; the message tells the person why."""
 
 
 class Unavailable(Exception):
     """No room server can host the meeting now."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttendInfo:
+    """The few facts about a meeting that attending it needs."""
+
+    id: str
+    name: str
+    moderator: str
+    status: str
+    server_name: str | None
+    epoch: int
+    password_hash: str | None
+
+    @classmethod
+    def of(cls, row: MeetingRow) -> AttendInfo:
+        return cls(
+            id=row.id,
+            name=row.name,
+            moderator=row.moderator,
+            status=row.status,
+            server_name=row.server_name,
+            epoch=row.epoch,
+            password_hash=row.password_hash,
+        )
+
+    @property
+    def needs_password(self) -> bool:
+        return self.password_hash is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +116,9 @@ class MeetingService:
         self.public_url = public_url
         self._early_join = early_join
         self._locks: dict[str, asyncio.Lock] = {}
+        # Running meetings by id: attending is the hot path (bench/attend.py).
+        self._running: dict[str, AttendInfo] = {}
+        cluster.on_meeting_changed = self.forget
 
     def join_url(self, meeting_id: str) -> str:
         return f"{self.public_url}/m/{meeting_id}"
@@ -106,7 +131,7 @@ class MeetingService:
     async def create(self, data: MeetingCreate, now: datetime | None = None) -> MeetingRow:
         now = now or utcnow()
         instant = data.start is None
-        start = now if data.start is None else data.start
+        start = now if data.start is None else data.start.astimezone(UTC)
         if not instant and start < now - START_SLACK:
             raise InvalidChange("start", "the start lies in the past")
         row = MeetingRow(
@@ -153,7 +178,7 @@ class MeetingService:
                     raise InvalidChange("start", "must not be null")
                 if changes["start"] < utcnow() - START_SLACK:
                     raise InvalidChange("start", "the start lies in the past")
-                row.start_at = changes["start"]
+                row.start_at = changes["start"].astimezone(UTC)
             for key in ("name", "type", "moderator", "expected_participants", "record"):
                 if key in changes:
                     setattr(row, key, changes[key])
@@ -168,6 +193,7 @@ class MeetingService:
                 row.password_hash = hash_password(password) if password else None
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
             await session.commit()
+            self.forget(meeting_id)
             return row
 
     async def delete(self, meeting_id: str) -> None:
@@ -178,6 +204,7 @@ class MeetingService:
             await session.delete(row)
             await session.commit()
         self._locks.pop(meeting_id, None)
+        self.forget(meeting_id)
 
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
         async with self._lock(meeting_id), self._sessions() as session:
@@ -190,6 +217,7 @@ class MeetingService:
             mark_ended(row, now)
             await store.close_open_attendance(session, row.id, now)
             await session.commit()
+            self.forget(meeting_id)
             return row
 
     # -- read ------------------------------------------------------------
@@ -216,46 +244,58 @@ class MeetingService:
 
     # -- attend ----------------------------------------------------------
 
-    def needs_password(self, row: MeetingRow) -> bool:
-        return row.password_hash is not None
+    async def attend_info(self, meeting_id: str) -> AttendInfo:
+        """What attending needs to know; running meetings are served from memory."""
+        cached = self._running.get(meeting_id)
+        if cached is not None:
+            return cached
+        info = AttendInfo.of(await self.get(meeting_id))
+        if info.status == "in_progress":
+            self._running[meeting_id] = info
+        return info
+
+    def forget(self, meeting_id: str) -> None:
+        """Drop what is cached about a meeting (it ended, moved or changed)."""
+        self._running.pop(meeting_id, None)
 
     async def attend(
-        self, meeting_id: str, user: str, password: str | None = None
+        self, info: AttendInfo, user: str, password: str | None = None
     ) -> AttendRedirect:
         """Start the meeting if it should run, then a signed redirect to its room server."""
-        row = await self.get(meeting_id)
-        if row.password_hash and not check_password(row.password_hash, password or ""):
+        if info.password_hash and not check_password(info.password_hash, password or ""):
             raise CannotAttend("wrong or missing meeting password")
-        if row.status != "in_progress":
-            async with self._lock(meeting_id), self._sessions() as session:
-                row = await self._get(session, meeting_id)
-                if row.status == "ended":
-                    raise CannotAttend("this meeting has ended")
-                if row.status == "scheduled":
-                    now = utcnow()
-                    if now < row.start_at - self._early_join:
-                        raise CannotAttend(
-                            f"this meeting opens at {row.start_at:%Y-%m-%d %H:%M} UTC"
-                        )
-                    if now >= row.end_at:
-                        raise CannotAttend("this meeting's time is over")
-                    await self._open(row, now)
-                    await session.commit()
-        server = self._cluster.registry.get(row.server_name or "")
+        if info.status != "in_progress":
+            info = await self._start_for_attendee(info.id)
+        server = self._cluster.registry.get(info.server_name or "")
         if server is None or server.link is None:
             raise Unavailable(
                 "the room server hosting this meeting is not reachable; try again shortly"
             )
-        role: Role = "moderator" if user.casefold() == row.moderator.casefold() else "participant"
+        role: Role = "moderator" if user.casefold() == info.moderator.casefold() else "participant"
         token = sign_join_token(
             self._key,
-            meeting_id=row.id,
+            meeting_id=info.id,
             user=user,
             role=role,
-            epoch=row.epoch,
+            epoch=info.epoch,
             ttl_seconds=self._ttl,
         )
-        return AttendRedirect(url=f"{server.url}/meeting/{row.id}?token={token}", role=role)
+        return AttendRedirect(url=f"{server.url}/meeting/{info.id}?token={token}", role=role)
+
+    async def _start_for_attendee(self, meeting_id: str) -> AttendInfo:
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.status == "ended":
+                raise CannotAttend("this meeting has ended")
+            if row.status == "scheduled":
+                now = utcnow()
+                if now < row.start_at - self._early_join:
+                    raise CannotAttend(f"this meeting opens at {row.start_at:%Y-%m-%d %H:%M} UTC")
+                if now >= row.end_at:
+                    raise CannotAttend("this meeting's time is over")
+                await self._open(row, now)
+                await session.commit()
+            return AttendInfo.of(row)
 
     async def _open(self, row: MeetingRow, now: datetime) -> None:
         try:

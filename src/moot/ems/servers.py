@@ -17,6 +17,7 @@ from moot.ems.api.schemas import (
 )
 from moot.ems.cluster.manager import ClusterManager, limits_of
 from moot.ems.cluster.registry import LiveServer
+from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as store
 from moot.ems.store.models import RoomServerRow
@@ -82,9 +83,9 @@ class ServerService:
 
     async def update(self, name: str, patch: ServerPatch) -> ServerOut:
         changes = patch.model_dump(exclude_unset=True)
-        for key in ("url", "max_active_meetings", "max_users_per_meeting", "location"):
+        for key in ("url", "max_active_meetings", "max_users_per_meeting", "location", "draining"):
             if key in changes and changes[key] is None:
-                raise ValueError(f"{key} must not be null")
+                raise InvalidChange(key, "must not be null")
         async with self._sessions() as session:
             row = await self._get(session, name)
             for key, value in changes.items():

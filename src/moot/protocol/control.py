@@ -44,7 +44,7 @@ class Register(_Message):
     """First message on a new connection: who the room server is."""
 
     type: Literal["register"] = "register"
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     url: str
     protocol_version: str
     secret: str

@@ -136,19 +136,14 @@ class Agent:
             await asyncio.sleep(interval)
 
     async def _forward_outbox(self, link: Link) -> None:
+        outbox = self.host.outbox
         while True:
-            item = await self.host.outbox.get()
-            try:
-                await link.send(item)
-            except LinkClosed:
-                # Keep it for the next connection; order within the queue is kept
-                # by putting it back in front through a fresh queue.
-                rest = [item]
-                while not self.host.outbox.empty():
-                    rest.append(self.host.outbox.get_nowait())
-                for pending in rest:
-                    self.host.outbox.put_nowait(pending)
-                raise
+            await self.host.outbox_ready.wait()
+            self.host.outbox_ready.clear()
+            while outbox:
+                # Removed only once sent: a lost link leaves it for the next one.
+                await link.send(outbox[0])
+                outbox.popleft()
 
     async def _obey(self, link: Link) -> None:
         while True:

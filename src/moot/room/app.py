@@ -12,10 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from moot import __version__
-from moot.text import sentence
 from moot.protocol.client import EndMeeting, Error, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.host import Connection, MeetingNotHere
+from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -23,6 +23,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # WebSocket close codes the meeting client understands (docs/protocol.md).
 CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
+STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
 
 
 def create_app(agent: Agent, ems_url: str) -> FastAPI:
@@ -58,6 +59,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             meeting = host.get(meeting_id)
         except MeetingNotHere:
             return refuse(request, "Not here", "This meeting is not hosted on this server.", 404)
+        if claims.epoch != meeting.epoch:
+            return refuse(request, "Cannot enter", STALE_TOKEN, 403)
         return templates.TemplateResponse(
             request,
             "meeting.html",
@@ -85,6 +88,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             return
         conn = Connection(channel=websocket, user=claims.user, role=claims.role)
         try:
+            if host.get(meeting_id).epoch != claims.epoch:
+                await websocket.send_text(Error(message=STALE_TOKEN).model_dump_json())
+                await websocket.close(code=CLOSE_BAD_TOKEN)
+                return
             await host.join(meeting_id, conn)
         except MeetingNotHere:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -90,7 +91,13 @@ class MeetingNotHere(Exception):
 class MeetingHost:
     def __init__(self) -> None:
         self.meetings: dict[str, HostedMeeting] = {}
-        self.outbox: asyncio.Queue[OutboxItem] = asyncio.Queue()
+        # Events for the EMS, kept until sent: they survive a lost control link.
+        self.outbox: deque[OutboxItem] = deque()
+        self.outbox_ready = asyncio.Event()
+
+    def post(self, item: OutboxItem) -> None:
+        self.outbox.append(item)
+        self.outbox_ready.set()
 
     def logins(self) -> int:
         return sum(len(m.connections) for m in self.meetings.values())
@@ -126,7 +133,7 @@ class MeetingHost:
                 log.debug("closing a client of %s failed", meeting_id, exc_info=True)
         meeting.connections.clear()
         if ended_by is not None:
-            self.outbox.put_nowait(
+            self.post(
                 MeetingEnded(
                     meeting_id=meeting.id, epoch=meeting.epoch, ended_by=ended_by, at=_now()
                 )
@@ -153,7 +160,7 @@ class MeetingHost:
             )
         )
         if first_of_user:
-            self.outbox.put_nowait(
+            self.post(
                 ParticipantJoined(
                     meeting_id=meeting.id,
                     epoch=meeting.epoch,
@@ -171,7 +178,7 @@ class MeetingHost:
             return
         meeting.connections.remove(conn)
         if all(c.user != conn.user for c in meeting.connections):
-            self.outbox.put_nowait(
+            self.post(
                 ParticipantLeft(
                     meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now()
                 )

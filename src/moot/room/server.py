@@ -73,9 +73,14 @@ async def run_room(settings: RoomSettings) -> int:
         {serving, agent_task, stopping}, return_when=asyncio.FIRST_COMPLETED
     )
     code = 0
-    if agent_task in done and isinstance(agent_task.exception(), RegistrationRefused):
-        log.error("the EMS refused this room server: %s", agent_task.exception())
-        code = 2
+    if agent_task in done:
+        error = agent_task.exception()
+        if isinstance(error, RegistrationRefused):
+            log.error("the EMS refused this room server: %s", error)
+            code = 2
+        else:
+            log.error("the room server's agent stopped", exc_info=error)
+            code = 1
     elif serving in done:
         code = 1  # uvicorn could not start (it logged why)
     await agent.announce_shutdown()

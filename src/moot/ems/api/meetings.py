@@ -16,6 +16,7 @@ from moot.ems.api.schemas import (
     MeetingPatch,
 )
 from moot.ems.deps import MeetingsDep
+from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
@@ -76,6 +77,9 @@ async def list_meetings(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> MeetingPage:
     """Find meetings: by name or moderator, status, the time range they overlap."""
+    for field, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidQuery(field, "needs a time zone offset, e.g. 2026-12-01T00:00:00Z")
     rows, next_cursor = await meetings.list(
         MeetingQuery(
             q=q or None,

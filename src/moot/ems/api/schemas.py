@@ -168,6 +168,7 @@ class ServerPatch(_Body):
     max_users_per_meeting: int | None = Field(None, ge=1)
     instant_meetings: int | None = Field(None, ge=0, description="null = unlimited")
     location: str | None = Field(None, max_length=64)
+    draining: bool | None = Field(None, description="false ends a drain")
 
     @field_validator("url")
     @classmethod

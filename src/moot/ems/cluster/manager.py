@@ -11,7 +11,9 @@ import contextlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -82,6 +84,8 @@ class ClusterManager:
         self._command_timeout = command_timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Told when a meeting ends or moves here, so caches elsewhere can drop it.
+        self.on_meeting_changed: Callable[[str], None] = lambda meeting_id: None
 
     # -- start-up --------------------------------------------------------
 
@@ -168,6 +172,8 @@ class ClusterManager:
             live.draining = row.draining
             stale_meetings = await self._fence(session, row.name, first)
             hosted = await meeting_store.meetings_on_server(session, row.name)
+            reported = {m.meeting_id for m in first.meetings}
+            lost = [m.id for m in hosted if m.id not in reported]
             live.booked = {m.id: m.expected_participants for m in hosted}
         old = live.link
         live.link = link
@@ -186,14 +192,49 @@ class ClusterManager:
             )
         )
         log.info("room server %s registered from %s (%s)", live.name, link.peer, live.url)
-        # Fencing: the answers come through serve_link's reader, so close in the background.
-        for meeting_id in stale_meetings:
-            task = asyncio.create_task(
+        # The answers come through serve_link's reader, so these commands run in the background.
+        for meeting_id in stale_meetings:  # fencing
+            self._in_background(
                 self._send_close(live, meeting_id, "this meeting is no longer hosted here")
             )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        for meeting_id in lost:  # the room server restarted and forgot them
+            self._in_background(self._reopen(live, meeting_id))
         return live
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reopen(self, server: LiveServer, meeting_id: str) -> None:
+        """Open a meeting again, with a new epoch, on the server that forgot it."""
+        async with self._sessions() as session:
+            meeting = await meeting_store.get_meeting(session, meeting_id)
+            if meeting is None or meeting.status != "in_progress":
+                return
+            epoch = meeting.epoch + 1
+            try:
+                await self._command(server, self._open_command(meeting, epoch))
+            except CommandFailed as exc:
+                log.warning("could not reopen meeting %s on %s: %s", meeting_id, server.name, exc)
+                return
+            meeting.epoch = epoch
+            await session.commit()
+        self.on_meeting_changed(meeting_id)
+        log.info(
+            "meeting %s reopened on %s after its restart (epoch %d)", meeting_id, server.name, epoch
+        )
+
+    @staticmethod
+    def _open_command(meeting: MeetingRow, epoch: int) -> OpenMeeting:
+        return OpenMeeting(
+            request_id=secrets.token_hex(8),
+            meeting_id=meeting.id,
+            epoch=epoch,
+            name=meeting.name,
+            moderator=meeting.moderator,
+            tools=list(meeting.tools),
+        )
 
     async def _fence(self, session: AsyncSession, name: str, register: Register) -> set[str]:
         """Meetings the room server still holds but the store has ended or moved."""
@@ -213,7 +254,7 @@ class ClusterManager:
         log.warning("refused room server %s from %s: %s", name, link.peer, reason)
         with contextlib.suppress(LinkClosed):
             await link.send(Refused(reason=reason))
-        await link.close(reason)
+        await link.close(reason, refused=True)
 
     async def _went_offline(self, server: LiveServer, why: str) -> None:
         server.link = None
@@ -243,7 +284,8 @@ class ClusterManager:
         elif isinstance(message, ParticipantJoined | ParticipantLeft | MeetingEnded):
             await self._meeting_event(server, message)
         elif isinstance(message, ShuttingDown):
-            log.info("room server %s announced its shutdown", server.name)
+            # No new meetings go there from now on; its connection closes next.
+            await self._went_offline(server, "it announced its shutdown")
         else:
             log.warning("room server %s sent an unexpected %s", server.name, type(message))
 
@@ -286,6 +328,8 @@ class ClusterManager:
                 server.booked.pop(meeting.id, None)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
             await session.commit()
+        if isinstance(event, MeetingEnded):
+            self.on_meeting_changed(event.meeting_id)
 
     # -- commands down ---------------------------------------------------
 
@@ -317,17 +361,7 @@ class ClusterManager:
         epoch = meeting.epoch + 1
         server.booked[meeting.id] = meeting.expected_participants
         try:
-            await self._command(
-                server,
-                OpenMeeting(
-                    request_id=secrets.token_hex(8),
-                    meeting_id=meeting.id,
-                    epoch=epoch,
-                    name=meeting.name,
-                    moderator=meeting.moderator,
-                    tools=list(meeting.tools),
-                ),
-            )
+            await self._command(server, self._open_command(meeting, epoch))
         except CommandFailed:
             server.booked.pop(meeting.id, None)
             raise
@@ -359,7 +393,7 @@ class ClusterManager:
             link, server.link = server.link, None
             with contextlib.suppress(LinkClosed):
                 await link.send(Refused(reason=reason))
-            await link.close(reason)
+            await link.close(reason, refused=True)
 
 
 def mark_ended(meeting: MeetingRow, at: datetime) -> None:

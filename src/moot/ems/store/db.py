@@ -44,7 +44,9 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30}
+        # A fixed pool: under load, requests wait for a connection instead of each
+        # opening (and closing) a new one with its own thread.
+        kwargs.update(connect_args={"timeout": 30}, pool_size=8, max_overflow=0)
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)

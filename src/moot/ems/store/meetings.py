@@ -40,21 +40,23 @@ class MeetingQuery:
     cursor: str | None = None
 
 
-def _encode_cursor(sort: str, value: datetime | str, meeting_id: str) -> str:
+def _encode_cursor(sort: str, order: str, value: datetime | str, meeting_id: str) -> str:
     raw = value.isoformat() if isinstance(value, datetime) else value
-    payload = json.dumps([sort, raw, meeting_id]).encode()
+    payload = json.dumps([f"{sort}:{order}", raw, meeting_id]).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, str]:
+def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[datetime | str, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         cursor_sort, raw, meeting_id = json.loads(base64.urlsafe_b64decode(padded))
-        if cursor_sort != sort or not isinstance(raw, str) or not isinstance(meeting_id, str):
-            raise BadCursor("the cursor belongs to another sort order")
+        if not isinstance(raw, str) or not isinstance(meeting_id, str):
+            raise TypeError("cursor fields")
         value: datetime | str = datetime.fromisoformat(raw) if sort == "start" else raw
     except (ValueError, TypeError) as exc:
         raise BadCursor("the cursor is not valid; start again without it") from exc
+    if cursor_sort != f"{sort}:{order}":
+        raise BadCursor("the cursor belongs to another sort or order; start again without it")
     return value, meeting_id
 
 
@@ -91,7 +93,7 @@ async def list_meetings(
     column = _SORT_COLUMNS[query.sort]
     stmt = _filtered(query)
     if query.cursor:
-        value, last_id = _decode_cursor(query.cursor, query.sort)
+        value, last_id = _decode_cursor(query.cursor, query.sort, query.order)
         if query.order == "asc":
             stmt = stmt.where(or_(column > value, and_(column == value, MeetingRow.id > last_id)))
         else:
@@ -108,7 +110,7 @@ async def list_meetings(
         sort_value: datetime | str = (
             last.start_at if query.sort == "start" else getattr(last, query.sort)
         )
-        next_cursor = _encode_cursor(query.sort, sort_value, last.id)
+        next_cursor = _encode_cursor(query.sort, query.order, sort_value, last.id)
     return rows, next_cursor
 
 

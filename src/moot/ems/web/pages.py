@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from moot.ems.api.schemas import MeetingCreate
 from moot.ems.deps import MeetingsDep
-from moot.ems.meetings import CannotAttend, InvalidChange, MeetingNotFound, Unavailable
+from moot.ems.errors import InvalidChange
+from moot.ems.meetings import AttendInfo, CannotAttend, MeetingNotFound, Unavailable
 from moot.ems.store.meetings import MeetingQuery
 from moot.text import sentence
 
@@ -149,41 +150,64 @@ async def attend(
     meeting_id: str,
     meetings: MeetingsDep,
     name: Annotated[str | None, Query(max_length=MAX_NAME)] = None,
-    password: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     """Attend: ask who you are if we do not know, then send you to the room server."""
+    return await _attend(request, meetings, meeting_id, name, None)
+
+
+@router.post("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)
+async def attend_with_form(
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    name: Annotated[str, Form(max_length=MAX_NAME)] = "",
+    password: Annotated[str | None, Form(max_length=128)] = None,
+) -> Response:
+    """The attend form; a password travels in the body, never in an address."""
+    return await _attend(request, meetings, meeting_id, name, password)
+
+
+async def _attend(
+    request: Request,
+    meetings: MeetingsDep,
+    meeting_id: str,
+    name: str | None,
+    password: str | None,
+) -> Response:
     try:
-        meeting = await meetings.get(meeting_id)
+        meeting = await meetings.attend_info(meeting_id)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     user = (name or unquote(request.cookies.get(NAME_COOKIE, ""))).strip()[:MAX_NAME]
-    if not user or (meetings.needs_password(meeting) and password is None):
-        return templates.TemplateResponse(
-            request,
-            "attend.html",
-            {
-                "meeting": meeting,
-                "name": user,
-                "needs_password": meetings.needs_password(meeting),
-                "error": None,
-            },
-        )
+    if not user or (meeting.needs_password and password is None):
+        return _attend_form(request, meeting, user, None, 200)
     try:
-        target = await meetings.attend(meeting_id, user, password)
+        target = await meetings.attend(meeting, user, password)
     except CannotAttend as exc:
-        if meetings.needs_password(meeting) and "password" in str(exc):
-            return templates.TemplateResponse(
-                request,
-                "attend.html",
-                {"meeting": meeting, "name": user, "needs_password": True, "error": str(exc)},
-                status_code=403,
-            )
+        if meeting.needs_password and "password" in str(exc):
+            return _attend_form(request, meeting, user, sentence(str(exc)), 403)
         return _message(request, meeting.name, sentence(str(exc)), 409)
     except Unavailable as exc:
         return _message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)
     response.set_cookie(NAME_COOKIE, quote(user), max_age=365 * 86400, samesite="lax")
     return response
+
+
+def _attend_form(
+    request: Request, meeting: AttendInfo, name: str, error: str | None, status_code: int
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "attend.html",
+        {
+            "meeting": meeting,
+            "name": name,
+            "needs_password": meeting.needs_password,
+            "error": error,
+        },
+        status_code=status_code,
+    )
 
 
 def _message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:

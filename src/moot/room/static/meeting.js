@@ -92,6 +92,9 @@ form.addEventListener("submit", (event) => {
   const text = input.value.trim();
   if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
   const id = crypto.randomUUID();
+  // Shown at once, greyed until the room server acknowledges it.
+  renderLine({ id, sender: document.getElementById("me").textContent, text });
+  document.getElementById("msg-" + id).classList.add("pending");
   socket.send(JSON.stringify({ type: "chat", id, text }));
   input.value = "";
 });
