@@ -93,6 +93,7 @@ def serve_bare(port: int, log_level: str) -> None:
         access_log=False,
         ws_ping_interval=10,
         ws_ping_timeout=10,
+        loop="asyncio",
     )
 
 
@@ -185,11 +186,13 @@ def server_online(ems_url: str, name: str) -> bool:
 def start_moot(procs: Processes, log_level: str) -> str:
     """EMS plus one room server; returns the attend URL of a meeting in progress."""
     data = procs.workdir / "data"
+    empty_config = procs.workdir / "empty.toml"  # no developer's moot.toml leaks in
+    empty_config.write_text("")
     common = {
         "MOOT_CLUSTER_SECRET": SECRET,
         "MOOT_DATA_DIR": str(data),
         "MOOT_LOG_LEVEL": log_level,
-        "MOOT_CONFIG": str(procs.workdir / "absent.toml"),
+        "MOOT_CONFIG": str(empty_config),
     }
     ems_port = free_port()
     ems_url = f"http://{HOST}:{ems_port}"

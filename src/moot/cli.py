@@ -95,6 +95,9 @@ def serve(
         access_log=False,
         ws_ping_interval=10,
         ws_ping_timeout=10,
+        # asyncio's own loop, not uvloop: under saturation uvloop starved some connections
+        # (attend p99 150-500 ms against 30 ms; docs/benchmarks.md).
+        loop="asyncio",
     )
 
 
