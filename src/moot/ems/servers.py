@@ -148,6 +148,7 @@ class ServerService:
             live.url = row.url
             live.limits = limits_of(row)
             live.draining = row.draining
+            self._cluster.registry.refresh(live)
 
     @staticmethod
     async def _get(session: AsyncSession, name: str) -> RoomServerRow:

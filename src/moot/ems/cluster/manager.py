@@ -260,7 +260,7 @@ class ClusterManager:
         server.link = None
         server.state = ServerState.OFFLINE
         server.meetings = {}
-        server.booked.clear()
+        self.registry.unbook_all(server)
         for request_id, (name, future) in list(self._waiting.items()):
             if name == server.name and not future.done():
                 future.set_exception(CommandFailed(f"room server {name} went offline"))
@@ -276,7 +276,7 @@ class ClusterManager:
 
     async def _dispatch(self, server: LiveServer, message: object) -> None:
         if isinstance(message, Status):
-            server.apply_report(message)
+            self.registry.report(server, message)
         elif isinstance(message, CommandResult):
             waiting = self._waiting.pop(message.request_id, None)
             if waiting is not None and not waiting[1].done():
@@ -325,7 +325,7 @@ class ClusterManager:
                 mark_ended(meeting, event.at)
                 await meeting_store.close_open_attendance(session, meeting.id, event.at)
                 server.meetings.pop(meeting.id, None)
-                server.booked.pop(meeting.id, None)
+                self.registry.unbook(server, meeting.id)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
             await session.commit()
         if isinstance(event, MeetingEnded):
@@ -359,11 +359,11 @@ class ClusterManager:
         server = self.registry.get(choice.server)
         assert server is not None
         epoch = meeting.epoch + 1
-        server.booked[meeting.id] = meeting.expected_participants
+        self.registry.book(server, meeting.id, meeting.expected_participants)
         try:
             await self._command(server, self._open_command(meeting, epoch))
         except CommandFailed:
-            server.booked.pop(meeting.id, None)
+            self.registry.unbook(server, meeting.id)
             raise
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         return server, epoch
@@ -384,7 +384,7 @@ class ClusterManager:
         except CommandFailed as exc:
             log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)
         server.meetings.pop(meeting_id, None)
-        server.booked.pop(meeting_id, None)
+        self.registry.unbook(server, meeting_id)
 
     async def disconnect(self, name: str, reason: str) -> None:
         """Send a removed server away; it stops instead of reconnecting."""

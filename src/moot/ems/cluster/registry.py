@@ -1,8 +1,13 @@
 """The live state of every room server, kept in memory.
 
 Reports arrive every second from every server; only changes of state reach
-the store. Placement reads `loads()`, which is why placements made since a
-server's last report are kept here too.
+the store. Placement reads `loads()`, a `LoadTable` with one row per server
+(`LiveServer.to_load`), which is why placements made since a server's last
+report are kept here too. The table is kept up to date as things change, not
+rebuilt per placement: whoever changes a field the row is made from (`state`,
+`draining`, `limits`, `meetings`, `booked`) calls `Registry.refresh`, or goes
+through `report`, `book`, `unbook` or `unbook_all`, which do. Invariant, at
+every await point: `loads()` holds `to_load()` of every registered server.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from moot.bus import Link
-from moot.placement import ServerLoad, ServerState
+from moot.placement import LoadTable, ServerLoad, ServerState
 from moot.protocol.control import MeetingStatus, ServerLimits, Status
 
 
@@ -55,10 +60,9 @@ class LiveServer:
 
     def to_load(self) -> ServerLoad:
         # Placements the server has not reported yet count at once (burst spreading).
-        unreported = [mid for mid in self.booked if mid not in self.meetings]
-        live = sum(
-            max(len(m.participants), self.booked.get(mid, 0)) for mid, m in self.meetings.items()
-        )
+        booked, meetings = self.booked, self.meetings
+        unreported = [mid for mid in booked if mid not in meetings]
+        live = sum(max(len(m.participants), booked.get(mid, 0)) for mid, m in meetings.items())
         return ServerLoad(
             name=self.name,
             state=self.state,
@@ -69,7 +73,7 @@ class LiveServer:
             active_meetings=len(self.meetings),
             live_participants=live,
             pending_meetings=len(unreported),
-            pending_participants=sum(self.booked[mid] for mid in unreported),
+            pending_participants=sum(booked[mid] for mid in unreported),
         )
 
 
@@ -78,6 +82,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._servers: dict[str, LiveServer] = {}
+        self._table = LoadTable()
 
     def __contains__(self, name: str) -> bool:
         return name in self._servers
@@ -87,15 +92,45 @@ class Registry:
 
     def put(self, server: LiveServer) -> None:
         self._servers[server.name] = server
+        self._table.upsert(server.to_load())
 
     def remove(self, name: str) -> LiveServer | None:
-        return self._servers.pop(name, None)
+        server = self._servers.pop(name, None)
+        if server is not None:
+            self._table.remove(name)
+        return server
+
+    def refresh(self, server: LiveServer) -> None:
+        """Bring the server's row up to date after a change to what placement reads."""
+        if self._servers.get(server.name) is server:  # a replaced object writes nothing
+            self._table.upsert(server.to_load())
+
+    def report(self, server: LiveServer, status: Status) -> None:
+        server.apply_report(status)
+        self.refresh(server)
 
     def all(self) -> list[LiveServer]:
         return sorted(self._servers.values(), key=lambda s: s.name)
 
-    def loads(self) -> list[ServerLoad]:
-        return [server.to_load() for server in self._servers.values()]
+    def loads(self) -> LoadTable:
+        """What placement reads: every server's `to_load()`, kept up to date, not rebuilt."""
+        return self._table
+
+    # Bookings: meeting id -> expected participants of each meeting placed on a server.
+    # Change them here, not in `server.booked` itself, so that the load row follows; each
+    # refreshes the whole row, so it also counts a meeting just popped from `meetings`.
+
+    def book(self, server: LiveServer, meeting_id: str, expected: int) -> None:
+        server.booked[meeting_id] = expected
+        self.refresh(server)
+
+    def unbook(self, server: LiveServer, meeting_id: str) -> None:
+        server.booked.pop(meeting_id, None)
+        self.refresh(server)
+
+    def unbook_all(self, server: LiveServer) -> None:
+        server.booked.clear()
+        self.refresh(server)
 
     def host_of(self, meeting_id: str) -> LiveServer | None:
         for server in self._servers.values():
