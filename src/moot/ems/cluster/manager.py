@@ -256,7 +256,7 @@ class ClusterManager:
             await link.send(Refused(reason=reason))
         await link.close(reason, refused=True)
 
-    async def _went_offline(self, server: LiveServer, why: str) -> None:
+    async def _went_offline(self, server: LiveServer, why: str, *, expected: bool = False) -> None:
         server.link = None
         server.state = ServerState.OFFLINE
         server.meetings = {}
@@ -265,7 +265,12 @@ class ClusterManager:
             if name == server.name and not future.done():
                 future.set_exception(CommandFailed(f"room server {name} went offline"))
                 self._waiting.pop(request_id, None)
-        log.warning("room server %s is offline: %s", server.name, why)
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "room server %s is offline: %s",
+            server.name,
+            why,
+        )
         async with self._sessions() as session:
             row = await server_store.get_server(session, server.name)
             if row is not None:
@@ -285,7 +290,7 @@ class ClusterManager:
             await self._meeting_event(server, message)
         elif isinstance(message, ShuttingDown):
             # No new meetings go there from now on; its connection closes next.
-            await self._went_offline(server, "it announced its shutdown")
+            await self._went_offline(server, "it announced its shutdown", expected=True)
         else:
             log.warning("room server %s sent an unexpected %s", server.name, type(message))
 
