@@ -53,6 +53,12 @@ class CommonSettings(BaseSettings):
     data_dir: Path = Field(Path("moot-data"), description="Where state files live.")
     cluster_secret: str = Field("", description="Shared by the EMS and its room servers.")
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
+    reconnect_grace: float = Field(
+        1.0, ge=0, le=60, description="Seconds a dropped room server may take to reconnect."
+    )
+    failure_after: int = Field(
+        3, ge=2, le=100, description="Heartbeat intervals without a report that mean FAILED."
+    )
     log_level: str = Field("info")
 
     @classmethod

@@ -24,8 +24,12 @@ import numpy as np
 
 
 class ServerState(StrEnum):
+    """Only ONLINE servers take meetings (docs/architecture.md, failure detection)."""
+
     ONLINE = "online"
-    OFFLINE = "offline"
+    SUSPECT = "suspect"  # its control connection dropped; it may come back within the grace
+    FAILED = "failed"  # gone: its meetings were moved
+    OFFLINE = "offline"  # not connected, and nothing of it to move (never came, or left cleanly)
 
 
 @dataclass(frozen=True, slots=True)

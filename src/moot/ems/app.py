@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -11,6 +13,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,10 +23,17 @@ from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
 from moot.ems.api import meetings as meetings_api
 from moot.ems.api import servers as servers_api
+from moot.ems.cluster.detector import Timing
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.deps import Ems
 from moot.ems.errors import InvalidChange, InvalidQuery
-from moot.ems.meetings import MeetingNotFound, MeetingService, Unavailable
+from moot.ems.meetings import (
+    CannotAttend,
+    MeetingNotFound,
+    MeetingService,
+    NotAllowed,
+    Unavailable,
+)
 from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
@@ -66,6 +76,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _conflict(request: Request, exc: ServerConflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+    @app.exception_handler(CannotAttend)
+    async def _cannot_attend(request: Request, exc: CannotAttend) -> JSONResponse:
+        status_code = 403 if isinstance(exc, NotAllowed) else 409
+        return JSONResponse({"detail": str(exc)}, status_code=status_code)
+
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
@@ -97,8 +112,13 @@ def create_app(settings: EmsSettings) -> FastAPI:
             heartbeat_interval=settings.heartbeat_interval,
             auto_register=settings.auto_register_servers,
             command_timeout=settings.open_timeout,
+            timing=Timing(
+                reconnect_grace=settings.reconnect_grace,
+                failure_after=settings.failure_after * settings.heartbeat_interval,
+            ),
         )
         await cluster.load()
+        detector = asyncio.create_task(cluster.watch())
         meetings = MeetingService(
             sessions=sessions,
             cluster=cluster,
@@ -123,6 +143,9 @@ def create_app(settings: EmsSettings) -> FastAPI:
             yield
         finally:
             app.state.ready = False
+            detector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await detector
             await engine.dispose()
 
     app = FastAPI(
@@ -133,6 +156,11 @@ def create_app(settings: EmsSettings) -> FastAPI:
     )
     app.state.ready = False
     _install_error_handlers(app)
+    # Meeting pages live on the room servers' origins and call back for a rejoin. The join
+    # token in the body is the credential, never a cookie, so any origin may ask.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["content-type"]
+    )
     app.include_router(meetings_api.router)
     app.include_router(servers_api.router)
     app.include_router(pages.router)

@@ -23,12 +23,14 @@ from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
-from moot.tokens import Role, sign_join_token
+from moot.tokens import InvalidToken, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
 
 # How far in the past a "scheduled" start may lie (clock skew, slow forms).
 START_SLACK = timedelta(minutes=1)
+# How long after its join token expired a meeting page may still rejoin by itself.
+REJOIN_WINDOW = 12 * 3600
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
@@ -38,6 +40,10 @@ class MeetingNotFound(Exception):
 
 class CannotAttend(Exception):
     """The meeting cannot be entered now; the message tells the person why."""
+
+
+class NotAllowed(CannotAttend):
+    """The request carries no valid proof of who is asking."""
 
 
 class Unavailable(Exception):
@@ -77,6 +83,12 @@ class AttendInfo:
 class AttendRedirect:
     url: str
     role: Role
+    socket_url: str
+    token: str
+
+
+def _socket_base(http_url: str) -> str:
+    return "ws" + http_url.removeprefix("http")
 
 
 def new_meeting_id() -> str:
@@ -258,11 +270,29 @@ class MeetingService:
         """Drop what is cached about a meeting (it ended, moved or changed)."""
         self._running.pop(meeting_id, None)
 
+    async def rejoin(self, meeting_id: str, old_token: str) -> AttendRedirect:
+        """A meeting page lost its room server: where the meeting is now, and a new token.
+
+        The old token (signed by us, expired at most REJOIN_WINDOW ago) is the proof
+        that this person was let in, password and all.
+        """
+        try:
+            claims = verify_join_token(
+                self._key.public_key(),
+                old_token,
+                meeting_id=meeting_id,
+                expired_for=REJOIN_WINDOW,
+            )
+        except InvalidToken as exc:
+            raise NotAllowed(str(exc)) from exc
+        return await self.attend(await self.attend_info(meeting_id), claims.user, trusted=True)
+
     async def attend(
-        self, info: AttendInfo, user: str, password: str | None = None
+        self, info: AttendInfo, user: str, password: str | None = None, *, trusted: bool = False
     ) -> AttendRedirect:
         """Start the meeting if it should run, then a signed redirect to its room server."""
-        if info.password_hash and not check_password(info.password_hash, password or ""):
+        password_ok = info.password_hash is None or trusted
+        if not password_ok and not check_password(info.password_hash or "", password or ""):
             raise CannotAttend("wrong or missing meeting password")
         if info.status != "in_progress":
             info = await self._start_for_attendee(info.id)
@@ -280,7 +310,12 @@ class MeetingService:
             epoch=info.epoch,
             ttl_seconds=self._ttl,
         )
-        return AttendRedirect(url=f"{server.url}/meeting/{info.id}?token={token}", role=role)
+        return AttendRedirect(
+            url=f"{server.url}/meeting/{info.id}?token={token}",
+            role=role,
+            socket_url=_socket_base(server.url) + f"/meeting/{info.id}/ws?token={token}",
+            token=token,
+        )
 
     async def _start_for_attendee(self, meeting_id: str) -> AttendInfo:
         async with self._lock(meeting_id), self._sessions() as session:

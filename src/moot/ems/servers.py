@@ -12,6 +12,7 @@ from moot.ems.api.schemas import (
     ClusterOut,
     ClusterServer,
     ServerCreate,
+    ServerEventOut,
     ServerOut,
     ServerPatch,
 )
@@ -59,7 +60,7 @@ class ServerService:
             last_seen_at=(live.last_seen_at if live else None) or row.last_seen_at,
         )
 
-    async def list(self) -> list[ServerOut]:
+    async def list_all(self) -> list[ServerOut]:
         async with self._sessions() as session:
             return [self._out(row) for row in await store.list_servers(session)]
 
@@ -116,6 +117,12 @@ class ServerService:
             await session.commit()
         await self._cluster.disconnect(name, "removed from the cluster")
         log.info("room server %s removed from the cluster", name)
+
+    async def events(self, name: str, limit: int) -> list[ServerEventOut]:
+        async with self._sessions() as session:
+            await self._get(session, name)
+            rows = await store.events_of(session, name, limit)
+        return [ServerEventOut(at=r.at, state=r.state, reason=r.reason) for r in rows]
 
     async def cluster(self) -> ClusterOut:
         async with self._sessions() as session:

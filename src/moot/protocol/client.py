@@ -74,6 +74,12 @@ class Ended(_Message):
     reason: str
 
 
+class Moved(_Message):
+    """The meeting now runs on another room server: rejoin through the EMS."""
+
+    type: Literal["moved"] = "moved"
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     message: str

@@ -135,6 +135,9 @@ class CloseMeeting(_Message):
     request_id: str
     meeting_id: str
     reason: str
+    moved: bool = Field(
+        default=False, description="The meeting runs on elsewhere: clients should rejoin."
+    )
 
 
 UpMessage = Annotated[

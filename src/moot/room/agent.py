@@ -157,7 +157,7 @@ class Agent:
                 self.host.open(command)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, CloseMeeting):
-                await self.host.close(command.meeting_id, command.reason)
+                await self.host.close(command.meeting_id, command.reason, moved=command.moved)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, Refused):
                 raise RegistrationRefused(command.reason)

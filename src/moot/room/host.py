@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from moot.protocol.client import Ack, ChatLine, Ended, Roster, Welcome
+from moot.protocol.client import Ack, ChatLine, Ended, Moved, Roster, Welcome
 from moot.protocol.control import (
     MeetingEnded,
     MeetingStatus,
@@ -46,7 +46,7 @@ class Connection:
     user: str
     role: Role
 
-    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended) -> None:
+    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved) -> None:
         try:
             await self.channel.send_text(message.model_dump_json())
         except Exception:  # a dead socket is cleaned up by its own reader
@@ -120,13 +120,15 @@ class MeetingHost:
             "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
         )
 
-    async def close(self, meeting_id: str, reason: str, ended_by: str | None = None) -> None:
+    async def close(
+        self, meeting_id: str, reason: str, ended_by: str | None = None, *, moved: bool = False
+    ) -> None:
         """Close a meeting: tell everyone, drop them, and tell the EMS if we ended it."""
         meeting = self.meetings.pop(meeting_id, None)
         if meeting is None:
             return
         for conn in list(meeting.connections):
-            await conn.send(Ended(reason=reason))
+            await conn.send(Moved() if moved else Ended(reason=reason))
             try:
                 await conn.channel.close(code=1000, reason="meeting ended")
             except Exception:

@@ -14,6 +14,8 @@ from moot.ems.api.schemas import (
     MeetingOut,
     MeetingPage,
     MeetingPatch,
+    RejoinOut,
+    RejoinRequest,
 )
 from moot.ems.deps import MeetingsDep
 from moot.ems.errors import InvalidQuery
@@ -113,6 +115,17 @@ async def patch_meeting(meeting_id: str, body: MeetingPatch, meetings: MeetingsD
 async def delete_meeting(meeting_id: str, meetings: MeetingsDep) -> Response:
     await meetings.delete(meeting_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{meeting_id}/rejoin", response_model=RejoinOut)
+async def rejoin_meeting(meeting_id: str, body: RejoinRequest, meetings: MeetingsDep) -> RejoinOut:
+    """For a meeting page whose room server went away: where to reconnect, with a new token.
+
+    Called by the meeting page itself (from the room server's origin), so that a moved
+    meeting carries on without a refresh.
+    """
+    target = await meetings.rejoin(meeting_id, body.token)
+    return RejoinOut(url=target.url, socket_url=target.socket_url, token=target.token)
 
 
 @router.post("/{meeting_id}/end", response_model=MeetingOut)

@@ -130,6 +130,16 @@ class MeetingDetail(MeetingOut):
     attendance: list[Attendee]
 
 
+class RejoinRequest(_Body):
+    token: str = Field(max_length=4000, description="The join token the page was given.")
+
+
+class RejoinOut(BaseModel):
+    url: str = Field(description="The meeting page on the room server that hosts it now.")
+    socket_url: str = Field(description="Its meeting WebSocket, with a new join token.")
+    token: str
+
+
 class MeetingPage(BaseModel):
     items: list[MeetingOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
@@ -184,13 +194,19 @@ class ServerOut(BaseModel):
     instant_meetings: int | None
     location: str
     draining: bool
-    status: Literal["online", "offline", "draining"]
+    status: Literal["online", "suspect", "failed", "offline", "draining", "drained"]
     active_meetings: int
     participants: int
     logins: int
     cpu_percent: float
     memory_percent: float
     last_seen_at: datetime | None
+
+
+class ServerEventOut(BaseModel):
+    at: datetime
+    state: str
+    reason: str
 
 
 class ClusterMeeting(BaseModel):

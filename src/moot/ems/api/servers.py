@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from moot.ems.api.schemas import ClusterOut, ServerCreate, ServerOut, ServerPatch
+from fastapi import APIRouter, Query, Response, status
+
+from moot.ems.api.schemas import (
+    ClusterOut,
+    ServerCreate,
+    ServerEventOut,
+    ServerOut,
+    ServerPatch,
+)
 from moot.ems.deps import ServersDep
 
 router = APIRouter(prefix="/api/v1", tags=["servers"])
@@ -12,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["servers"])
 
 @router.get("/servers", response_model=list[ServerOut])
 async def list_servers(servers: ServersDep) -> list[ServerOut]:
-    return await servers.list()
+    return await servers.list_all()
 
 
 @router.post("/servers", status_code=status.HTTP_201_CREATED, response_model=ServerOut)
@@ -29,6 +37,14 @@ async def get_server(name: str, servers: ServersDep) -> ServerOut:
 @router.patch("/servers/{name}", response_model=ServerOut)
 async def patch_server(name: str, body: ServerPatch, servers: ServersDep) -> ServerOut:
     return await servers.update(name, body)
+
+
+@router.get("/servers/{name}/events", response_model=list[ServerEventOut])
+async def server_events(
+    name: str, servers: ServersDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[ServerEventOut]:
+    """The server's changes of state (online, suspect, failed, offline), newest first."""
+    return await servers.events(name, limit)
 
 
 @router.post("/servers/{name}/drain", response_model=ServerOut)

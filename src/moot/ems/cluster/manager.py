@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import Link, LinkClosed
+from moot.ems.cluster.detector import Observation, Timing, assess
 from moot.ems.cluster.registry import LiveServer, Registry
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as server_store
@@ -45,6 +47,10 @@ from moot.protocol.control import (
 log = logging.getLogger("moot.ems.cluster")
 
 REGISTER_TIMEOUT = 5.0
+# After an EMS restart, how long room servers get to reconnect before their
+# meetings are moved (on top of the reconnect grace).
+RESTART_ALLOWANCE = 10.0
+ORPHAN_RETRY = 1.0
 
 
 class NoRoomServer(Exception):
@@ -74,6 +80,7 @@ class ClusterManager:
         heartbeat_interval: float,
         auto_register: bool,
         command_timeout: float,
+        timing: Timing | None = None,
     ) -> None:
         self.registry = Registry()
         self._sessions = sessions
@@ -84,16 +91,28 @@ class ClusterManager:
         self._command_timeout = command_timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._timing = timing or Timing(reconnect_grace=1.0, failure_after=3 * heartbeat_interval)
+        # Meetings of a failed server that no other server could take yet: retried.
+        self._orphans: set[str] = set()
+        self._next_orphan_retry = 0.0
         # Told when a meeting ends or moves here, so caches elsewhere can drop it.
         self.on_meeting_changed: Callable[[str], None] = lambda meeting_id: None
 
     # -- start-up --------------------------------------------------------
 
     async def load(self) -> None:
-        """Know every stored server (offline until it connects)."""
+        """Know every stored server: offline until it connects.
+
+        One that hosts meetings is SUSPECT from the start: after an EMS restart its room
+        servers get a while to reconnect, and the meetings of one that never does are moved.
+        """
         async with self._sessions() as session:
             for row in await server_store.list_servers(session):
-                self.registry.put(self._live_from_row(row))
+                live = self._live_from_row(row)
+                if await server_store.count_active_meetings(session, row.name):
+                    live.state = ServerState.SUSPECT
+                    live.disconnected_at = time.monotonic() + RESTART_ALLOWANCE
+                self.registry.put(live)
 
     @staticmethod
     def _live_from_row(row: RoomServerRow) -> LiveServer:
@@ -119,7 +138,7 @@ class ClusterManager:
             pass
         finally:
             if server.link is link:
-                await self._went_offline(server, "control connection closed")
+                await self._link_lost(server)
 
     async def _handshake(self, link: Link) -> LiveServer | None:
         try:
@@ -177,11 +196,13 @@ class ClusterManager:
             live.booked = {m.id: m.expected_participants for m in hosted}
         old = live.link
         live.link = link
-        live.state = ServerState.ONLINE
+        live.disconnected_at = None
+        live.last_report_at = time.monotonic()
         live.meetings = {
             m.meeting_id: m for m in first.meetings if m.meeting_id not in stale_meetings
         }
         self.registry.put(live)
+        await self._set_state(live, ServerState.ONLINE, f"registered from {link.peer}")
         if old is not None:
             await old.close("replaced by a new connection from the same room server")
         await link.send(
@@ -193,10 +214,9 @@ class ClusterManager:
         )
         log.info("room server %s registered from %s (%s)", live.name, link.peer, live.url)
         # The answers come through serve_link's reader, so these commands run in the background.
-        for meeting_id in stale_meetings:  # fencing
-            self._in_background(
-                self._send_close(live, meeting_id, "this meeting is no longer hosted here")
-            )
+        for meeting_id, runs_on in stale_meetings.items():  # fencing
+            reason = "this meeting moved" if runs_on else "this meeting has ended"
+            self._in_background(self._send_close(live, meeting_id, reason, moved=runs_on))
         for meeting_id in lost:  # the room server restarted and forgot them
             self._in_background(self._reopen(live, meeting_id))
         return live
@@ -236,18 +256,22 @@ class ClusterManager:
             tools=list(meeting.tools),
         )
 
-    async def _fence(self, session: AsyncSession, name: str, register: Register) -> set[str]:
-        """Meetings the room server still holds but the store has ended or moved."""
-        stale: set[str] = set()
+    async def _fence(self, session: AsyncSession, name: str, register: Register) -> dict[str, bool]:
+        """Meetings the room server still holds but must not: id -> whether it runs on."""
+        stale: dict[str, bool] = {}
         for meeting in register.meetings:
             row = await meeting_store.get_meeting(session, meeting.meeting_id)
+            running = row is not None and row.status == "in_progress"
             if (
-                row is None
-                or row.status != "in_progress"
-                or row.server_name != name
-                or row.epoch != meeting.epoch
+                not running
+                or row is None
+                or (row.server_name, row.epoch)
+                != (
+                    name,
+                    meeting.epoch,
+                )
             ):
-                stale.add(meeting.meeting_id)
+                stale[meeting.meeting_id] = running
         return stale
 
     async def _refuse(self, link: Link, name: str, reason: str) -> None:
@@ -256,26 +280,137 @@ class ClusterManager:
             await link.send(Refused(reason=reason))
         await link.close(reason, refused=True)
 
-    async def _went_offline(self, server: LiveServer, why: str, *, expected: bool = False) -> None:
+    def _drop_link(self, server: LiveServer) -> None:
         server.link = None
-        server.state = ServerState.OFFLINE
-        server.meetings = {}
-        self.registry.unbook_all(server)
         for request_id, (name, future) in list(self._waiting.items()):
             if name == server.name and not future.done():
                 future.set_exception(CommandFailed(f"room server {name} went offline"))
                 self._waiting.pop(request_id, None)
+
+    async def _link_lost(self, server: LiveServer) -> None:
+        """The connection dropped: SUSPECT until it reconnects or the grace runs out."""
+        self._drop_link(server)
+        server.disconnected_at = time.monotonic()
+        await self._set_state(server, ServerState.SUSPECT, "control connection closed")
+
+    async def _shutting_down(self, server: LiveServer) -> None:
+        """A server that says it is leaving: its meetings move at once."""
+        link = server.link
+        self._drop_link(server)
+        await self._set_state(server, ServerState.OFFLINE, "it announced its shutdown")
+        await self._move_meetings_off(server)
+        if link is not None:
+            await link.close("shutdown acknowledged")
+
+    async def _set_state(self, server: LiveServer, state: ServerState, why: str) -> None:
+        """Every change of state: in memory, in the log, and stored for reports."""
+        if server.state is state:
+            return
+        before, server.state = server.state, state
+        if state is not ServerState.ONLINE:
+            server.meetings = {}
+        self.registry.refresh(server)
+        quiet = state is ServerState.ONLINE or why == "it announced its shutdown"
         log.log(
-            logging.INFO if expected else logging.WARNING,
-            "room server %s is offline: %s",
+            logging.INFO if quiet else logging.WARNING,
+            "room server %s: %s -> %s (%s)",
             server.name,
+            before.value,
+            state.value,
             why,
         )
         async with self._sessions() as session:
             row = await server_store.get_server(session, server.name)
             if row is not None:
-                row.status = ServerState.OFFLINE.value
+                row.status = state.value
+                await server_store.record_event(
+                    session, server_name=server.name, at=utcnow(), state=state.value, reason=why
+                )
                 await session.commit()
+
+    # -- failure detection and failover ---------------------------------
+
+    async def watch(self, period: float = 0.1) -> None:
+        """Run the failure detector over every server, for as long as the EMS runs."""
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.check_once()
+            except Exception:  # the detector must outlive any one bad tick
+                log.exception("failure detector tick failed")
+
+    async def check_once(self) -> None:
+        now = time.monotonic()
+        for server in self.registry.all():
+            seen = Observation(
+                state=server.state,
+                connected=server.link is not None,
+                since_report=None if server.last_report_at is None else now - server.last_report_at,
+                since_disconnect=(
+                    None if server.disconnected_at is None else now - server.disconnected_at
+                ),
+            )
+            verdict = assess(seen, self._timing)
+            if verdict is ServerState.FAILED and server.state is not ServerState.FAILED:
+                why = (
+                    f"no report for {self._timing.failure_after:g}s"
+                    if seen.connected
+                    else f"did not reconnect within {self._timing.reconnect_grace:g}s"
+                )
+                await self._fail(server, why)
+        if self._orphans and now >= self._next_orphan_retry:
+            self._next_orphan_retry = now + ORPHAN_RETRY
+            for meeting_id in list(self._orphans):
+                await self._move(meeting_id)
+
+    async def _fail(self, server: LiveServer, why: str) -> None:
+        """FAILED: fence it (close its link, if any) and move its meetings elsewhere."""
+        link = server.link
+        self._drop_link(server)
+        await self._set_state(server, ServerState.FAILED, why)
+        if link is not None:
+            await link.close(f"failed: {why}")
+        await self._move_meetings_off(server)
+
+    async def _move_meetings_off(self, server: LiveServer) -> None:
+        async with self._sessions() as session:
+            hosted = await meeting_store.meetings_on_server(session, server.name)
+        server.meetings = {}
+        self.registry.unbook_all(server)
+        started = time.monotonic()
+        await asyncio.gather(*(self._move(m.id) for m in hosted))
+        if hosted:
+            log.info(
+                "moved %d meeting(s) off %s in %.0f ms",
+                len(hosted),
+                server.name,
+                (time.monotonic() - started) * 1000,
+            )
+
+    async def _move(self, meeting_id: str) -> None:
+        """Place one meeting again, with a new epoch, unless its host is fine after all."""
+        async with self._sessions() as session:
+            meeting = await meeting_store.get_meeting(session, meeting_id)
+            host = self.registry.get(meeting.server_name or "") if meeting else None
+            if (
+                meeting is None
+                or meeting.status != "in_progress"
+                or (host is not None and host.state is ServerState.ONLINE)
+            ):
+                self._orphans.discard(meeting_id)
+                return
+            try:
+                server, epoch = await self.open_meeting(meeting)
+            except (NoRoomServer, CommandFailed) as exc:
+                if meeting_id not in self._orphans:
+                    log.warning("meeting %s cannot move yet: %s", meeting_id, exc)
+                self._orphans.add(meeting_id)
+                return
+            meeting.server_name = server.name
+            meeting.epoch = epoch
+            await session.commit()
+        self._orphans.discard(meeting_id)
+        self.on_meeting_changed(meeting_id)
 
     # -- messages up -----------------------------------------------------
 
@@ -289,8 +424,7 @@ class ClusterManager:
         elif isinstance(message, ParticipantJoined | ParticipantLeft | MeetingEnded):
             await self._meeting_event(server, message)
         elif isinstance(message, ShuttingDown):
-            # No new meetings go there from now on; its connection closes next.
-            await self._went_offline(server, "it announced its shutdown", expected=True)
+            await self._shutting_down(server)
         else:
             log.warning("room server %s sent an unexpected %s", server.name, type(message))
 
@@ -380,11 +514,18 @@ class ClusterManager:
             return
         await self._send_close(server, meeting_id, reason)
 
-    async def _send_close(self, server: LiveServer, meeting_id: str, reason: str) -> None:
+    async def _send_close(
+        self, server: LiveServer, meeting_id: str, reason: str, *, moved: bool = False
+    ) -> None:
         try:
             await self._command(
                 server,
-                CloseMeeting(request_id=secrets.token_hex(8), meeting_id=meeting_id, reason=reason),
+                CloseMeeting(
+                    request_id=secrets.token_hex(8),
+                    meeting_id=meeting_id,
+                    reason=reason,
+                    moved=moved,
+                ),
             )
         except CommandFailed as exc:
             log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)

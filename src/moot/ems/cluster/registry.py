@@ -31,6 +31,7 @@ class LiveServer:
     link: Link | None = None
     last_report_at: float | None = None
     last_seen_at: datetime | None = None
+    disconnected_at: float | None = None  # monotonic, while SUSPECT
     meetings: dict[str, MeetingStatus] = field(default_factory=dict)
     # meeting id -> expected participants of every meeting placed here: a running
     # meeting keeps its booking, so an empty room that expects 50 still weighs 50.
@@ -47,7 +48,7 @@ class LiveServer:
     def status_word(self) -> str:
         """What the API and the CLI show."""
         if self.state is ServerState.ONLINE and self.draining:
-            return "draining"
+            return "draining" if self.meetings or self.booked else "drained"
         return self.state.value
 
     def apply_report(self, report: Status) -> None:

@@ -74,6 +74,20 @@ class MeetingRow(Base):
     )
 
 
+class ServerEventRow(Base):
+    """A room server's change of state (online, suspect, failed, offline), for reports."""
+
+    __tablename__ = "server_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_server_events_server_at", "server_name", "at"),)
+
+
 class AttendanceRow(Base):
     """One person's stay in a meeting: from joining to leaving."""
 

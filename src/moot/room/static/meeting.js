@@ -1,8 +1,12 @@
 // The meeting client: roster and chat over the room server's WebSocket.
-// Each chat line carries the sender's own id; lines stay "pending" until acked.
+// Each chat line carries the sender's own id; lines stay "pending" until acked, and
+// unacknowledged ones are sent again after a reconnect (the server drops duplicates).
+// When the room server goes away the page asks the EMS where the meeting runs now
+// and reconnects there by itself: no refresh.
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
-const token = root.dataset.token;
+let token = root.dataset.token;
+let socketUrl = null;
 const emsUrl = root.dataset.emsUrl;
 const rosterEl = document.getElementById("roster");
 const messagesEl = document.getElementById("messages");
@@ -13,7 +17,10 @@ const endButton = document.getElementById("end-meeting");
 const endedEl = document.getElementById("ended");
 
 const shown = new Set();
+const unacked = new Map(); // event id -> text
 let socket;
+let ended = false;
+let retryDelay = 250;
 
 function setState(text, live) {
   stateEl.textContent = text;
@@ -54,6 +61,7 @@ function renderLine(line) {
 }
 
 function showEnded(reason) {
+  ended = true;
   endedEl.replaceChildren();
   const p = document.createElement("p");
   p.textContent = "The meeting has ended (" + reason + "). ";
@@ -68,34 +76,77 @@ function showEnded(reason) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`);
-  socket.onopen = () => setState("connected", true);
-  socket.onmessage = (event) => {
+  const url = socketUrl ||
+    `${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`;
+  const ws = new WebSocket(url);
+  socket = ws;
+  let refused = false;
+  ws.onmessage = (event) => {
     const msg = JSON.parse(event.data);
     switch (msg.type) {
       case "welcome":
+        setState("connected", true);
+        retryDelay = 250;
         renderRoster(msg.roster);
         msg.history.forEach(renderLine);
+        for (const [id, text] of unacked) ws.send(JSON.stringify({ type: "chat", id, text }));
         break;
       case "roster": renderRoster(msg.roster); break;
       case "chat": renderLine(msg); break;
-      case "ack": document.getElementById("msg-" + msg.id)?.classList.remove("pending"); break;
+      case "ack":
+        unacked.delete(msg.id);
+        document.getElementById("msg-" + msg.id)?.classList.remove("pending");
+        break;
       case "ended": showEnded(msg.reason); break;
-      case "error": setState(msg.message, false); break;
+      case "moved": ws.close(); break;
+      case "error": refused = true; setState(msg.message, false); break;
     }
   };
-  socket.onclose = () => { if (endedEl.hidden) setState("disconnected", false); };
+  ws.onclose = () => {
+    if (ended || socket !== ws) return;
+    rejoin(refused);
+  };
+}
+
+// Ask the EMS where the meeting runs now, with our (possibly expired) token as proof.
+async function rejoin(afterRefusal) {
+  setState("reconnecting…", false);
+  await new Promise((resolve) => setTimeout(resolve, afterRefusal ? 1000 : retryDelay));
+  retryDelay = Math.min(retryDelay * 2, 2000);
+  try {
+    const answer = await fetch(`${emsUrl}/api/v1/meetings/${meetingId}/rejoin`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    if (answer.status === 403 || answer.status === 404 || answer.status === 409) {
+      const body = await answer.json().catch(() => ({}));
+      showEnded(body.detail || "it can no longer be attended");
+      return;
+    }
+    if (answer.ok) {
+      const target = await answer.json();
+      token = target.token;
+      socketUrl = target.socket_url;
+    }
+  } catch (err) {
+    // The EMS is unreachable for now: try again.
+  }
+  connect();
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = input.value.trim();
-  if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!text) return;
   const id = crypto.randomUUID();
   // Shown at once, greyed until the room server acknowledges it.
   renderLine({ id, sender: document.getElementById("me").textContent, text });
   document.getElementById("msg-" + id).classList.add("pending");
-  socket.send(JSON.stringify({ type: "chat", id, text }));
+  unacked.set(id, text);
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "chat", id, text }));
+  } // otherwise it goes out with the others once reconnected
   input.value = "";
 });
 
