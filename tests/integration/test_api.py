@@ -306,3 +306,19 @@ def test_undo_a_drain(api: TestClient) -> None:
     api.post("/api/v1/servers", json={"name": "r", "url": "http://127.0.0.1:1"})
     api.post("/api/v1/servers/r/drain")
     assert api.patch("/api/v1/servers/r", json={"draining": False}).json()["draining"] is False
+
+
+def test_empty_password_is_refused_with_a_message(api: TestClient) -> None:
+    meeting = schedule(api, password="s3cret")
+    empty = api.post(f"/m/{meeting['id']}", data={"name": "Eve", "password": ""})
+    assert empty.status_code == 403
+    assert "Wrong or missing meeting password" in empty.text
+
+
+def test_hand_made_cursor_with_a_naive_time_is_a_4xx(api: TestClient) -> None:
+    import base64
+    import json
+
+    raw = json.dumps(["start:asc", "2030-01-01T09:00:00", "abc"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert "cursor" in field_errors(api.get("/api/v1/meetings", params={"cursor": cursor}))

@@ -130,6 +130,7 @@ class MeetingService:
         self._locks: dict[str, asyncio.Lock] = {}
         # Running meetings by id: attending is the hot path (bench/attend.py).
         self._running: dict[str, AttendInfo] = {}
+        self._changes = 0
         cluster.on_meeting_changed = self.forget
 
     def join_url(self, meeting_id: str) -> str:
@@ -206,6 +207,8 @@ class MeetingService:
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
             await session.commit()
             self.forget(meeting_id)
+            if row.status == "in_progress" and row.server_name:
+                self._cluster.rebook(row.server_name, row.id, row.expected_participants)
             return row
 
     async def delete(self, meeting_id: str) -> None:
@@ -261,13 +264,16 @@ class MeetingService:
         cached = self._running.get(meeting_id)
         if cached is not None:
             return cached
+        changes_before = self._changes
         info = AttendInfo.of(await self.get(meeting_id))
-        if info.status == "in_progress":
+        # Cache only if nothing was forgotten while we read: the row may be stale.
+        if info.status == "in_progress" and self._changes == changes_before:
             self._running[meeting_id] = info
         return info
 
     def forget(self, meeting_id: str) -> None:
         """Drop what is cached about a meeting (it ended, moved or changed)."""
+        self._changes += 1
         self._running.pop(meeting_id, None)
 
     async def rejoin(self, meeting_id: str, old_token: str) -> AttendRedirect:

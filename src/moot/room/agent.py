@@ -137,6 +137,8 @@ class Agent:
 
     async def _forward_outbox(self, link: Link) -> None:
         outbox = self.host.outbox
+        if outbox:  # left over from a lost link
+            self.host.outbox_ready.set()
         while True:
             await self.host.outbox_ready.wait()
             self.host.outbox_ready.clear()

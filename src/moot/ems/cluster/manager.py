@@ -507,6 +507,12 @@ class ClusterManager:
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         return server, epoch
 
+    def rebook(self, server_name: str, meeting_id: str, expected: int) -> None:
+        """A running meeting now expects another number of participants."""
+        server = self.registry.get(server_name)
+        if server is not None and meeting_id in server.booked:
+            self.registry.book(server, meeting_id, expected)
+
     async def close_meeting(self, meeting_id: str, server_name: str, reason: str) -> None:
         """Ask the hosting server to close a meeting; a no-op if it is not connected."""
         server = self.registry.get(server_name)

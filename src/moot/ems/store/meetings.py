@@ -53,6 +53,8 @@ def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[datetime | str, 
         if not isinstance(raw, str) or not isinstance(meeting_id, str):
             raise TypeError("cursor fields")
         value: datetime | str = datetime.fromisoformat(raw) if sort == "start" else raw
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("naive time in cursor")
     except (ValueError, TypeError) as exc:
         raise BadCursor("the cursor is not valid; start again without it") from exc
     if cursor_sort != f"{sort}:{order}":

@@ -161,7 +161,7 @@ async def attend_with_form(
     meeting_id: str,
     meetings: MeetingsDep,
     name: Annotated[str, Form(max_length=MAX_NAME)] = "",
-    password: Annotated[str | None, Form(max_length=128)] = None,
+    password: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """The attend form; a password travels in the body, never in an address."""
     return await _attend(request, meetings, meeting_id, name, password)
