@@ -1,0 +1,42 @@
+"""A meeting page recovers by itself when its room server is killed: no refresh."""
+
+from __future__ import annotations
+
+import signal
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.cluster import Cluster
+from tests.e2e.conftest import NewContext
+from tests.e2e.test_browser import create_meeting, enter, meeting_detail, send_chat
+
+pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+
+def test_page_reconnects_to_the_new_room_server(cluster: Cluster, new_context: NewContext) -> None:
+    meeting_id = create_meeting(cluster, "Resilient", "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice")
+    bob = enter(new_context(), cluster, meeting_id, "Bob")
+    send_chat(bob, "before the crash")
+    expect(alice.locator("#messages")).to_contain_text("before the crash")
+    first_url = alice.url
+    victim = meeting_detail(cluster, meeting_id)["server"]
+    room = next(p for p in cluster.processes if p.name == victim)
+
+    room.popen.send_signal(signal.SIGKILL)
+    expect(alice.locator("#connection")).to_have_text("reconnecting…")
+    expect(alice.locator("#connection")).to_have_text("connected")
+    expect(bob.locator("#connection")).to_have_text("connected")
+
+    # Same page, no reload; the meeting runs on the other server now.
+    assert alice.url == first_url
+    moved = meeting_detail(cluster, meeting_id)
+    assert moved["server"] != victim and moved["epoch"] == 2
+    expect(alice.locator("#roster")).to_contain_text("Bob")
+    send_chat(alice, "after the crash")
+    expect(bob.locator("#messages")).to_contain_text("after the crash")
+    # Nothing Alice sent stays unacknowledged.
+    expect(alice.locator("#messages .pending")).to_have_count(0)
+    assert httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}").json()["status"] == "failed"
