@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from moot.ems.store.db import UTCDateTime, utcnow
@@ -86,6 +86,31 @@ class ServerEventRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
 
     __table_args__ = (Index("ix_server_events_server_at", "server_name", "at"),)
+
+
+class JournalRow(Base):
+    """One state-changing meeting event (a chat line, ...), stored before it is acknowledged.
+
+    A meeting is rebuilt from its journal on whichever room server it moves to.
+    """
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    epoch: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "sender", "event_id", name="uq_journal_event"),
+        Index("ix_journal_meeting", "meeting_id", "id"),
+    )
 
 
 class AttendanceRow(Base):
