@@ -65,6 +65,24 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     on_victim = [m["id"] for m in meetings if m["server"] == victim]
     assert len(on_victim) == 2  # six meetings spread 2/2/2
     old_token = join_token(cluster, on_victim[0], "Alice")
+    room_before = meeting(cluster, on_victim[0])["server"]
+    before_url = httpx.get(f"{cluster.ems_url}/api/v1/servers/{room_before}").json()["url"]
+
+    async def chat_before() -> None:
+        url = before_url.replace("http://", "ws://") + (
+            f"/meeting/{on_victim[0]}/ws?token={old_token}"
+        )
+        async with websockets.connect(url) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            for i in range(3):
+                await ws.send(json.dumps({"type": "chat", "id": f"pre-{i}", "text": f"line {i}"}))
+            acked = set()
+            while len(acked) < 3:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if message["type"] == "ack":
+                    acked.add(message["id"])
+
+    asyncio.run(chat_before())  # acknowledged, so stored off the room server
 
     killed_at = time.monotonic()
     rooms[victim].popen.send_signal(signal.SIGKILL)
@@ -96,9 +114,17 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
         async with websockets.connect(target["socket_url"]) as ws:
             welcome = json.loads(await ws.recv())
             assert welcome["type"] == "welcome" and welcome["you"]["user"] == "Alice"
+            # The whole chat history came along, rebuilt from the journal.
+            assert [line["text"] for line in welcome["history"]] == ["line 0", "line 1", "line 2"]
+            # A resend of an event acknowledged before the crash is not applied twice.
+            await ws.send(json.dumps({"type": "chat", "id": "pre-1", "text": "line 1"}))
             await ws.send(json.dumps({"type": "chat", "id": "a1", "text": "still here"}))
-            kinds = [json.loads(await ws.recv())["type"] for _ in range(3)]
-            assert "ack" in kinds and "chat" in kinds
+            seen = []
+            while ("ack", "a1") not in seen:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                seen.append((message["type"], message.get("id")))
+            assert ("ack", "pre-1") in seen
+            assert ("chat", "pre-1") not in seen and ("chat", "a1") in seen
 
     asyncio.run(chat_there())
     forged = httpx.post(

@@ -118,7 +118,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
             ),
         )
         await cluster.load()
-        detector = asyncio.create_task(cluster.watch())
+        background = asyncio.create_task(cluster.run())
         meetings = MeetingService(
             sessions=sessions,
             cluster=cluster,
@@ -143,9 +143,9 @@ def create_app(settings: EmsSettings) -> FastAPI:
             yield
         finally:
             app.state.ready = False
-            detector.cancel()
+            background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await detector
+                await background
             await engine.dispose()
 
     app = FastAPI(

@@ -120,6 +120,36 @@ class Refused(_Message):
     reason: str
 
 
+class JournalEntry(_Message):
+    """One stored meeting event, as the journal keeps it."""
+
+    event_id: str = Field(min_length=1, max_length=64)
+    sender: str
+    kind: Literal["chat"]
+    body: dict[str, str]
+    at: datetime
+
+
+class JournalAppend(_Message):
+    """Store this event durably; the room server acknowledges it to its sender only after."""
+
+    type: Literal["journal_append"] = "journal_append"
+    meeting_id: str
+    epoch: int
+    entry: JournalEntry
+
+
+class JournalAck(_Message):
+    """The event is stored (ok), or refused (a fenced epoch, an unknown meeting)."""
+
+    type: Literal["journal_ack"] = "journal_ack"
+    meeting_id: str
+    sender: str
+    event_id: str
+    ok: bool
+    error: str = ""
+
+
 class OpenMeeting(_Message):
     type: Literal["open_meeting"] = "open_meeting"
     request_id: str
@@ -128,6 +158,9 @@ class OpenMeeting(_Message):
     name: str
     moderator: str
     tools: list[str] = []
+    history: list[JournalEntry] = Field(
+        default=[], description="The meeting's journal so far: it is rebuilt from it."
+    )
 
 
 class CloseMeeting(_Message):
@@ -145,13 +178,14 @@ UpMessage = Annotated[
     | Status
     | ParticipantJoined
     | ParticipantLeft
+    | JournalAppend
     | MeetingEnded
     | CommandResult
     | ShuttingDown,
     Field(discriminator="type"),
 ]
 DownMessage = Annotated[
-    Registered | Refused | OpenMeeting | CloseMeeting, Field(discriminator="type")
+    Registered | Refused | OpenMeeting | CloseMeeting | JournalAck, Field(discriminator="type")
 ]
 ControlMessage = UpMessage | DownMessage
 

@@ -18,9 +18,13 @@ from pydantic import ValidationError
 
 from moot.bus import Link, LinkClosed
 from moot.protocol import PROTOCOL_VERSION
+from moot.protocol.client import ChatLine
 from moot.protocol.control import (
     CloseMeeting,
     CommandResult,
+    JournalAck,
+    JournalAppend,
+    JournalEntry,
     OpenMeeting,
     Refused,
     Register,
@@ -30,12 +34,14 @@ from moot.protocol.control import (
     Status,
     parse_down,
 )
-from moot.room.host import MeetingHost
+from moot.room.host import HostedMeeting, MeetingHost
 from moot.tokens import load_public_key
 
 log = logging.getLogger("moot.room.agent")
 
 Dialer = Callable[[], Awaitable[Link]]
+# How long a chat line may wait for the EMS's journal before the sender must resend it.
+JOURNAL_TIMEOUT = 5.0
 
 
 class RegistrationRefused(Exception):
@@ -63,6 +69,8 @@ class Agent:
         self.registered = asyncio.Event()
         self._link: Link | None = None
         self._seq = 0
+        self._journal_waiting: dict[tuple[str, str, str], asyncio.Future[JournalAck]] = {}
+        host.journal = self.journal
 
     async def run(self) -> None:
         """Stay connected until cancelled; RegistrationRefused ends it."""
@@ -82,6 +90,12 @@ class Agent:
             finally:
                 self.registered.clear()
                 self._link = None
+                for key, waiting in list(self._journal_waiting.items()):
+                    if not waiting.done():  # not stored: the sender resends after reconnecting
+                        waiting.set_result(
+                            JournalAck(meeting_id=key[0], sender=key[1], event_id=key[2],
+                                       ok=False, error="control link lost")
+                        )
                 await link.close()
             delay = 0.2
             await asyncio.sleep(delay)
@@ -161,10 +175,50 @@ class Agent:
             elif isinstance(command, CloseMeeting):
                 await self.host.close(command.meeting_id, command.reason, moved=command.moved)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, JournalAck):
+                key = (command.meeting_id, command.sender, command.event_id)
+                waiting = self._journal_waiting.pop(key, None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(command)
             elif isinstance(command, Refused):
                 raise RegistrationRefused(command.reason)
             else:
                 log.warning("ignored an unexpected %s from the EMS", command.type)
+
+    async def journal(self, meeting: HostedMeeting, line: ChatLine) -> bool:
+        """Make an event durable in the EMS's journal; False if it could not be now."""
+        try:
+            await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
+        except TimeoutError:
+            return False
+        link = self._link
+        if link is None:
+            return False
+        key = (meeting.id, line.sender, line.id)
+        future: asyncio.Future[JournalAck] = asyncio.get_running_loop().create_future()
+        self._journal_waiting[key] = future
+        try:
+            await link.send(
+                JournalAppend(
+                    meeting_id=meeting.id,
+                    epoch=meeting.epoch,
+                    entry=JournalEntry(
+                        event_id=line.id,
+                        sender=line.sender,
+                        kind="chat",
+                        body={"text": line.text},
+                        at=line.at,
+                    ),
+                )
+            )
+            ack = await asyncio.wait_for(future, JOURNAL_TIMEOUT)
+        except (LinkClosed, TimeoutError):
+            return False
+        finally:
+            self._journal_waiting.pop(key, None)
+        if not ack.ok:
+            log.warning("the EMS refused event %s of %s: %s", line.id, meeting.id, ack.error)
+        return ack.ok
 
     async def announce_shutdown(self) -> None:
         if self._link is not None:

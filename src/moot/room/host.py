@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -75,6 +76,11 @@ class HostedMeeting:
             meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
         )
 
+    def forget_event(self, sender: str, event_id: str) -> None:
+        seen = self.seen.get(sender, [])
+        if event_id in seen:
+            seen.remove(event_id)
+
     def is_duplicate(self, sender: str, event_id: str) -> bool:
         seen = self.seen.setdefault(sender, [])
         if event_id in seen:
@@ -88,9 +94,19 @@ class MeetingNotHere(Exception):
     pass
 
 
+Journal = Callable[[HostedMeeting, ChatLine], Awaitable[bool]]
+
+
+async def _unjournaled(meeting: HostedMeeting, line: ChatLine) -> bool:
+    """Without an EMS (unit tests): nothing to store, the event counts as kept."""
+    return True
+
+
 class MeetingHost:
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
         self.meetings: dict[str, HostedMeeting] = {}
+        # Where events are made durable before they are acknowledged (the agent's).
+        self.journal: Journal = journal or _unjournaled
         # Events for the EMS, kept until sent: they survive a lost control link.
         self.outbox: deque[OutboxItem] = deque()
         self.outbox_ready = asyncio.Event()
@@ -109,13 +125,21 @@ class MeetingHost:
         existing = self.meetings.get(command.meeting_id)
         if existing is not None and existing.epoch >= command.epoch:
             return  # a resent command: opening is idempotent
-        self.meetings[command.meeting_id] = HostedMeeting(
+        meeting = HostedMeeting(
             id=command.meeting_id,
             name=command.name,
             moderator=command.moderator,
             epoch=command.epoch,
             tools=list(command.tools),
         )
+        for entry in command.history:  # rebuilt from its journal
+            meeting.is_duplicate(entry.sender, entry.event_id)
+            meeting.history.append(
+                ChatLine(
+                    id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
+                )
+            )
+        self.meetings[command.meeting_id] = meeting
         log.info(
             "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
         )
@@ -188,9 +212,13 @@ class MeetingHost:
             await self._broadcast(meeting, Roster(roster=meeting.roster()))
 
     async def chat(self, meeting_id: str, conn: Connection, event_id: str, text: str) -> None:
+        """Store the line off this server, then show it to everyone, then acknowledge it."""
         meeting = self.get(meeting_id)
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
+            if not await self.journal(meeting, line):
+                meeting.forget_event(conn.user, event_id)
+                return  # no ack: the client sends it again after it reconnects
             meeting.history.append(line)
             await self._broadcast(meeting, line)
         await conn.send(Ack(id=event_id))

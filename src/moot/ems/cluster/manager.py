@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import Link, LinkClosed
 from moot.ems.cluster.detector import Observation, Timing, assess
+from moot.ems.cluster.journal import JournalWriter, entries_of
 from moot.ems.cluster.registry import LiveServer, Registry
+from moot.ems.store import journal as journal_store
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
@@ -31,6 +33,8 @@ from moot.protocol import PROTOCOL_VERSION, is_compatible
 from moot.protocol.control import (
     CloseMeeting,
     CommandResult,
+    JournalAppend,
+    JournalEntry,
     MeetingEnded,
     OpenMeeting,
     ParticipantJoined,
@@ -94,6 +98,7 @@ class ClusterManager:
         self._timing = timing or Timing(reconnect_grace=1.0, failure_after=3 * heartbeat_interval)
         # Meetings of a failed server that no other server could take yet: retried.
         self._orphans: set[str] = set()
+        self.journal = JournalWriter(sessions)
         self._next_orphan_retry = 0.0
         # Told when a meeting ends or moves here, so caches elsewhere can drop it.
         self.on_meeting_changed: Callable[[str], None] = lambda meeting_id: None
@@ -234,7 +239,7 @@ class ClusterManager:
                 return
             epoch = meeting.epoch + 1
             try:
-                await self._command(server, self._open_command(meeting, epoch))
+                await self._command(server, await self._open_command(meeting, epoch))
             except CommandFailed as exc:
                 log.warning("could not reopen meeting %s on %s: %s", meeting_id, server.name, exc)
                 return
@@ -245,8 +250,12 @@ class ClusterManager:
             "meeting %s reopened on %s after its restart (epoch %d)", meeting_id, server.name, epoch
         )
 
-    @staticmethod
-    def _open_command(meeting: MeetingRow, epoch: int) -> OpenMeeting:
+    async def _open_command(self, meeting: MeetingRow, epoch: int) -> OpenMeeting:
+        """The command that opens (or rebuilds) a meeting: with its journal so far."""
+        history: list[JournalEntry] = []
+        if meeting.epoch > 0:  # opened before: it may have a journal to rebuild from
+            async with self._sessions() as session:
+                history = entries_of(await journal_store.history_of(session, meeting.id))
         return OpenMeeting(
             request_id=secrets.token_hex(8),
             meeting_id=meeting.id,
@@ -254,6 +263,7 @@ class ClusterManager:
             name=meeting.name,
             moderator=meeting.moderator,
             tools=list(meeting.tools),
+            history=history,
         )
 
     async def _fence(self, session: AsyncSession, name: str, register: Register) -> dict[str, bool]:
@@ -329,6 +339,10 @@ class ClusterManager:
                 await session.commit()
 
     # -- failure detection and failover ---------------------------------
+
+    async def run(self) -> None:
+        """The manager's background work: the failure detector and the journal writer."""
+        await asyncio.gather(self.watch(), self.journal.run())
 
     async def watch(self, period: float = 0.1) -> None:
         """Run the failure detector over every server, for as long as the EMS runs."""
@@ -421,6 +435,8 @@ class ClusterManager:
             waiting = self._waiting.pop(message.request_id, None)
             if waiting is not None and not waiting[1].done():
                 waiting[1].set_result(message)
+        elif isinstance(message, JournalAppend):
+            self.journal.submit(server, message)
         elif isinstance(message, ParticipantJoined | ParticipantLeft | MeetingEnded):
             await self._meeting_event(server, message)
         elif isinstance(message, ShuttingDown):
@@ -489,6 +505,9 @@ class ClusterManager:
 
     async def open_meeting(self, meeting: MeetingRow) -> tuple[LiveServer, int]:
         """Place the meeting and open it there; returns the host and the new epoch."""
+        epoch = meeting.epoch + 1
+        command = await self._open_command(meeting, epoch)
+        # From here to booking, no await: decisions in a burst see each other's bookings.
         choice = place(
             self.registry.loads(),
             MeetingRequest(expected_participants=meeting.expected_participants),
@@ -497,10 +516,9 @@ class ClusterManager:
             raise NoRoomServer(choice.reason)
         server = self.registry.get(choice.server)
         assert server is not None
-        epoch = meeting.epoch + 1
         self.registry.book(server, meeting.id, meeting.expected_participants)
         try:
-            await self._command(server, self._open_command(meeting, epoch))
+            await self._command(server, command)
         except CommandFailed:
             self.registry.unbook(server, meeting.id)
             raise
