@@ -50,7 +50,7 @@ class ServerSideLink(Link):
     async def close(self, reason: str = "", *, refused: bool = False) -> None:
         if self._ws.application_state is WebSocketState.CONNECTED:
             code = REFUSED_CLOSE_CODE if refused else 1000
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await self._ws.close(code=code, reason=reason[:120])
 
 
