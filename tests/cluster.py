@@ -130,5 +130,10 @@ class Cluster:
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
     def stop(self) -> None:
+        """Stop every process; a traceback in any log fails the test (errors must be clear)."""
         for process in reversed(self.processes):
             process.stop()
+        broken = [p.name for p in self.processes if "Traceback" in p.output()]
+        if broken:
+            logs = "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)
+            raise AssertionError(f"traceback in the log of {', '.join(broken)}:\n{logs}")

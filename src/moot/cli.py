@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -260,21 +262,90 @@ def servers_add(
     typer.echo(f"added room server {row['name']} ({row['url']})")
 
 
+_DURATION = re.compile(r"(\d+)([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in `4h`, `30m`, `90s`, `1d` or `1h30m`."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration: give e.g. 4h, 30m, 90s, 1d or 1h30m")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _in_words(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 @servers_app.command("drain")
-def servers_drain(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None:
-    """Send no new meetings to a server; its meetings run to their end."""
-    row = _call("POST", ems_url, f"/api/v1/servers/{name}/drain")
-    typer.echo(
-        f"room server {row['name']} is {row['status']}; "
-        f"{row['active_meetings']} meeting(s) still running"
-    )
+def servers_drain(
+    name: str,
+    deadline: Annotated[
+        str,
+        typer.Option(
+            help="When the meetings still running move to other servers: 4h, 30m, 90s, 1d "
+            "(at most 7d). Again on a draining server: replaces its deadline."
+        ),
+    ] = "",
+    evacuate: Annotated[
+        bool, typer.Option("--evacuate", help="Move its meetings to other servers now.")
+    ] = False,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Send no new meetings to a server; its meetings run to their end or the deadline.
+
+    At the deadline (default 4h) or at once with --evacuate, the meetings still
+    running there move to other servers, as in a failover: none ends. A drained
+    server can be removed.
+    """
+    body: dict[str, Any] = {}
+    if evacuate and deadline:
+        fail("--evacuate moves the meetings now: give no --deadline with it")
+    if evacuate:
+        body["evacuate"] = True
+    elif deadline:
+        try:
+            body["deadline_seconds"] = parse_duration(deadline)
+        except ValueError as exc:
+            fail(str(exc))
+    row = _call("POST", ems_url, f"/api/v1/servers/{name}/drain", json=body)
+    running = row["active_meetings"]
+    message = f"room server {row['name']} is {row['status']}; {running} meeting(s) still running"
+    if row.get("drain_deadline"):
+        at = datetime.fromisoformat(row["drain_deadline"].replace("Z", "+00:00"))
+        left = (at - datetime.now(UTC)).total_seconds()
+        message += f"; deadline {at.isoformat(timespec='seconds')}"
+        if evacuate and running:
+            message += " (now): those move as soon as another server can take them"
+        elif evacuate:
+            message += " (now): its meetings moved to other servers"
+        elif left > 0:
+            message += f" (in {_in_words(left)}): meetings still running then move elsewhere"
+        else:
+            message += " (passed): its meetings move to other servers"
+    typer.echo(message)
 
 
 @servers_app.command("remove")
-def servers_remove(name: str, ems_url: EmsUrl = "http://127.0.0.1:8080") -> None:
-    """Remove a server that hosts no meeting."""
-    _call("DELETE", ems_url, f"/api/v1/servers/{name}")
-    typer.echo(f"removed room server {name}")
+def servers_remove(
+    name: str,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Move its meetings to other servers first, then remove it."),
+    ] = False,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Remove a server that hosts no meeting (drain it first, or --force)."""
+    params = {"force": "true"} if force else {}
+    _call("DELETE", ems_url, f"/api/v1/servers/{name}", params=params)
+    typer.echo(f"removed room server {name}" + (" (its meetings moved first)" if force else ""))
 
 
 @meetings_app.command("list")

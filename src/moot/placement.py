@@ -10,6 +10,27 @@ Load is the share of a server's participant capacity in use: live
 participants it last reported plus the expected participants of meetings the
 EMS placed there since that report. Counting those pending placements is what
 spreads a burst of meetings that start within one report interval.
+
+The rules (docs/architecture.md, "Placement"), in the order they decide:
+
+1. A server that may not take the meeting at all is never chosen: not online,
+   draining, of another protocol version, outside a *required* location, and,
+   for an instant meeting, at its max active meetings or its instant-meeting
+   limit (`instant_meetings`: None = unlimited, 0 = scheduled meetings only).
+2. A server with room (active + pending meetings < max active meetings, and at
+   most 100% of its participant capacity once it takes the meeting) beats one
+   without: no server goes over a limit while another has room.
+3. Then a server whose max users per meeting allows the expected participants.
+4. Then a server in the meeting's *preferred* location.
+5. Then the lightest: the lowest load once it takes the meeting. Among servers
+   without room, the least overloaded: the higher of that load and its meeting
+   share once it takes the meeting, then that load.
+6. Ties go to the lower meeting share, then to the smaller name.
+
+A choice that breaks rule 2 or 3 (nothing better was left) comes with a capacity
+warning. Only a meeting that no server may take at all is refused, with the reason;
+for a scheduled meeting that means no server is online, not draining (and in its
+required location).
 """
 
 from __future__ import annotations
@@ -21,6 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 
 class ServerState(StrEnum):
@@ -30,6 +52,14 @@ class ServerState(StrEnum):
     SUSPECT = "suspect"  # its control connection dropped; it may come back within the grace
     FAILED = "failed"  # gone: its meetings were moved
     OFFLINE = "offline"  # not connected, and nothing of it to move (never came, or left cleanly)
+
+
+class WarningKind(StrEnum):
+    """What a capacity warning is about (the `kind` column of `capacity_warnings`)."""
+
+    NO_ROOM = "no_room"  # placed on a server over its limits: no server had room
+    MEETING_TOO_LARGE = "meeting_too_large"  # more expected than any fitting server allows
+    PARTICIPANTS_OVER_LIMIT = "participants_over_limit"  # a running meeting grew past a limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +76,9 @@ class ServerLoad:
     live_participants: int = 0
     pending_meetings: int = 0
     pending_participants: int = 0
+    instant_meetings: int | None = None  # the setting: None = unlimited, 0 = none
+    instant_active: int = 0  # instant meetings it hosts (booked), reported or not
+    location: str = ""
 
     @property
     def capacity(self) -> int:
@@ -60,34 +93,147 @@ class ServerLoad:
     def meeting_share(self) -> float:
         return (self.active_meetings + self.pending_meetings) / max(1, self.max_active_meetings)
 
+    @property
+    def meetings_full(self) -> bool:
+        """At its max active meetings, counting placements it has not reported yet."""
+        return self.active_meetings + self.pending_meetings >= self.max_active_meetings
+
+    @property
+    def instant_full(self) -> bool:
+        """Its instant-meeting setting allows no more instant meetings now."""
+        return self.instant_meetings is not None and self.instant_active >= self.instant_meetings
+
+    @property
+    def open(self) -> bool:
+        """Online, not draining and compatible: it may take meetings at all."""
+        return self.state is ServerState.ONLINE and not self.draining and self.compatible
+
 
 @dataclass(frozen=True, slots=True)
 class MeetingRequest:
     expected_participants: int
+    instant: bool = False  # an instant meeting starting now: refused rather than squeezed in
+    location: str = ""  # "" = anywhere
+    location_required: bool = False  # True: never outside `location`; False: preferred
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """The outcome: a server name, or None with the reason nobody was chosen."""
+    """The outcome: a server name, or None with the reason nobody was chosen.
+
+    `warning` (with its `warning_kind`) is set when the server had to go over a limit.
+    """
 
     server: str | None
     reason: str = ""
+    warning: str = ""
+    warning_kind: str = ""
 
 
-def is_candidate(server: ServerLoad) -> bool:
-    return (
-        server.state is ServerState.ONLINE
-        and not server.draining
-        and server.compatible
-        and server.active_meetings + server.pending_meetings < server.max_active_meetings
+def _scoped(server: ServerLoad, meeting: MeetingRequest) -> bool:
+    """Inside the meeting's location, if the meeting requires one."""
+    return not (meeting.location_required and meeting.location) or (
+        server.location == meeting.location
     )
 
 
-def _used(row: ServerLoad) -> float:
-    """The `used` column: participants counted against the capacity, +inf if not a candidate."""
-    if not is_candidate(row):
-        return math.inf
-    return float(row.live_participants + row.pending_participants)
+def is_candidate(server: ServerLoad, meeting: MeetingRequest) -> bool:
+    """May the server take the meeting at all (rule 1)? Only candidates are ever chosen."""
+    return (
+        server.open
+        and _scoped(server, meeting)
+        and not (meeting.instant and (server.meetings_full or server.instant_full))
+    )
+
+
+def _after(server: ServerLoad, meeting: MeetingRequest) -> float:
+    """The server's load once it takes the meeting."""
+    used = server.live_participants + server.pending_participants + meeting.expected_participants
+    return used / server.capacity
+
+
+def has_room(server: ServerLoad, meeting: MeetingRequest) -> bool:
+    """Under its max active meetings and, with the meeting, at most at 100% of its capacity."""
+    return not server.meetings_full and _after(server, meeting) <= 1.0
+
+
+def fits(server: ServerLoad, meeting: MeetingRequest) -> bool:
+    """Its max users per meeting allows the meeting's expected participants."""
+    return meeting.expected_participants <= server.max_users_per_meeting
+
+
+def capacity_warning(
+    server: ServerLoad, meeting: MeetingRequest, *, room: bool, fit: bool
+) -> tuple[str, str]:
+    """`(kind, message)` of the warning for placing `meeting` on `server`; ("", "") if none."""
+    parts = []
+    if not room:
+        meetings = server.active_meetings + server.pending_meetings + 1
+        parts.append(
+            f"no room server has room for it: {server.name} takes it over its limits "
+            f"({meetings} of {server.max_active_meetings} meetings, "
+            f"{_after(server, meeting):.0%} of its participant capacity)"
+        )
+    if not fit:
+        parts.append(
+            f"{meeting.expected_participants} expected participants exceed {server.name}'s "
+            f"max users per meeting ({server.max_users_per_meeting}) and no server that allows "
+            "them has room"
+        )
+    if not parts:
+        return "", ""
+    kind = WarningKind.NO_ROOM if not room else WarningKind.MEETING_TOO_LARGE
+    return kind.value, "; ".join(parts)
+
+
+def _words(items: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(items))
+    return unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " or " + unique[-1]
+
+
+def refusal(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> str:
+    """Why no server may take the meeting (when `is_candidate` holds for none): specific.
+
+    Only runs when nobody was chosen, so it may take its time.
+    """
+    rows = list(servers)
+    if not rows:
+        return "no room server is registered"
+    scope = ""
+    if meeting.location_required and meeting.location:
+        scope = f' in location "{meeting.location}"'
+        rows = [s for s in rows if s.location == meeting.location]
+        if not rows:
+            return f"no room server{scope}"
+    why = []
+    for s in rows:
+        if s.state is not ServerState.ONLINE:
+            why.append("offline")
+        elif s.draining:
+            why.append("draining")
+        elif not s.compatible:
+            why.append("of another protocol version")
+        elif s.meetings_full:
+            why.append("at its max active meetings")
+        elif s.instant_full:
+            why.append("at its instant-meeting limit")
+    if not why:  # not reached: `place` asks only when nobody may take the meeting
+        return "no room server can take it"
+    return f"every room server{scope} is {_words(sorted(set(why), key=_REASON_ORDER.index))}"
+
+
+_REASON_ORDER = [
+    "offline",
+    "draining",
+    "of another protocol version",
+    "at its max active meetings",
+    "at its instant-meeting limit",
+]
+
+
+_Floats = npt.NDArray[np.float64]
+_Bools = npt.NDArray[np.bool_]
+_Ints = npt.NDArray[np.int64]
 
 
 class LoadTable:
@@ -95,30 +241,104 @@ class LoadTable:
 
     The owner (the EMS's registry) upserts a server's row whenever something placement
     reads changes, that is on each report and on each placement, so deciding never
-    rebuilds 1,000 rows. The rows are kept in name order beside three float64 columns:
+    rebuilds 1,000 rows. The rows are kept in name order beside numpy columns:
 
-    - `used`: live plus pending participants, or +inf when the server is not a candidate;
+    - `used`: live plus pending participants, or +inf when the server is not open
+      (offline, draining or of another protocol version);
+    - `free`: the same, but +inf also when it is at its max active meetings;
     - `capacity`: `ServerLoad.capacity`;
-    - `share`: `ServerLoad.meeting_share`, the first tie-break.
+    - `share`: `ServerLoad.meeting_share`, the first tie-break;
+    - `full`: at its max active meetings (`meetings_full`);
+    - `meetings_after`: `(active + pending + 1) / max_active_meetings`, +inf for 0;
+    - `max_users`: max users per meeting;
+    - `instant_full`: its instant-meeting setting allows no more now;
+    - `location`: a small integer per distinct location tag.
 
-    `lightest` then ranks every server at once with numpy, with exactly the result of
-    comparing `((used + expected) / capacity, share, name)` tuples in Python: the counts
-    are integers, exact in a float64 below 2**53, and IEEE division is correctly rounded
-    like Python's `int / int`. Name order makes the first of several tied rows the one
-    with the smallest name. An upsert of a known server costs three array stores; adding
-    or removing a server copies the columns (rare: servers are added by an operator).
+    `place` then ranks every server at once with numpy, with exactly the result of
+    comparing the reference's tuples in Python: the counts are integers, exact in a
+    float64 below 2**53, and IEEE division is correctly rounded like Python's
+    `int / int`. Name order makes the first of several tied rows the one with the
+    smallest name. An upsert of a known server costs a few array stores; adding or
+    removing a server copies the columns (rare: servers are added by an operator).
     """
 
-    __slots__ = ("_capacity", "_names", "_rows", "_share", "_slots", "_used")
+    __slots__ = (
+        "_capacity",
+        "_free",
+        "_full",
+        "_instant_full",
+        "_location",
+        "_location_codes",
+        "_max_users",
+        "_meetings_after",
+        "_names",
+        "_rows",
+        "_share",
+        "_slots",
+        "_used",
+    )
 
     def __init__(self, rows: Iterable[ServerLoad] = ()) -> None:
         self._rows: dict[str, ServerLoad] = {row.name: row for row in rows}
         self._names: list[str] = sorted(self._rows)
-        ordered = [self._rows[name] for name in self._names]
-        self._used = np.array([_used(row) for row in ordered], dtype=np.float64)
-        self._capacity = np.array([row.capacity for row in ordered], dtype=np.float64)
-        self._share = np.array([row.meeting_share for row in ordered], dtype=np.float64)
+        self._location_codes: dict[str, int] = {}
+        columns = list(zip(*(self._values(self._rows[n]) for n in self._names), strict=True))
+        if not columns:
+            columns = [()] * 9
+        self._used: _Floats = np.array(columns[0], dtype=np.float64)
+        self._free: _Floats = np.array(columns[1], dtype=np.float64)
+        self._capacity: _Floats = np.array(columns[2], dtype=np.float64)
+        self._share: _Floats = np.array(columns[3], dtype=np.float64)
+        self._full: _Bools = np.array(columns[4], dtype=np.bool_)
+        self._meetings_after: _Floats = np.array(columns[5], dtype=np.float64)
+        self._max_users: _Ints = np.array(columns[6], dtype=np.int64)
+        self._instant_full: _Bools = np.array(columns[7], dtype=np.bool_)
+        self._location: _Ints = np.array(columns[8], dtype=np.int64)
         self._slots: dict[str, int] = {name: i for i, name in enumerate(self._names)}
+
+    def _values(
+        self, row: ServerLoad
+    ) -> tuple[float, float, int, float, bool, float, int, bool, int]:
+        """The row's value in each column, in the order of `_columns` (and of its docstring)."""
+        meetings = row.active_meetings + row.pending_meetings
+        used = float(row.live_participants + row.pending_participants) if row.open else math.inf
+        return (
+            used,
+            math.inf if row.meetings_full else used,
+            row.capacity,
+            row.meeting_share,
+            row.meetings_full,
+            (meetings + 1) / row.max_active_meetings if row.max_active_meetings > 0 else math.inf,
+            row.max_users_per_meeting,
+            row.instant_full,
+            self._location_codes.setdefault(row.location, len(self._location_codes)),
+        )
+
+    def _columns(self) -> list[np.ndarray]:
+        return [
+            self._used,
+            self._free,
+            self._capacity,
+            self._share,
+            self._full,
+            self._meetings_after,
+            self._max_users,
+            self._instant_full,
+            self._location,
+        ]
+
+    def _set_columns(self, columns: list[np.ndarray]) -> None:
+        (
+            self._used,
+            self._free,
+            self._capacity,
+            self._share,
+            self._full,
+            self._meetings_after,
+            self._max_users,
+            self._instant_full,
+            self._location,
+        ) = columns
 
     def __len__(self) -> int:
         return len(self._names)
@@ -135,19 +355,27 @@ class LoadTable:
 
     def upsert(self, row: ServerLoad) -> None:
         """Add the server's row, or replace the one with the same name."""
-        used, capacity, share = _used(row), row.capacity, row.meeting_share
+        values = self._values(row)
         slot = self._slots.get(row.name)
         if slot is None:
             slot = bisect.bisect_left(self._names, row.name)
             self._names.insert(slot, row.name)
-            self._used = np.insert(self._used, slot, used)
-            self._capacity = np.insert(self._capacity, slot, capacity)
-            self._share = np.insert(self._share, slot, share)
+            self._set_columns(
+                [np.insert(c, slot, v) for c, v in zip(self._columns(), values, strict=True)]
+            )
             self._renumber(slot)
         else:
-            self._used[slot] = used
-            self._capacity[slot] = capacity
-            self._share[slot] = share
+            (
+                self._used[slot],
+                self._free[slot],
+                self._capacity[slot],
+                self._share[slot],
+                self._full[slot],
+                self._meetings_after[slot],
+                self._max_users[slot],
+                self._instant_full[slot],
+                self._location[slot],
+            ) = values
         self._rows[row.name] = row
 
     def remove(self, name: str) -> None:
@@ -157,44 +385,82 @@ class LoadTable:
             return
         del self._rows[name]
         del self._names[slot]
-        self._used = np.delete(self._used, slot)
-        self._capacity = np.delete(self._capacity, slot)
-        self._share = np.delete(self._share, slot)
+        self._set_columns([np.delete(c, slot) for c in self._columns()])
         self._renumber(slot)
 
     def _renumber(self, start: int) -> None:
         for i in range(start, len(self._names)):
             self._slots[self._names[i]] = i
 
-    def lightest(self, expected: int) -> str | None:
-        """The name of the candidate that `place` chooses for `expected` participants."""
+    def choose(self, meeting: MeetingRequest) -> tuple[str, bool, bool] | None:
+        """`(name, has room, fits)` of the server `place` chooses; None if nobody may take it."""
         if not self._names:
             return None
-        after = (self._used + expected) / self._capacity
-        best = int(after.argmin())  # the first of the lightest, in name order
-        load = after[best]
-        if load == math.inf:
-            return None  # no candidate
-        if (after[best + 1 :] == load).any():
-            tied = np.flatnonzero(after == load)
-            best = int(tied[self._share[tied].argmin()])
-        return self._names[best]
+        expected = meeting.expected_participants
+        location = -1
+        if meeting.location:
+            location = self._location_codes.get(meeting.location, -1)
+        # The usual case first: the lightest open server under its max active meetings
+        # has room, fits, is where the meeting wants to be and may take it, with no tie.
+        # Then it is the first of the best tier, so the answer, and 5 array operations.
+        after = (self._free + expected) / self._capacity  # +inf where not open or full
+        best = int(after.argmin())
+        least = after[best]
+        if (
+            least <= 1.0
+            and self._max_users[best] >= expected
+            and (not meeting.location or self._location[best] == location)
+            and not (meeting.instant and self._instant_full[best])
+            and np.count_nonzero(after == least) == 1
+        ):
+            return self._names[best], True, True
+        return self._choose_by_tier(meeting, location)
+
+    def _choose_by_tier(
+        self, meeting: MeetingRequest, location: int
+    ) -> tuple[str, bool, bool] | None:
+        """`choose` the long way: every rule as a mask over the whole table."""
+        expected = meeting.expected_participants
+        after = (self._used + expected) / self._capacity  # +inf where not open
+        candidate = after != math.inf
+        if meeting.instant:
+            candidate &= ~(self._full | self._instant_full)
+        if meeting.location and meeting.location_required:
+            candidate &= self._location == location
+        # Rules 2 to 4 as bits, the most important first: the lowest tier wins.
+        tiers = (self._full | (after > 1.0)) * 4 + (self._max_users < expected) * 2
+        if meeting.location and not meeting.location_required:
+            tiers += self._location != location
+        tiers = np.where(candidate, tiers, 8)
+        tier = int(tiers.min())
+        if tier == 8:
+            return None
+        selected = tiers == tier
+        room, fit = not tier & 4, not tier & 2
+        # Rule 5, then 6: the lightest, or without room the least overloaded.
+        key = after if room else np.maximum(after, self._meetings_after)
+        tied = np.flatnonzero(selected & (key == np.where(selected, key, math.inf).min()))
+        if not room:
+            tied = tied[after[tied] == after[tied].min()]
+        best = int(tied[self._share[tied].argmin()])  # the first of the lowest share: by name
+        return self._names[best], room, fit
 
 
 def place(servers: LoadTable | Iterable[ServerLoad], meeting: MeetingRequest) -> Placement:
-    """Choose the lightest eligible server for `meeting`.
+    """Choose the server for `meeting` by the rules in this module's docstring.
 
-    The lightest is the candidate (`is_candidate`) with the smallest load once it takes
-    the meeting, `(live + pending + expected) / capacity`; ties go to the smaller
-    `meeting_share`, then to the smaller name, so the same inputs always give the same
-    answer. `servers` is normally the registry's `LoadTable`; any other iterable of rows
-    is put in a table first (rows are told apart by name: a later row with the same name
-    replaces an earlier one).
+    `servers` is normally the registry's `LoadTable`; any other iterable of rows is put
+    in a table first (rows are told apart by name: a later row with the same name
+    replaces an earlier one). The same inputs always give the same answer.
     """
     table = servers if isinstance(servers, LoadTable) else LoadTable(servers)
-    name = table.lightest(meeting.expected_participants)
-    if name is not None:
+    chosen = table.choose(meeting)
+    if chosen is None:
+        return Placement(None, refusal(table, meeting))
+    name, room, fit = chosen
+    if room and fit:
         return Placement(name)
-    if not len(table):
-        return Placement(None, "no room server is registered")
-    return Placement(None, "every room server is offline, draining or at its max active meetings")
+    row = table.get(name)
+    assert row is not None
+    kind, message = capacity_warning(row, meeting, room=room, fit=fit)
+    return Placement(name, warning=message, warning_kind=kind)

@@ -308,6 +308,43 @@ def test_undo_a_drain(api: TestClient) -> None:
     assert api.patch("/api/v1/servers/r", json={"draining": False}).json()["draining"] is False
 
 
+def test_drain_deadline_is_stored_replaced_and_cleared(api: TestClient) -> None:
+    api.post("/api/v1/servers", json={"name": "r", "url": "http://127.0.0.1:1"})
+    assert api.get("/api/v1/servers/r").json()["drain_deadline"] is None
+
+    def deadline(response: Any) -> timedelta:
+        assert response.status_code == 200, response.text
+        at = datetime.fromisoformat(response.json()["drain_deadline"].replace("Z", "+00:00"))
+        return at - datetime.now(UTC)
+
+    default = deadline(api.post("/api/v1/servers/r/drain"))  # no body at all
+    assert timedelta(hours=3, minutes=59) < default <= timedelta(hours=4)
+    kept = deadline(api.post("/api/v1/servers/r/drain", json={}))  # again: unchanged
+    assert abs(kept - default) < timedelta(seconds=5)
+    assert deadline(api.post("/api/v1/servers/r/drain", json={"deadline_minutes": 30})) <= (
+        timedelta(minutes=30)
+    )
+    short = deadline(api.post("/api/v1/servers/r/drain", json={"deadline_seconds": 90}))
+    assert timedelta(seconds=80) < short <= timedelta(seconds=90)
+    for bad in (
+        {"deadline_minutes": 0},
+        {"deadline_minutes": 10081},
+        {"deadline_seconds": 604801},
+        {"deadline_minutes": 5, "deadline_seconds": 5},
+        {"evacuate": True, "deadline_minutes": 5},
+        {"deadline": "4h"},
+    ):
+        assert api.post("/api/v1/servers/r/drain", json=bad).status_code == 422, bad
+    undone = api.patch("/api/v1/servers/r", json={"draining": False}).json()
+    assert undone["draining"] is False and undone["drain_deadline"] is None
+    restarted = deadline(api.patch("/api/v1/servers/r", json={"draining": True}))
+    assert timedelta(hours=3, minutes=59) < restarted <= timedelta(hours=4)
+    # Nothing to move: evacuate drains at once, and a forced removal of an idle server works.
+    evacuated = api.post("/api/v1/servers/r/drain", json={"evacuate": True})
+    assert deadline(evacuated) <= timedelta(0)
+    assert api.delete("/api/v1/servers/r", params={"force": "true"}).status_code == 204
+
+
 def test_empty_password_is_refused_with_a_message(api: TestClient) -> None:
     meeting = schedule(api, password="s3cret")
     empty = api.post(f"/m/{meeting['id']}", data={"name": "Eve", "password": ""})

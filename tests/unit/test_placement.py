@@ -1,7 +1,13 @@
-"""Placement: the least-loaded eligible server, bursts spread, ineligible servers skipped."""
+"""Placement: every rule, checked against a plain reference implementation of them all.
+
+The reference (`reference_place`) writes the rules out one server at a time; hypothesis
+checks the fast path (`place` over a numpy `LoadTable`) against it on random clusters, then
+checks the rules' promises as properties. Table-driven tests pin each rule by example.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
@@ -17,6 +23,9 @@ from moot.placement import (
     Placement,
     ServerLoad,
     ServerState,
+    WarningKind,
+    capacity_warning,
+    has_room,
     is_candidate,
     place,
 )
@@ -36,39 +45,92 @@ def server(name: str, **kwargs: object) -> ServerLoad:
 
 
 MEETING = MeetingRequest(expected_participants=5)
+INSTANT = MeetingRequest(expected_participants=5, instant=True)
+
+_REFUSALS = [
+    "offline",
+    "draining",
+    "of another protocol version",
+    "at its max active meetings",
+    "at its instant-meeting limit",
+]
+
+
+def reference_refusal(servers: list[ServerLoad], meeting: MeetingRequest) -> str:
+    if not servers:
+        return "no room server is registered"
+    scope = ""
+    if meeting.location_required and meeting.location:
+        scope = f' in location "{meeting.location}"'
+        servers = [s for s in servers if s.location == meeting.location]
+        if not servers:
+            return f"no room server{scope}"
+    found = set()
+    for s in servers:
+        meetings = s.active_meetings + s.pending_meetings
+        if s.state is not ServerState.ONLINE:
+            found.add("offline")
+        elif s.draining:
+            found.add("draining")
+        elif not s.compatible:
+            found.add("of another protocol version")
+        elif meetings >= s.max_active_meetings:
+            found.add("at its max active meetings")
+        else:
+            found.add("at its instant-meeting limit")
+    words = [w for w in _REFUSALS if w in found]
+    said = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return f"every room server{scope} is {said}"
 
 
 def reference_place(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> Placement:
     """The rules written out plainly, one server at a time: what `place` must answer."""
-    servers = list(servers)
-    if not servers:
-        return Placement(None, "no room server is registered")
-    candidates = [
-        s
-        for s in servers
-        if s.state is ServerState.ONLINE
-        and not s.draining
-        and s.compatible
-        and s.active_meetings + s.pending_meetings < s.max_active_meetings
-    ]
-    if not candidates:
-        return Placement(
-            None, "every room server is offline, draining or at its max active meetings"
-        )
+    servers = list({s.name: s for s in servers}.values())
+    expected = meeting.expected_participants
 
-    def rank(s: ServerLoad) -> tuple[float, float, str]:
+    def may_take(s: ServerLoad) -> bool:  # rule 1
+        if s.state is not ServerState.ONLINE or s.draining or not s.compatible:
+            return False
+        if meeting.location_required and meeting.location and s.location != meeting.location:
+            return False
+        if meeting.instant:
+            if s.active_meetings + s.pending_meetings >= s.max_active_meetings:
+                return False
+            if s.instant_meetings is not None and s.instant_active >= s.instant_meetings:
+                return False
+        return True
+
+    def rank(s: ServerLoad) -> tuple[bool, bool, bool, float, float, float, str]:
         capacity = max(1, s.max_active_meetings * s.max_users_per_meeting)
-        used = s.live_participants + s.pending_participants + meeting.expected_participants
-        after = used / capacity
-        share = (s.active_meetings + s.pending_meetings) / max(1, s.max_active_meetings)
-        return (after, share, s.name)
+        meetings = s.active_meetings + s.pending_meetings
+        after = (s.live_participants + s.pending_participants + expected) / capacity
+        room = meetings < s.max_active_meetings and after <= 1.0  # rule 2
+        fit = expected <= s.max_users_per_meeting  # rule 3
+        here = not meeting.location or s.location == meeting.location  # rule 4
+        meetings_after = (
+            (meetings + 1) / s.max_active_meetings if s.max_active_meetings else math.inf
+        )
+        overload = after if room else max(after, meetings_after)  # rule 5
+        share = meetings / max(1, s.max_active_meetings)  # rule 6
+        return (not room, not fit, not here, overload, after, share, s.name)
 
-    return Placement(min(candidates, key=rank).name)
+    candidates = [s for s in servers if may_take(s)]
+    if not candidates:
+        return Placement(None, reference_refusal(servers, meeting))
+    best = min(candidates, key=rank)
+    over, small = rank(best)[:2]
+    if not over and not small:
+        return Placement(best.name)
+    kind, message = capacity_warning(best, meeting, room=not over, fit=not small)
+    return Placement(best.name, warning=message, warning_kind=kind)
+
+
+# -- each rule by example ------------------------------------------------------------
 
 
 def test_lightest_server_wins() -> None:
     servers = [server("a", live_participants=50), server("b", live_participants=10)]
-    assert place(servers, MEETING).server == "b"
+    assert place(servers, MEETING) == Placement("b")
 
 
 def test_load_is_relative_to_capacity() -> None:
@@ -82,18 +144,285 @@ def test_load_is_relative_to_capacity() -> None:
     ("change", "why"),
     [
         ({"state": ServerState.OFFLINE}, "offline"),
+        ({"state": ServerState.SUSPECT}, "suspect"),
         ({"draining": True}, "draining"),
         ({"compatible": False}, "other protocol version"),
         ({"active_meetings": 100}, "at max active meetings"),
         ({"active_meetings": 99, "pending_meetings": 1}, "full once pending placements count"),
         ({"max_active_meetings": 0}, "max active meetings set to 0"),
+        ({"live_participants": 9_996}, "over 100% of its capacity with the meeting"),
     ],
 )
-def test_ineligible_server_is_never_chosen(change: dict[str, object], why: str) -> None:
+def test_a_server_without_room_is_not_chosen_while_another_has_room(
+    change: dict[str, object], why: str
+) -> None:
     blocked = server("empty-but-blocked", **change)
-    busy = server("busy", live_participants=9000)
-    assert place([blocked, busy], MEETING).server == "busy", why
-    assert not is_candidate(blocked)
+    busy = server("busy", live_participants=9_000)
+    assert place([blocked, busy], MEETING) == Placement("busy"), why
+    assert place([blocked, busy], INSTANT) == Placement("busy"), why
+    assert not (is_candidate(blocked, MEETING) and has_room(blocked, MEETING))
+
+
+@pytest.mark.parametrize(
+    ("servers", "chosen", "why"),
+    [
+        (
+            [server("a", active_meetings=100), server("b", active_meetings=150)],
+            "a",
+            "the fewer meetings over its max",
+        ),
+        (
+            [
+                server("a", active_meetings=100, live_participants=9_000),
+                server("b", active_meetings=100, live_participants=1_000),
+            ],
+            "b",
+            "as far over in meetings: the lighter",
+        ),
+        (
+            [
+                server("a", live_participants=12_000),
+                server("b", active_meetings=100, live_participants=100),
+            ],
+            "b",
+            "101 of 100 meetings is less overloaded than 120% of its participants",
+        ),
+        (
+            [server("a", max_active_meetings=0), server("b", active_meetings=300)],
+            "b",
+            "a server allowed no meetings at all is the very last resort",
+        ),
+        ([server("a", max_active_meetings=0)], "a", "... but a scheduled meeting still runs"),
+        (
+            [server("a", active_meetings=200), server("b", live_participants=10_100)],
+            "b",
+            "twice its max meetings is more overloaded than 1% over its participants",
+        ),
+    ],
+)
+def test_no_room_anywhere_a_scheduled_meeting_goes_to_the_least_overloaded(
+    servers: list[ServerLoad], chosen: str, why: str
+) -> None:
+    result = place(servers, MEETING)
+    assert result.server == chosen, why
+    assert result.warning_kind == WarningKind.NO_ROOM
+    assert f"no room server has room for it: {chosen} takes it over its limits" in result.warning
+
+
+def test_no_room_anywhere_an_instant_meeting_is_refused_with_the_reason() -> None:
+    full = [server("a", active_meetings=100), server("b", max_active_meetings=0)]
+    result = place(full, INSTANT)
+    assert result == Placement(None, "every room server is at its max active meetings")
+    # Participants over 100% do not refuse it: it goes to the lightest, with a warning.
+    crowded = [server("a", live_participants=10_000), server("b", live_participants=20_000)]
+    result = place(crowded, INSTANT)
+    assert result.server == "a" and result.warning_kind == WarningKind.NO_ROOM
+
+
+@pytest.mark.parametrize(
+    ("instant_meetings", "instant_active", "takes_instant"),
+    [
+        (None, 0, True),
+        (None, 500, True),
+        (0, 0, False),
+        (3, 2, True),
+        (3, 3, False),
+        (3, 4, False),  # lowered below what it hosts
+    ],
+)
+def test_instant_meetings_setting(
+    instant_meetings: int | None, instant_active: int, takes_instant: bool
+) -> None:
+    limited = server("a", instant_meetings=instant_meetings, instant_active=instant_active)
+    other = server("b", live_participants=5_000)  # heavier: chosen only as the fallback
+    assert place([limited, other], MEETING).server == "a"  # scheduled: the setting is moot
+    assert place([limited, other], INSTANT).server == ("a" if takes_instant else "b")
+    assert is_candidate(limited, INSTANT) is takes_instant
+    alone = place([limited], INSTANT)
+    if takes_instant:
+        assert alone == Placement("a")
+    else:
+        assert alone == Placement(None, "every room server is at its instant-meeting limit")
+
+
+@pytest.mark.parametrize(
+    ("servers", "reason"),
+    [
+        ([], "no room server is registered"),
+        ([server("a", instant_meetings=0)], "every room server is at its instant-meeting limit"),
+        (
+            [server("a", instant_meetings=0), server("b", active_meetings=100)],
+            "every room server is at its max active meetings or at its instant-meeting limit",
+        ),
+        (
+            [
+                server("a", state=ServerState.OFFLINE),
+                server("b", instant_meetings=1, instant_active=1),
+            ],
+            "every room server is offline or at its instant-meeting limit",
+        ),
+        (
+            [server("a", draining=True), server("b", state=ServerState.FAILED)],
+            "every room server is offline or draining",
+        ),
+    ],
+)
+def test_an_instant_meeting_nobody_takes_is_refused_saying_why(
+    servers: list[ServerLoad], reason: str
+) -> None:
+    assert place(servers, INSTANT) == Placement(None, reason)
+
+
+def test_a_scheduled_meeting_is_refused_only_without_an_open_server() -> None:
+    closed = [server("a", draining=True), server("b", compatible=False)]
+    assert place(closed, MEETING) == Placement(
+        None, "every room server is draining or of another protocol version"
+    )
+    full = [*closed, server("c", active_meetings=100, instant_meetings=0)]
+    assert place(full, MEETING).server == "c"
+
+
+BIG = MeetingRequest(expected_participants=300)
+
+
+@pytest.mark.parametrize(
+    ("servers", "chosen", "warning"),
+    [
+        (
+            [
+                server("small", max_users_per_meeting=100),
+                server("large", max_users_per_meeting=500, live_participants=40_000),
+            ],
+            "large",
+            "",
+        ),
+        (
+            [
+                server("small", max_users_per_meeting=100),
+                server("smaller", max_users_per_meeting=50),
+            ],
+            "small",
+            WarningKind.MEETING_TOO_LARGE,
+        ),
+        (
+            [
+                server("small", max_users_per_meeting=100),
+                server("large", max_users_per_meeting=500, active_meetings=100),
+            ],
+            "small",
+            WarningKind.MEETING_TOO_LARGE,  # room beats fit: a full server is never preferred
+        ),
+        (
+            [server("exact", max_users_per_meeting=300, live_participants=20_000), server("small")],
+            "exact",
+            "",
+        ),
+    ],
+)
+def test_a_meeting_larger_than_max_users_per_meeting_prefers_servers_that_allow_it(
+    servers: list[ServerLoad], chosen: str, warning: str
+) -> None:
+    result = place(servers, BIG)
+    assert result.server == chosen
+    assert result.warning_kind == warning
+    if warning:
+        assert f"300 expected participants exceed {chosen}'s max users per meeting" in (
+            result.warning
+        )
+
+
+def meeting_in(location: str, *, required: bool = False, instant: bool = False) -> MeetingRequest:
+    return MeetingRequest(
+        expected_participants=5, location=location, location_required=required, instant=instant
+    )
+
+
+@pytest.mark.parametrize(
+    ("servers", "meeting", "chosen", "why"),
+    [
+        (
+            [server("eu", location="eu", live_participants=5_000), server("us", location="us")],
+            meeting_in("eu"),
+            "eu",
+            "preferred and has room: chosen though heavier",
+        ),
+        (
+            [server("eu", location="eu", active_meetings=100), server("us", location="us")],
+            meeting_in("eu"),
+            "us",
+            "preferred but full: falls back",
+        ),
+        (
+            [server("eu", location="eu", state=ServerState.OFFLINE), server("us", location="us")],
+            meeting_in("eu"),
+            "us",
+            "preferred but offline: falls back",
+        ),
+        (
+            [server("us", location="us"), server("any")],
+            meeting_in("mars"),
+            "any",
+            "preferred location unknown: anywhere",
+        ),
+        (
+            [server("eu", location="eu", live_participants=5_000), server("us", location="us")],
+            meeting_in("eu", required=True),
+            "eu",
+            "required",
+        ),
+        (
+            [server("eu", location="eu", active_meetings=100), server("us", location="us")],
+            meeting_in("eu", required=True),
+            "eu",
+            "required and full: a scheduled meeting runs there over its limits",
+        ),
+        (
+            [
+                server("eu", location="eu", max_users_per_meeting=2),
+                server("us", location="us", max_users_per_meeting=10),
+            ],
+            meeting_in("eu"),
+            "us",
+            "fit beats a preferred location",
+        ),
+        (
+            [server("eu", location="eu", instant_meetings=0), server("us", location="us")],
+            meeting_in("eu", instant=True),
+            "us",
+            "preferred, but it takes no instant meeting",
+        ),
+        (
+            [server("eu", location="eu", instant_meetings=0), server("us", location="us")],
+            meeting_in("eu", required=True, instant=True),
+            None,
+            "required, and it takes no instant meeting",
+        ),
+    ],
+)
+def test_locations(
+    servers: list[ServerLoad], meeting: MeetingRequest, chosen: str | None, why: str
+) -> None:
+    assert place(servers, meeting).server == chosen, why
+
+
+@pytest.mark.parametrize(
+    ("servers", "reason"),
+    [
+        ([server("us", location="us")], 'no room server in location "eu"'),
+        (
+            [server("eu", location="eu", draining=True), server("us", location="us")],
+            'every room server in location "eu" is draining',
+        ),
+        (
+            [server("eu", location="eu", instant_meetings=0), server("us", location="us")],
+            'every room server in location "eu" is at its instant-meeting limit',
+        ),
+    ],
+)
+def test_a_required_location_is_never_left_and_the_refusal_says_so(
+    servers: list[ServerLoad], reason: str
+) -> None:
+    assert place(servers, meeting_in("eu", required=True, instant=True)) == Placement(None, reason)
 
 
 def test_ties_go_to_the_lower_meeting_share_then_the_name() -> None:
@@ -106,44 +435,75 @@ def test_ties_go_to_the_lower_meeting_share_then_the_name() -> None:
 
 
 def test_no_server_gives_the_reason() -> None:
-    assert place([], MEETING) == place([], MEETING)
-    assert place([], MEETING).server is None
-    assert "no room server is registered" in place([], MEETING).reason
+    assert place([], MEETING) == Placement(None, "no room server is registered")
     offline = place([server("a", state=ServerState.OFFLINE)], MEETING)
-    assert offline.server is None
-    assert "offline, draining or at its max active meetings" in offline.reason
+    assert offline == Placement(None, "every room server is offline")
 
 
-def _burst(servers: list[ServerLoad], count: int, expected: int) -> Counter[str]:
+def _burst(
+    servers: list[ServerLoad], count: int, meeting: MeetingRequest
+) -> tuple[Counter[str], list[Placement]]:
     """Place `count` meetings before any report arrives, as the registry does."""
     by_name = {s.name: s for s in servers}
     chosen: Counter[str] = Counter()
+    results = []
     for _ in range(count):
-        name = place(by_name.values(), MeetingRequest(expected_participants=expected)).server
-        assert name is not None
-        chosen[name] += 1
-        s = by_name[name]
-        by_name[name] = replace(
+        result = place(by_name.values(), meeting)
+        results.append(result)
+        if result.server is None:
+            continue
+        chosen[result.server] += 1
+        s = by_name[result.server]
+        by_name[result.server] = replace(
             s,
             pending_meetings=s.pending_meetings + 1,
-            pending_participants=s.pending_participants + expected,
+            pending_participants=s.pending_participants + meeting.expected_participants,
+            instant_active=s.instant_active + meeting.instant,
         )
-    return chosen
+    return chosen, results
 
 
 @pytest.mark.parametrize("expected", [0, 1, 4, 50])
 def test_burst_of_twenty_splits_ten_ten(expected: int) -> None:
-    chosen = _burst([server("room1"), server("room2")], 20, expected)
+    chosen, _ = _burst(
+        [server("room1"), server("room2")], 20, MeetingRequest(expected_participants=expected)
+    )
     assert chosen == Counter({"room1": 10, "room2": 10})
 
 
 def test_burst_respects_unequal_capacity() -> None:
-    chosen = _burst(
-        [server("large", max_active_meetings=300), server("small", max_active_meetings=100)], 40, 10
+    chosen, _ = _burst(
+        [server("large", max_active_meetings=300), server("small", max_active_meetings=100)],
+        40,
+        MeetingRequest(expected_participants=10),
     )
     assert chosen["large"] == 30
     assert chosen["small"] == 10
 
+
+def test_burst_of_instant_meetings_fills_the_instant_slots_then_is_refused() -> None:
+    servers = [
+        server("a", instant_meetings=3),
+        server("b", instant_meetings=1),
+        server("c", instant_meetings=0),
+    ]
+    chosen, results = _burst(servers, 6, INSTANT)
+    assert chosen == Counter({"a": 3, "b": 1})
+    assert [r.reason for r in results[4:]] == [
+        "every room server is at its instant-meeting limit"
+    ] * 2
+
+
+def test_a_burst_over_capacity_spreads_its_overload() -> None:
+    servers = [server("a", max_active_meetings=2), server("b", max_active_meetings=2)]
+    chosen, results = _burst(servers, 8, MEETING)
+    assert chosen == Counter({"a": 4, "b": 4})
+    assert [bool(r.warning) for r in results] == [False] * 4 + [True] * 4
+
+
+# -- the fast path against the reference, and the rules' promises ----------------------
+
+LOCATIONS = ["", "eu", "us"]
 
 loads = st.builds(
     ServerLoad,
@@ -157,8 +517,10 @@ loads = st.builds(
     live_participants=st.integers(0, 3000),
     pending_meetings=st.integers(0, 5),
     pending_participants=st.integers(0, 100),
+    instant_meetings=st.none() | st.integers(0, 5),
+    instant_active=st.integers(0, 6),
+    location=st.sampled_from(LOCATIONS),
 )
-
 
 # Small numbers, so that equal loads and equal meeting shares (the tie-breaks) are common.
 tied_loads = st.builds(
@@ -173,6 +535,9 @@ tied_loads = st.builds(
     live_participants=st.integers(0, 6),
     pending_meetings=st.integers(0, 2),
     pending_participants=st.integers(0, 3),
+    instant_meetings=st.none() | st.integers(0, 2),
+    instant_active=st.integers(0, 2),
+    location=st.sampled_from(LOCATIONS),
 )
 
 # Large counts, where two different loads may round to the same float.
@@ -188,14 +553,42 @@ huge_loads = st.builds(
     live_participants=st.integers(0, 2**50),
     pending_meetings=st.integers(0, 5),
     pending_participants=st.integers(0, 2**40),
+    location=st.sampled_from(LOCATIONS),
 )
 
-any_loads = st.one_of(loads, tied_loads, huge_loads)
+# Open servers near or over their limits, so that the least overloaded often decides.
+crowded_loads = st.builds(
+    ServerLoad,
+    name=st.text(alphabet="abcdefgh", min_size=1, max_size=4),
+    state=st.just(ServerState.ONLINE),
+    draining=st.just(False),
+    compatible=st.just(True),
+    max_active_meetings=st.integers(0, 6),
+    max_users_per_meeting=st.integers(1, 10),
+    active_meetings=st.integers(0, 12),
+    live_participants=st.integers(0, 100),
+    pending_meetings=st.integers(0, 2),
+    pending_participants=st.integers(0, 10),
+    instant_meetings=st.none() | st.integers(0, 2),
+    instant_active=st.integers(0, 2),
+    location=st.sampled_from(LOCATIONS),
+)
+
+any_loads = st.one_of(loads, tied_loads, huge_loads, crowded_loads)
+
+meetings = st.builds(
+    MeetingRequest,
+    expected_participants=st.integers(0, 200),
+    instant=st.booleans(),
+    location=st.sampled_from([*LOCATIONS, "asia"]),
+    location_required=st.booleans(),
+)
 
 
-@given(st.lists(any_loads, max_size=12, unique_by=lambda s: s.name), st.integers(0, 200))
-def test_placement_matches_the_reference(servers: list[ServerLoad], expected: int) -> None:
-    meeting = MeetingRequest(expected_participants=expected)
+@given(st.lists(any_loads, max_size=12, unique_by=lambda s: s.name), meetings)
+def test_placement_matches_the_reference(
+    servers: list[ServerLoad], meeting: MeetingRequest
+) -> None:
     want = reference_place(servers, meeting)
     assert place(servers, meeting) == want
     assert place(LoadTable(servers), meeting) == want
@@ -214,10 +607,11 @@ steps = st.lists(
 )
 
 
-@given(steps, st.integers(0, 200))
-def test_an_updated_table_matches_the_reference(ops: list[ServerLoad | str], expected: int) -> None:
+@given(steps, meetings)
+def test_an_updated_table_matches_the_reference(
+    ops: list[ServerLoad | str], meeting: MeetingRequest
+) -> None:
     """Upserts and removals one by one, as the registry makes them: the fast path follows."""
-    meeting = MeetingRequest(expected_participants=expected)
     table = LoadTable()
     rows: dict[str, ServerLoad] = {}
     for op in ops:
@@ -232,25 +626,99 @@ def test_an_updated_table_matches_the_reference(ops: list[ServerLoad | str], exp
         assert place(table, meeting) == reference_place(rows.values(), meeting)
 
 
-@given(st.lists(loads, max_size=12, unique_by=lambda s: s.name), st.integers(0, 200))
-def test_placement_properties(servers: list[ServerLoad], expected: int) -> None:
-    meeting = MeetingRequest(expected_participants=expected)
+@given(
+    st.lists(st.one_of(loads, tied_loads, crowded_loads), max_size=12, unique_by=lambda s: s.name),
+    meetings,
+)
+def test_placement_properties(servers: list[ServerLoad], meeting: MeetingRequest) -> None:
     result = place(servers, meeting)
-    candidates = [s for s in servers if is_candidate(s)]
-    # Deterministic, and order of the input does not matter.
+    # Deterministic, and the order of the input does not matter.
     assert place(list(reversed(servers)), meeting) == result
+    assert place(servers, meeting) == result
+    candidates = [s for s in servers if is_candidate(s, meeting)]
     if not candidates:
-        assert result.server is None and result.reason
+        assert result.server is None and result.reason and not result.warning
         return
     chosen = next(s for s in servers if s.name == result.server)
-    assert is_candidate(chosen)
-    # Nobody eligible would have been lighter after taking the meeting.
-    after = (chosen.live_participants + chosen.pending_participants + expected) / chosen.capacity
-    for other in candidates:
-        other_after = (
-            other.live_participants + other.pending_participants + expected
-        ) / other.capacity
-        assert after <= other_after
+    assert is_candidate(chosen, meeting)
+    if meeting.location_required and meeting.location:  # never outside a required location
+        assert chosen.location == meeting.location
+    if meeting.instant:  # instant limits and max active meetings are respected
+        assert chosen.instant_meetings is None or chosen.instant_active < chosen.instant_meetings
+        assert chosen.active_meetings + chosen.pending_meetings < chosen.max_active_meetings
+    # Never over a limit while another server has room; a warning exactly when over one.
+    with_room = [s for s in candidates if has_room(s, meeting)]
+    assert has_room(chosen, meeting) == bool(with_room)
+    fit = meeting.expected_participants <= chosen.max_users_per_meeting
+    assert bool(result.warning) == (not with_room or not fit)
+    if with_room and any(
+        meeting.expected_participants <= s.max_users_per_meeting for s in with_room
+    ):
+        assert fit
+    # Among the servers as good by every rule above, nobody is lighter after taking it.
+    after = (
+        chosen.live_participants + chosen.pending_participants + meeting.expected_participants
+    ) / chosen.capacity
+    if with_room:
+        for other in with_room:
+            other_fit = meeting.expected_participants <= other.max_users_per_meeting
+            other_here = not meeting.location or other.location == meeting.location
+            here = not meeting.location or chosen.location == meeting.location
+            if (other_fit, other_here) == (fit, here):
+                other_after = (
+                    other.live_participants
+                    + other.pending_participants
+                    + meeting.expected_participants
+                ) / other.capacity
+                assert after <= other_after
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(0, 40),
+    st.integers(0, 30),
+    st.integers(1, 10),
+    st.booleans(),
+)
+def test_bursts_spread_evenly_over_equal_servers(
+    servers: int, count: int, expected: int, max_meetings: int, instant: bool
+) -> None:
+    """Before any report, a burst spreads: no equal server gets two more than another."""
+    cluster = [server(f"room{i}", max_active_meetings=max_meetings) for i in range(servers)]
+    meeting = MeetingRequest(expected_participants=expected, instant=instant)
+    chosen, results = _burst(cluster, count, meeting)
+    counts = [chosen[s.name] for s in cluster]
+    assert max(counts) - min(counts) <= 1
+    if instant:  # instant meetings stop at max active meetings, scheduled ones do not
+        assert sum(counts) == min(count, servers * max_meetings)
+        assert all(r.server is None for r in results[servers * max_meetings :])
+    else:
+        assert sum(counts) == count
+
+
+@given(st.lists(st.none() | st.integers(0, 4), min_size=1, max_size=5), st.integers(0, 25))
+def test_instant_limits_hold_through_the_registry(limits: list[int | None], count: int) -> None:
+    registry = Registry()
+    for i, limit in enumerate(limits):
+        s = live(f"room{i}", max_meetings=10)
+        s.limits = s.limits.model_copy(update={"instant_meetings": limit})
+        s.state = ServerState.ONLINE
+        registry.put(s)
+    placed = 0
+    for n in range(count):
+        result = place(registry.loads(), INSTANT)
+        if result.server is None:
+            assert result.reason.startswith("every room server is at its")
+            continue
+        host = registry.get(result.server)
+        assert host is not None
+        registry.book(host, f"m{n}", 5, instant=True)
+        placed += 1
+    for s in registry.all():
+        limit = s.limits.instant_meetings
+        assert len(s.instant) <= (10 if limit is None else min(limit, 10))
+    room = sum(10 if limit is None else min(limit, 10) for limit in limits)
+    assert placed == min(count, room)
 
 
 # -- the registry keeps the table that placement reads -------------------------------------
@@ -339,3 +807,37 @@ def test_a_replaced_server_object_no_longer_writes_the_row() -> None:
     registry.refresh(old)
     assert_table_is_current(registry)
     assert place(registry.loads(), MEETING).server == "a"
+
+
+def test_the_registry_counts_instant_meetings_and_locations() -> None:
+    registry = Registry()
+    a = live("a")
+    a.limits = ServerLimits(
+        max_active_meetings=10, max_users_per_meeting=10, instant_meetings=1, location="eu"
+    )
+    a.state = ServerState.ONLINE
+    registry.put(a)
+    row = registry.loads().get("a")
+    assert row is not None and (row.location, row.instant_meetings) == ("eu", 1)
+    assert place(registry.loads(), meeting_in("eu", required=True, instant=True)).server == "a"
+
+    registry.book(a, "i1", 5, instant=True)
+    registry.book(a, "s1", 5)
+    assert a.instant == {"i1"}
+    assert_table_is_current(registry)
+    assert place(registry.loads(), INSTANT) == Placement(
+        None, "every room server is at its instant-meeting limit"
+    )
+    assert place(registry.loads(), MEETING).server == "a"
+
+    registry.book(a, "i1", 8)  # a re-book (new expected participants) keeps it instant
+    assert a.instant == {"i1"}
+    registry.unbook(a, "i1")
+    assert a.instant == set()
+    assert_table_is_current(registry)
+    assert place(registry.loads(), INSTANT).server == "a"
+
+    registry.book(a, "i2", 5, instant=True)
+    registry.unbook_all(a)
+    assert a.instant == set() and a.booked == {}
+    assert_table_is_current(registry)

@@ -15,6 +15,8 @@ from moot.bus.base import Link, LinkClosed
 CONTROL_PATH = "/cluster/ws"
 # Close code for a refused registration (the 4000-4999 range is ours).
 REFUSED_CLOSE_CODE = 4003
+# An open_meeting carries the meeting's journal; 64 MiB holds tens of thousands of lines.
+MAX_MESSAGE = 2**26
 
 
 def control_url(ems_url: str) -> str:
@@ -83,7 +85,12 @@ async def dial(ems_url: str, ssl_context: ssl.SSLContext | None = None) -> Link:
     url = control_url(ems_url)
     try:
         connection = await websockets.connect(
-            url, ssl=ssl_context, open_timeout=5, ping_interval=5, ping_timeout=5, max_size=2**22
+            url,
+            ssl=ssl_context,
+            open_timeout=5,
+            ping_interval=5,
+            ping_timeout=5,
+            max_size=MAX_MESSAGE,
         )
     except (OSError, TimeoutError, InvalidHandshake) as exc:
         # A proxy's 502 during an EMS restart is as passing as a refused connection.

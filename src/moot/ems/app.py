@@ -13,7 +13,6 @@ from datetime import timedelta
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from moot import __version__
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
+from moot.ems.api import capacity as capacity_api
 from moot.ems.api import meetings as meetings_api
 from moot.ems.api import servers as servers_api
 from moot.ems.cluster.detector import Timing
@@ -156,13 +156,9 @@ def create_app(settings: EmsSettings) -> FastAPI:
     )
     app.state.ready = False
     _install_error_handlers(app)
-    # Meeting pages live on the room servers' origins and call back for a rejoin. The join
-    # token in the body is the credential, never a cookie, so any origin may ask.
-    app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["content-type"]
-    )
     app.include_router(meetings_api.router)
     app.include_router(servers_api.router)
+    app.include_router(capacity_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
 

@@ -157,6 +157,8 @@ class MeetingService:
             end_at=start + timedelta(minutes=data.duration_minutes),
             duration_minutes=data.duration_minutes,
             instant=instant,
+            location=data.location,
+            location_required=data.location_required,
             recurrence=data.recurrence,
             record=data.record,
             password_hash=hash_password(data.password) if data.password else None,
@@ -174,7 +176,16 @@ class MeetingService:
 
     async def update(self, meeting_id: str, patch: MeetingPatch) -> MeetingRow:
         changes = patch.model_dump(exclude_unset=True)
-        for key in ("name", "type", "moderator", "expected_participants", "record", "tools"):
+        for key in (
+            "name",
+            "type",
+            "moderator",
+            "expected_participants",
+            "record",
+            "tools",
+            "location",
+            "location_required",
+        ):
             if key in changes and changes[key] is None:
                 raise InvalidChange(key, "must not be null")
         async with self._sessions() as session:
@@ -192,9 +203,19 @@ class MeetingService:
                 if changes["start"] < utcnow() - START_SLACK:
                     raise InvalidChange("start", "the start lies in the past")
                 row.start_at = changes["start"].astimezone(UTC)
-            for key in ("name", "type", "moderator", "expected_participants", "record"):
+            for key in (
+                "name",
+                "type",
+                "moderator",
+                "expected_participants",
+                "record",
+                "location",
+                "location_required",
+            ):
                 if key in changes:
                     setattr(row, key, changes[key])
+            if row.location_required and not row.location:
+                raise InvalidChange("location_required", "a required location needs a location")
             if "tools" in changes:
                 row.tools = list(dict.fromkeys(changes["tools"]))
             if "duration_minutes" in changes and changes["duration_minutes"] is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.api.schemas import (
+    DEFAULT_DRAIN_MINUTES,
     ClusterMeeting,
     ClusterOut,
     ClusterServer,
@@ -21,6 +23,7 @@ from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as store
+from moot.ems.store.db import utcnow
 from moot.ems.store.models import RoomServerRow
 
 log = logging.getLogger("moot.ems.servers")
@@ -51,6 +54,7 @@ class ServerService:
             instant_meetings=row.instant_meetings,
             location=row.location,
             draining=row.draining,
+            drain_deadline=row.drain_deadline if row.draining else None,
             status=_status(live, row),
             active_meetings=len(live.meetings) if live else 0,
             participants=live.participants if live else 0,
@@ -89,34 +93,93 @@ class ServerService:
                 raise InvalidChange(key, "must not be null")
         async with self._sessions() as session:
             row = await self._get(session, name)
+            was_draining = row.draining
             for key, value in changes.items():
                 setattr(row, key, value)
+            if not row.draining:
+                row.drain_deadline = None  # the drain ended
+            elif not was_draining:  # a drain started: with the default deadline
+                row.drain_deadline = utcnow() + timedelta(minutes=DEFAULT_DRAIN_MINUTES)
             await session.commit()
             self._sync_live(row)
+            if was_draining != row.draining:
+                self._cluster.set_drain_deadline(row.name, row.drain_deadline)
+                log.info("room server %s %s", name, "drains" if row.draining else "drains no more")
             return self._out(row)
 
-    async def drain(self, name: str) -> ServerOut:
+    async def drain(
+        self, name: str, *, deadline: timedelta | None = None, evacuate: bool = False
+    ) -> ServerOut:
+        """No new meetings go there; at the deadline (or now) its meetings move elsewhere.
+
+        Again on a draining server: a new deadline replaces the old one; none keeps it.
+        """
         async with self._sessions() as session:
             row = await self._get(session, name)
+            if evacuate:
+                row.drain_deadline = utcnow()
+            elif deadline is not None or not row.draining or row.drain_deadline is None:
+                row.drain_deadline = utcnow() + (
+                    deadline or timedelta(minutes=DEFAULT_DRAIN_MINUTES)
+                )
             row.draining = True
             await session.commit()
             self._sync_live(row)
-            log.info("room server %s is draining: no new meetings go there", name)
-            return self._out(row)
+            self._cluster.set_drain_deadline(name, row.drain_deadline)
+        if evacuate:
+            log.info("room server %s is draining: its meetings move to other servers now", name)
+            await self._cluster.evacuate(name, why="drained with evacuate")
+        else:
+            log.info(
+                "room server %s is draining: no new meetings go there; meetings still "
+                "running at %s move to other servers",
+                name,
+                row.drain_deadline.isoformat() if row.drain_deadline else "?",
+            )
+        return await self.get(name)
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, *, force: bool = False) -> None:
+        """Remove a server that hosts no meeting; with `force`, move its meetings first."""
         async with self._sessions() as session:
             row = await self._get(session, name)
             active = await store.count_active_meetings(session, name)
-            if active:
+            if active and not force:
                 raise ServerConflict(
                     f"room server {name} still hosts {active} meeting(s): drain it first "
-                    "and remove it when its meetings have ended"
+                    f"(moot servers drain {name}; --evacuate moves them now) and remove it "
+                    "when its meetings have ended, or remove it with force (--force; "
+                    "API: ?force=true), which moves them to other servers first"
+                )
+            if active:  # no new meeting may go there while its meetings move
+                row.draining = True
+                row.drain_deadline = utcnow()
+                await session.commit()
+                self._sync_live(row)
+                self._cluster.set_drain_deadline(name, row.drain_deadline)
+        if active:
+            left = await self._cluster.evacuate(name, why="removed with force")
+            if left:
+                raise ServerConflict(
+                    f"room server {name}: {left} of its {active} meeting(s) could not move, "
+                    "no other room server can take them now. It is draining and they move "
+                    "as soon as one can; remove it then"
+                )
+        async with self._sessions() as session:
+            row = await self._get(session, name)
+            still = await store.count_active_meetings(session, name)
+            if still:  # it got one back meanwhile (a drain ended?)
+                raise ServerConflict(
+                    f"room server {name} still hosts {still} meeting(s); try again"
                 )
             await session.delete(row)
             await session.commit()
+        self._cluster.set_drain_deadline(name, None)
         await self._cluster.disconnect(name, "removed from the cluster")
-        log.info("room server %s removed from the cluster", name)
+        log.info(
+            "room server %s removed from the cluster%s",
+            name,
+            " after its meetings moved" if active else "",
+        )
 
     async def events(self, name: str, limit: int) -> list[ServerEventOut]:
         async with self._sessions() as session:

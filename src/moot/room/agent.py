@@ -93,8 +93,13 @@ class Agent:
                 for key, waiting in list(self._journal_waiting.items()):
                     if not waiting.done():  # not stored: the sender resends after reconnecting
                         waiting.set_result(
-                            JournalAck(meeting_id=key[0], sender=key[1], event_id=key[2],
-                                       ok=False, error="control link lost")
+                            JournalAck(
+                                meeting_id=key[0],
+                                sender=key[1],
+                                event_id=key[2],
+                                ok=False,
+                                error="control link lost",
+                            )
                         )
                 await link.close()
             delay = 0.2

@@ -64,6 +64,8 @@ class HostedMeeting:
     connections: list[Connection] = field(default_factory=list)
     history: list[ChatLine] = field(default_factory=list)
     seen: dict[str, list[str]] = field(default_factory=dict)
+    # (sender, event id) of events waiting for the journal: never acknowledged twice.
+    in_flight: set[tuple[str, str]] = field(default_factory=set)
 
     def roster(self) -> list[Participant]:
         people: dict[str, Participant] = {}
@@ -214,11 +216,19 @@ class MeetingHost:
     async def chat(self, meeting_id: str, conn: Connection, event_id: str, text: str) -> None:
         """Store the line off this server, then show it to everyone, then acknowledge it."""
         meeting = self.get(meeting_id)
+        key = (conn.user, event_id)
+        if key in meeting.in_flight:
+            return  # a resend while the first is being stored: that one will answer
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
-            if not await self.journal(meeting, line):
+            meeting.in_flight.add(key)
+            try:
+                stored = await self.journal(meeting, line)
+            finally:
+                meeting.in_flight.discard(key)
+            if not stored:
                 meeting.forget_event(conn.user, event_id)
-                return  # no ack: the client sends it again after it reconnects
+                return  # no ack: the client sends it again
             meeting.history.append(line)
             await self._broadcast(meeting, line)
         await conn.send(Ack(id=event_id))

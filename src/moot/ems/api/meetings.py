@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from moot.ems.api.schemas import (
     Attendee,
@@ -19,7 +20,13 @@ from moot.ems.api.schemas import (
 )
 from moot.ems.deps import MeetingsDep
 from moot.ems.errors import InvalidQuery
-from moot.ems.meetings import MeetingService
+from moot.ems.meetings import (
+    CannotAttend,
+    MeetingNotFound,
+    MeetingService,
+    NotAllowed,
+    Unavailable,
+)
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
 
@@ -40,6 +47,8 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
         record=row.record,
         has_password=row.password_hash is not None,
         tools=list(row.tools),
+        location=row.location,
+        location_required=row.location_required,
         status=row.status,
         server=row.server_name,
         epoch=row.epoch,
@@ -117,15 +126,52 @@ async def delete_meeting(meeting_id: str, meetings: MeetingsDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{meeting_id}/rejoin", response_model=RejoinOut)
-async def rejoin_meeting(meeting_id: str, body: RejoinRequest, meetings: MeetingsDep) -> RejoinOut:
+# Meeting pages live on the room servers' origins and call back for a rejoin. The join
+# token in the body is the credential, never a cookie, so any origin may ask; this is
+# the only cross-origin route of the EMS.
+CROSS_ORIGIN = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "content-type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+@router.options("/{meeting_id}/rejoin", include_in_schema=False)
+async def rejoin_preflight(meeting_id: str) -> Response:
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=CROSS_ORIGIN)
+
+
+@router.post(
+    "/{meeting_id}/rejoin",
+    response_model=RejoinOut,
+    responses={403: {}, 404: {}, 409: {}, 503: {}},
+)
+async def rejoin_meeting(
+    meeting_id: str, body: RejoinRequest, meetings: MeetingsDep
+) -> RejoinOut | JSONResponse:
     """For a meeting page whose room server went away: where to reconnect, with a new token.
 
     Called by the meeting page itself (from the room server's origin), so that a moved
     meeting carries on without a refresh.
     """
-    target = await meetings.rejoin(meeting_id, body.token)
-    return RejoinOut(url=target.url, socket_url=target.socket_url, token=target.token)
+    # Answered here, errors included: the page must read them across origins.
+    try:
+        target = await meetings.rejoin(meeting_id, body.token)
+    except MeetingNotFound:
+        return _cross_origin(404, f"meeting {meeting_id} not found")
+    except NotAllowed as exc:
+        return _cross_origin(403, str(exc))
+    except CannotAttend as exc:
+        return _cross_origin(409, str(exc))
+    except Unavailable as exc:
+        return _cross_origin(503, str(exc))
+    answer = RejoinOut(url=target.url, socket_url=target.socket_url, token=target.token)
+    return JSONResponse(answer.model_dump(), headers=CROSS_ORIGIN)
+
+
+def _cross_origin(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=CROSS_ORIGIN)
 
 
 @router.post("/{meeting_id}/end", response_model=MeetingOut)

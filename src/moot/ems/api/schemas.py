@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from dateutil.rrule import rrulestr
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MeetingType = Literal["collaboration", "broadcast"]
 Tool = Literal["chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"]
@@ -20,6 +20,8 @@ ALL_TOOLS: list[Tool] = [
     "send_web_page",
 ]
 MAX_DURATION_MINUTES = 24 * 60
+DEFAULT_DRAIN_MINUTES = 4 * 60
+MAX_DRAIN_MINUTES = 7 * 24 * 60
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -64,15 +66,32 @@ class MeetingCreate(_Body):
     record: bool = False
     password: str | None = Field(None, min_length=1, max_length=128)
     tools: list[Tool] = Field(default_factory=lambda: list(ALL_TOOLS))
+    location: str = Field(
+        "", max_length=64, description="A room server location tag to run in; empty = anywhere."
+    )
+    location_required: bool = Field(
+        False, description="true: only servers in `location`; false: preferred, others if needed."
+    )
 
     _name = field_validator("name", "moderator")(_clean_text)
     _recurrence = field_validator("recurrence")(_check_recurrence)
     _start = field_validator("start")(_check_aware)
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        return value.strip()
+
     @field_validator("tools")
     @classmethod
     def _unique_tools(cls, value: list[Tool]) -> list[Tool]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _required_location(self) -> MeetingCreate:
+        if self.location_required and not self.location:
+            raise ValueError("location_required needs a location")
+        return self
 
 
 class MeetingPatch(_Body):
@@ -86,11 +105,18 @@ class MeetingPatch(_Body):
     record: bool | None = None
     password: str | None = Field(None, max_length=128, description="empty string removes it")
     tools: list[Tool] | None = None
+    location: str | None = Field(None, max_length=64, description="empty string = anywhere")
+    location_required: bool | None = None
 
     @field_validator("name", "moderator")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return None if value is None else _clean_text(value)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip()
 
     _recurrence = field_validator("recurrence")(_check_recurrence)
     _start = field_validator("start")(_check_aware)
@@ -117,6 +143,8 @@ class MeetingOut(BaseModel):
     record: bool
     has_password: bool
     tools: list[str]
+    location: str
+    location_required: bool
     status: Literal["scheduled", "in_progress", "ended"]
     server: str | None
     epoch: int
@@ -186,6 +214,36 @@ class ServerPatch(_Body):
         return None if value is None else _check_url(value)
 
 
+class DrainRequest(_Body):
+    deadline_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_DRAIN_MINUTES,
+        description=f"Default {DEFAULT_DRAIN_MINUTES}: when the meetings still running move.",
+    )
+    deadline_seconds: int | None = Field(
+        None, ge=1, le=MAX_DRAIN_MINUTES * 60, description="The deadline in seconds instead."
+    )
+    evacuate: bool = Field(False, description="Move its meetings to other servers now.")
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> DrainRequest:
+        if self.deadline_minutes is not None and self.deadline_seconds is not None:
+            raise ValueError("give deadline_minutes or deadline_seconds, not both")
+        if self.evacuate and (self.deadline_minutes or self.deadline_seconds):
+            raise ValueError("evacuate moves the meetings now: give no deadline with it")
+        return self
+
+    @property
+    def deadline(self) -> timedelta | None:
+        """The deadline asked for, from now; None if none was given."""
+        if self.deadline_seconds is not None:
+            return timedelta(seconds=self.deadline_seconds)
+        if self.deadline_minutes is not None:
+            return timedelta(minutes=self.deadline_minutes)
+        return None
+
+
 class ServerOut(BaseModel):
     name: str
     url: str
@@ -194,6 +252,9 @@ class ServerOut(BaseModel):
     instant_meetings: int | None
     location: str
     draining: bool
+    drain_deadline: datetime | None = Field(
+        description="While draining: when the meetings still running there move elsewhere."
+    )
     status: Literal["online", "suspect", "failed", "offline", "draining", "drained"]
     active_meetings: int
     participants: int
@@ -225,3 +286,16 @@ class ClusterServer(ServerOut):
 class ClusterOut(BaseModel):
     servers: list[ClusterServer]
     meetings: list[ClusterMeeting]
+
+
+class CapacityWarningOut(BaseModel):
+    id: int
+    at: datetime
+    kind: Literal["no_room", "meeting_too_large", "participants_over_limit"] = Field(
+        description="no_room: placed over a server's limits, as no server had room; "
+        "meeting_too_large: more expected participants than the server allows per meeting; "
+        "participants_over_limit: a running meeting has more live participants than allowed."
+    )
+    meeting_id: str | None
+    server: str | None
+    message: str

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from moot.ems.api.schemas import (
     ClusterOut,
+    DrainRequest,
     ServerCreate,
     ServerEventOut,
     ServerOut,
@@ -48,15 +49,29 @@ async def server_events(
 
 
 @router.post("/servers/{name}/drain", response_model=ServerOut)
-async def drain_server(name: str, servers: ServersDep) -> ServerOut:
-    """No new meetings go to the server; its meetings run to their end."""
-    return await servers.drain(name)
+async def drain_server(
+    name: str, servers: ServersDep, body: Annotated[DrainRequest | None, Body()] = None
+) -> ServerOut:
+    """No new meetings go to the server; its meetings run to their end, or to the deadline.
+
+    At the deadline (default 4 h), or at once with `evacuate`, the meetings still running
+    there move to other servers the way failover moves them: none ends. The body is
+    optional. Again on a draining server, a new deadline replaces the old one.
+    """
+    request = body or DrainRequest()
+    return await servers.drain(name, deadline=request.deadline, evacuate=request.evacuate)
 
 
 @router.delete("/servers/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_server(name: str, servers: ServersDep) -> Response:
-    """Remove a server that hosts no meeting (drain it first)."""
-    await servers.remove(name)
+async def remove_server(
+    name: str,
+    servers: ServersDep,
+    force: Annotated[
+        bool, Query(description="Move its meetings to other servers first, then remove it.")
+    ] = False,
+) -> Response:
+    """Remove a server that hosts no meeting (drain it first, or force)."""
+    await servers.remove(name, force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

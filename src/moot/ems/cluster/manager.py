@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import Link, LinkClosed
+from moot.ems.cluster.capacity import CapacityWatch
 from moot.ems.cluster.detector import Observation, Timing, assess
 from moot.ems.cluster.journal import JournalWriter, entries_of
 from moot.ems.cluster.registry import LiveServer, Registry
@@ -55,6 +56,11 @@ REGISTER_TIMEOUT = 5.0
 # meetings are moved (on top of the reconnect grace).
 RESTART_ALLOWANCE = 10.0
 ORPHAN_RETRY = 1.0
+# How soon a drain deadline's evacuation tries again when a meeting could not move.
+DRAIN_RETRY = 2.0
+# Meetings an evacuation moves at once: each move holds two database connections (the
+# meeting's row, its journal), and SQLite's pool has 8.
+EVACUATION_CONCURRENCY = 3
 
 
 class NoRoomServer(Exception):
@@ -99,9 +105,16 @@ class ClusterManager:
         # Meetings of a failed server that no other server could take yet: retried.
         self._orphans: set[str] = set()
         self.journal = JournalWriter(sessions)
+        self.capacity = CapacityWatch(sessions)
         self._next_orphan_retry = 0.0
+        self._retrying = False
+        self._failing: set[str] = set()  # servers being failed in the background
         # Told when a meeting ends or moves here, so caches elsewhere can drop it.
         self.on_meeting_changed: Callable[[str], None] = lambda meeting_id: None
+        # Draining servers whose meetings move at a deadline (until none is left there).
+        self._drain_deadlines: dict[str, datetime] = {}
+        self._next_drain_try: dict[str, float] = {}
+        self._evacuations: dict[str, asyncio.Lock] = {}
 
     # -- start-up --------------------------------------------------------
 
@@ -118,6 +131,8 @@ class ClusterManager:
                     live.state = ServerState.SUSPECT
                     live.disconnected_at = time.monotonic() + RESTART_ALLOWANCE
                 self.registry.put(live)
+                if row.draining and row.drain_deadline is not None:
+                    self.set_drain_deadline(row.name, row.drain_deadline)
 
     @staticmethod
     def _live_from_row(row: RoomServerRow) -> LiveServer:
@@ -199,6 +214,7 @@ class ClusterManager:
             reported = {m.meeting_id for m in first.meetings}
             lost = [m.id for m in hosted if m.id not in reported]
             live.booked = {m.id: m.expected_participants for m in hosted}
+            live.instant = {m.id for m in hosted if m.instant}
         old = live.link
         live.link = link
         live.disconnected_at = None
@@ -365,26 +381,40 @@ class ClusterManager:
                 ),
             )
             verdict = assess(seen, self._timing)
-            if verdict is ServerState.FAILED and server.state is not ServerState.FAILED:
+            failing = server.state is ServerState.FAILED or server.name in self._failing
+            if verdict is ServerState.FAILED and not failing:
                 why = (
                     f"no report for {self._timing.failure_after:g}s"
                     if seen.connected
-                    else f"did not reconnect within {self._timing.reconnect_grace:g}s"
+                    else "did not reconnect in time"
                 )
-                await self._fail(server, why)
-        if self._orphans and now >= self._next_orphan_retry:
+                # In the background: a slow move must not hold up detecting the others.
+                self._failing.add(server.name)
+                self._in_background(self._fail(server, why))
+        if self._orphans and now >= self._next_orphan_retry and not self._retrying:
             self._next_orphan_retry = now + ORPHAN_RETRY
-            for meeting_id in list(self._orphans):
-                await self._move(meeting_id)
+            self._retrying = True
+            self._in_background(self._retry_orphans())
+        if self._drain_deadlines:
+            self._check_drain_deadlines(now)
 
     async def _fail(self, server: LiveServer, why: str) -> None:
         """FAILED: fence it (close its link, if any) and move its meetings elsewhere."""
-        link = server.link
-        self._drop_link(server)
-        await self._set_state(server, ServerState.FAILED, why)
-        if link is not None:
-            await link.close(f"failed: {why}")
-        await self._move_meetings_off(server)
+        try:
+            link = server.link
+            self._drop_link(server)
+            await self._set_state(server, ServerState.FAILED, why)
+            if link is not None:
+                await link.close(f"failed: {why}")
+            await self._move_meetings_off(server)
+        finally:
+            self._failing.discard(server.name)
+
+    async def _retry_orphans(self) -> None:
+        try:
+            await asyncio.gather(*(self._move(m) for m in list(self._orphans)))
+        finally:
+            self._retrying = False
 
     async def _move_meetings_off(self, server: LiveServer) -> None:
         async with self._sessions() as session:
@@ -401,36 +431,138 @@ class ClusterManager:
                 (time.monotonic() - started) * 1000,
             )
 
-    async def _move(self, meeting_id: str) -> None:
-        """Place one meeting again, with a new epoch, unless its host is fine after all."""
+    async def _move(self, meeting_id: str, *, force: bool = False) -> bool:
+        """Place one meeting again, with a new epoch, unless its host is fine after all.
+
+        With `force` (a drain's evacuation), it moves even off a host that is online.
+        True if it moved.
+        """
         async with self._sessions() as session:
             meeting = await meeting_store.get_meeting(session, meeting_id)
             host = self.registry.get(meeting.server_name or "") if meeting else None
             if (
                 meeting is None
                 or meeting.status != "in_progress"
-                or (host is not None and host.state is ServerState.ONLINE)
+                or (not force and host is not None and host.state is ServerState.ONLINE)
             ):
                 self._orphans.discard(meeting_id)
-                return
+                return False
             try:
                 server, epoch = await self.open_meeting(meeting)
             except (NoRoomServer, CommandFailed) as exc:
                 if meeting_id not in self._orphans:
                     log.warning("meeting %s cannot move yet: %s", meeting_id, exc)
-                self._orphans.add(meeting_id)
-                return
+                if not force:  # an evacuation retries on its own, at the drain deadline
+                    self._orphans.add(meeting_id)
+                return False
             meeting.server_name = server.name
             meeting.epoch = epoch
             await session.commit()
         self._orphans.discard(meeting_id)
         self.on_meeting_changed(meeting_id)
+        return True
+
+    # -- drain -----------------------------------------------------------
+
+    def set_drain_deadline(self, name: str, deadline: datetime | None) -> None:
+        """From `deadline` on, the meetings still running on the draining server move.
+
+        None: no deadline (the drain ended, or the server is gone).
+        """
+        self._next_drain_try.pop(name, None)
+        if deadline is None:
+            self._drain_deadlines.pop(name, None)
+        else:
+            self._drain_deadlines[name] = deadline
+
+    def _check_drain_deadlines(self, now: float) -> None:
+        """Start evacuating each draining server whose deadline has passed."""
+        wall = utcnow()
+        for name, deadline in list(self._drain_deadlines.items()):
+            if deadline > wall or now < self._next_drain_try.get(name, 0.0):
+                continue
+            server = self.registry.get(name)
+            if server is None or not server.draining:
+                self.set_drain_deadline(name, None)
+                continue
+            if server.state is ServerState.SUSPECT:  # failure detection decides first
+                continue
+            self._next_drain_try[name] = float("inf")  # until this attempt is over
+            self._in_background(self._drain_deadline_passed(name, deadline))
+
+    async def _drain_deadline_passed(self, name: str, deadline: datetime) -> None:
+        left: int | None = None
+        try:
+            left = await self.evacuate(name, why="its drain deadline passed")
+        except Exception:  # tried again shortly
+            log.exception("could not evacuate room server %s at its drain deadline", name)
+        if self._drain_deadlines.get(name) is not deadline:
+            return  # the drain ended or got another deadline meanwhile
+        if left == 0:  # done: nothing more can come, a draining server gets no meeting
+            self._drain_deadlines.pop(name, None)
+            self._next_drain_try.pop(name, None)
+        else:
+            self._next_drain_try[name] = time.monotonic() + DRAIN_RETRY
+
+    async def evacuate(self, name: str, why: str = "evacuated") -> int:
+        """Move every meeting in progress off a draining server, even an online one.
+
+        They move the way failover moves them (new host, epoch + 1, journal replayed);
+        the old host then closes them with `moved`, so their clients rejoin. A meeting
+        no other server can take now stays where it is. Returns how many stayed.
+        """
+        server = self.registry.get(name)
+        if server is not None and not server.draining:
+            # Placement could pick it again: the "moved" meeting would then be closed.
+            raise ValueError(f"room server {name} must be draining to be evacuated")
+        async with self._evacuations.setdefault(name, asyncio.Lock()):
+            async with self._sessions() as session:
+                hosted = await meeting_store.meetings_on_server(session, name)
+            if not hosted:
+                return 0
+            started = time.monotonic()
+            slots = asyncio.Semaphore(EVACUATION_CONCURRENCY)
+
+            async def move(meeting_id: str) -> bool:
+                async with slots:
+                    if not await self._move(meeting_id, force=True):
+                        return False
+                if server is not None:
+                    await self._moved_away(server, meeting_id)
+                return True
+
+            gone = sum(await asyncio.gather(*(move(m.id) for m in hosted)))
+            async with self._sessions() as session:  # not moved: ended meanwhile, or stayed
+                left = await server_store.count_active_meetings(session, name)
+            log.log(
+                logging.WARNING if left else logging.INFO,
+                "moved %d meeting(s) off %s (%s) in %.0f ms%s",
+                gone,
+                name,
+                why,
+                (time.monotonic() - started) * 1000,
+                f"; {left} could not move yet: no other room server can take them" if left else "",
+            )
+            return left
+
+    async def _moved_away(self, server: LiveServer, meeting_id: str) -> None:
+        """The meeting runs elsewhere now: its old host closes it, telling clients to rejoin."""
+        async with self._sessions() as session:
+            meeting = await meeting_store.get_meeting(session, meeting_id)
+        if meeting is not None and meeting.server_name == server.name:
+            return  # it runs here again: never close a meeting on its host
+        if server.link is not None:
+            await self._send_close(server, meeting_id, "this meeting moved", moved=True)
+        else:  # told when it reconnects (fencing)
+            server.meetings.pop(meeting_id, None)
+            self.registry.unbook(server, meeting_id)
 
     # -- messages up -----------------------------------------------------
 
     async def _dispatch(self, server: LiveServer, message: object) -> None:
         if isinstance(message, Status):
             self.registry.report(server, message)
+            self.capacity.check_report(server)
         elif isinstance(message, CommandResult):
             waiting = self._waiting.pop(message.request_id, None)
             if waiting is not None and not waiting[1].done():
@@ -508,21 +640,34 @@ class ClusterManager:
         epoch = meeting.epoch + 1
         command = await self._open_command(meeting, epoch)
         # From here to booking, no await: decisions in a burst see each other's bookings.
+        # Instant-meeting limits apply to starting one; a running one that moves is placed
+        # like a scheduled meeting (limits never stop a meeting), but still counts as instant.
         choice = place(
             self.registry.loads(),
-            MeetingRequest(expected_participants=meeting.expected_participants),
+            MeetingRequest(
+                expected_participants=meeting.expected_participants,
+                instant=meeting.instant and meeting.status == "scheduled",
+                location=meeting.location,
+                location_required=meeting.location_required,
+            ),
         )
         if choice.server is None:
             raise NoRoomServer(choice.reason)
         server = self.registry.get(choice.server)
         assert server is not None
-        self.registry.book(server, meeting.id, meeting.expected_participants)
+        self.registry.book(
+            server, meeting.id, meeting.expected_participants, instant=meeting.instant
+        )
         try:
             await self._command(server, command)
         except CommandFailed:
             self.registry.unbook(server, meeting.id)
             raise
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
+        if choice.warning:
+            self.capacity.warn(
+                choice.warning_kind, choice.warning, meeting_id=meeting.id, server_name=server.name
+            )
         return server, epoch
 
     def rebook(self, server_name: str, meeting_id: str, expected: int) -> None:

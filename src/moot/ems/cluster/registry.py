@@ -5,7 +5,7 @@ the store. Placement reads `loads()`, a `LoadTable` with one row per server
 (`LiveServer.to_load`), which is why placements made since a server's last
 report are kept here too. The table is kept up to date as things change, not
 rebuilt per placement: whoever changes a field the row is made from (`state`,
-`draining`, `limits`, `meetings`, `booked`) calls `Registry.refresh`, or goes
+`draining`, `limits`, `meetings`, `booked`, `instant`) calls `Registry.refresh`, or goes
 through `report`, `book`, `unbook` or `unbook_all`, which do. Invariant, at
 every await point: `loads()` holds `to_load()` of every registered server.
 """
@@ -36,6 +36,8 @@ class LiveServer:
     # meeting id -> expected participants of every meeting placed here: a running
     # meeting keeps its booking, so an empty room that expects 50 still weighs 50.
     booked: dict[str, int] = field(default_factory=dict)
+    # The booked meetings that are instant meetings: they count against `instant_meetings`.
+    instant: set[str] = field(default_factory=set)
     logins: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
@@ -75,6 +77,9 @@ class LiveServer:
             live_participants=live,
             pending_meetings=len(unreported),
             pending_participants=sum(booked[mid] for mid in unreported),
+            instant_meetings=self.limits.instant_meetings,
+            instant_active=len(self.instant),
+            location=self.limits.location,
         )
 
 
@@ -121,16 +126,23 @@ class Registry:
     # Change them here, not in `server.booked` itself, so that the load row follows; each
     # refreshes the whole row, so it also counts a meeting just popped from `meetings`.
 
-    def book(self, server: LiveServer, meeting_id: str, expected: int) -> None:
+    def book(
+        self, server: LiveServer, meeting_id: str, expected: int, *, instant: bool = False
+    ) -> None:
+        """Book (or re-book) a meeting; `instant` marks an instant meeting (kept on a re-book)."""
         server.booked[meeting_id] = expected
+        if instant:
+            server.instant.add(meeting_id)
         self.refresh(server)
 
     def unbook(self, server: LiveServer, meeting_id: str) -> None:
         server.booked.pop(meeting_id, None)
+        server.instant.discard(meeting_id)
         self.refresh(server)
 
     def unbook_all(self, server: LiveServer) -> None:
         server.booked.clear()
+        server.instant.clear()
         self.refresh(server)
 
     def host_of(self, meeting_id: str) -> LiveServer | None:

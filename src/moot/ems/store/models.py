@@ -31,6 +31,8 @@ class RoomServerRow(Base):
     instant_meetings: Mapped[int | None] = mapped_column(Integer, nullable=True)
     location: Mapped[str] = mapped_column(String(64), default="")
     draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    # While draining: when the meetings still running there move to other servers.
+    drain_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Last known state: online / offline. Live detail is in memory.
     status: Mapped[str] = mapped_column(String(16), default="offline")
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -52,6 +54,9 @@ class MeetingRow(Base):
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer)
     instant: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where it should run: "" = anywhere; required = never elsewhere, else preferred.
+    location: Mapped[str] = mapped_column(String(64), default="")
+    location_required: Mapped[bool] = mapped_column(Boolean, default=False)
     recurrence: Mapped[str | None] = mapped_column(Text, nullable=True)
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -128,3 +133,19 @@ class AttendanceRow(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CapacityWarningRow(Base):
+    """A meeting placed over a server's limits, or grown past them while it runs."""
+
+    __tablename__ = "capacity_warnings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # No foreign keys: a warning outlives its meeting and its server.
+    meeting_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    server_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(1000))
+
+    __table_args__ = (Index("ix_capacity_warnings_at", "at"),)

@@ -154,4 +154,11 @@ endButton?.addEventListener("click", () => {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "end_meeting" }));
 });
 
+// A line not acknowledged within a few seconds (the EMS's journal was out of reach)
+// goes out again; the room server drops the copies it already has.
+setInterval(() => {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  for (const [id, text] of unacked) socket.send(JSON.stringify({ type: "chat", id, text }));
+}, 5000);
+
 connect();

@@ -1,0 +1,294 @@
+"""Placement rules through the API, on SQLite and PostgreSQL: meeting locations, capacity
+warnings and refusals that say why.
+
+In process, room servers are fakes on the control WebSocket that answer every command; the
+last test runs real processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from moot.bus.direct import CONTROL_PATH
+from moot.config import EmsSettings
+from moot.ems.app import create_app
+from moot.protocol import PROTOCOL_VERSION
+from moot.protocol.control import (
+    CommandResult,
+    MeetingStatus,
+    Participant,
+    Register,
+    ServerLimits,
+    Status,
+)
+from tests.cluster import Cluster
+
+SECRET = "secret"
+SOON = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)  # may be opened now
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = EmsSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        cluster_secret=SECRET,
+        heartbeat_interval=60,  # the fakes need not report to stay online
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+class FakeRoom:
+    """A room server in the test's process: it registers, then a thread answers every
+    command with ok. `report` sends a status report."""
+
+    def __init__(self, api: TestClient, name: str, **limits: Any) -> None:
+        self.name = name
+        self.opened: list[str] = []
+        self._context = api.websocket_connect(CONTROL_PATH)
+        self._ws = self._context.__enter__()
+        limits = {"max_active_meetings": 10, "max_users_per_meeting": 10, **limits}
+        register = Register(
+            name=name,
+            url=f"http://{name}.test",
+            protocol_version=PROTOCOL_VERSION,
+            secret=SECRET,
+            limits=ServerLimits(**limits),
+        )
+        self._ws.send_text(register.model_dump_json())
+        assert json.loads(self._ws.receive_text())["type"] == "registered"
+        self._thread = threading.Thread(target=self._answer, daemon=True)
+        self._thread.start()
+
+    def _answer(self) -> None:
+        with contextlib.suppress(Exception):  # ends when the test closes the connection
+            while True:
+                message = json.loads(self._ws.receive_text())
+                if message["type"] == "open_meeting":
+                    self.opened.append(message["meeting_id"])
+                if "request_id" in message:
+                    result = CommandResult(request_id=message["request_id"], ok=True)
+                    self._ws.send_text(result.model_dump_json())
+
+    def report(self, participants: dict[str, int]) -> None:
+        """A status report: each meeting with that many participants."""
+        status = Status(
+            seq=1,
+            meetings=[
+                MeetingStatus(
+                    meeting_id=meeting_id,
+                    epoch=1,
+                    participants=[
+                        Participant(user=f"u{i}", role="participant") for i in range(count)
+                    ],
+                )
+                for meeting_id, count in participants.items()
+            ],
+            logins=0,
+            cpu_percent=0.0,
+            memory_percent=0.0,
+        )
+        self._ws.send_text(status.model_dump_json())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._context.__exit__(None, None, None)
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def rooms(api: TestClient) -> Iterator[Callable[..., FakeRoom]]:
+    started: list[FakeRoom] = []
+
+    def start(name: str, **limits: Any) -> FakeRoom:
+        room = FakeRoom(api, name, **limits)
+        started.append(room)
+        return room
+
+    yield start
+    for room in started:
+        room.close()
+
+
+def create(api: TestClient, status: int = 201, **fields: Any) -> dict[str, Any]:
+    response = api.post("/api/v1/meetings", json={"name": "Planning", **fields})
+    assert response.status_code == status, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def start(api: TestClient, meeting_id: str) -> str:
+    """Attend a scheduled meeting, which starts it; the server it runs on."""
+    response = api.get(f"/m/{meeting_id}", params={"name": "Alice"}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    server: str = api.get(f"/api/v1/meetings/{meeting_id}").json()["server"]
+    return server
+
+
+def warnings(api: TestClient, count: int, **params: str) -> list[dict[str, Any]]:
+    """The warnings endpoint's answer, once it lists `count` (they are stored in the background)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = api.get("/api/v1/capacity/warnings", params=params)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()
+        if len(items) >= count or time.monotonic() > deadline:
+            return items
+        time.sleep(0.05)
+
+
+def test_location_fields_are_stored_changed_and_checked(api: TestClient) -> None:
+    plain = create(api, start=SOON.isoformat())
+    assert (plain["location"], plain["location_required"]) == ("", False)
+
+    meeting = create(api, start=SOON.isoformat(), location=" eu-west ", location_required=True)
+    assert (meeting["location"], meeting["location_required"]) == ("eu-west", True)
+    url = f"/api/v1/meetings/{meeting['id']}"
+    assert api.get(url).json()["location"] == "eu-west"
+    listed = api.get("/api/v1/meetings").json()["items"]
+    assert {m["location"] for m in listed} == {"", "eu-west"}
+
+    patched = api.patch(url, json={"location": "us-east"}).json()
+    assert (patched["location"], patched["location_required"]) == ("us-east", True)
+    response = api.patch(url, json={"location": ""})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "location_required"]
+    patched = api.patch(url, json={"location": "", "location_required": False}).json()
+    assert (patched["location"], patched["location_required"]) == ("", False)
+    for body in ({"location": None}, {"location_required": None}, {"location": "x" * 65}):
+        assert api.patch(url, json=body).status_code == 422, body
+
+    refused = api.post(
+        "/api/v1/meetings", json={"name": "x", "start": SOON.isoformat(), "location_required": True}
+    )
+    assert refused.status_code == 422
+    assert "location_required needs a location" in refused.text
+
+
+def test_warnings_endpoint_checks_its_query(api: TestClient) -> None:
+    assert api.get("/api/v1/capacity/warnings").json() == []
+    naive = api.get("/api/v1/capacity/warnings", params={"from": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+    assert api.get("/api/v1/capacity/warnings", params={"limit": 0}).status_code == 422
+
+
+def test_a_scheduled_meeting_without_room_runs_with_a_warning(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    rooms("r1", max_active_meetings=1)
+    first = create(api, start=SOON.isoformat())
+    second = create(api, start=SOON.isoformat())
+    assert start(api, first["id"]) == "r1"
+    assert warnings(api, 0) == []
+    assert start(api, second["id"]) == "r1"  # no room anywhere: the least overloaded
+    [warning] = warnings(api, 1)
+    assert warning["kind"] == "no_room"
+    assert (warning["meeting_id"], warning["server"]) == (second["id"], "r1")
+    assert "r1 takes it over its limits (2 of 1 meetings" in warning["message"]
+
+    at = datetime.fromisoformat(warning["at"])
+    hour = timedelta(hours=1)
+    assert len(warnings(api, 1, **{"from": (at - hour).isoformat()})) == 1
+    assert warnings(api, 0, **{"from": (at + hour).isoformat()}) == []
+    assert warnings(api, 0, to=(at - hour).isoformat()) == []
+    assert len(warnings(api, 1, to=(at + hour).isoformat())) == 1
+
+
+def test_an_instant_meeting_nobody_takes_is_refused_saying_why(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    assert "no room server is registered" in create(api, 503)["detail"]
+    rooms("r1", instant_meetings=0, location="eu")
+    refused = create(api, 503)
+    assert refused["detail"] == (
+        "no room server can host this meeting now: "
+        "every room server is at its instant-meeting limit"
+    )
+    refused = create(api, 503, location="us", location_required=True)
+    assert refused["detail"].endswith('no room server in location "us"')
+    assert api.get("/api/v1/meetings").json()["items"] == []  # nothing half-created
+
+    # Scheduled meetings still run there.
+    scheduled = create(api, start=SOON.isoformat(), location="eu", location_required=True)
+    assert start(api, scheduled["id"]) == "r1"
+
+    rooms("r2", instant_meetings=1, location="us")
+    assert create(api)["server"] == "r2"
+    refused = create(api, 503)
+    assert refused["detail"].endswith("every room server is at its instant-meeting limit")
+
+
+def test_locations_guide_placement(api: TestClient, rooms: Callable[..., FakeRoom]) -> None:
+    rooms("eu1", location="eu")
+    rooms("us1", location="us")
+    assert create(api, location="us")["server"] == "us1"
+    assert create(api, location="eu", location_required=True)["server"] == "eu1"
+    assert create(api, location="asia")["server"] in {"eu1", "us1"}  # preferred: anywhere
+    assert warnings(api, 0) == []
+
+
+def test_too_large_and_crowded_meetings_raise_warnings(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    room = rooms("small", max_users_per_meeting=3)
+    meeting = create(api, expected_participants=10)
+    assert meeting["server"] == "small"  # limits guide placement, they never stop a meeting
+    [warning] = warnings(api, 1)
+    assert warning["kind"] == "meeting_too_large"
+    assert (
+        "10 expected participants exceed small's max users per meeting (3)" in (warning["message"])
+    )
+
+    room.report({meeting["id"]: 5})
+    room.report({meeting["id"]: 6})  # warned of at most once an hour
+    items = warnings(api, 2)
+    assert [w["kind"] for w in items] == ["participants_over_limit", "meeting_too_large"]
+    assert items[0]["message"] == (
+        f"meeting {meeting['id']} has 5 live participants on small, "
+        "more than its max users per meeting (3)"
+    )
+    time.sleep(0.3)
+    assert len(warnings(api, 3)) == 2
+
+
+@pytest.mark.processes
+def test_real_room_servers_without_instant_meetings_refuse_one_saying_why(
+    database_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(workdir=tmp_path, database_url=database_url)
+    try:
+        cluster.start_ems()
+        cluster.start_room("room1", MOOT_INSTANT_MEETINGS="0")
+        cluster.start_room("room2", MOOT_INSTANT_MEETINGS="0")
+        instant = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Now"}, timeout=10)
+        assert instant.status_code == 503, instant.text
+        assert instant.json()["detail"] == (
+            "no room server can host this meeting now: "
+            "every room server is at its instant-meeting limit"
+        )
+        servers = httpx.get(f"{cluster.ems_url}/api/v1/servers", timeout=10).json()
+        assert [s["instant_meetings"] for s in servers] == [0, 0]
+        # A scheduled meeting still starts there.
+        scheduled = httpx.post(
+            f"{cluster.ems_url}/api/v1/meetings",
+            json={"name": "Later", "start": (datetime.now(UTC) + timedelta(minutes=2)).isoformat()},
+            timeout=10,
+        ).json()
+        attend = httpx.get(
+            f"{cluster.ems_url}/m/{scheduled['id']}", params={"name": "Alice"}, timeout=10
+        )
+        assert attend.status_code == 303, attend.text
+    finally:
+        cluster.stop()
