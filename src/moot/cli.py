@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -396,6 +396,89 @@ def meetings_create(
         body["start"] = start
     row = _call("POST", ems_url, "/api/v1/meetings", json=body)
     typer.echo(f"meeting {row['id']} ({row['status']}): attend at {row['join_url']}")
+
+
+def _when(text: str) -> str:
+    return text.replace("T", " ")[:16]
+
+
+@app.command("capacity")
+def capacity(
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="ISO 8601 with offset, e.g. 2026-12-07T09:00:00+01:00; default now."
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="ISO 8601 with offset; default --hours after --from.")
+    ] = None,
+    hours: Annotated[int, typer.Option(min=1, max=744, help="Hours to show without --to.")] = 24,
+    every_hour: Annotated[
+        bool, typer.Option("--every-hour", help="Show hours without bookings too.")
+    ] = False,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+    as_json: JsonFlag = False,
+) -> None:
+    """Booked against available capacity per hour, and where bookings exceed it.
+
+    Scheduled meetings book their expected participants on a server for their hours;
+    this shows those bookings beside what the servers can carry, so a peak that would
+    overflow the cluster is seen before it comes.
+    """
+    params: dict[str, str] = {}
+    for option, value in (("--from", from_), ("--to", to)):
+        if value is None:
+            continue
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            fail(f"{option} {value!r} is not an ISO 8601 time: give e.g. 2026-12-07T09:00:00+01:00")
+        if parsed.tzinfo is None:
+            fail(f"{option} needs a time zone offset, e.g. 2026-12-07T09:00:00+01:00 or ...Z")
+        params[option.removeprefix("--")] = parsed.isoformat()
+    if to is None:
+        start = datetime.fromisoformat(params["from"]) if "from" in params else datetime.now(UTC)
+        params["to"] = (start + timedelta(hours=hours)).isoformat()
+    result = _call("GET", ems_url, "/api/v1/capacity", params=params)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    taking = [s for s in result["servers"] if s["takes_meetings"]]
+    typer.echo(
+        f"capacity from {_when(result['from'])} to {_when(result['to'])} UTC: "
+        f"{len(taking)} of {len(result['servers'])} room server(s) take meetings, "
+        f"{sum(s['participants'] for s in taking):,} participants, "
+        f"{sum(s['meetings'] for s in taking):,} meetings"
+    )
+    rows = []
+    for hour in result["hours"]:
+        if not (every_hour or hour["booked_meetings"]):
+            continue
+        available = hour["available_participants"]
+        rows.append(
+            {
+                "hour (utc)": _when(hour["start"]),
+                "booked": f"{hour['booked_participants']:,} in {hour['booked_meetings']:,}",
+                "available": f"{available:,}",
+                "use": f"{hour['booked_participants'] / available:.0%}" if available else "-",
+                "servers": ", ".join(
+                    f"{r['name']} {r['booked_participants']}/{r['participants']}"
+                    + (" OVER" if r["over"] else "")
+                    for r in hour["servers"]
+                ),
+            }
+        )
+    if rows:
+        _table(rows, ["hour (utc)", "booked", "available", "use", "servers"])
+    else:
+        typer.echo("no meeting is booked in this time")
+    for warning in result["warnings"]:
+        typer.secho(
+            f"warning {_when(warning['start'])} {warning['server'] or 'cluster'}: "
+            f"{warning['message']}",
+            fg=typer.colors.YELLOW,
+        )
 
 
 def main() -> None:

@@ -11,6 +11,13 @@ participants it last reported plus the expected participants of meetings the
 EMS placed there since that report. Counting those pending placements is what
 spreads a burst of meetings that start within one report interval.
 
+Bookings (resource booking): a scheduled meeting reserves its expected
+participants on a server for every hour its time span touches, in the same
+table. A meeting asks about its own span (`MeetingRequest.hours`): each server
+then weighs as if the peak of its reservations over those hours were pending
+placements (`LoadTable.rows_for`). A meeting that starts now adds them to the
+live load; one booked for later (`live=False`) sees only the reservations.
+
 The rules (docs/architecture.md, "Placement"), in the order they decide:
 
 1. A server that may not take the meeting at all is never chosen: not online,
@@ -36,9 +43,11 @@ required location).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
@@ -115,6 +124,21 @@ class MeetingRequest:
     instant: bool = False  # an instant meeting starting now: refused rather than squeezed in
     location: str = ""  # "" = anywhere
     location_required: bool = False  # True: never outside `location`; False: preferred
+    # Whole hours since the epoch (UTC), first to end (exclusive), over which the servers'
+    # reservations weigh (`hour_span`); None: reservations are not counted.
+    hours: tuple[int, int] | None = None
+    # True: the span begins now, so live load counts too; False: booked for later.
+    live: bool = True
+
+
+HOUR = 3600
+
+
+def hour_span(start: datetime, end: datetime) -> tuple[int, int]:
+    """The hours (since the epoch, UTC) that `[start, end)` touches: `(first, end)`."""
+    first = int(start.timestamp()) // HOUR
+    last = -(-int(end.timestamp()) // HOUR)  # ceiling: 9:00-10:00 touches hour 9 only
+    return first, max(first + 1, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +260,18 @@ _Bools = npt.NDArray[np.bool_]
 _Ints = npt.NDArray[np.int64]
 
 
+class _View:
+    """The columns one decision ranks by: the table's own, or with reservations added."""
+
+    __slots__ = ("free", "full", "meetings_after", "share", "used")
+
+    def __init__(
+        self, used: _Floats, free: _Floats, share: _Floats, full: _Bools, meetings_after: _Floats
+    ) -> None:
+        self.used, self.free, self.share = used, free, share
+        self.full, self.meetings_after = full, meetings_after
+
+
 class LoadTable:
     """Every room server's `ServerLoad`, one row per name, kept as columns for `place`.
 
@@ -252,7 +288,13 @@ class LoadTable:
     - `meetings_after`: `(active + pending + 1) / max_active_meetings`, +inf for 0;
     - `max_users`: max users per meeting;
     - `instant_full`: its instant-meeting setting allows no more now;
-    - `location`: a small integer per distinct location tag.
+    - `location`: a small integer per distinct location tag;
+    - `meetings`, `max_active`, `open`: active + pending meetings, max active meetings,
+      and whether it is open, from which a decision over reservations derives the rest.
+
+    Reservations (bookings of scheduled meetings) are kept per hour: for each hour with
+    any, the participants and the meetings reserved on each server, as two columns in
+    slot order. A decision over a span takes each server's peak over its hours.
 
     `place` then ranks every server at once with numpy, with exactly the result of
     comparing the reference's tuples in Python: the counts are integers, exact in a
@@ -269,11 +311,16 @@ class LoadTable:
         "_instant_full",
         "_location",
         "_location_codes",
+        "_max_active",
         "_max_users",
+        "_meetings",
         "_meetings_after",
         "_names",
+        "_open",
+        "_reserved",
         "_rows",
         "_share",
+        "_since",
         "_slots",
         "_used",
     )
@@ -284,7 +331,7 @@ class LoadTable:
         self._location_codes: dict[str, int] = {}
         columns = list(zip(*(self._values(self._rows[n]) for n in self._names), strict=True))
         if not columns:
-            columns = [()] * 9
+            columns = [()] * 12
         self._used: _Floats = np.array(columns[0], dtype=np.float64)
         self._free: _Floats = np.array(columns[1], dtype=np.float64)
         self._capacity: _Floats = np.array(columns[2], dtype=np.float64)
@@ -294,11 +341,17 @@ class LoadTable:
         self._max_users: _Ints = np.array(columns[6], dtype=np.int64)
         self._instant_full: _Bools = np.array(columns[7], dtype=np.bool_)
         self._location: _Ints = np.array(columns[8], dtype=np.int64)
+        self._meetings: _Floats = np.array(columns[9], dtype=np.float64)
+        self._max_active: _Floats = np.array(columns[10], dtype=np.float64)
+        self._open: _Bools = np.array(columns[11], dtype=np.bool_)
         self._slots: dict[str, int] = {name: i for i, name in enumerate(self._names)}
+        # hour -> (participants, meetings) reserved per slot
+        self._reserved: dict[int, tuple[_Floats, _Floats]] = {}
+        self._since = -(2**62)  # hours before it were forgotten (`forget_before`)
 
     def _values(
         self, row: ServerLoad
-    ) -> tuple[float, float, int, float, bool, float, int, bool, int]:
+    ) -> tuple[float, float, int, float, bool, float, int, bool, int, int, int, bool]:
         """The row's value in each column, in the order of `_columns` (and of its docstring)."""
         meetings = row.active_meetings + row.pending_meetings
         used = float(row.live_participants + row.pending_participants) if row.open else math.inf
@@ -312,6 +365,9 @@ class LoadTable:
             row.max_users_per_meeting,
             row.instant_full,
             self._location_codes.setdefault(row.location, len(self._location_codes)),
+            meetings,
+            row.max_active_meetings,
+            row.open,
         )
 
     def _columns(self) -> list[np.ndarray]:
@@ -325,6 +381,9 @@ class LoadTable:
             self._max_users,
             self._instant_full,
             self._location,
+            self._meetings,
+            self._max_active,
+            self._open,
         ]
 
     def _set_columns(self, columns: list[np.ndarray]) -> None:
@@ -338,6 +397,9 @@ class LoadTable:
             self._max_users,
             self._instant_full,
             self._location,
+            self._meetings,
+            self._max_active,
+            self._open,
         ) = columns
 
     def __len__(self) -> int:
@@ -363,6 +425,10 @@ class LoadTable:
             self._set_columns(
                 [np.insert(c, slot, v) for c, v in zip(self._columns(), values, strict=True)]
             )
+            self._reserved = {
+                h: (np.insert(p, slot, 0.0), np.insert(m, slot, 0.0))
+                for h, (p, m) in self._reserved.items()
+            }
             self._renumber(slot)
         else:
             (
@@ -375,27 +441,141 @@ class LoadTable:
                 self._max_users[slot],
                 self._instant_full[slot],
                 self._location[slot],
+                self._meetings[slot],
+                self._max_active[slot],
+                self._open[slot],
             ) = values
         self._rows[row.name] = row
 
     def remove(self, name: str) -> None:
-        """Forget the server's row; a no-op for an unknown name."""
+        """Forget the server's row and its reservations; a no-op for an unknown name."""
         slot = self._slots.pop(name, None)
         if slot is None:
             return
         del self._rows[name]
         del self._names[slot]
         self._set_columns([np.delete(c, slot) for c in self._columns()])
+        self._reserved = {
+            h: (np.delete(p, slot), np.delete(m, slot)) for h, (p, m) in self._reserved.items()
+        }
         self._renumber(slot)
 
     def _renumber(self, start: int) -> None:
         for i in range(start, len(self._names)):
             self._slots[self._names[i]] = i
 
+    # -- reservations ------------------------------------------------------
+
+    def reserve(
+        self, name: str, hours: tuple[int, int], participants: int, meetings: int = 1
+    ) -> None:
+        """Reserve `participants` (and `meetings`) on a known server for each of `hours`.
+
+        A negative amount takes a reservation back (`release`).
+        """
+        slot = self._slots[name]
+        size = len(self._names)
+        for hour in range(max(hours[0], self._since), hours[1]):
+            column = self._reserved.get(hour)
+            if column is None:
+                column = self._reserved[hour] = (np.zeros(size), np.zeros(size))
+            column[0][slot] += participants
+            column[1][slot] += meetings
+            if not column[1].any():
+                del self._reserved[hour]
+
+    def release(
+        self, name: str, hours: tuple[int, int], participants: int, meetings: int = 1
+    ) -> None:
+        """Take back what `reserve` reserved with the same arguments."""
+        if name in self._slots:
+            self.reserve(name, hours, -participants, -meetings)
+
+    def forget_before(self, hour: int) -> None:
+        """Drop the reservations of hours before `hour` (the past weighs on no decision);
+        from now on, reserving and releasing leave those hours alone."""
+        self._since = max(self._since, hour)
+        for past in [h for h in self._reserved if h < hour]:
+            del self._reserved[past]
+
+    def reserved(self, hour: int) -> dict[str, tuple[int, int]]:
+        """`name -> (participants, meetings)` reserved in one hour, for servers with any."""
+        column = self._reserved.get(hour)
+        if column is None:
+            return {}
+        participants, meetings = column
+        return {
+            self._names[i]: (int(participants[i]), int(meetings[i]))
+            for i in np.flatnonzero(meetings)
+        }
+
+    def _peak(self, hours: tuple[int, int]) -> tuple[_Floats, _Floats] | None:
+        """Each server's peak reserved participants and meetings over `hours`; None if none."""
+        columns = [self._reserved[h] for h in range(*hours) if h in self._reserved]
+        if not columns:
+            return None
+        if len(columns) == 1:
+            return columns[0]
+        participants = np.maximum.reduce([p for p, _ in columns])
+        meetings = np.maximum.reduce([m for _, m in columns])
+        return participants, meetings
+
+    def _view(self, meeting: MeetingRequest) -> _View:
+        peak = None if meeting.hours is None else self._peak(meeting.hours)
+        if peak is None and meeting.live:
+            return _View(self._used, self._free, self._share, self._full, self._meetings_after)
+        reserved_p, reserved_m = peak if peak is not None else (0.0, 0.0)
+        if meeting.live:
+            used = self._used + reserved_p  # +inf (not open) stays +inf
+            meetings = self._meetings + reserved_m
+        else:
+            used = np.where(self._open, reserved_p, math.inf)
+            meetings = np.zeros(len(self._names)) + reserved_m
+        full = meetings >= self._max_active
+        with np.errstate(divide="ignore"):
+            after = np.where(self._max_active > 0, (meetings + 1) / self._max_active, math.inf)
+        share = meetings / np.maximum(1.0, self._max_active)
+        return _View(used, np.where(full, math.inf, used), share, full, after)
+
+    def rows_for(self, meeting: MeetingRequest) -> list[ServerLoad]:
+        """The rows as `meeting` sees them: peak reservations over its span as pending load.
+
+        `place` over these rows, without reservations, decides exactly as over this table.
+        """
+        peak = None if meeting.hours is None else self._peak(meeting.hours)
+        if peak is None and meeting.live:
+            return list(self)
+        rows = []
+        for i, row in enumerate(self):
+            p = int(peak[0][i]) if peak is not None else 0
+            m = int(peak[1][i]) if peak is not None else 0
+            if meeting.live:
+                rows.append(
+                    dataclasses.replace(
+                        row,
+                        pending_participants=row.pending_participants + p,
+                        pending_meetings=row.pending_meetings + m,
+                    )
+                )
+            else:
+                rows.append(
+                    dataclasses.replace(
+                        row,
+                        active_meetings=0,
+                        live_participants=0,
+                        pending_participants=p,
+                        pending_meetings=m,
+                    )
+                )
+        return rows
+
+    # -- deciding ----------------------------------------------------------
+
     def choose(self, meeting: MeetingRequest) -> tuple[str, bool, bool] | None:
         """`(name, has room, fits)` of the server `place` chooses; None if nobody may take it."""
         if not self._names:
             return None
+        view = self._view(meeting)
         expected = meeting.expected_participants
         location = -1
         if meeting.location:
@@ -403,7 +583,7 @@ class LoadTable:
         # The usual case first: the lightest open server under its max active meetings
         # has room, fits, is where the meeting wants to be and may take it, with no tie.
         # Then it is the first of the best tier, so the answer, and 5 array operations.
-        after = (self._free + expected) / self._capacity  # +inf where not open or full
+        after = (view.free + expected) / self._capacity  # +inf where not open or full
         best = int(after.argmin())
         least = after[best]
         if (
@@ -414,21 +594,21 @@ class LoadTable:
             and np.count_nonzero(after == least) == 1
         ):
             return self._names[best], True, True
-        return self._choose_by_tier(meeting, location)
+        return self._choose_by_tier(meeting, location, view)
 
     def _choose_by_tier(
-        self, meeting: MeetingRequest, location: int
+        self, meeting: MeetingRequest, location: int, view: _View
     ) -> tuple[str, bool, bool] | None:
         """`choose` the long way: every rule as a mask over the whole table."""
         expected = meeting.expected_participants
-        after = (self._used + expected) / self._capacity  # +inf where not open
+        after = (view.used + expected) / self._capacity  # +inf where not open
         candidate = after != math.inf
         if meeting.instant:
-            candidate &= ~(self._full | self._instant_full)
+            candidate &= ~(view.full | self._instant_full)
         if meeting.location and meeting.location_required:
             candidate &= self._location == location
         # Rules 2 to 4 as bits, the most important first: the lowest tier wins.
-        tiers = (self._full | (after > 1.0)) * 4 + (self._max_users < expected) * 2
+        tiers = (view.full | (after > 1.0)) * 4 + (self._max_users < expected) * 2
         if meeting.location and not meeting.location_required:
             tiers += self._location != location
         tiers = np.where(candidate, tiers, 8)
@@ -438,11 +618,11 @@ class LoadTable:
         selected = tiers == tier
         room, fit = not tier & 4, not tier & 2
         # Rule 5, then 6: the lightest, or without room the least overloaded.
-        key = after if room else np.maximum(after, self._meetings_after)
+        key = after if room else np.maximum(after, view.meetings_after)
         tied = np.flatnonzero(selected & (key == np.where(selected, key, math.inf).min()))
         if not room:
             tied = tied[after[tied] == after[tied].min()]
-        best = int(tied[self._share[tied].argmin()])  # the first of the lowest share: by name
+        best = int(tied[view.share[tied].argmin()])  # the first of the lowest share: by name
         return self._names[best], room, fit
 
 
@@ -456,11 +636,10 @@ def place(servers: LoadTable | Iterable[ServerLoad], meeting: MeetingRequest) ->
     table = servers if isinstance(servers, LoadTable) else LoadTable(servers)
     chosen = table.choose(meeting)
     if chosen is None:
-        return Placement(None, refusal(table, meeting))
+        return Placement(None, refusal(table.rows_for(meeting), meeting))
     name, room, fit = chosen
     if room and fit:
         return Placement(name)
-    row = table.get(name)
-    assert row is not None
+    row = next(r for r in table.rows_for(meeting) if r.name == name)
     kind, message = capacity_warning(row, meeting, room=room, fit=fit)
     return Placement(name, warning=message, warning_kind=kind)

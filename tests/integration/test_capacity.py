@@ -189,21 +189,27 @@ def test_a_scheduled_meeting_without_room_runs_with_a_warning(
 ) -> None:
     rooms("r1", max_active_meetings=1)
     first = create(api, start=SOON.isoformat())
-    second = create(api, start=SOON.isoformat())
+    assert first["booked_server"] == "r1" and warnings(api, 0) == []
+    second = create(api, start=SOON.isoformat())  # booked beyond r1's limits: said at once
+    assert second["booked_server"] == "r1"
+    [booking] = warnings(api, 1)
+    assert (booking["kind"], booking["meeting_id"]) == ("no_room", second["id"])
+    assert booking["message"].startswith(f"booking {SOON:%Y-%m-%d %H:%M}-")
+    # Starting the first goes over too: the second is booked on r1 for the same hour.
     assert start(api, first["id"]) == "r1"
-    assert warnings(api, 0) == []
+    assert warnings(api, 2)[0]["meeting_id"] == first["id"]
     assert start(api, second["id"]) == "r1"  # no room anywhere: the least overloaded
-    [warning] = warnings(api, 1)
+    warning, _, _ = warnings(api, 3)  # newest first
     assert warning["kind"] == "no_room"
     assert (warning["meeting_id"], warning["server"]) == (second["id"], "r1")
     assert "r1 takes it over its limits (2 of 1 meetings" in warning["message"]
 
     at = datetime.fromisoformat(warning["at"])
     hour = timedelta(hours=1)
-    assert len(warnings(api, 1, **{"from": (at - hour).isoformat()})) == 1
+    assert len(warnings(api, 3, **{"from": (at - hour).isoformat()})) == 3
     assert warnings(api, 0, **{"from": (at + hour).isoformat()}) == []
     assert warnings(api, 0, to=(at - hour).isoformat()) == []
-    assert len(warnings(api, 1, to=(at + hour).isoformat())) == 1
+    assert len(warnings(api, 3, to=(at + hour).isoformat())) == 3
 
 
 def test_an_instant_meeting_nobody_takes_is_refused_saying_why(
@@ -292,3 +298,124 @@ def test_real_room_servers_without_instant_meetings_refuse_one_saying_why(
         assert attend.status_code == 303, attend.text
     finally:
         cluster.stop()
+
+
+# -- resource booking and capacity planning ----------------------------------------------
+
+TOMORROW_9 = (datetime.now(UTC) + timedelta(days=1)).replace(
+    hour=9, minute=0, second=0, microsecond=0
+)
+
+
+def plan(api: TestClient, start: datetime, hours: int) -> dict[str, Any]:
+    response = api.get(
+        "/api/v1/capacity",
+        params={"from": start.isoformat(), "to": (start + timedelta(hours=hours)).isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_scheduled_meetings_book_servers_and_the_plan_shows_the_peak(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    for name in ("r1", "r2"):  # each 4 meetings of up to 50: 200 participants
+        rooms(name, max_active_meetings=4, max_users_per_meeting=50)
+    nine = TOMORROW_9.isoformat()
+    booked = [create(api, start=nine, expected_participants=50) for _ in range(8)]
+    # Bookings spread as live load does, though nobody runs or reports these meetings.
+    assert [m["booked_server"] for m in booked].count("r1") == 4
+    assert all(m["server"] is None and m["status"] == "scheduled" for m in booked)
+    assert warnings(api, 0) == []  # exactly full, not over
+
+    result = plan(api, TOMORROW_9 - timedelta(hours=1), 3)
+    assert [h["start"] for h in result["hours"]] == [
+        (TOMORROW_9 + timedelta(hours=i)).isoformat().replace("+00:00", "Z") for i in (-1, 0, 1)
+    ]
+    before, peak, after = result["hours"]
+    assert before["booked_meetings"] == after["booked_meetings"] == 0
+    assert (peak["booked_participants"], peak["booked_meetings"]) == (400, 8)
+    assert (peak["available_participants"], peak["available_meetings"]) == (400, 8)
+    assert not peak["over"] and result["warnings"] == []
+    assert [(s["name"], s["booked_participants"], s["over"]) for s in peak["servers"]] == [
+        ("r1", 200, False),
+        ("r2", 200, False),
+    ]
+
+    # One more at 9:30 goes over: booked on the least overloaded, warned of at once, and
+    # the plan says so for both hours it touches.
+    extra = create(
+        api, start=(TOMORROW_9 + timedelta(minutes=30)).isoformat(), expected_participants=20
+    )
+    [warning] = warnings(api, 1)
+    assert warning["meeting_id"] == extra["id"] and warning["kind"] == "no_room"
+    result = plan(api, TOMORROW_9, 2)
+    nine_hour, ten_hour = result["hours"]
+    assert nine_hour["over"] and nine_hour["booked_participants"] == 420
+    assert ten_hour["booked_participants"] == 20 and not ten_hour["over"]
+    said = [(w["start"][11:16], w["server"]) for w in result["warnings"]]
+    assert said == [("09:00", None), ("09:00", extra["booked_server"])]
+    assert "420 of 400 participants, 9 of 8 meetings" in result["warnings"][0]["message"]
+
+    # Moving it to 11:00 moves its booking; deleting a meeting frees its share.
+    moved = api.patch(
+        f"/api/v1/meetings/{extra['id']}",
+        json={"start": (TOMORROW_9 + timedelta(hours=2)).isoformat()},
+    )
+    assert moved.status_code == 200, moved.text
+    result = plan(api, TOMORROW_9, 3)
+    assert [h["booked_participants"] for h in result["hours"]] == [400, 0, 20]
+    assert result["warnings"] == []
+    assert api.delete(f"/api/v1/meetings/{booked[0]['id']}").status_code == 204
+    assert plan(api, TOMORROW_9, 1)["hours"][0]["booked_participants"] == 350
+
+
+def test_a_meeting_starting_now_weighs_the_bookings_of_its_hours(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    rooms("r1")
+    rooms("r2")
+    soon = create(api, start=SOON.isoformat(), expected_participants=90)
+    other = "r2" if soon["booked_server"] == "r1" else "r1"
+    instant = create(api, expected_participants=30)  # starts now, overlapping that booking
+    assert instant["server"] == other
+    # Once the booked meeting starts, its booking becomes live load on the server it runs on.
+    host = start(api, soon["id"])
+    assert api.get(f"/api/v1/meetings/{soon['id']}").json()["booked_server"] is None
+    assert plan(api, datetime.now(UTC), 2)["hours"][0]["booked_meetings"] == 0
+    assert host in ("r1", "r2")
+
+
+def test_bookings_survive_an_ems_restart(database_url: str, tmp_path: Path) -> None:
+    settings = EmsSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        cluster_secret=SECRET,
+        heartbeat_interval=60,
+    )
+    with TestClient(create_app(settings)) as client:
+        room = FakeRoom(client, "r1")
+        meeting = create(client, start=TOMORROW_9.isoformat(), expected_participants=30)
+        assert meeting["booked_server"] == "r1"
+        room.close()
+    with TestClient(create_app(settings)) as client:  # r1 has not reconnected yet
+        hour = plan(client, TOMORROW_9, 1)["hours"][0]
+        assert [(s["name"], s["booked_participants"]) for s in hour["servers"]] == [("r1", 30)]
+
+
+def test_the_plan_checks_its_query(api: TestClient) -> None:
+    def answer(**params: str) -> tuple[int, Any]:
+        response = api.get("/api/v1/capacity", params=params)
+        return response.status_code, response.json()
+
+    status, body = answer()
+    assert status == 200 and len(body["hours"]) == 24 and body["warnings"] == []
+    status, body = answer(**{"from": "2026-12-07T09:00:00"})
+    assert status == 422 and "time zone" in json.dumps(body)
+    status, body = answer(**{"from": "2026-12-07T09:00:00Z", "to": "2026-12-07T08:00:00Z"})
+    assert status == 422 and "after from" in json.dumps(body)
+    status, body = answer(**{"from": "2026-12-07T09:00:00Z", "to": "2027-03-07T09:00:00Z"})
+    assert status == 422 and "31 days" in json.dumps(body)
+    status, body = answer(**{"from": "tomorrow"})
+    assert status == 422

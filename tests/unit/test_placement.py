@@ -841,3 +841,145 @@ def test_the_registry_counts_instant_meetings_and_locations() -> None:
     registry.unbook_all(a)
     assert a.instant == set() and a.booked == {}
     assert_table_is_current(registry)
+
+
+# -- reservations: scheduled meetings book their server for their hours ------------------
+
+H9 = 1_000  # an hour number (hours since the epoch); which one does not matter
+
+
+def test_hour_span_counts_every_hour_a_meeting_touches() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from moot.placement import hour_span
+
+    nine = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    first = int(nine.timestamp()) // 3600
+    assert hour_span(nine, nine + timedelta(hours=1)) == (first, first + 1)
+    assert hour_span(nine, nine + timedelta(minutes=61)) == (first, first + 2)
+    late = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # 23:30 to 00:30 touches two hours
+    assert hour_span(late, late + timedelta(hours=1)) == (first + 14, first + 16)
+    assert hour_span(nine, nine) == (first, first + 1)  # an empty span still weighs one hour
+
+
+def test_a_reservation_steers_meetings_that_overlap_it_and_no_others() -> None:
+    table = LoadTable(
+        [
+            server("a", max_active_meetings=10, max_users_per_meeting=10),
+            server("b", max_active_meetings=10, max_users_per_meeting=10),
+        ]
+    )
+    table.reserve("a", (H9, H9 + 1), 80)  # 80 of a's 100 places, 9:00 to 10:00
+    later = MeetingRequest(expected_participants=30, hours=(H9, H9 + 2), live=False)
+    assert place(table, later).server == "b"  # overlaps the reservation
+    now = MeetingRequest(expected_participants=30, hours=(H9, H9 + 1))
+    assert place(table, now).server == "b"  # a meeting starting now sees it too
+    after = MeetingRequest(expected_participants=30, hours=(H9 + 1, H9 + 2), live=False)
+    assert place(table, after).server == "a"  # 10:00 to 11:00: a tie again, by name
+    assert table.reserved(H9) == {"a": (80, 1)}
+    table.release("a", (H9, H9 + 1), 80)
+    assert place(table, later).server == "a" and table.reserved(H9) == {}
+
+
+def test_a_booking_for_later_ignores_live_load_but_not_its_limits() -> None:
+    busy = server(
+        "a",
+        live_participants=90,
+        active_meetings=1,
+        max_active_meetings=2,
+        max_users_per_meeting=50,
+    )
+    idle = server("b", max_active_meetings=2, max_users_per_meeting=50)
+    table = LoadTable([busy, idle])
+    table.reserve("b", (H9, H9 + 1), 10, meetings=2)  # b is fully booked by meetings at 9
+    later = MeetingRequest(expected_participants=10, hours=(H9, H9 + 1), live=False)
+    assert place(table, later).server == "a"  # its live meeting will not weigh at 9
+    table.reserve("a", (H9, H9 + 1), 95)
+    result = place(table, later)  # nobody has room at 9: the least overloaded, with a warning
+    assert result.server == "a" and result.warning_kind == WarningKind.NO_ROOM
+    # 95 reserved + 10 of 100 places, and its second meeting at 9:00 of 2
+    assert "(2 of 2 meetings, 105% of its participant capacity)" in result.warning
+
+
+def test_reservations_follow_servers_added_and_removed() -> None:
+    table = LoadTable([server("b")])
+    table.reserve("b", (H9, H9 + 2), 40)
+    table.upsert(server("a"))  # a new slot before b: b's reservations stay b's
+    table.upsert(server("c"))
+    assert table.reserved(H9) == {"b": (40, 1)} == table.reserved(H9 + 1)
+    table.remove("a")
+    assert table.reserved(H9 + 1) == {"b": (40, 1)}
+    table.remove("b")
+    assert table.reserved(H9) == {}
+    table.reserve("c", (H9, H9 + 1), 5)
+    table.forget_before(H9 + 1)
+    assert table.reserved(H9) == {}
+
+
+reservations = st.lists(
+    st.tuples(
+        st.sampled_from(NAMES),
+        st.integers(0, 5),
+        st.integers(1, 3),
+        st.integers(0, 60),
+        st.integers(1, 2),
+    ),
+    max_size=15,
+)
+spans = st.tuples(st.integers(0, 6), st.integers(1, 3)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@given(
+    st.lists(any_loads.map(lambda s: s), max_size=8, unique_by=lambda s: s.name),
+    reservations,
+    meetings,
+    spans,
+    st.booleans(),
+)
+def test_reservations_weigh_as_their_peak_over_the_span(
+    servers: list[ServerLoad],
+    booked: list[tuple[str, int, int, int, int]],
+    meeting: MeetingRequest,
+    span: tuple[int, int],
+    live: bool,
+) -> None:
+    """The table with reservations decides as the reference over rows that carry the peak."""
+    servers = [replace(s, name=NAMES[i % len(NAMES)]) for i, s in enumerate(servers)][: len(NAMES)]
+    table = LoadTable(servers)
+    per_hour: dict[tuple[str, int], tuple[int, int]] = {}
+    for name, first, length, participants, count in booked:
+        if name not in table:
+            continue
+        table.reserve(name, (first, first + length), participants, count)
+        for hour in range(first, first + length):
+            p, m = per_hour.get((name, hour), (0, 0))
+            per_hour[(name, hour)] = (p + participants, m + count)
+    rows = []
+    for s in servers:
+        peak_p = max((per_hour.get((s.name, h), (0, 0))[0] for h in range(*span)), default=0)
+        peak_m = max((per_hour.get((s.name, h), (0, 0))[1] for h in range(*span)), default=0)
+        if live:
+            rows.append(
+                replace(
+                    s,
+                    pending_participants=s.pending_participants + peak_p,
+                    pending_meetings=s.pending_meetings + peak_m,
+                )
+            )
+        else:
+            rows.append(
+                replace(
+                    s,
+                    active_meetings=0,
+                    live_participants=0,
+                    pending_participants=peak_p,
+                    pending_meetings=peak_m,
+                )
+            )
+    asked = replace(meeting, hours=span, live=live, instant=meeting.instant and live)
+    assert place(table, asked) == reference_place(rows, replace(asked, hours=None, live=True))
+    # Bookings respected: never beyond a server's capacity over the span while another has room.
+    result = place(table, asked)
+    if result.server is not None and not result.warning:
+        chosen = next(r for r in rows if r.name == result.server)
+        assert has_room(chosen, replace(asked, hours=None))

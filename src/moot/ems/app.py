@@ -146,6 +146,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
             background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await background
+            await cluster.close()
             await engine.dispose()
 
     app = FastAPI(

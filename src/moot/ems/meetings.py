@@ -169,6 +169,8 @@ class MeetingService:
         if instant:
             # Open it before saving: a meeting no server accepts is not half-created.
             await self._open(row, now)
+        else:
+            self._cluster.book(row, now)  # its expected participants, on a server, for its hours
         async with self._sessions() as session:
             session.add(row)
             await session.commit()
@@ -226,6 +228,9 @@ class MeetingService:
                 password = changes["password"]
                 row.password_hash = hash_password(password) if password else None
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
+            booked = {"start", "duration_minutes", "expected_participants", "location"}
+            if row.status == "scheduled" and ({*booked, "location_required"} & changes.keys()):
+                self._cluster.book(row, utcnow())  # booked again for its new hours or size
             await session.commit()
             self.forget(meeting_id)
             if row.status == "in_progress" and row.server_name:
@@ -237,6 +242,7 @@ class MeetingService:
             row = await self._get(session, meeting_id)
             if row.status == "in_progress" and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, "deleted")
+            self._cluster.unbook(row.id)
             await session.delete(row)
             await session.commit()
         self._locks.pop(meeting_id, None)
@@ -250,6 +256,8 @@ class MeetingService:
             if row.status == "in_progress" and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, f"ended by {by}")
             now = utcnow()
+            self._cluster.unbook(row.id)
+            row.booked_server = None
             mark_ended(row, now)
             await store.close_open_attendance(session, row.id, now)
             await session.commit()

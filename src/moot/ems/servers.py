@@ -175,6 +175,7 @@ class ServerService:
             await session.commit()
         self._cluster.set_drain_deadline(name, None)
         await self._cluster.disconnect(name, "removed from the cluster")
+        await self._cluster.rebook_from(name)
         log.info(
             "room server %s removed from the cluster%s",
             name,

@@ -51,6 +51,7 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
         location_required=row.location_required,
         status=row.status,
         server=row.server_name,
+        booked_server=row.booked_server,
         epoch=row.epoch,
         started_at=row.started_at,
         ended_at=row.ended_at,

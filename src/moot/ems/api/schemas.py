@@ -146,7 +146,10 @@ class MeetingOut(BaseModel):
     location: str
     location_required: bool
     status: Literal["scheduled", "in_progress", "ended"]
-    server: str | None
+    server: str | None = Field(description="The room server hosting it, while in progress.")
+    booked_server: str | None = Field(
+        description="While scheduled: the room server its expected participants are booked on."
+    )
     epoch: int
     started_at: datetime | None
     ended_at: datetime | None
@@ -299,3 +302,46 @@ class CapacityWarningOut(BaseModel):
     meeting_id: str | None
     server: str | None
     message: str
+
+
+class ServerHourOut(BaseModel):
+    name: str
+    booked_participants: int
+    booked_meetings: int
+    participants: int = Field(description="Its capacity; 0 while it takes no meetings.")
+    meetings: int = Field(description="Its max active meetings; 0 while it takes no meetings.")
+    over: bool = Field(description="Booked beyond its capacity in this hour.")
+
+
+class HourOut(BaseModel):
+    start: datetime
+    booked_participants: int
+    booked_meetings: int
+    available_participants: int
+    available_meetings: int
+    over: bool = Field(description="Booked beyond what the whole cluster can carry.")
+    servers: list[ServerHourOut] = Field(description="The servers with bookings this hour.")
+
+
+class PlanServerOut(BaseModel):
+    name: str
+    status: str
+    participants: int
+    meetings: int
+    takes_meetings: bool = Field(description="Online (or suspect) and not draining.")
+
+
+class PlanWarningOut(BaseModel):
+    start: datetime = Field(description="The hour the warning is about.")
+    server: str | None = Field(description="None: the whole cluster.")
+    message: str
+
+
+class CapacityPlanOut(BaseModel):
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    servers: list[PlanServerOut]
+    hours: list[HourOut]
+    warnings: list[PlanWarningOut]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)

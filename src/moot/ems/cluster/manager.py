@@ -20,16 +20,17 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import Link, LinkClosed
+from moot.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
 from moot.ems.cluster.capacity import CapacityWatch
 from moot.ems.cluster.detector import Observation, Timing, assess
 from moot.ems.cluster.journal import JournalWriter, entries_of
-from moot.ems.cluster.registry import LiveServer, Registry
+from moot.ems.cluster.registry import LiveServer, Registry, Reservation
 from moot.ems.store import journal as journal_store
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow, RoomServerRow
-from moot.placement import MeetingRequest, ServerState, place
+from moot.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
 from moot.protocol import PROTOCOL_VERSION, is_compatible
 from moot.protocol.control import (
     CloseMeeting,
@@ -115,6 +116,8 @@ class ClusterManager:
         self._drain_deadlines: dict[str, datetime] = {}
         self._next_drain_try: dict[str, float] = {}
         self._evacuations: dict[str, asyncio.Lock] = {}
+        self._past_hour = 0  # the hour up to which bookings were forgotten
+        self._serving: set[asyncio.Task[Any]] = set()  # the handlers of control links
 
     # -- start-up --------------------------------------------------------
 
@@ -133,6 +136,11 @@ class ClusterManager:
                 self.registry.put(live)
                 if row.draining and row.drain_deadline is not None:
                     self.set_drain_deadline(row.name, row.drain_deadline)
+            # Bookings of scheduled meetings, where they were booked: the servers are not
+            # connected yet, so placing them again now would find no server at all.
+            for meeting in await meeting_store.scheduled_until_after(session, utcnow()):
+                if meeting.booked_server and meeting.booked_server in self.registry:
+                    self.registry.reserve(meeting.id, self._reservation(meeting))
 
     @staticmethod
     def _live_from_row(row: RoomServerRow) -> LiveServer:
@@ -145,6 +153,10 @@ class ClusterManager:
         server = await self._handshake(link)
         if server is None:
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         try:
             while True:
                 text = await link.receive_text()
@@ -158,7 +170,8 @@ class ClusterManager:
             pass
         finally:
             if server.link is link:
-                await self._link_lost(server)
+                # Shielded: a handler cancelled mid-write (shutdown) still records the loss.
+                await asyncio.shield(self._in_background(self._link_lost(server)))
 
     async def _handshake(self, link: Link) -> LiveServer | None:
         try:
@@ -242,10 +255,35 @@ class ClusterManager:
             self._in_background(self._reopen(live, meeting_id))
         return live
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+    async def close(self) -> None:
+        """Before the store closes: stop background work and store pending warnings.
+
+        Work left running would wait forever on a store that has closed.
+        """
+        # Let work in flight finish: a task cancelled in the middle of a query leaves its
+        # connection to be terminated, and aiosqlite's close of it can hang the loop's exit.
+        # So close the control links and let their handlers record that, then wait for the
+        # rest. Room servers reconnect when the EMS is back.
+        for server in self.registry.all():
+            if server.link is not None:
+                with contextlib.suppress(LinkClosed):
+                    await server.link.close("the EMS is stopping")
+        if self._serving:
+            await asyncio.wait(set(self._serving), timeout=5.0)
+        if self._background:
+            _, late = await asyncio.wait(set(self._background), timeout=5.0)
+            for task in late:
+                task.cancel()
+        try:
+            await asyncio.wait_for(self.capacity.settle(), 5.0)
+        except TimeoutError:
+            log.warning("capacity warnings not stored before shutdown")
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _reopen(self, server: LiveServer, meeting_id: str) -> None:
         """Open a meeting again, with a new epoch, on the server that forgot it."""
@@ -635,6 +673,95 @@ class ClusterManager:
         if not result.ok:
             raise CommandFailed(f"room server {server.name} refused {message.type}: {result.error}")
 
+    # -- bookings of scheduled meetings (resource booking) ------------------
+
+    @staticmethod
+    def _reservation(meeting: MeetingRow) -> Reservation:
+        return Reservation(
+            server=meeting.booked_server or "",
+            hours=hour_span(meeting.start_at, meeting.end_at),
+            participants=meeting.expected_participants,
+        )
+
+    def _now_hour(self, now: datetime) -> int:
+        hour = int(now.timestamp()) // HOUR
+        if hour != self._past_hour:  # once an hour: the past weighs on no decision
+            self._past_hour = hour
+            self.registry.forget_before(hour)
+        return hour
+
+    def book(self, meeting: MeetingRow, now: datetime) -> Placement | None:
+        """Book a scheduled meeting's expected participants on a server for its hours.
+
+        Sets `meeting.booked_server` for the caller to store, replacing an earlier booking.
+        No room anywhere still books it (the least overloaded server, with a capacity
+        warning); only when no server may take it at all is it left unbooked, to be
+        placed when it starts. None for a meeting that is not scheduled ahead.
+        """
+        self.registry.release(meeting.id)
+        meeting.booked_server = None
+        if meeting.status != "scheduled" or meeting.instant or meeting.end_at <= now:
+            return None
+        hours = hour_span(meeting.start_at, meeting.end_at)
+        choice = place(
+            self.registry.loads(),
+            MeetingRequest(
+                expected_participants=meeting.expected_participants,
+                location=meeting.location,
+                location_required=meeting.location_required,
+                hours=hours,
+                live=hours[0] <= self._now_hour(now),  # it starts within this hour
+            ),
+        )
+        if choice.server is None:
+            log.info("meeting %s is not booked on any server: %s", meeting.id, choice.reason)
+            return choice
+        meeting.booked_server = choice.server
+        self.registry.reserve(meeting.id, self._reservation(meeting))
+        if choice.warning:
+            when = f"{meeting.start_at:%Y-%m-%d %H:%M}-{meeting.end_at:%H:%M} UTC"
+            self.capacity.warn(
+                choice.warning_kind,
+                f"booking {when}: {choice.warning}",
+                meeting_id=meeting.id,
+                server_name=choice.server,
+            )
+        return choice
+
+    async def rebook_from(self, server_name: str) -> int:
+        """Book elsewhere the scheduled meetings booked on a server that was removed."""
+        async with self._sessions() as session:
+            rows = await meeting_store.booked_on(session, server_name)
+            now = utcnow()
+            for row in rows:
+                self.book(row, now)
+            await session.commit()
+        if rows:
+            log.info("booked %d scheduled meeting(s) of %s elsewhere", len(rows), server_name)
+        return len(rows)
+
+    def capacity_plan(
+        self, hours: range
+    ) -> tuple[list[ServerCapacity], list[HourPlan], list[PlanWarning]]:
+        """Booked against available capacity over `hours` (`moot.capacity_plan`)."""
+        servers = [
+            ServerCapacity(
+                name=s.name,
+                participants=s.limits.max_active_meetings * s.limits.max_users_per_meeting,
+                meetings=s.limits.max_active_meetings,
+                takes_meetings=not s.draining
+                and s.state in (ServerState.ONLINE, ServerState.SUSPECT),
+            )
+            for s in self.registry.all()
+        ]
+        self._now_hour(utcnow())
+        hour_plans, warnings = plan(servers, self.registry.reserved, hours)
+        return servers, hour_plans, warnings
+
+    def unbook(self, meeting_id: str) -> None:
+        """Take a scheduled meeting's booking back (it was deleted or ended)."""
+        self.registry.release(meeting_id)
+
     async def open_meeting(self, meeting: MeetingRow) -> tuple[LiveServer, int]:
         """Place the meeting and open it there; returns the host and the new epoch."""
         epoch = meeting.epoch + 1
@@ -642,6 +769,10 @@ class ClusterManager:
         # From here to booking, no await: decisions in a burst see each other's bookings.
         # Instant-meeting limits apply to starting one; a running one that moves is placed
         # like a scheduled meeting (limits never stop a meeting), but still counts as instant.
+        # Its own booking gives way to what it weighs now; the others' weigh over its hours.
+        now = utcnow()
+        reservation = self.registry.release(meeting.id)
+        hour = self._now_hour(now)
         choice = place(
             self.registry.loads(),
             MeetingRequest(
@@ -649,9 +780,12 @@ class ClusterManager:
                 instant=meeting.instant and meeting.status == "scheduled",
                 location=meeting.location,
                 location_required=meeting.location_required,
+                hours=(hour, max(hour + 1, hour_span(now, meeting.end_at)[1])),
             ),
         )
         if choice.server is None:
+            if reservation is not None:
+                self.registry.reserve(meeting.id, reservation)
             raise NoRoomServer(choice.reason)
         server = self.registry.get(choice.server)
         assert server is not None
@@ -662,7 +796,10 @@ class ClusterManager:
             await self._command(server, command)
         except CommandFailed:
             self.registry.unbook(server, meeting.id)
+            if reservation is not None:
+                self.registry.reserve(meeting.id, reservation)
             raise
+        meeting.booked_server = None
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         if choice.warning:
             self.capacity.warn(

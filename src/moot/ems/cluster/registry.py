@@ -83,12 +83,22 @@ class LiveServer:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A scheduled meeting's booking: its expected participants on a server for its hours."""
+
+    server: str
+    hours: tuple[int, int]  # as `moot.placement.hour_span`
+    participants: int
+
+
 class Registry:
     """Every room server the EMS knows, by name."""
 
     def __init__(self) -> None:
         self._servers: dict[str, LiveServer] = {}
         self._table = LoadTable()
+        self._reservations: dict[str, Reservation] = {}  # by meeting id
 
     def __contains__(self, name: str) -> bool:
         return name in self._servers
@@ -103,7 +113,9 @@ class Registry:
     def remove(self, name: str) -> LiveServer | None:
         server = self._servers.pop(name, None)
         if server is not None:
-            self._table.remove(name)
+            self._table.remove(name)  # and its reservations
+            for meeting_id in [m for m, r in self._reservations.items() if r.server == name]:
+                del self._reservations[meeting_id]
         return server
 
     def refresh(self, server: LiveServer) -> None:
@@ -144,6 +156,39 @@ class Registry:
         server.booked.clear()
         server.instant.clear()
         self.refresh(server)
+
+    # Reservations: the bookings of scheduled meetings that have not started, per hour.
+
+    def reserve(self, meeting_id: str, reservation: Reservation) -> None:
+        """Book a scheduled meeting's server for its hours (replacing its booking, if any).
+
+        A server the registry no longer knows takes no booking.
+        """
+        self.release(meeting_id)
+        if reservation.server not in self._servers:
+            return
+        self._table.reserve(reservation.server, reservation.hours, reservation.participants)
+        self._reservations[meeting_id] = reservation
+
+    def release(self, meeting_id: str) -> Reservation | None:
+        """Take a meeting's booking back (it starts, moves in time, ends or is deleted)."""
+        reservation = self._reservations.pop(meeting_id, None)
+        if reservation is not None:
+            self._table.release(reservation.server, reservation.hours, reservation.participants)
+        return reservation
+
+    def reservation(self, meeting_id: str) -> Reservation | None:
+        return self._reservations.get(meeting_id)
+
+    def reserved(self, hour: int) -> dict[str, tuple[int, int]]:
+        """`server -> (participants, meetings)` booked in one hour (`LoadTable.reserved`)."""
+        return self._table.reserved(hour)
+
+    def forget_before(self, hour: int) -> None:
+        """Hours before `hour` weigh on no decision: drop their bookings."""
+        self._table.forget_before(hour)
+        for meeting_id in [m for m, r in self._reservations.items() if r.hours[1] <= hour]:
+            del self._reservations[meeting_id]
 
     def host_of(self, meeting_id: str) -> LiveServer | None:
         for server in self._servers.values():

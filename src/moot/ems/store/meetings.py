@@ -125,6 +125,26 @@ async def meetings_in_progress(session: AsyncSession) -> list[MeetingRow]:
     return list((await session.scalars(stmt)).all())
 
 
+async def scheduled_until_after(session: AsyncSession, now: datetime) -> list[MeetingRow]:
+    """Scheduled meetings whose time is not over: the bookings to restore at start-up."""
+    rows = await session.scalars(
+        select(MeetingRow)
+        .where(MeetingRow.status == "scheduled", MeetingRow.end_at > now)
+        .order_by(MeetingRow.start_at, MeetingRow.id)
+    )
+    return list(rows)
+
+
+async def booked_on(session: AsyncSession, server_name: str) -> list[MeetingRow]:
+    """Scheduled meetings booked on a server."""
+    rows = await session.scalars(
+        select(MeetingRow)
+        .where(MeetingRow.status == "scheduled", MeetingRow.booked_server == server_name)
+        .order_by(MeetingRow.start_at, MeetingRow.id)
+    )
+    return list(rows)
+
+
 async def meetings_on_server(session: AsyncSession, server_name: str) -> list[MeetingRow]:
     stmt = select(MeetingRow).where(
         MeetingRow.server_name == server_name, MeetingRow.status == "in_progress"

@@ -64,6 +64,8 @@ class MeetingRow(Base):
     # scheduled -> in_progress -> ended
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     server_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # While scheduled: the server its expected participants are booked on for its hours.
+    booked_server: Mapped[str | None] = mapped_column(String(64), nullable=True)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -76,6 +78,7 @@ class MeetingRow(Base):
         Index("ix_meetings_name", "name", "id"),
         Index("ix_meetings_moderator", "moderator", "id"),
         Index("ix_meetings_server", "server_name", "status"),
+        Index("ix_meetings_booked", "status", "end_at"),
     )
 
 
