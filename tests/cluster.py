@@ -101,6 +101,16 @@ class Cluster:
         except httpx.HTTPError:
             return 0
 
+    def moot(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`moot ARGS --ems-url ...` in a process of its own, as an administrator runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "moot", *args, "--ems-url", self.ems_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def server_status(self, name: str) -> str | None:
         try:
             response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2)

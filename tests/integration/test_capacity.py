@@ -419,3 +419,44 @@ def test_the_plan_checks_its_query(api: TestClient) -> None:
     assert status == 422 and "31 days" in json.dumps(body)
     status, body = answer(**{"from": "tomorrow"})
     assert status == 422
+
+
+@pytest.mark.processes
+def test_moot_capacity_shows_the_booked_peak_and_checks_its_options(
+    database_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(workdir=tmp_path, database_url=database_url)
+    try:
+        cluster.start_ems()
+        cluster.start_room("room1", MOOT_MAX_ACTIVE_MEETINGS="2", MOOT_MAX_USERS_PER_MEETING="50")
+        cluster.start_room("room2", MOOT_MAX_ACTIVE_MEETINGS="2", MOOT_MAX_USERS_PER_MEETING="50")
+        for expected in (50, 50, 50, 50, 30):  # 230 booked at 9:00 where 200 fit
+            created = httpx.post(
+                f"{cluster.ems_url}/api/v1/meetings",
+                json={
+                    "name": "Monday",
+                    "start": TOMORROW_9.isoformat(),
+                    "expected_participants": expected,
+                },
+                timeout=10,
+            )
+            assert created.status_code == 201, created.text
+        shown = cluster.moot(
+            "capacity", "--from", (TOMORROW_9 - timedelta(hours=1)).isoformat(), "--hours", "3"
+        )
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert "2 of 2 room server(s) take meetings, 200 participants, 4 meetings" in lines[0]
+        [nine] = [line for line in lines if line.startswith(f"{TOMORROW_9:%Y-%m-%d} 09:00")]
+        assert "230 in 5" in nine and "115%" in nine and "OVER" in nine
+        assert len([line for line in lines if line.startswith("20")]) == 1  # only booked hours
+        assert any(
+            line.startswith("warning") and "cluster: the cluster is booked beyond" in line
+            for line in lines
+        )
+        naive = cluster.moot("capacity", "--from", "2026-12-07T09:00")
+        assert naive.returncode == 1 and "time zone offset" in naive.stderr
+        nonsense = cluster.moot("capacity", "--from", "monday")
+        assert nonsense.returncode == 1 and "not an ISO 8601 time" in nonsense.stderr
+    finally:
+        cluster.stop()

@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +33,7 @@ def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
 
 
 def moot(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """`moot ARGS --ems-url ...` in a process of its own, as an administrator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "moot", *args, "--ems-url", cluster.ems_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return cluster.moot(*args)
 
 
 def create(cluster: Cluster, count: int) -> list[dict[str, Any]]:
