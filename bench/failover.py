@@ -135,6 +135,15 @@ def wait_for(
     raise RuntimeError(f"timed out waiting for {what}{output}")
 
 
+def server_summary(cluster: Cluster) -> str:
+    """Each room server's status and meetings, for an error message."""
+    try:
+        rows = cluster.servers()
+    except httpx.HTTPError as exc:
+        return f"(the EMS did not answer: {exc})"
+    return ", ".join(f"{s['name']} {s['status']} {s['active_meetings']}" for s in rows)
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a live process has used so far (0 once it is gone)."""
     try:
@@ -650,9 +659,15 @@ async def restore(cluster: Cluster, mode: str, victim: str) -> None:
     else:
         cluster.rooms[victim].popen.send_signal(signal.SIGCONT)
     await end_meetings(cluster)
-    await asyncio.to_thread(
-        wait_for, cluster.quiet, "every room server back online and empty", cluster.rooms[victim]
-    )
+    try:
+        await asyncio.to_thread(
+            wait_for,
+            cluster.quiet,
+            "every room server back online and empty",
+            cluster.rooms[victim],
+        )
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\nservers: {server_summary(cluster)}") from exc
 
 
 # -- figures ---------------------------------------------------------------------------

@@ -132,19 +132,29 @@ def machine() -> str:
 
 async def drive(cluster: Cluster, args: argparse.Namespace) -> tuple[float, list[float], float]:
     rooms = [SimulatedRoom(f"sim-{i:04d}") for i in range(args.servers)]
+    sent = [0]
+    tasks: list[asyncio.Task[None]] = []
+
+    async def join(room: SimulatedRoom) -> None:
+        await room.connect(cluster.ems_url)
+        # Reporting starts at once: a registered server that stays silent for 3 s fails.
+        tasks.append(asyncio.create_task(room.answer_commands()))
+        tasks.append(asyncio.create_task(report_loop(room, 1.0, sent)))
+
     started = time.monotonic()
     for chunk in range(0, len(rooms), 100):  # 100 at a time: registration writes a row each
-        await asyncio.gather(*(r.connect(cluster.ems_url) for r in rooms[chunk : chunk + 100]))
+        await asyncio.gather(*(join(r) for r in rooms[chunk : chunk + 100]))
     print(f"  {len(rooms):,} servers registered in {time.monotonic() - started:.1f} s")
-    sent = [0]
-    tasks = [asyncio.create_task(r.answer_commands()) for r in rooms]
-    tasks += [asyncio.create_task(report_loop(r, 1.0, sent)) for r in rooms]
     assert cluster.ems is not None
     ems = psutil.Process(cluster.ems.popen.pid)
     latencies: list[float] = []
     try:
         await asyncio.sleep(args.warmup)
-        async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=30) as http:
+            listing = (await http.get("/api/v1/servers")).json()
+            down = [s["name"] for s in listing if s["status"] != "online"]
+            if down:  # the simulator fell behind: figures would not be of 2,000 live servers
+                raise RuntimeError(f"{len(down)} simulated servers are not online: {down[:5]}")
             cpu_before = sum(ems.cpu_times()[:2])
             sent_before, window_start = sent[0], time.monotonic()
             marker = 1000.0

@@ -110,7 +110,10 @@ def plan(
             if not row.over:
                 continue
             if row.participants == 0 and row.meetings == 0:
-                why = "takes no meetings (draining or removed): they will be placed elsewhere"
+                why = (
+                    "it takes no meetings now (offline, failed or draining): "
+                    "they will be placed elsewhere when they start"
+                )
             else:
                 why = (
                     f"{row.booked_participants} of {row.participants} participants, "

@@ -437,8 +437,10 @@ def capacity(
         if parsed.tzinfo is None:
             fail(f"{option} needs a time zone offset, e.g. 2026-12-07T09:00:00+01:00 or ...Z")
         params[option.removeprefix("--")] = parsed.isoformat()
-    if to is None:
+    if to is None:  # whole hours from the hour --from falls in, as the plan counts them
         start = datetime.fromisoformat(params["from"]) if "from" in params else datetime.now(UTC)
+        start = start.replace(minute=0, second=0, microsecond=0)
+        params["from"] = start.isoformat()
         params["to"] = (start + timedelta(hours=hours)).isoformat()
     result = _call("GET", ems_url, "/api/v1/capacity", params=params)
     if as_json:

@@ -460,3 +460,17 @@ def test_moot_capacity_shows_the_booked_peak_and_checks_its_options(
         assert nonsense.returncode == 1 and "not an ISO 8601 time" in nonsense.stderr
     finally:
         cluster.stop()
+
+
+def test_a_meeting_scheduled_before_any_server_is_booked_when_one_comes(
+    api: TestClient, rooms: Callable[..., FakeRoom]
+) -> None:
+    meeting = create(api, start=TOMORROW_9.isoformat(), expected_participants=30)
+    assert meeting["booked_server"] is None  # nobody to book it on, but it is scheduled
+    rooms("r1")
+    deadline = time.monotonic() + 10
+    while api.get(f"/api/v1/meetings/{meeting['id']}").json()["booked_server"] != "r1":
+        assert time.monotonic() < deadline, "the meeting was not booked on r1"
+        time.sleep(0.05)
+    hour = plan(api, TOMORROW_9, 1)["hours"][0]
+    assert [(s["name"], s["booked_participants"]) for s in hour["servers"]] == [("r1", 30)]

@@ -353,8 +353,9 @@ class MeetingService:
         )
 
     async def _start_for_attendee(self, meeting_id: str) -> AttendInfo:
-        async with self._lock(meeting_id), self._sessions() as session:
-            row = await self._get(session, meeting_id)
+        async with self._lock(meeting_id):
+            async with self._sessions() as session:
+                row = await self._get(session, meeting_id)
             if row.status == "ended":
                 raise CannotAttend("this meeting has ended")
             if row.status == "scheduled":
@@ -363,8 +364,24 @@ class MeetingService:
                     raise CannotAttend(f"this meeting opens at {row.start_at:%Y-%m-%d %H:%M} UTC")
                 if now >= row.end_at:
                     raise CannotAttend("this meeting's time is over")
+                # Opened with no session held: at 9:00 many meetings start at once, and
+                # each waits for its room server's answer.
+                epoch_before = row.epoch
                 await self._open(row, now)
-                await session.commit()
+                async with self._sessions() as session:
+                    started = await store.record_host(
+                        session,
+                        row.id,
+                        status="scheduled",
+                        epoch=epoch_before,
+                        server_name=row.server_name or "",
+                        new_epoch=row.epoch,
+                        started_at=now,
+                    )
+                    await session.commit()
+                if not started:  # deleted or changed while it opened: undo the opening
+                    await self._cluster.close_meeting(row.id, row.server_name or "", "deleted")
+                    raise CannotAttend("this meeting changed while it opened; try again")
             return AttendInfo.of(row)
 
     async def _open(self, row: MeetingRow, now: datetime) -> None:

@@ -59,9 +59,12 @@ RESTART_ALLOWANCE = 10.0
 ORPHAN_RETRY = 1.0
 # How soon a drain deadline's evacuation tries again when a meeting could not move.
 DRAIN_RETRY = 2.0
-# Meetings an evacuation moves at once: each move holds two database connections (the
-# meeting's row, its journal), and SQLite's pool has 8.
+# Meetings an evacuation moves at once: a drain is not urgent, so it leaves most of the
+# store's pool (8 connections on SQLite) to the meetings that keep running meanwhile.
 EVACUATION_CONCURRENCY = 3
+# Messages that write to the store: applied in order, off the link's reader (serve_link).
+_Queued = ParticipantJoined | ParticipantLeft | MeetingEnded | ShuttingDown
+_QUEUED = (ParticipantJoined, ParticipantLeft, MeetingEnded, ShuttingDown)
 
 
 class NoRoomServer(Exception):
@@ -118,6 +121,8 @@ class ClusterManager:
         self._evacuations: dict[str, asyncio.Lock] = {}
         self._past_hour = 0  # the hour up to which bookings were forgotten
         self._serving: set[asyncio.Task[Any]] = set()  # the handlers of control links
+        self._unbooked = False  # some scheduled meeting may have found no server to book
+        self._stopping = False
 
     # -- start-up --------------------------------------------------------
 
@@ -141,6 +146,8 @@ class ClusterManager:
             for meeting in await meeting_store.scheduled_until_after(session, utcnow()):
                 if meeting.booked_server and meeting.booked_server in self.registry:
                     self.registry.reserve(meeting.id, self._reservation(meeting))
+                else:
+                    self._unbooked = True  # booked when a server is online to take it
 
     @staticmethod
     def _live_from_row(row: RoomServerRow) -> LiveServer:
@@ -149,7 +156,14 @@ class ClusterManager:
     # -- one connection ---------------------------------------------------
 
     async def serve_link(self, link: Link) -> None:
-        """Handshake, then read the room server's messages until the link drops."""
+        """Handshake, then read the room server's messages until the link drops.
+
+        Reports, command results and journal appends are handled as they arrive; meeting
+        events (which write to the store) go through a queue of their own, in order, so a
+        burst of them (a meeting of 200 ending) never holds up the reports behind them:
+        a report read late looks like a silent server, and a command result read late
+        like a room server that did not answer.
+        """
         server = await self._handshake(link)
         if server is None:
             return
@@ -157,6 +171,8 @@ class ClusterManager:
         if task is not None:
             self._serving.add(task)
             task.add_done_callback(self._serving.discard)
+        events: asyncio.Queue[_Queued | None] = asyncio.Queue()
+        applying = self._in_background(self._apply_events(server, events))
         try:
             while True:
                 text = await link.receive_text()
@@ -165,13 +181,33 @@ class ClusterManager:
                 except ValidationError as exc:
                     log.warning("room server %s sent a malformed message: %s", server.name, exc)
                     continue
-                await self._dispatch(server, message)
+                if isinstance(message, _QUEUED):
+                    events.put_nowait(message)
+                else:
+                    await self._dispatch(server, message)
         except LinkClosed:
             pass
         finally:
-            if server.link is link:
-                # Shielded: a handler cancelled mid-write (shutdown) still records the loss.
-                await asyncio.shield(self._in_background(self._link_lost(server)))
+            events.put_nowait(None)
+            # Shielded: a handler cancelled mid-write (shutdown) still records the loss.
+            await asyncio.shield(self._in_background(self._link_done(server, link, applying)))
+
+    async def _apply_events(
+        self, server: LiveServer, events: asyncio.Queue[_Queued | None]
+    ) -> None:
+        while (message := await events.get()) is not None:
+            try:
+                await self._dispatch(server, message)
+            except Exception:  # one bad event must not stop the ones after it
+                log.exception("room server %s: %s could not be applied", server.name, message)
+
+    async def _link_done(
+        self, server: LiveServer, link: Link, applying: asyncio.Task[None]
+    ) -> None:
+        """After its last events are applied: the link is lost, unless a new one replaced it."""
+        await applying
+        if server.link is link:
+            await self._link_lost(server)
 
     async def _handshake(self, link: Link) -> LiveServer | None:
         try:
@@ -253,6 +289,9 @@ class ClusterManager:
             self._in_background(self._send_close(live, meeting_id, reason, moved=runs_on))
         for meeting_id in lost:  # the room server restarted and forgot them
             self._in_background(self._reopen(live, meeting_id))
+        if self._unbooked:  # scheduled meetings that found no server: one may take them now
+            self._unbooked = False
+            self._in_background(self._book_unbooked())
         return live
 
     async def close(self) -> None:
@@ -264,6 +303,7 @@ class ClusterManager:
         # connection to be terminated, and aiosqlite's close of it can hang the loop's exit.
         # So close the control links and let their handlers record that, then wait for the
         # rest. Room servers reconnect when the EMS is back.
+        self._stopping = True
         for server in self.registry.all():
             if server.link is not None:
                 with contextlib.suppress(LinkClosed):
@@ -355,7 +395,8 @@ class ClusterManager:
         """The connection dropped: SUSPECT until it reconnects or the grace runs out."""
         self._drop_link(server)
         server.disconnected_at = time.monotonic()
-        await self._set_state(server, ServerState.SUSPECT, "control connection closed")
+        why = "the EMS is stopping" if self._stopping else "control connection closed"
+        await self._set_state(server, ServerState.SUSPECT, why)
 
     async def _shutting_down(self, server: LiveServer) -> None:
         """A server that says it is leaving: its meetings move at once."""
@@ -374,7 +415,10 @@ class ClusterManager:
         if state is not ServerState.ONLINE:
             server.meetings = {}
         self.registry.refresh(server)
-        quiet = state is ServerState.ONLINE or why == "it announced its shutdown"
+        quiet = state is ServerState.ONLINE or why in (
+            "it announced its shutdown",
+            "the EMS is stopping",
+        )
         log.log(
             logging.INFO if quiet else logging.WARNING,
             "room server %s: %s -> %s (%s)",
@@ -477,26 +521,39 @@ class ClusterManager:
         """
         async with self._sessions() as session:
             meeting = await meeting_store.get_meeting(session, meeting_id)
-            host = self.registry.get(meeting.server_name or "") if meeting else None
-            if (
-                meeting is None
-                or meeting.status != "in_progress"
-                or (not force and host is not None and host.state is ServerState.ONLINE)
-            ):
-                self._orphans.discard(meeting_id)
-                return False
-            try:
-                server, epoch = await self.open_meeting(meeting)
-            except (NoRoomServer, CommandFailed) as exc:
-                if meeting_id not in self._orphans:
-                    log.warning("meeting %s cannot move yet: %s", meeting_id, exc)
-                if not force:  # an evacuation retries on its own, at the drain deadline
-                    self._orphans.add(meeting_id)
-                return False
-            meeting.server_name = server.name
-            meeting.epoch = epoch
+        host = self.registry.get(meeting.server_name or "") if meeting else None
+        if (
+            meeting is None
+            or meeting.status != "in_progress"
+            or (not force and host is not None and host.state is ServerState.ONLINE)
+        ):
+            self._orphans.discard(meeting_id)
+            return False
+        # No session is held while the room server answers: a failover moves many meetings
+        # at once and opening each reads its journal, so held sessions would use up the
+        # pool and wait on each other.
+        try:
+            server, epoch = await self.open_meeting(meeting)
+        except (NoRoomServer, CommandFailed) as exc:
+            if meeting_id not in self._orphans:
+                log.warning("meeting %s cannot move yet: %s", meeting_id, exc)
+            if not force:  # an evacuation retries on its own, at the drain deadline
+                self._orphans.add(meeting_id)
+            return False
+        async with self._sessions() as session:
+            moved = await meeting_store.record_host(
+                session,
+                meeting_id,
+                status="in_progress",
+                epoch=meeting.epoch,
+                server_name=server.name,
+                new_epoch=epoch,
+            )
             await session.commit()
         self._orphans.discard(meeting_id)
+        if not moved:  # it ended or moved while it opened there
+            await self._send_close(server, meeting_id, "the meeting ended while it moved")
+            return False
         self.on_meeting_changed(meeting_id)
         return True
 
@@ -715,6 +772,7 @@ class ClusterManager:
         )
         if choice.server is None:
             log.info("meeting %s is not booked on any server: %s", meeting.id, choice.reason)
+            self._unbooked = True
             return choice
         meeting.booked_server = choice.server
         self.registry.reserve(meeting.id, self._reservation(meeting))
@@ -727,6 +785,18 @@ class ClusterManager:
                 server_name=choice.server,
             )
         return choice
+
+    async def _book_unbooked(self) -> None:
+        """Book the scheduled meetings that no server could take when they were booked."""
+        async with self._sessions() as session:
+            now = utcnow()
+            rows = await meeting_store.unbooked_scheduled(session, now)
+            for row in rows:
+                self.book(row, now)
+            await session.commit()
+        booked = sum(1 for row in rows if row.booked_server)
+        if booked:
+            log.info("booked %d scheduled meeting(s) that had no server", booked)
 
     async def rebook_from(self, server_name: str) -> int:
         """Book elsewhere the scheduled meetings booked on a server that was removed."""

@@ -135,6 +135,51 @@ async def scheduled_until_after(session: AsyncSession, now: datetime) -> list[Me
     return list(rows)
 
 
+async def record_host(
+    session: AsyncSession,
+    meeting_id: str,
+    *,
+    status: str,
+    epoch: int,
+    server_name: str,
+    new_epoch: int,
+    started_at: datetime | None = None,
+) -> bool:
+    """Set the host of a meeting that is still as the caller read it (`status`, `epoch`).
+
+    False if it changed meanwhile (ended, deleted, moved): the caller undoes its opening.
+    """
+    values: dict[str, object] = {
+        "server_name": server_name,
+        "epoch": new_epoch,
+        "status": "in_progress",
+        "booked_server": None,
+    }
+    if started_at is not None:
+        values["started_at"] = started_at
+    result = await session.execute(
+        update(MeetingRow)
+        .where(MeetingRow.id == meeting_id, MeetingRow.status == status, MeetingRow.epoch == epoch)
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def unbooked_scheduled(session: AsyncSession, now: datetime) -> list[MeetingRow]:
+    """Scheduled meetings ahead that are booked on no server."""
+    rows = await session.scalars(
+        select(MeetingRow)
+        .where(
+            MeetingRow.status == "scheduled",
+            MeetingRow.end_at > now,
+            MeetingRow.booked_server.is_(None),
+            MeetingRow.instant.is_(False),
+        )
+        .order_by(MeetingRow.start_at, MeetingRow.id)
+    )
+    return list(rows)
+
+
 async def booked_on(session: AsyncSession, server_name: str) -> list[MeetingRow]:
     """Scheduled meetings booked on a server."""
     rows = await session.scalars(
