@@ -333,6 +333,21 @@ def servers_drain(
     typer.echo(message)
 
 
+@servers_app.command("events")
+def servers_events(
+    name: str,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+    as_json: JsonFlag = False,
+) -> None:
+    """A room server's changes of state (online, suspect, failed, offline), newest first."""
+    rows = _call("GET", ems_url, f"/api/v1/servers/{name}/events", params={"limit": limit})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["at", "state", "reason"])
+
+
 @servers_app.command("remove")
 def servers_remove(
     name: str,

@@ -99,6 +99,14 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     assert cluster.server_status(victim) == "failed"
     events = httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}/events").json()
     assert [e["state"] for e in events[:2]] == ["failed", "suspect"]
+    # The same, as an administrator sees it from the command line.
+    listed = cluster.moot("servers", "list")
+    assert any(line.split()[:2] == [victim, "failed"] for line in listed.stdout.splitlines())
+    history = cluster.moot("servers", "events", victim, "--limit", "2").stdout.splitlines()
+    assert history[0].split() == ["AT", "STATE", "REASON"]
+    assert "failed" in history[1] and "did not reconnect within" in history[1]
+    assert "suspect" in history[2] and "control connection closed" in history[2]
+    assert cluster.moot("servers", "events", "nope").returncode == 1
 
     # The meeting page's rejoin: the old token gets a new one for the new host.
     answer = httpx.post(

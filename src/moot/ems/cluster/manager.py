@@ -468,7 +468,7 @@ class ClusterManager:
                 why = (
                     f"no report for {self._timing.failure_after:g}s"
                     if seen.connected
-                    else "did not reconnect in time"
+                    else f"did not reconnect within {self._timing.reconnect_grace:g}s"
                 )
                 # In the background: a slow move must not hold up detecting the others.
                 self._failing.add(server.name)
