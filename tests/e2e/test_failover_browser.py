@@ -40,3 +40,24 @@ def test_page_reconnects_to_the_new_room_server(cluster: Cluster, new_context: N
     # Nothing Alice sent stays unacknowledged.
     expect(alice.locator("#messages .pending")).to_have_count(0)
     assert httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}").json()["status"] == "failed"
+
+
+def test_page_leaves_a_hung_room_server_by_itself(
+    cluster: Cluster, new_context: NewContext
+) -> None:
+    """SIGSTOP closes no socket: the page's keep-alive notices the silence and rejoins."""
+    meeting_id = create_meeting(cluster, "Patient", "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice")
+    send_chat(alice, "before the hang")
+    victim = meeting_detail(cluster, meeting_id)["server"]
+    room = next(p for p in cluster.processes if p.name == victim)
+    room.popen.send_signal(signal.SIGSTOP)
+    try:
+        expect(alice.locator("#connection")).to_have_text("reconnecting…", timeout=6000)
+        expect(alice.locator("#connection")).to_have_text("connected", timeout=8000)
+        assert meeting_detail(cluster, meeting_id)["server"] != victim
+        expect(alice.locator("#messages")).to_contain_text("before the hang")
+        send_chat(alice, "after the hang")
+        expect(alice.locator("#messages .pending")).to_have_count(0)
+    finally:
+        room.popen.send_signal(signal.SIGCONT)

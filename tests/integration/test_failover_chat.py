@@ -76,7 +76,14 @@ class Page:
     async def run(self, http: httpx.AsyncClient) -> None:
         while True:
             try:
-                async with websockets.connect(self.socket_url, open_timeout=2) as ws:
+                # A keep-alive of 1 s, as the meeting page's: a hung server closes nothing.
+                async with websockets.connect(
+                    self.socket_url,
+                    open_timeout=2,
+                    ping_interval=1,
+                    ping_timeout=1,
+                    close_timeout=0.5,  # a hung server never answers the close either
+                ) as ws:
                     await self._session(ws)
                     return  # the test stopped it
             except (ConnectionClosed, InvalidHandshake, InvalidStatus, OSError, TimeoutError):

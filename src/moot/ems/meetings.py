@@ -332,7 +332,7 @@ class MeetingService:
         if info.status != "in_progress":
             info = await self._start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")
-        if server is None or server.link is None:
+        if server is None or server.link is None or not self._cluster.answering(server):
             raise Unavailable(
                 "the room server hosting this meeting is not reachable; try again shortly"
             )

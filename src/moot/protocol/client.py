@@ -29,7 +29,13 @@ class EndMeeting(_Message):
     type: Literal["end_meeting"] = "end_meeting"
 
 
-ClientMessage = Annotated[SendChat | EndMeeting, Field(discriminator="type")]
+class Ping(_Message):
+    """The page's keep-alive: a hung room server closes nothing, so the page asks."""
+
+    type: Literal["ping"] = "ping"
+
+
+ClientMessage = Annotated[SendChat | EndMeeting | Ping, Field(discriminator="type")]
 _client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
@@ -67,6 +73,12 @@ class Ack(_Message):
 
     type: Literal["ack"] = "ack"
     id: str
+
+
+class Pong(_Message):
+    """The answer to `ping`."""
+
+    type: Literal["pong"] = "pong"
 
 
 class Ended(_Message):

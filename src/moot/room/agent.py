@@ -192,10 +192,11 @@ class Agent:
 
     async def journal(self, meeting: HostedMeeting, line: ChatLine) -> bool:
         """Make an event durable in the EMS's journal; False if it could not be now."""
-        try:
-            await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
-        except TimeoutError:
-            return False
+        if not self.registered.is_set():  # no await when registered: lines go out in order
+            try:
+                await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
+            except TimeoutError:
+                return False
         link = self._link
         if link is None:
             return False

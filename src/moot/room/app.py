@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -12,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from moot import __version__
-from moot.protocol.client import EndMeeting, Error, SendChat, parse_client
+from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
-from moot.room.host import Connection, MeetingNotHere
+from moot.room.host import Connection, MeetingHost, MeetingNotHere
 from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
 
@@ -97,6 +98,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
             await websocket.close(code=CLOSE_NOT_HERE)
             return
+        # Lines wait for the EMS's journal: they go through a queue of their own, in order,
+        # so the reader still answers pings (the page's keep-alive) meanwhile.
+        lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
+        chatting = asyncio.create_task(_chat_in_order(host, meeting_id, conn, lines))
         try:
             while True:
                 text = await websocket.receive_text()
@@ -106,8 +111,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
                     await websocket.send_text(Error(message=reason).model_dump_json())
                     continue
-                if isinstance(message, SendChat):
-                    await host.chat(meeting_id, conn, message.id, message.text)
+                if isinstance(message, Ping):
+                    await conn.send(Pong())
+                elif isinstance(message, SendChat):
+                    lines.put_nowait(message)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
                         await websocket.send_text(
@@ -121,7 +128,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
             pass
         finally:
+            lines.put_nowait(None)
             await host.leave(meeting_id, conn)
+            await chatting
 
     @app.get("/healthz", response_class=PlainTextResponse)
     async def healthz() -> str:
@@ -138,3 +147,35 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+# Lines of one page on their way to the journal at once (see _chat_in_order).
+PIPELINE = 16
+
+
+async def _chat_in_order(
+    host: MeetingHost, meeting_id: str, conn: Connection, lines: asyncio.Queue[SendChat | None]
+) -> None:
+    """Journal, show and acknowledge one connection's lines in the order they came.
+
+    Up to PIPELINE lines are on their way to the journal at once: each starts in order
+    (so its journal_append goes out in order) and the EMS acknowledges in that order, so
+    lines are shown in order too, while one round trip to the EMS carries many of them.
+    """
+    slots = asyncio.Semaphore(PIPELINE)
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(line: SendChat) -> None:
+        try:
+            await host.chat(meeting_id, conn, line.id, line.text)
+        except MeetingNotHere:
+            pass  # closed or moved: the page rejoins and resends what was not acknowledged
+        finally:
+            slots.release()
+
+    while (line := await lines.get()) is not None:
+        await slots.acquire()
+        task = asyncio.create_task(one(line))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    await asyncio.gather(*running)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from moot.protocol.client import Ack, ChatLine, Ended, Moved, Roster, Welcome
+from moot.protocol.client import Ack, ChatLine, Ended, Moved, Pong, Roster, Welcome
 from moot.protocol.control import (
     MeetingEnded,
     MeetingStatus,
@@ -47,7 +47,7 @@ class Connection:
     user: str
     role: Role
 
-    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved) -> None:
+    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong) -> None:
         try:
             await self.channel.send_text(message.model_dump_json())
         except Exception:  # a dead socket is cleaned up by its own reader

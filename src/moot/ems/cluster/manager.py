@@ -828,6 +828,13 @@ class ClusterManager:
         hour_plans, warnings = plan(servers, self.registry.reserved, hours)
         return servers, hour_plans, warnings
 
+    def answering(self, server: LiveServer) -> bool:
+        """Heard from within two heartbeats. A page is not sent to a server gone silent:
+        it may hang (SIGSTOP, a cut network), which closes no connection, and the page
+        would wait on it until the failure detector moves the meeting anyway."""
+        last = server.last_report_at
+        return last is not None and time.monotonic() - last <= 2 * self._heartbeat
+
     def unbook(self, meeting_id: str) -> None:
         """Take a scheduled meeting's booking back (it was deleted or ended)."""
         self.registry.release(meeting_id)

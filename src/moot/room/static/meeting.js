@@ -21,6 +21,7 @@ const unacked = new Map(); // event id -> text
 let socket;
 let ended = false;
 let retryDelay = 250;
+let lastHeard = Date.now(); // when the room server last said anything
 
 function setState(text, live) {
   stateEl.textContent = text;
@@ -80,8 +81,10 @@ function connect() {
     `${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`;
   const ws = new WebSocket(url);
   socket = ws;
+  lastHeard = Date.now();
   let refused = false;
   ws.onmessage = (event) => {
+    lastHeard = Date.now();
     const msg = JSON.parse(event.data);
     switch (msg.type) {
       case "welcome":
@@ -99,6 +102,7 @@ function connect() {
         break;
       case "ended": showEnded(msg.reason); break;
       case "moved": ws.close(); break;
+      case "pong": break;
       case "error": refused = true; setState(msg.message, false); break;
     }
   };
@@ -160,5 +164,20 @@ setInterval(() => {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
   for (const [id, text] of unacked) socket.send(JSON.stringify({ type: "chat", id, text }));
 }, 5000);
+
+// Keep-alive: a room server that hangs (or a network that is cut) closes nothing, so
+// the page asks every second and, after 3 s without a word (or a connection not
+// answered in 3 s), gives up on that server and asks the EMS where the meeting runs.
+setInterval(() => {
+  if (!socket || ended) return;
+  const waiting = socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING;
+  if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+  if (waiting && Date.now() - lastHeard > 3000) {
+    const silent = socket;
+    socket = null; // its close event, whenever it comes, is then ignored
+    silent.close();
+    rejoin(false);
+  }
+}, 1000);
 
 connect();
