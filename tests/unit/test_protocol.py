@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from moot.protocol import PROTOCOL_VERSION, is_compatible
-from moot.protocol.client import EndMeeting, SendChat, parse_client
+from moot.protocol.client import EndMeeting, Ping, Pong, SendChat, parse_client
 from moot.protocol.control import (
     CloseMeeting,
     CommandResult,
@@ -100,6 +100,8 @@ def test_down_parser_refuses_up_messages() -> None:
 def test_client_messages() -> None:
     assert parse_client('{"type":"chat","id":"e1","text":"hi"}') == SendChat(id="e1", text="hi")
     assert parse_client('{"type":"end_meeting"}') == EndMeeting()
+    assert parse_client('{"type":"ping"}') == Ping()
+    assert Pong().model_dump_json() == '{"type":"pong"}'
     with pytest.raises(ValidationError):
         parse_client('{"type":"chat","id":"e1","text":""}')
     with pytest.raises(ValidationError):
