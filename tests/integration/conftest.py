@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster
+from tests.cluster import Cluster, Process
 
 
 @pytest.fixture
@@ -18,4 +19,19 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
         running.start_room("room2")
         yield running
     finally:
+        running.stop()
+
+
+@pytest.fixture
+def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
+    """An EMS on SQLite with three room servers, by name; a stopped one is resumed at the end."""
+    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        running.start_ems()
+        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
+        yield running, rooms
+    finally:
+        for process in running.processes:
+            if process.alive():
+                process.popen.send_signal(signal.SIGCONT)
         running.stop()

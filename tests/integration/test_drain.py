@@ -8,8 +8,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,17 +17,6 @@ import websockets
 from tests.cluster import Cluster, Process
 
 pytestmark = pytest.mark.processes
-
-
-@pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems()
-        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
-        yield running, rooms
-    finally:
-        running.stop()
 
 
 def moot(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

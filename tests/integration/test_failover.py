@@ -6,8 +6,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,20 +15,6 @@ import websockets
 from tests.cluster import Cluster, Process
 
 pytestmark = pytest.mark.processes
-
-
-@pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems()
-        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
-        yield running, rooms
-    finally:
-        for process in running.processes:
-            if process.alive():
-                process.popen.send_signal(signal.SIGCONT)
-        running.stop()
 
 
 def create(cluster: Cluster, count: int) -> list[dict[str, Any]]:

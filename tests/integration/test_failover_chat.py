@@ -15,8 +15,6 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -128,20 +126,6 @@ class Page:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems()
-        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
-        yield running, rooms
-    finally:
-        for process in running.processes:
-            if process.alive():
-                process.popen.send_signal(signal.SIGCONT)
-        running.stop()
-
-
 def host_of(cluster: Cluster, meeting_id: str) -> str:
     server: str = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}").json()["server"]
     return server
@@ -222,6 +206,13 @@ def test_every_page_comes_back_with_the_whole_chat(
             assert not page.unacked, (page.user, list(page.unacked)[:3])
             assert {(page.user, event_id) for event_id in page.acked} <= stored
             assert {(page.user, f"{page.user}-{n}") for n in range(1, page.sent + 1)} <= stored
+            # Each person's lines are stored in the order they were typed.
+            mine = [
+                int(event_id.rsplit("-", 1)[1])
+                for sender, event_id in history
+                if sender == page.user
+            ]
+            assert mine == sorted(mine), (page.user, mine[:20])
             # No line was shown twice to anyone.
             assert max(page.seen.values(), default=1) == 1, (page.user, page.seen.most_common(2))
         assert sum(p.sent for p in members) == len(history)
