@@ -32,6 +32,10 @@ START_SLACK = timedelta(minutes=1)
 # How long after its join token expired a meeting page may still rejoin by itself.
 REJOIN_WINDOW = 12 * 3600
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+# A change to any of these books a scheduled meeting again (its hours, size or place).
+_BOOKING_FIELDS = frozenset(
+    {"start", "duration_minutes", "expected_participants", "location", "location_required"}
+)
 
 
 class MeetingNotFound(Exception):
@@ -228,8 +232,7 @@ class MeetingService:
                 password = changes["password"]
                 row.password_hash = hash_password(password) if password else None
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
-            booked = {"start", "duration_minutes", "expected_participants", "location"}
-            if row.status == "scheduled" and ({*booked, "location_required"} & changes.keys()):
+            if row.status == "scheduled" and _BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
             await session.commit()
             self.forget(meeting_id)
