@@ -272,6 +272,23 @@ class _View:
         self.full, self.meetings_after = full, meetings_after
 
 
+# The LoadTable's columns, in the order of `LoadTable._values` (and of its docstring).
+_COLUMN_NAMES = (
+    "_used",
+    "_free",
+    "_capacity",
+    "_share",
+    "_full",
+    "_meetings_after",
+    "_max_users",
+    "_instant_full",
+    "_location",
+    "_meetings",
+    "_max_active",
+    "_open",
+)
+
+
 class LoadTable:
     """Every room server's `ServerLoad`, one row per name, kept as columns for `place`.
 
@@ -331,7 +348,7 @@ class LoadTable:
         self._location_codes: dict[str, int] = {}
         columns = list(zip(*(self._values(self._rows[n]) for n in self._names), strict=True))
         if not columns:
-            columns = [()] * 12
+            columns = [()] * len(_COLUMN_NAMES)
         self._used: _Floats = np.array(columns[0], dtype=np.float64)
         self._free: _Floats = np.array(columns[1], dtype=np.float64)
         self._capacity: _Floats = np.array(columns[2], dtype=np.float64)
@@ -371,36 +388,11 @@ class LoadTable:
         )
 
     def _columns(self) -> list[np.ndarray]:
-        return [
-            self._used,
-            self._free,
-            self._capacity,
-            self._share,
-            self._full,
-            self._meetings_after,
-            self._max_users,
-            self._instant_full,
-            self._location,
-            self._meetings,
-            self._max_active,
-            self._open,
-        ]
+        return [getattr(self, name) for name in _COLUMN_NAMES]
 
     def _set_columns(self, columns: list[np.ndarray]) -> None:
-        (
-            self._used,
-            self._free,
-            self._capacity,
-            self._share,
-            self._full,
-            self._meetings_after,
-            self._max_users,
-            self._instant_full,
-            self._location,
-            self._meetings,
-            self._max_active,
-            self._open,
-        ) = columns
+        for name, column in zip(_COLUMN_NAMES, columns, strict=True):
+            setattr(self, name, column)
 
     def __len__(self) -> int:
         return len(self._names)
@@ -431,20 +423,8 @@ class LoadTable:
             }
             self._renumber(slot)
         else:
-            (
-                self._used[slot],
-                self._free[slot],
-                self._capacity[slot],
-                self._share[slot],
-                self._full[slot],
-                self._meetings_after[slot],
-                self._max_users[slot],
-                self._instant_full[slot],
-                self._location[slot],
-                self._meetings[slot],
-                self._max_active[slot],
-                self._open[slot],
-            ) = values
+            for column, value in zip(self._columns(), values, strict=True):
+                column[slot] = value
         self._rows[row.name] = row
 
     def remove(self, name: str) -> None:
