@@ -32,6 +32,7 @@ from moot.ems.meetings import (
     MeetingNotFound,
     MeetingService,
     NotAllowed,
+    NotRecorded,
     Unavailable,
 )
 from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
@@ -80,6 +81,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _cannot_attend(request: Request, exc: CannotAttend) -> JSONResponse:
         status_code = 403 if isinstance(exc, NotAllowed) else 409
         return JSONResponse({"detail": str(exc)}, status_code=status_code)
+
+    @app.exception_handler(NotRecorded)
+    async def _not_recorded(request: Request, exc: NotRecorded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:

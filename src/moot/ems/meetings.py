@@ -18,11 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
-from moot.ems.cluster.manager import ClusterManager, CommandFailed, NoRoomServer, mark_ended
+from moot.ems.cluster.manager import (
+    ClusterManager,
+    CommandFailed,
+    NoRoomServer,
+    record_segment,
+)
 from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as store
+from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.recordings import RecordedSegment
 from moot.tokens import InvalidToken, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
@@ -48,6 +55,10 @@ class CannotAttend(Exception):
 
 class NotAllowed(CannotAttend):
     """The request carries no valid proof of who is asking."""
+
+
+class NotRecorded(Exception):
+    """The meeting has no recording (not recorded, or not started yet)."""
 
 
 class Unavailable(Exception):
@@ -177,6 +188,9 @@ class MeetingService:
             self._cluster.book(row, now)  # its expected participants, on a server, for its hours
         async with self._sessions() as session:
             session.add(row)
+            if instant:
+                await session.flush()  # the meeting row first: its segment refers to it
+                await record_segment(session, row, row.server_name or "", row.epoch, "")
             await session.commit()
         return row
 
@@ -198,6 +212,15 @@ class MeetingService:
             row = await self._get(session, meeting_id)
             if row.status == "ended":
                 raise InvalidChange("status", "an ended meeting cannot be changed")
+            if (
+                "record" in changes
+                and row.status != "scheduled"
+                and changes["record"] != row.record
+            ):
+                # Everyone in it was told on entering whether it is recorded.
+                raise InvalidChange(
+                    "record", "whether a meeting is recorded is set before it starts"
+                )
             timing = {"start", "duration_minutes", "recurrence"} & changes.keys()
             if timing and row.status != "scheduled":
                 raise InvalidChange(
@@ -261,8 +284,7 @@ class MeetingService:
             now = utcnow()
             self._cluster.unbook(row.id)
             row.booked_server = None
-            mark_ended(row, now)
-            await store.close_open_attendance(session, row.id, now)
+            await store.end_meeting(session, row, now)
             await session.commit()
             self.forget(meeting_id)
             return row
@@ -277,6 +299,16 @@ class MeetingService:
         async with self._sessions() as session:
             row = await self._get(session, meeting_id)
             return row, await store.attendance_of(session, meeting_id)
+
+    async def recording(self, meeting_id: str) -> tuple[MeetingRow, list[RecordedSegment]]:
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if not row.record:
+                raise NotRecorded("this meeting is not recorded")
+            segments = await recording_store.segments_of(session, meeting_id, utcnow())
+        if not segments:
+            raise NotRecorded("nothing is recorded yet: this meeting has not started")
+        return row, segments
 
     async def list(self, query: store.MeetingQuery) -> tuple[list[MeetingRow], str | None]:
         async with self._sessions() as session:
@@ -381,6 +413,10 @@ class MeetingService:
                         new_epoch=row.epoch,
                         started_at=now,
                     )
+                    if started:
+                        await record_segment(
+                            session, row, row.server_name or "", row.epoch, previous_ended=""
+                        )
                     await session.commit()
                 if not started:  # deleted or changed while it opened: undo the opening
                     await self._cluster.close_meeting(row.id, row.server_name or "", "deleted")

@@ -158,6 +158,8 @@ class OpenMeeting(_Message):
     name: str
     moderator: str
     tools: list[str] = []
+    # Recorded: the page says so; the journal at this epoch is the recording's segment.
+    record: bool = False
     history: list[JournalEntry] = Field(
         default=[], description="The meeting's journal so far: it is rebuilt from it."
     )

@@ -61,6 +61,7 @@ class HostedMeeting:
     moderator: str
     epoch: int
     tools: list[str]
+    recording: bool = False
     connections: list[Connection] = field(default_factory=list)
     history: list[ChatLine] = field(default_factory=list)
     seen: dict[str, list[str]] = field(default_factory=dict)
@@ -133,6 +134,7 @@ class MeetingHost:
             moderator=command.moderator,
             epoch=command.epoch,
             tools=list(command.tools),
+            recording=command.record,
         )
         for entry in command.history:  # rebuilt from its journal
             meeting.is_duplicate(entry.sender, entry.event_id)

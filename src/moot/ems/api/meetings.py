@@ -15,6 +15,9 @@ from moot.ems.api.schemas import (
     MeetingOut,
     MeetingPage,
     MeetingPatch,
+    RecordedEvent,
+    RecordingOut,
+    RecordingSegment,
     RejoinOut,
     RejoinRequest,
 )
@@ -27,8 +30,10 @@ from moot.ems.meetings import (
     NotAllowed,
     Unavailable,
 )
+from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.recordings import RecordedSegment
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
 
@@ -57,6 +62,56 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
         ended_at=row.ended_at,
         created_at=row.created_at,
         join_url=service.join_url(row.id),
+    )
+
+
+def recording_out(
+    service: MeetingService, row: MeetingRow, segments: list[RecordedSegment]
+) -> RecordingOut:
+    """The segments in order, as one recording: offsets count from its first moment."""
+    origin = segments[0].segment.started_at
+    now = utcnow()
+
+    def offset(at: datetime) -> float:
+        return round(max(0.0, (at - origin).total_seconds()), 3)
+
+    out = []
+    for number, recorded in enumerate(segments, start=1):
+        segment = recorded.segment
+        events = [
+            RecordedEvent(
+                at=j.at,
+                offset_seconds=offset(j.at),
+                kind="chat",
+                user=j.sender,
+                text=str(j.body.get("text", "")),
+            )
+            for j in recorded.journal
+        ] + [
+            RecordedEvent(at=at, offset_seconds=offset(at), kind=change, user=user)
+            for at, user, change in recorded.roster
+        ]
+        events.sort(key=lambda e: e.at)
+        out.append(
+            RecordingSegment(
+                number=number,
+                epoch=segment.epoch,
+                server=segment.server_name,
+                started_at=segment.started_at,
+                ended_at=segment.ended_at,
+                end_reason=segment.end_reason,
+                offset_seconds=offset(segment.started_at),
+                events=events,
+            )
+        )
+    last = segments[-1].segment.ended_at or now
+    return RecordingOut(
+        meeting_id=row.id,
+        name=row.name,
+        complete=row.status == "ended",
+        duration_seconds=offset(last),
+        segments=out,
+        playback_url=f"{service.public_url}/recordings/{row.id}",
     )
 
 
@@ -114,6 +169,13 @@ async def get_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingDetail:
         **meeting_out(meetings, row).model_dump(),
         attendance=[attendee_out(a) for a in attendance],
     )
+
+
+@router.get("/{meeting_id}/recording", response_model=RecordingOut, responses={404: {}})
+async def get_recording(meeting_id: str, meetings: MeetingsDep) -> RecordingOut:
+    """A recorded meeting's segments, one per room server it ran on, in playback order."""
+    row, segments = await meetings.recording(meeting_id)
+    return recording_out(meetings, row, segments)
 
 
 @router.patch("/{meeting_id}", response_model=MeetingOut)

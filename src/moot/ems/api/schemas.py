@@ -161,6 +161,34 @@ class MeetingDetail(MeetingOut):
     attendance: list[Attendee]
 
 
+class RecordedEvent(BaseModel):
+    at: datetime
+    offset_seconds: float = Field(description="From the start of the recording.")
+    kind: Literal["chat", "joined", "left"]
+    user: str
+    text: str = ""
+
+
+class RecordingSegment(BaseModel):
+    number: int = Field(description="1, 2, ...: the order of playback.")
+    epoch: int
+    server: str = Field(description="The room server that recorded it.")
+    started_at: datetime
+    ended_at: datetime | None = Field(description="None while it is still recording.")
+    end_reason: str
+    offset_seconds: float
+    events: list[RecordedEvent]
+
+
+class RecordingOut(BaseModel):
+    meeting_id: str
+    name: str
+    complete: bool = Field(description="False while the meeting still runs.")
+    duration_seconds: float
+    segments: list[RecordingSegment]
+    playback_url: str
+
+
 class RejoinRequest(_Body):
     token: str = Field(max_length=4000, description="The join token the page was given.")
 

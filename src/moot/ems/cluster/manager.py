@@ -27,6 +27,7 @@ from moot.ems.cluster.journal import JournalWriter, entries_of
 from moot.ems.cluster.registry import LiveServer, Registry, Reservation
 from moot.ems.store import journal as journal_store
 from moot.ems.store import meetings as meeting_store
+from moot.ems.store import recordings as recording_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow, RoomServerRow
@@ -338,6 +339,9 @@ class ClusterManager:
                 log.warning("could not reopen meeting %s on %s: %s", meeting_id, server.name, exc)
                 return
             meeting.epoch = epoch
+            await record_segment(
+                session, meeting, server.name, epoch, previous_ended=f"{server.name} restarted"
+            )
             await session.commit()
         self.on_meeting_changed(meeting_id)
         log.info(
@@ -357,6 +361,7 @@ class ClusterManager:
             name=meeting.name,
             moderator=meeting.moderator,
             tools=list(meeting.tools),
+            record=meeting.record,
             history=history,
         )
 
@@ -549,6 +554,11 @@ class ClusterManager:
                 server_name=server.name,
                 new_epoch=epoch,
             )
+            if moved:
+                left = f"moved off {meeting.server_name}" + (
+                    " (evacuated)" if force else f" ({host.state.value if host else 'removed'})"
+                )
+                await record_segment(session, meeting, server.name, epoch, previous_ended=left)
             await session.commit()
         self._orphans.discard(meeting_id)
         if not moved:  # it ended or moved while it opened there
@@ -704,8 +714,7 @@ class ClusterManager:
                     session, meeting_id=event.meeting_id, user=event.user, at=event.at
                 )
             else:
-                mark_ended(meeting, event.at)
-                await meeting_store.close_open_attendance(session, meeting.id, event.at)
+                await meeting_store.end_meeting(session, meeting, event.at)
                 server.meetings.pop(meeting.id, None)
                 self.registry.unbook(server, meeting.id)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
@@ -925,7 +934,16 @@ class ClusterManager:
             await link.close(reason, refused=True)
 
 
-def mark_ended(meeting: MeetingRow, at: datetime) -> None:
-    """The one place a meeting row becomes ended."""
-    meeting.status = "ended"
-    meeting.ended_at = at
+async def record_segment(
+    session: AsyncSession, meeting: MeetingRow, server_name: str, epoch: int, previous_ended: str
+) -> None:
+    """A recorded meeting that opens (again) records its new epoch as a new segment."""
+    if meeting.record:
+        await recording_store.begin_segment(
+            session,
+            meeting_id=meeting.id,
+            epoch=epoch,
+            server_name=server_name,
+            at=utcnow(),
+            previous_ended=previous_ended,
+        )

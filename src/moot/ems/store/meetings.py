@@ -12,7 +12,8 @@ from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.models import AttendanceRow, MeetingRow, RecordingSegmentRow
+from moot.ems.store.recordings import end_segments
 
 SortKey = Literal["start", "name", "moderator"]
 StatusFilter = Literal["scheduled", "in_progress", "ended", "recorded"]
@@ -77,7 +78,10 @@ def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
             )
         )
     if query.status == "recorded":
-        stmt = stmt.where(MeetingRow.status == "ended", MeetingRow.record.is_(True))
+        recorded = select(RecordingSegmentRow.id).where(
+            RecordingSegmentRow.meeting_id == MeetingRow.id
+        )
+        stmt = stmt.where(MeetingRow.status == "ended", recorded.exists())
     elif query.status is not None:
         stmt = stmt.where(MeetingRow.status == query.status)
     # A time range selects the meetings that overlap it.
@@ -245,10 +249,13 @@ async def record_leave(session: AsyncSession, *, meeting_id: str, user: str, at:
         row.left_at = at
 
 
-async def close_open_attendance(session: AsyncSession, meeting_id: str, at: datetime) -> None:
-    """When a meeting ends, everyone still in it leaves."""
+async def end_meeting(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
+    """The one place a meeting becomes ended: everyone still in it leaves, its recording stops."""
+    meeting.status = "ended"
+    meeting.ended_at = at
     await session.execute(
         update(AttendanceRow)
-        .where(AttendanceRow.meeting_id == meeting_id, AttendanceRow.left_at.is_(None))
+        .where(AttendanceRow.meeting_id == meeting.id, AttendanceRow.left_at.is_(None))
         .values(left_at=at)
     )
+    await end_segments(session, meeting.id, at, "meeting ended")

@@ -152,3 +152,27 @@ class CapacityWarningRow(Base):
     message: Mapped[str] = mapped_column(String(1000))
 
     __table_args__ = (Index("ix_capacity_warnings_at", "at"),)
+
+
+class RecordingSegmentRow(Base):
+    """The part of a recorded meeting that one room server hosted, at one epoch.
+
+    A meeting that moves (failover, drain) goes on recording on its new server as a new
+    segment; playback joins the segments in order, as one recording. What a segment holds
+    is the meeting's journal at its epoch and the roster changes in its time.
+    """
+
+    __tablename__ = "recording_segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    epoch: Mapped[int] = mapped_column(Integer)
+    server_name: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why it ended: "meeting ended", "room server failed", "moved (drain)", ...
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (UniqueConstraint("meeting_id", "epoch", name="uq_recording_segment_epoch"),)

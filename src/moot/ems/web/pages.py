@@ -13,10 +13,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from moot.ems.api.meetings import recording_out
 from moot.ems.api.schemas import MeetingCreate
 from moot.ems.deps import MeetingsDep
 from moot.ems.errors import InvalidChange
-from moot.ems.meetings import AttendInfo, CannotAttend, MeetingNotFound, Unavailable
+from moot.ems.meetings import (
+    AttendInfo,
+    CannotAttend,
+    MeetingNotFound,
+    NotRecorded,
+    Unavailable,
+)
 from moot.ems.store.meetings import MeetingQuery
 from moot.text import sentence
 
@@ -32,7 +39,10 @@ async def _home_lists(meetings: MeetingsDep) -> dict[str, Any]:
     scheduled, _ = await meetings.list(
         MeetingQuery(status="scheduled", start_from=datetime.now(UTC), limit=100)
     )
-    return {"in_progress": in_progress, "scheduled": scheduled}
+    recorded, _ = await meetings.list(
+        MeetingQuery(status="recorded", sort="start", order="desc", limit=20)
+    )
+    return {"in_progress": in_progress, "scheduled": scheduled, "recorded": recorded}
 
 
 def _form_defaults() -> dict[str, Any]:
@@ -192,6 +202,21 @@ async def _attend(
     response = RedirectResponse(target.url, status_code=303)
     response.set_cookie(NAME_COOKIE, quote(user), max_age=365 * 86400, samesite="lax")
     return response
+
+
+@router.get("/recordings/{meeting_id}", response_class=HTMLResponse)
+async def recording(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+    """Play a recording: every segment in order, whichever room servers recorded them."""
+    try:
+        row, segments = await meetings.recording(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    except NotRecorded as exc:
+        row = await meetings.get(meeting_id)
+        return _message(request, row.name, sentence(str(exc)), 404)
+    return templates.TemplateResponse(
+        request, "recording.html", {"recording": recording_out(meetings, row, segments)}
+    )
 
 
 def _attend_form(
