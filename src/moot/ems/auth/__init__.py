@@ -1,0 +1,1 @@
+"""Signing people in: local passwords (argon2id) and LDAP directories."""
