@@ -5,8 +5,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from moot.config import EmsSettings
+from moot.ems.app import create_app
 from tests.cluster import Cluster, Process
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The EMS in process (no room servers), on SQLite, then on PostgreSQL."""
+    settings = EmsSettings(
+        database_url=database_url, data_dir=tmp_path / "data", cluster_secret="secret"
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 @pytest.fixture

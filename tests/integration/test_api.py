@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
-from moot.ems.app import create_app
-
 IN_AN_HOUR = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = EmsSettings(
-        database_url=database_url, data_dir=tmp_path / "data", cluster_secret="secret"
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def schedule(api: TestClient, **fields: Any) -> dict[str, Any]:
@@ -47,7 +33,7 @@ def test_schedule_get_patch_delete(api: TestClient) -> None:
         moderator="Alice",
         expected_participants=12,
         duration_minutes=90,
-        recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+        recurrence="RRULE:FREQ=WEEKLY;COUNT=4",
         record=True,
         password="pw",
         tools=["chat", "chat", "polls"],
@@ -56,6 +42,7 @@ def test_schedule_get_patch_delete(api: TestClient) -> None:
     assert meeting["end"] == (IN_AN_HOUR + timedelta(minutes=90)).isoformat().replace("+00:00", "Z")
     assert meeting["has_password"] is True and "password" not in meeting
     assert meeting["tools"] == ["chat", "polls"]
+    assert meeting["recurrence"] == "FREQ=WEEKLY;COUNT=4"  # stored without "RRULE:"
     got = api.get(f"/api/v1/meetings/{meeting['id']}").json()
     assert got["name"] == "Planning" and got["attendance"] == []
 

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from moot import __version__
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
+from moot.ems.api import calendar as calendar_api
 from moot.ems.api import capacity as capacity_api
 from moot.ems.api import meetings as meetings_api
 from moot.ems.api import servers as servers_api
@@ -39,6 +40,7 @@ from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
 from moot.ems.store.migrate import upgrade_async
+from moot.ems.web import calendar as calendar_page
 from moot.ems.web import pages
 from moot.tokens import load_or_create_private_key, public_key_pem
 
@@ -163,8 +165,10 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.state.ready = False
     _install_error_handlers(app)
     app.include_router(meetings_api.router)
+    app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
     app.include_router(capacity_api.router)
+    app.include_router(calendar_page.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
@@ -24,12 +25,25 @@ from moot.ems.cluster.manager import (
     NoRoomServer,
     record_segment,
 )
-from moot.ems.errors import InvalidChange
+from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.ical import CalendarMeeting
 from moot.ems.store import meetings as store
+from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
-from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
+from moot.ems.store.occurrences import When
 from moot.ems.store.recordings import RecordedSegment
+from moot.recurrence import (
+    Exceptions,
+    Moved,
+    RecurrenceError,
+    first_start,
+    is_occurrence,
+    last_end,
+    normalize_rule,
+    occurrences,
+)
 from moot.tokens import InvalidToken, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
@@ -43,6 +57,59 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 _BOOKING_FIELDS = frozenset(
     {"start", "duration_minutes", "expected_participants", "location", "location_required"}
 )
+
+
+# Occurrences of a repeating meeting without an end are written this far ahead.
+OCCURRENCES_AHEAD = timedelta(days=2 * 365)
+MAX_CALENDAR_RANGE = timedelta(days=62)
+
+
+def _rule(text: str | None, start: datetime, timezone: str, *, instant: bool) -> str | None:
+    """The canonical repeat rule, checked against the meeting's start and time zone."""
+    if text is None:
+        return None
+    if instant:
+        raise InvalidChange("recurrence", "a meeting that starts now does not repeat; schedule it")
+    try:
+        return normalize_rule(text, start, timezone=timezone)
+    except RecurrenceError as exc:
+        raise InvalidChange("recurrence", str(exc)) from exc
+
+
+def exceptions_of_rows(rows: list[MeetingExceptionRow]) -> Exceptions:
+    return Exceptions(
+        skipped=frozenset(r.original_start for r in rows if r.skipped),
+        moved={
+            r.original_start: Moved(start=r.new_start, duration_minutes=r.new_duration_minutes)
+            for r in rows
+            if not r.skipped and r.new_start is not None
+        },
+    )
+
+
+async def write_occurrences(session: AsyncSession, row: MeetingRow, now: datetime) -> None:
+    """Write when the meeting happens, from its start, duration, rule and exceptions."""
+    exceptions = exceptions_of_rows(await occurrence_store.exceptions_of(session, row.id))
+    rule, zone = row.recurrence, row.timezone
+    row.series_end_at = last_end(
+        start=row.start_at,
+        duration_minutes=row.duration_minutes,
+        rule=rule,
+        timezone=zone,
+        exceptions=exceptions,
+    )
+    found = occurrences(
+        start=row.start_at,
+        duration_minutes=row.duration_minutes,
+        rule=rule,
+        timezone=zone,
+        exceptions=exceptions,
+        range_from=first_start(start=row.start_at, rule=rule, timezone=zone, exceptions=exceptions),
+        range_to=row.series_end_at or max(now, row.start_at) + OCCURRENCES_AHEAD,
+    )
+    await occurrence_store.replace(
+        session, row.id, [When(o.original_start, o.start, o.end) for o in found]
+    )
 
 
 class MeetingNotFound(Exception):
@@ -174,13 +241,19 @@ class MeetingService:
             instant=instant,
             location=data.location,
             location_required=data.location_required,
-            recurrence=data.recurrence,
+            timezone=data.timezone,
+            unlisted=data.unlisted,
+            restricted_to=list(data.restricted_to),
+            recurrence=_rule(data.recurrence, start, data.timezone, instant=instant),
             record=data.record,
             password_hash=hash_password(data.password) if data.password else None,
             tools=list(data.tools),
             status="scheduled",
             epoch=0,
         )
+        if row.unlisted:
+            async with self._sessions() as session:
+                await self._check_unlisted_name(session, row.name, row.id)
         if instant:
             # Open it before saving: a meeting no server accepts is not half-created.
             await self._open(row, now)
@@ -188,11 +261,29 @@ class MeetingService:
             self._cluster.book(row, now)  # its expected participants, on a server, for its hours
         async with self._sessions() as session:
             session.add(row)
+            await session.flush()  # the meeting row first: its segment and occurrences refer to it
+            await write_occurrences(session, row, now)
             if instant:
-                await session.flush()  # the meeting row first: its segment refers to it
                 await record_segment(session, row, row.server_name or "", row.epoch, "")
-            await session.commit()
+            try:
+                await session.commit()
+            except IntegrityError as exc:  # two unlisted meetings of one name at once
+                await session.rollback()
+                if instant:
+                    await self._cluster.close_meeting(row.id, row.server_name or "", "not saved")
+                self._cluster.unbook(row.id)
+                raise InvalidChange(
+                    "name", "an unlisted meeting of this name exists already; choose another name"
+                ) from exc
         return row
+
+    @staticmethod
+    async def _check_unlisted_name(session: AsyncSession, name: str, meeting_id: str) -> None:
+        """Unlisted meetings are found by their whole name only, so no two may share one."""
+        if await store.unlisted_named(session, name, other_than=meeting_id):
+            raise InvalidChange(
+                "name", "an unlisted meeting of this name exists already; choose another name"
+            )
 
     async def update(self, meeting_id: str, patch: MeetingPatch) -> MeetingRow:
         changes = patch.model_dump(exclude_unset=True)
@@ -205,6 +296,9 @@ class MeetingService:
             "tools",
             "location",
             "location_required",
+            "timezone",
+            "unlisted",
+            "restricted_to",
         ):
             if key in changes and changes[key] is None:
                 raise InvalidChange(key, "must not be null")
@@ -221,7 +315,7 @@ class MeetingService:
                 raise InvalidChange(
                     "record", "whether a meeting is recorded is set before it starts"
                 )
-            timing = {"start", "duration_minutes", "recurrence"} & changes.keys()
+            timing = {"start", "duration_minutes", "recurrence", "timezone"} & changes.keys()
             if timing and row.status != "scheduled":
                 raise InvalidChange(
                     sorted(timing)[0], "the time of a meeting in progress cannot be changed"
@@ -240,21 +334,29 @@ class MeetingService:
                 "record",
                 "location",
                 "location_required",
+                "timezone",
+                "unlisted",
+                "restricted_to",
             ):
                 if key in changes:
                     setattr(row, key, changes[key])
+            if row.unlisted and {"name", "unlisted"} & changes.keys():
+                await self._check_unlisted_name(session, row.name, row.id)
             if row.location_required and not row.location:
                 raise InvalidChange("location_required", "a required location needs a location")
             if "tools" in changes:
                 row.tools = list(dict.fromkeys(changes["tools"]))
             if "duration_minutes" in changes and changes["duration_minutes"] is not None:
                 row.duration_minutes = changes["duration_minutes"]
-            if "recurrence" in changes:
-                row.recurrence = changes["recurrence"]
+            if timing:
+                rule = changes.get("recurrence", row.recurrence)
+                row.recurrence = _rule(rule, row.start_at, row.timezone, instant=False)
             if "password" in changes:
                 password = changes["password"]
                 row.password_hash = hash_password(password) if password else None
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
+            if timing:
+                await write_occurrences(session, row, utcnow())
             if row.status == "scheduled" and _BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
             await session.commit()
@@ -309,6 +411,133 @@ class MeetingService:
         if not segments:
             raise NotRecorded("nothing is recorded yet: this meeting has not started")
         return row, segments
+
+    async def occurrences_of(
+        self, meeting_id: str, after: datetime | None = None, limit: int = 50
+    ) -> tuple[MeetingRow, list[OccurrenceRow]]:
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            return row, await occurrence_store.of_meeting(
+                session, meeting_id, after=after, limit=limit
+            )
+
+    async def calendar(
+        self, range_from: datetime, range_to: datetime, q: str | None = None
+    ) -> list[tuple[OccurrenceRow, MeetingRow]]:
+        """Every listed meeting's occurrences that overlap the range, by start."""
+        if range_to <= range_from:
+            raise InvalidQuery("to", "must lie after from")
+        if range_to - range_from > MAX_CALENDAR_RANGE:
+            raise InvalidQuery("to", "a calendar range is at most 62 days")
+        async with self._sessions() as session:
+            return await occurrence_store.in_range(session, range_from, range_to, q=q)
+
+    async def exceptions(self, meeting_id: str) -> list[MeetingExceptionRow]:
+        async with self._sessions() as session:
+            await self._get(session, meeting_id)
+            return await occurrence_store.exceptions_of(session, meeting_id)
+
+    async def set_exception(
+        self,
+        meeting_id: str,
+        original_start: datetime,
+        *,
+        new_start: datetime | None = None,
+        duration_minutes: int | None = None,
+    ) -> MeetingRow:
+        """Skip one occurrence of a repeating meeting (no new start), or move it."""
+        original = original_start.astimezone(UTC)
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.recurrence is None:
+                raise InvalidChange(
+                    "original_start", "this meeting does not repeat: change its start instead"
+                )
+            if row.status == "ended":
+                raise InvalidChange("original_start", "an ended meeting cannot be changed")
+            if not is_occurrence(
+                start=row.start_at,
+                rule=row.recurrence,
+                timezone=row.timezone,
+                original_start=original,
+            ):
+                raise InvalidChange("original_start", "the repeat rule has no occurrence then")
+            now = utcnow()
+            if original + timedelta(minutes=row.duration_minutes) <= now:
+                raise InvalidChange("original_start", "that occurrence is over")
+            if new_start is not None and new_start < now - START_SLACK:
+                raise InvalidChange("start", "the new start lies in the past")
+            await occurrence_store.set_exception(
+                session,
+                meeting_id,
+                original,
+                skipped=new_start is None,
+                new_start=None if new_start is None else new_start.astimezone(UTC),
+                new_duration_minutes=duration_minutes,
+            )
+            await session.flush()
+            await write_occurrences(session, row, now)
+            await session.commit()
+            return row
+
+    async def remove_exception(self, meeting_id: str, original_start: datetime) -> MeetingRow:
+        """The occurrence happens as the rule says again."""
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            found = await occurrence_store.remove_exception(
+                session, meeting_id, original_start.astimezone(UTC)
+            )
+            if not found:
+                raise InvalidChange(
+                    "original_start", "that occurrence is neither skipped nor moved"
+                )
+            await session.flush()
+            await write_occurrences(session, row, utcnow())
+            await session.commit()
+            return row
+
+    async def calendar_entry(self, meeting_id: str) -> CalendarMeeting:
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            return self._calendar_meeting(
+                row, await occurrence_store.exceptions_of(session, row.id)
+            )
+
+    async def moderated_by(self, name: str) -> list[CalendarMeeting]:
+        """The meetings `name` moderates that have not ended, for a personal calendar feed."""
+        async with self._sessions() as session:
+            rows = await store.moderated_by(session, name)
+            return [
+                self._calendar_meeting(r, await occurrence_store.exceptions_of(session, r.id))
+                for r in rows
+            ]
+
+    def _calendar_meeting(
+        self, row: MeetingRow, exceptions: list[MeetingExceptionRow]
+    ) -> CalendarMeeting:
+        return CalendarMeeting(
+            id=row.id,
+            name=row.name,
+            moderator=row.moderator,
+            start=row.start_at,
+            duration_minutes=row.duration_minutes,
+            timezone=row.timezone,
+            url=f"{self.public_url}/meetings/{row.id}",
+            updated_at=row.updated_at,
+            rule=row.recurrence,
+            skipped=frozenset(e.original_start for e in exceptions if e.skipped),
+            moved={
+                e.original_start: (e.new_start, e.new_duration_minutes)
+                for e in exceptions
+                if e.new_start is not None
+            },
+            status=row.status,  # type: ignore[arg-type]
+        )
+
+    async def find_by_name(self, name: str) -> MeetingRow | None:
+        """The meeting of exactly this name (how unlisted meetings are found)."""
+        async with self._sessions() as session:
+            return await store.by_exact_name(session, name.strip())
 
     async def list(self, query: store.MeetingQuery) -> tuple[list[MeetingRow], str | None]:
         async with self._sessions() as session:

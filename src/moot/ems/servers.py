@@ -68,6 +68,10 @@ class ServerService:
         async with self._sessions() as session:
             return [self._out(row) for row in await store.list_servers(session)]
 
+    async def locations(self) -> list[str]:
+        """The location tags room servers have, for the meeting form to offer."""
+        return sorted({s.location for s in await self.list_all() if s.location})
+
     async def get(self, name: str) -> ServerOut:
         async with self._sessions() as session:
             return self._out(await self._get(session, name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,6 +21,7 @@ ALL_TOOLS: list[Tool] = [
     "send_web_page",
 ]
 MAX_DURATION_MINUTES = 24 * 60
+MAX_RESTRICTED = 100
 DEFAULT_DRAIN_MINUTES = 4 * 60
 MAX_DRAIN_MINUTES = 7 * 24 * 60
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -49,6 +51,29 @@ def _check_recurrence(value: str | None) -> str | None:
     return rule
 
 
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+        ) from exc
+    return value
+
+
+def _check_people(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    if any(len(n) > 200 for n in names):
+        raise ValueError("a user or group name has at most 200 characters")
+    if len(names) > MAX_RESTRICTED:
+        raise ValueError(f"at most {MAX_RESTRICTED} users or groups")
+    return names
+
+
 def _check_aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("needs a time zone offset, e.g. 2026-12-01T09:00:00+01:00")
@@ -72,10 +97,23 @@ class MeetingCreate(_Body):
     location_required: bool = Field(
         False, description="true: only servers in `location`; false: preferred, others if needed."
     )
+    timezone: str = Field(
+        "UTC",
+        max_length=64,
+        description="IANA time zone it is scheduled in; a repeat rule keeps its local time there.",
+    )
+    unlisted: bool = Field(
+        False, description="In no list or search; attended by its whole name, unique if unlisted."
+    )
+    restricted_to: list[str] = Field(
+        default_factory=list, description="Users or groups who may attend; empty = everyone."
+    )
 
     _name = field_validator("name", "moderator")(_clean_text)
     _recurrence = field_validator("recurrence")(_check_recurrence)
     _start = field_validator("start")(_check_aware)
+    _timezone = field_validator("timezone")(_check_timezone)
+    _people = field_validator("restricted_to")(_check_people)
 
     @field_validator("location")
     @classmethod
@@ -107,6 +145,12 @@ class MeetingPatch(_Body):
     tools: list[Tool] | None = None
     location: str | None = Field(None, max_length=64, description="empty string = anywhere")
     location_required: bool | None = None
+    timezone: str | None = Field(None, max_length=64)
+    unlisted: bool | None = None
+    restricted_to: list[str] | None = None
+
+    _timezone = field_validator("timezone")(_check_timezone)
+    _people = field_validator("restricted_to")(_check_people)
 
     @field_validator("name", "moderator")
     @classmethod
@@ -145,6 +189,9 @@ class MeetingOut(BaseModel):
     tools: list[str]
     location: str
     location_required: bool
+    timezone: str
+    unlisted: bool
+    restricted_to: list[str]
     status: Literal["scheduled", "in_progress", "ended"]
     server: str | None = Field(description="The room server hosting it, while in progress.")
     booked_server: str | None = Field(
@@ -159,6 +206,42 @@ class MeetingOut(BaseModel):
 
 class MeetingDetail(MeetingOut):
     attendance: list[Attendee]
+
+
+class OccurrenceOut(BaseModel):
+    meeting_id: str
+    name: str
+    moderator: str
+    status: Literal["scheduled", "in_progress", "ended"]
+    start: datetime
+    end: datetime
+    original_start: datetime = Field(description="Where the repeat rule puts it (names it).")
+    moved: bool
+    details_url: str
+
+
+class ExceptionIn(_Body):
+    original_start: datetime = Field(description="The occurrence, by its start from the rule.")
+    skip: bool = Field(False, description="true: this occurrence does not happen.")
+    start: datetime | None = Field(None, description="Its new start (moves it).")
+    duration_minutes: int | None = Field(None, ge=1, le=MAX_DURATION_MINUTES)
+
+    _times = field_validator("original_start", "start")(_check_aware)
+
+    @model_validator(mode="after")
+    def _skip_or_move(self) -> ExceptionIn:
+        if self.skip == (self.start is not None):
+            raise ValueError("give either skip: true, or a new start")
+        if self.skip and self.duration_minutes is not None:
+            raise ValueError("a skipped occurrence has no duration")
+        return self
+
+
+class ExceptionOut(BaseModel):
+    original_start: datetime
+    skipped: bool
+    start: datetime | None
+    duration_minutes: int | None
 
 
 class RecordedEvent(BaseModel):

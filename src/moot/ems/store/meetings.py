@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from moot.ems.store.models import AttendanceRow, MeetingRow, RecordingSegmentRow
+from moot.ems.store.models import AttendanceRow, MeetingRow, OccurrenceRow, RecordingSegmentRow
 from moot.ems.store.recordings import end_segments
 
 SortKey = Literal["start", "name", "moderator"]
@@ -67,8 +67,41 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+async def unlisted_named(session: AsyncSession, name: str, *, other_than: str = "") -> bool:
+    found = await session.scalar(
+        select(MeetingRow.id).where(
+            MeetingRow.unlisted.is_(True), MeetingRow.name == name, MeetingRow.id != other_than
+        )
+    )
+    return found is not None
+
+
+async def by_exact_name(session: AsyncSession, name: str) -> MeetingRow | None:
+    """The meeting someone typed the whole name of: an unlisted one first, else a listed one
+    (the soonest that has not ended)."""
+    rows = await session.scalars(
+        select(MeetingRow)
+        .where(MeetingRow.name == name)
+        .order_by(MeetingRow.unlisted.desc(), (MeetingRow.status == "ended"), MeetingRow.start_at)
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def moderated_by(session: AsyncSession, name: str, limit: int = 500) -> list[MeetingRow]:
+    rows = await session.scalars(
+        select(MeetingRow)
+        .where(func.lower(MeetingRow.moderator) == name.strip().lower())
+        .where(MeetingRow.status != "ended")
+        .order_by(MeetingRow.start_at, MeetingRow.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
 def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
-    stmt = select(MeetingRow)
+    # Unlisted meetings are in no list and no search.
+    stmt = select(MeetingRow).where(MeetingRow.unlisted.is_(False))
     if query.q:
         pattern = f"%{_escape_like(query.q)}%"
         stmt = stmt.where(
@@ -84,11 +117,14 @@ def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
         stmt = stmt.where(MeetingRow.status == "ended", recorded.exists())
     elif query.status is not None:
         stmt = stmt.where(MeetingRow.status == query.status)
-    # A time range selects the meetings that overlap it.
-    if query.start_from is not None:
-        stmt = stmt.where(MeetingRow.end_at > query.start_from)
-    if query.start_to is not None:
-        stmt = stmt.where(MeetingRow.start_at < query.start_to)
+    # A time range selects the meetings with an occurrence that overlaps it.
+    if query.start_from is not None or query.start_to is not None:
+        overlapping = select(OccurrenceRow.id).where(OccurrenceRow.meeting_id == MeetingRow.id)
+        if query.start_from is not None:
+            overlapping = overlapping.where(OccurrenceRow.end_at > query.start_from)
+        if query.start_to is not None:
+            overlapping = overlapping.where(OccurrenceRow.start_at < query.start_to)
+        stmt = stmt.where(overlapping.exists())
     return stmt
 
 

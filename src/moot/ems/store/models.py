@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from moot.ems.store.db import UTCDateTime, utcnow
@@ -57,7 +68,15 @@ class MeetingRow(Base):
     # Where it should run: "" = anywhere; required = never elsewhere, else preferred.
     location: Mapped[str] = mapped_column(String(64), default="")
     location_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The IANA zone it was scheduled in: a repeat rule keeps its wall-clock time there.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     recurrence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The end of its last occurrence (end_at if it does not repeat; None: repeats for ever).
+    series_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # In no list and no search: attended by typing its whole name. Unique among unlisted.
+    unlisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Users or groups who may attend; empty: everyone.
+    restricted_to: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -79,6 +98,13 @@ class MeetingRow(Base):
         Index("ix_meetings_moderator", "moderator", "id"),
         Index("ix_meetings_server", "server_name", "status"),
         Index("ix_meetings_booked", "status", "end_at"),
+        Index(
+            "uq_meetings_unlisted_name",
+            "name",
+            unique=True,
+            sqlite_where=text("unlisted"),
+            postgresql_where=text("unlisted"),
+        ),
     )
 
 
@@ -176,3 +202,46 @@ class RecordingSegmentRow(Base):
     end_reason: Mapped[str] = mapped_column(String(200), default="")
 
     __table_args__ = (UniqueConstraint("meeting_id", "epoch", name="uq_recording_segment_epoch"),)
+
+
+class MeetingExceptionRow(Base):
+    """One occurrence of a repeating meeting that is skipped, or moved to another time."""
+
+    __tablename__ = "meeting_exceptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    # Which occurrence: its start as the repeat rule gives it.
+    original_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    new_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    new_duration_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "original_start", name="uq_meeting_exception"),
+    )
+
+
+class OccurrenceRow(Base):
+    """When a meeting happens: one row per occurrence (one for a meeting that does not repeat).
+
+    Derived from the meeting's start, duration, rule and exceptions, and written again when
+    they change, so that a calendar range is an index range scan, not a rule expansion.
+    """
+
+    __tablename__ = "occurrences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    original_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "original_start", name="uq_occurrence"),
+        Index("ix_occurrences_start", "start_at", "meeting_id"),
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,9 +13,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from moot.ems.api.meetings import recording_out
-from moot.ems.api.schemas import MeetingCreate
-from moot.ems.deps import MeetingsDep
+from moot.ems.api.schemas import MeetingCreate, MeetingPatch
+from moot.ems.deps import MeetingsDep, ServersDep
 from moot.ems.errors import InvalidChange
+from moot.ems.ical import feed_calendar, meeting_calendar
 from moot.ems.meetings import (
     AttendInfo,
     CannotAttend,
@@ -25,6 +25,16 @@ from moot.ems.meetings import (
     Unavailable,
 )
 from moot.ems.store.meetings import MeetingQuery
+from moot.ems.store.models import MeetingRow
+from moot.ems.web.meeting_form import (
+    COMMON_ZONES,
+    TOOL_LABELS,
+    FormValues,
+    form_of,
+    new_form,
+    payload_of,
+    read_form,
+)
 from moot.text import sentence
 
 router = APIRouter(include_in_schema=False)
@@ -45,24 +55,20 @@ async def _home_lists(meetings: MeetingsDep) -> dict[str, Any]:
     return {"in_progress": in_progress, "scheduled": scheduled, "recorded": recorded}
 
 
-def _form_defaults() -> dict[str, Any]:
-    soon = datetime.now(UTC) + timedelta(hours=1)
+def _form_context(form: FormValues, errors: dict[str, str], locations: list[str]) -> dict[str, Any]:
     return {
-        "name": "",
-        "moderator": "",
-        "expected_participants": "4",
-        "start_mode": "now",
-        "date": soon.strftime("%Y-%m-%d"),
-        "time": soon.strftime("%H:00"),
-        "timezone": "UTC",
-        "hours": "1",
-        "minutes": "0",
-        "record": False,
+        "form": form,
+        "errors": errors,
+        "tools": TOOL_LABELS,
+        "zones": COMMON_ZONES,
+        "locations": locations,
     }
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, meetings: MeetingsDep, created: str | None = None) -> HTMLResponse:
+async def home(
+    request: Request, meetings: MeetingsDep, servers: ServersDep, created: str | None = None
+) -> HTMLResponse:
     context = await _home_lists(meetings)
     created_meeting = None
     if created:
@@ -73,74 +79,35 @@ async def home(request: Request, meetings: MeetingsDep, created: str | None = No
     return templates.TemplateResponse(
         request,
         "home.html",
-        {**context, "form": _form_defaults(), "errors": {}, "created": created_meeting},
+        {
+            **context,
+            **_form_context(new_form(), {}, await servers.locations()),
+            "created": created_meeting,
+        },
     )
 
 
-def _start_from_form(day: str, clock: str, zone: str) -> datetime:
-    try:
-        tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidChange("timezone", f"unknown time zone {zone!r}") from exc
-    try:
-        local = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock))
-    except ValueError as exc:
-        raise InvalidChange("date", "give the date as YYYY-MM-DD and the time as HH:MM") from exc
-    return local.replace(tzinfo=tz)
+def _errors_of(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        where = str(error["loc"][0]) if error["loc"] else "form"
+        errors.setdefault(where, error["msg"].removeprefix("Value error, "))
+    return errors
 
 
 @router.post("/meetings/new", response_class=HTMLResponse, response_model=None)
 async def create_from_form(
-    request: Request,
-    meetings: MeetingsDep,
-    name: Annotated[str, Form()] = "",
-    moderator: Annotated[str, Form()] = "",
-    expected_participants: Annotated[str, Form()] = "4",
-    start_mode: Annotated[str, Form()] = "now",
-    date_: Annotated[str, Form(alias="date")] = "",
-    time_: Annotated[str, Form(alias="time")] = "",
-    timezone: Annotated[str, Form()] = "UTC",
-    hours: Annotated[str, Form()] = "1",
-    minutes: Annotated[str, Form()] = "0",
-    record: Annotated[str | None, Form()] = None,
+    request: Request, meetings: MeetingsDep, servers: ServersDep
 ) -> Response:
     """The new-meeting form; errors come back beside their fields, nothing is saved."""
-    form = {
-        "name": name,
-        "moderator": moderator,
-        "expected_participants": expected_participants,
-        "start_mode": start_mode,
-        "date": date_,
-        "time": time_,
-        "timezone": timezone,
-        "hours": hours,
-        "minutes": minutes,
-        "record": record is not None,
-    }
+    posted = await request.form()
+    form = read_form(posted, posted.getlist)
     errors: dict[str, str] = {}
     try:
-        duration = int(hours or 0) * 60 + int(minutes or 0)
-    except ValueError:
-        errors["duration_minutes"] = "hours and minutes must be whole numbers"
-        duration = 0
-    payload: dict[str, Any] = {
-        "name": name,
-        "moderator": moderator.strip() or "Anonymous",
-        "expected_participants": expected_participants,
-        "duration_minutes": duration,
-        "record": record is not None,
-    }
-    try:
-        if start_mode == "schedule":
-            payload["start"] = _start_from_form(date_, time_, timezone)
-        data = MeetingCreate.model_validate(payload)
-        if not errors:
-            row = await meetings.create(data)
-            return RedirectResponse(f"/?created={row.id}", status_code=303)
+        row = await meetings.create(MeetingCreate.model_validate(payload_of(form)))
+        return RedirectResponse(f"/?created={row.id}", status_code=303)
     except ValidationError as exc:
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "form"
-            errors.setdefault(field, error["msg"].removeprefix("Value error, "))
+        errors = _errors_of(exc)
     except InvalidChange as exc:
         errors[exc.field] = str(exc)
     except Unavailable as exc:
@@ -149,9 +116,164 @@ async def create_from_form(
     return templates.TemplateResponse(
         request,
         "home.html",
-        {**context, "form": form, "errors": errors, "created": None},
+        {**context, **_form_context(form, errors, await servers.locations()), "created": None},
         status_code=422 if "form" not in errors else 503,
     )
+
+
+@router.get("/meetings/{meeting_id}.ics", response_model=None)
+async def meeting_ics(request: Request, meeting_id: str, meetings: MeetingsDep) -> Response:
+    """The meeting for a calendar: its occurrences, skipped and moved ones included."""
+    try:
+        entry = await meetings.calendar_entry(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    return Response(
+        meeting_calendar(entry),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{meeting_id}.ics"'},
+    )
+
+
+@router.get("/calendar/{person}.ics", response_model=None)
+async def personal_feed(person: str, meetings: MeetingsDep) -> Response:
+    """A personal calendar feed (subscribe with webcal://): the meetings `person` moderates."""
+    person = unquote(person).strip()[:MAX_NAME]
+    entries = await meetings.moderated_by(person)
+    return Response(
+        feed_calendar(entries, name=f"Moot meetings of {person}"),
+        media_type="text/calendar; charset=utf-8",
+    )
+
+
+@router.post("/attend-by-name", response_class=HTMLResponse, response_model=None)
+async def attend_by_name(
+    request: Request,
+    meetings: MeetingsDep,
+    servers: ServersDep,
+    name: Annotated[str, Form(max_length=MAX_NAME)] = "",
+) -> Response:
+    """Unlisted meetings are attended by typing their whole name, exactly."""
+    found = await meetings.find_by_name(name) if name.strip() else None
+    if found is not None:
+        return RedirectResponse(f"/m/{found.id}", status_code=303)
+    context = await _home_lists(meetings)
+    return templates.TemplateResponse(
+        request,
+        "home.html",
+        {
+            **context,
+            **_form_context(new_form(), {}, await servers.locations()),
+            "created": None,
+            "by_name_error": f"No meeting is called \u201c{name.strip()}\u201d. "
+            "Type its whole name, exactly as it was given to you.",
+        },
+        status_code=404,
+    )
+
+
+@router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
+async def details(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+    """Everything about one meeting, with Attend, its link and its calendar file."""
+    try:
+        row, attendance = await meetings.get_with_attendance(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    return templates.TemplateResponse(
+        request,
+        "details.html",
+        {
+            "m": row,
+            "attendance": attendance,
+            "join_url": meetings.join_url(row.id),
+            "tool_labels": dict(TOOL_LABELS),
+        },
+    )
+
+
+@router.get("/meetings/{meeting_id}/edit", response_class=HTMLResponse)
+async def edit_form(
+    request: Request, meeting_id: str, meetings: MeetingsDep, servers: ServersDep
+) -> HTMLResponse:
+    try:
+        row = await meetings.get(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    if row.status == "ended":
+        return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
+    return _edit_page(request, row, form_of(row), {}, await servers.locations(), 200)
+
+
+def _edit_page(
+    request: Request,
+    row: MeetingRow,
+    form: FormValues,
+    errors: dict[str, str],
+    locations: list[str],
+    status_code: int,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "edit.html",
+        {
+            "m": row,
+            "running": row.status == "in_progress",
+            **_form_context(form, errors, locations),
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/meetings/{meeting_id}/edit", response_class=HTMLResponse, response_model=None)
+async def edit_from_form(
+    request: Request, meeting_id: str, meetings: MeetingsDep, servers: ServersDep
+) -> Response:
+    try:
+        row = await meetings.get(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    posted = await request.form()
+    form = read_form(posted, posted.getlist)
+    form.has_password = row.password_hash is not None
+    running = row.status == "in_progress"
+    errors: dict[str, str] = {}
+    try:
+        payload = payload_of(form, running=running)
+        password = str(posted.get("password", ""))
+        if password:
+            payload["password"] = password
+        elif "remove_password" in posted:
+            payload["password"] = ""
+        if not running and "recurrence" not in payload:
+            payload["recurrence"] = None
+        await meetings.update(meeting_id, MeetingPatch.model_validate(payload))
+        return RedirectResponse(f"/meetings/{meeting_id}?changed=1", status_code=303)
+    except ValidationError as exc:
+        errors = _errors_of(exc)
+    except InvalidChange as exc:
+        errors[exc.field] = str(exc)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    return _edit_page(request, row, form, errors, await servers.locations(), 422)
+
+
+@router.get("/meetings/{meeting_id}/delete", response_class=HTMLResponse)
+async def delete_confirm(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+    try:
+        row = await meetings.get(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    return templates.TemplateResponse(request, "delete.html", {"m": row})
+
+
+@router.post("/meetings/{meeting_id}/delete", response_model=None)
+async def delete_from_form(request: Request, meeting_id: str, meetings: MeetingsDep) -> Response:
+    try:
+        row = await meetings.get(meeting_id)
+        await meetings.delete(meeting_id)
+    except MeetingNotFound:
+        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    return RedirectResponse(f"/?deleted={quote(row.name)}", status_code=303)
 
 
 @router.get("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)

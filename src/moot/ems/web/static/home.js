@@ -1,15 +1,62 @@
-// New-meeting form: default the time zone to the browser's, show date and time only when scheduling.
+// The meeting form: tabs (the seed's Essentials, Security, Tools, Locations), the time zone
+// defaulting to the browser's, and only the controls that apply shown. Without this script
+// every panel is shown one after the other and every control works.
 const form = document.getElementById("new-meeting");
 if (form) {
   const zone = form.querySelector("#timezone");
-  if (zone && zone.value === "UTC") {
+  if (zone && zone.value === "UTC" && !form.action.endsWith("/edit")) {
     zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   }
+
+  // Start now or at a time; repeat controls only for a scheduled meeting.
   const when = form.querySelector(".when");
+  const repeat = form.querySelector(".repeat");
+  const repeatSelect = form.querySelector("#repeat");
+  const detail = form.querySelector(".repeat-detail");
   const sync = () => {
-    const scheduled = form.querySelector("input[name=start_mode]:checked").value === "schedule";
+    const checked = form.querySelector("input[name=start_mode]:checked");
+    const scheduled = checked ? checked.value === "schedule" : true;
     when.hidden = !scheduled;
+    repeat.hidden = !scheduled;
+    const how = repeatSelect.value;
+    detail.hidden = how === "none";
+    for (const el of detail.querySelectorAll(".days")) el.hidden = how !== "weekly";
+    detail.querySelector(".simple").hidden = how === "custom";
+    detail.querySelector(".custom").hidden = how !== "custom";
+    form.querySelector("#interval-unit").textContent =
+      { daily: "days", weekly: "weeks", monthly: "months" }[how] || "";
   };
-  for (const radio of form.querySelectorAll("input[name=start_mode]")) radio.addEventListener("change", sync);
+  for (const el of form.querySelectorAll("input[name=start_mode], #repeat")) {
+    el.addEventListener("change", sync);
+  }
   sync();
+
+  // Tabs (WAI-ARIA tabs pattern): arrow keys move between them, one panel shows.
+  const tablist = form.querySelector("[role=tablist]");
+  const tabs = [...tablist.querySelectorAll("[role=tab]")];
+  const select = (tab, focus) => {
+    for (const t of tabs) {
+      const on = t === tab;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (focus) tab.focus();
+  };
+  tablist.hidden = false;
+  for (const title of form.querySelectorAll(".panel-title")) title.classList.add("sr");
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => select(tab, false));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (step) select(tabs[(i + step + tabs.length) % tabs.length], true);
+      if (event.key === "Home") select(tabs[0], true);
+      if (event.key === "End") select(tabs[tabs.length - 1], true);
+    });
+  });
+  // After a refused save, open the tab of the first field in error.
+  const invalid = form.querySelector("[aria-invalid=true]");
+  const panel = invalid ? invalid.closest("[role=tabpanel]") : null;
+  select(panel ? tabs.find((t) => t.getAttribute("aria-controls") === panel.id) : tabs[0], false);
+  if (invalid) invalid.focus();
 }

@@ -1,0 +1,109 @@
+"""Occurrences, exceptions and the calendar: /api/v1/calendar, /api/v1/meetings/{id}/…"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from moot.ems.api.meetings import meeting_out
+from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
+from moot.ems.deps import MeetingsDep
+from moot.ems.errors import InvalidQuery
+from moot.ems.meetings import MeetingService
+from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
+
+router = APIRouter(prefix="/api/v1", tags=["calendar"])
+
+
+def occurrence_out(service: MeetingService, o: OccurrenceRow, m: MeetingRow) -> OccurrenceOut:
+    return OccurrenceOut(
+        meeting_id=m.id,
+        name=m.name,
+        moderator=m.moderator,
+        status=m.status,
+        start=o.start_at,
+        end=o.end_at,
+        original_start=o.original_start,
+        moved=o.start_at != o.original_start,
+        details_url=f"{service.public_url}/meetings/{m.id}",
+    )
+
+
+def exception_out(row: MeetingExceptionRow) -> ExceptionOut:
+    return ExceptionOut(
+        original_start=row.original_start,
+        skipped=row.skipped,
+        start=row.new_start,
+        duration_minutes=row.new_duration_minutes,
+    )
+
+
+def _aware(field: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidQuery(field, "needs a time zone offset, e.g. 2026-12-01T00:00:00Z")
+
+
+@router.get("/calendar", response_model=list[OccurrenceOut])
+async def calendar(
+    meetings: MeetingsDep,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Annotated[datetime, Query()],
+    q: Annotated[str | None, Query(max_length=200, description="name or moderator")] = None,
+) -> list[OccurrenceOut]:
+    """Every occurrence of a listed meeting that overlaps [from, to), by start (up to 62 days).
+
+    A meeting from 23:30 to 00:30 is in the ranges of both days; a repeating meeting appears
+    once per occurrence, a moved occurrence at its new time.
+    """
+    _aware("from", from_)
+    _aware("to", to)
+    found = await meetings.calendar(from_, to, q or None)
+    return [occurrence_out(meetings, o, m) for o, m in found]
+
+
+@router.get("/meetings/{meeting_id}/occurrences", response_model=list[OccurrenceOut])
+async def meeting_occurrences(
+    meeting_id: str,
+    meetings: MeetingsDep,
+    after: Annotated[datetime | None, Query(description="only those ending after")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[OccurrenceOut]:
+    """When the meeting happens: its occurrences by start (one if it does not repeat)."""
+    _aware("after", after)
+    row, found = await meetings.occurrences_of(meeting_id, after, limit)
+    return [occurrence_out(meetings, o, row) for o in found]
+
+
+@router.get("/meetings/{meeting_id}/exceptions", response_model=list[ExceptionOut])
+async def list_exceptions(meeting_id: str, meetings: MeetingsDep) -> list[ExceptionOut]:
+    return [exception_out(r) for r in await meetings.exceptions(meeting_id)]
+
+
+@router.post(
+    "/meetings/{meeting_id}/exceptions",
+    response_model=MeetingOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def add_exception(meeting_id: str, body: ExceptionIn, meetings: MeetingsDep) -> MeetingOut:
+    """Skip one occurrence of a repeating meeting, or move it to another time."""
+    row = await meetings.set_exception(
+        meeting_id,
+        body.original_start,
+        new_start=body.start,
+        duration_minutes=body.duration_minutes,
+    )
+    return meeting_out(meetings, row)
+
+
+@router.delete("/meetings/{meeting_id}/exceptions", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_exception(
+    meeting_id: str,
+    meetings: MeetingsDep,
+    original_start: Annotated[datetime, Query(description="the occurrence to restore")],
+) -> Response:
+    """The occurrence happens as the repeat rule says again."""
+    _aware("original_start", original_start)
+    await meetings.remove_exception(meeting_id, original_start)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
