@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from moot.certs import ClusterCerts, client_ssl_context
 from moot.netcheck import free_port
 
 START_TIMEOUT = 30.0
@@ -41,7 +43,13 @@ class Process:
 
 @dataclass
 class Cluster:
-    """An EMS with its room servers; stop() ends every process it started."""
+    """An EMS with its room servers; stop() ends every process it started.
+
+    With tls (the cluster's certificates, from moot.certs.init_cluster), the EMS serves
+    HTTPS and asks for client certificates signed by tls.ca, and each room server serves
+    HTTPS, verifies the EMS against tls.ca and presents tls.servers[name] as its client
+    certificate (when there is one). start_room's env overrides any of these.
+    """
 
     workdir: Path
     database_url: str
@@ -49,10 +57,44 @@ class Cluster:
     ems_port: int = field(default_factory=free_port)
     processes: list[Process] = field(default_factory=list)
     ems: Process | None = None
+    tls: ClusterCerts | None = None
 
     @property
     def ems_url(self) -> str:
-        return f"http://127.0.0.1:{self.ems_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.ems_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx checks the servers' certificates with: the cluster CA under TLS."""
+        return client_ssl_context(self.tls.ca.cert) if self.tls is not None else True
+
+    def http(self) -> httpx.Client:
+        """An HTTP client that trusts the cluster CA (and only it) when TLS is on."""
+        return httpx.Client(verify=self.verify, trust_env=False, timeout=5)
+
+    def ems_tls_env(self) -> dict[str, str]:
+        if self.tls is None:
+            return {}
+        return {
+            "MOOT_TLS_CERT": str(self.tls.ems.cert),
+            "MOOT_TLS_KEY": str(self.tls.ems.key),
+            "MOOT_TLS_CLIENT_CA": str(self.tls.ca.cert),
+        }
+
+    def room_tls_env(self, name: str) -> dict[str, str]:
+        if self.tls is None:
+            return {}
+        env = {"MOOT_TLS_CA": str(self.tls.ca.cert)}
+        paths = self.tls.servers.get(name)
+        if paths is not None:
+            env |= {
+                "MOOT_ROOM_TLS_CERT": str(paths.cert),
+                "MOOT_ROOM_TLS_KEY": str(paths.key),
+                "MOOT_ROOM_CLIENT_CERT": str(paths.cert),
+                "MOOT_ROOM_CLIENT_KEY": str(paths.key),
+            }
+        return env
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Process:
         log = self.workdir / f"{name}.log"
@@ -73,7 +115,12 @@ class Cluster:
         self.ems = self._spawn(
             "ems",
             ["serve", "--port", str(self.ems_port)],
-            {"MOOT_DATABASE_URL": self.database_url, "MOOT_CLUSTER_SECRET": self.secret, **env},
+            {
+                "MOOT_DATABASE_URL": self.database_url,
+                "MOOT_CLUSTER_SECRET": self.secret,
+                **self.ems_tls_env(),
+                **env,
+            },
         )
         self.wait_for(lambda: self._get("/readyz") == 200, "the EMS to be ready", self.ems)
         return self.ems
@@ -85,7 +132,11 @@ class Cluster:
         process = self._spawn(
             name,
             ["room", "--name", name, "--port", str(port), "--ems-url", self.ems_url],
-            {"MOOT_CLUSTER_SECRET": self.secret if secret is None else secret, **env},
+            {
+                "MOOT_CLUSTER_SECRET": self.secret if secret is None else secret,
+                **self.room_tls_env(name),
+                **env,
+            },
         )
         if wait:
             self.wait_for(
@@ -97,23 +148,29 @@ class Cluster:
 
     def _get(self, path: str) -> int:
         try:
-            return httpx.get(self.ems_url + path, timeout=2).status_code
+            return httpx.get(self.ems_url + path, timeout=2, verify=self.verify).status_code
         except httpx.HTTPError:
             return 0
 
     def moot(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`moot ARGS --ems-url ...` in a process of its own, as an administrator runs it."""
+        env = {**os.environ}
+        if self.tls is not None:
+            env["MOOT_TLS_CA"] = str(self.tls.ca.cert)
         return subprocess.run(
             [sys.executable, "-m", "moot", *args, "--ems-url", self.ems_url],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
+            env=env,
         )
 
     def server_status(self, name: str) -> str | None:
         try:
-            response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2)
+            response = httpx.get(
+                f"{self.ems_url}/api/v1/servers/{name}", timeout=2, verify=self.verify
+            )
         except httpx.HTTPError:
             return None
         return str(response.json()["status"]) if response.status_code == 200 else None

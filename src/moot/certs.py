@@ -365,6 +365,11 @@ def _check_name(name: str) -> None:
         raise CertError(f"{name!r} is the CA's file name; pick another certificate name")
 
 
+def check_hosts(hosts: Sequence[str]) -> None:
+    """CertError unless every host can go into a certificate (what issuing checks)."""
+    _general_names(hosts)
+
+
 def _general_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
     """Subject alternative names: IP addresses as IP entries, everything else as DNS names."""
     if isinstance(hosts, str):
@@ -443,10 +448,11 @@ def server_ssl_context(
 
 
 def client_ssl_context(
-    ca: Path, *, cert: Path | None = None, key: Path | None = None
+    ca: Path | None, *, cert: Path | None = None, key: Path | None = None
 ) -> ssl.SSLContext:
     """A TLS client context that trusts only ca (not the system's CAs) and checks host names.
 
+    ca=None trusts the system's CAs instead: an EMS behind a proxy with a public certificate.
     With cert and key, the client proves its name (the certificate's CN) to the server.
     """
     if (cert is None) != (key is None):
@@ -455,7 +461,10 @@ def client_ssl_context(
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
-    _load_trust(context, ca)
+    if ca is None:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        _load_trust(context, ca)
     if cert is not None and key is not None:
         _load_chain(context, cert, key)
     return context

@@ -45,6 +45,13 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _optional_path(value: object) -> object:
+    """An empty value means "not set": `MOOT_TLS_CERT=` switches TLS off, as unset does."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 class CommonSettings(BaseSettings):
     """Settings both the EMS and the room servers read."""
 
@@ -97,8 +104,20 @@ class EmsSettings(CommonSettings):
         True, description="Add an unknown room server that presents the cluster secret."
     )
     open_timeout: float = Field(5.0, gt=0, description="Seconds to wait for open_meeting.")
+    clock_interval: float = Field(
+        5.0, gt=0, le=60, description="Seconds between checks that open and end meetings on time."
+    )
     early_join_minutes: int = Field(
         10, ge=0, description="How long before its start a scheduled meeting may be opened."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS with it.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    tls_client_ca: Path | None = Field(
+        None, description="The cluster CA: room servers may prove their name with its certs."
+    )
+
+    _tls_paths = field_validator("tls_cert", "tls_key", "tls_client_ca", mode="before")(
+        _optional_path
     )
 
     @field_validator("bus_url")
@@ -123,7 +142,8 @@ class EmsSettings(CommonSettings):
     def resolved_public_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def resolved_signing_key_file(self) -> Path:
         return self.signing_key_file or self.data_dir / "signing-key.pem"
@@ -141,8 +161,24 @@ class RoomSettings(CommonSettings):
     max_users_per_meeting: int = Field(500, ge=1)
     instant_meetings: int | None = Field(None, ge=0, description="None means unlimited.")
     location: str = ""
+    # room_ prefixes, like room_host: one moot.toml can hold the EMS's tls_cert and these.
+    room_tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
+    room_tls_key: Path | None = Field(None, description="PEM private key of room_tls_cert.")
+    tls_ca: Path | None = Field(None, description="The CA the EMS's certificate must come from.")
+    room_client_cert: Path | None = Field(
+        None, description="PEM certificate (CN = room_name) presented to the EMS."
+    )
+    room_client_key: Path | None = Field(None, description="PEM private key of room_client_cert.")
 
     _urls = field_validator("ems_url", "room_url")(_http_url)
+    _tls_paths = field_validator(
+        "room_tls_cert",
+        "room_tls_key",
+        "tls_ca",
+        "room_client_cert",
+        "room_client_key",
+        mode="before",
+    )(_optional_path)
 
     @field_validator("room_name")
     @classmethod
@@ -152,9 +188,11 @@ class RoomSettings(CommonSettings):
         return value
 
     def resolved_room_url(self) -> str:
+        """What the EMS sends browsers to: https:// when this room server serves HTTPS."""
         if self.room_url:
             return self.room_url.rstrip("/")
-        return f"http://{self.room_host}:{self.room_port}"
+        scheme = "https" if self.room_tls_cert else "http"
+        return f"{scheme}://{self.room_host}:{self.room_port}"
 
 
 def load(cls: type[CommonSettings], **overrides: Any) -> Any:

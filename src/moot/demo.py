@@ -1,5 +1,8 @@
 """`moot demo`: an EMS and two room servers as child processes on 127.0.0.1.
 
+With --tls, all of it over TLS: HTTPS for browsers, wss:// for the control channel
+(verified against the demo's CA), room servers joining by client certificate.
+
 The children die with us: on Ctrl-C or SIGTERM we stop them (SIGTERM, then
 SIGKILL after a grace period), and on Linux the kernel sends them SIGTERM if
 this process is killed outright (PR_SET_PDEATHSIG), so none is left behind.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -19,10 +23,22 @@ from pathlib import Path
 
 import httpx
 
+from moot.certs import (
+    CA_CERT,
+    CA_KEY,
+    EMS_NAME,
+    CertError,
+    CertPaths,
+    ClusterCerts,
+    client_ssl_context,
+    init_cluster,
+    issue_server_cert,
+)
 from moot.netcheck import ensure_port_free
 from moot.secrets_file import load_or_create_cluster_secret
 
 ROOM_NAMES = ("room1", "room2")
+DEMO_HOSTS = ("127.0.0.1", "localhost")
 READY_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 
@@ -67,10 +83,14 @@ def stop_all(children: list[Child]) -> None:
 
 
 def _wait_ready(
-    ems_url: str, children: list[Child], expect_rooms: int, stopping: Callable[[], bool]
+    ems_url: str,
+    children: list[Child],
+    expect_rooms: int,
+    stopping: Callable[[], bool],
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    with httpx.Client(timeout=2.0) as client:
+    with httpx.Client(timeout=2.0, verify=verify, trust_env=False) as client:
         while time.monotonic() < deadline and not stopping():
             for child in children:
                 if child.process.poll() is not None:
@@ -89,19 +109,81 @@ def _wait_ready(
     raise DemoFailed(f"the room servers did not register within {READY_TIMEOUT:.0f}s")
 
 
+def demo_certs(data_dir: Path) -> ClusterCerts:
+    """The demo's CA and certificates in data_dir/certs: made on first use, then reused, so
+    a browser told to trust its ca.pem once keeps trusting the demo. DemoFailed if unusable."""
+    directory = (data_dir / "certs").resolve()  # children get absolute paths
+    try:
+        if not (directory / CA_CERT).exists():
+            return init_cluster(directory, hosts=DEMO_HOSTS, servers=ROOM_NAMES)
+        # A CA from an earlier run (or `moot certs init --dir`): add what is missing.
+        leaves = {}
+        for name in (EMS_NAME, *ROOM_NAMES):
+            paths = CertPaths(cert=directory / f"{name}.pem", key=directory / f"{name}.key")
+            if not (paths.cert.exists() and paths.key.exists()):
+                paths = issue_server_cert(directory, name, DEMO_HOSTS)
+            leaves[name] = paths
+    except CertError as exc:
+        raise DemoFailed(f"cannot make the demo's certificates in {directory}: {exc}") from exc
+    ca = CertPaths(cert=directory / CA_CERT, key=directory / CA_KEY)
+    servers = {name: leaves[name] for name in ROOM_NAMES}
+    return ClusterCerts(directory=directory, ca=ca, ems=leaves[EMS_NAME], servers=servers)
+
+
+def _tls_env(made: ClusterCerts) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Settings for the EMS and for each room server: HTTPS everywhere, the control channel
+    verified against the CA, room servers proving their names with client certificates."""
+    ems = {
+        "MOOT_TLS_CERT": str(made.ems.cert),
+        "MOOT_TLS_KEY": str(made.ems.key),
+        "MOOT_TLS_CLIENT_CA": str(made.ca.cert),
+    }
+    rooms = {
+        name: {
+            "MOOT_ROOM_TLS_CERT": str(paths.cert),
+            "MOOT_ROOM_TLS_KEY": str(paths.key),
+            "MOOT_TLS_CA": str(made.ca.cert),
+            "MOOT_ROOM_CLIENT_CERT": str(paths.cert),
+            "MOOT_ROOM_CLIENT_KEY": str(paths.key),
+            # No secret: the certificate is the proof, which is what --tls shows off.
+            "MOOT_CLUSTER_SECRET": "",
+        }
+        for name, paths in made.servers.items()
+    }
+    return ems, rooms
+
+
 def run_demo(
-    *, host: str, port: int, data_dir: Path, log_level: str, say: Callable[[str], None]
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    log_level: str,
+    say: Callable[[str], None],
+    use_tls: bool = False,
 ) -> int:
     ports = [port, port + 1, port + 2]
     for p in ports:
         ensure_port_free(host, p)
     secret, _ = load_or_create_cluster_secret(data_dir)
-    ems_url = f"http://{host}:{port}"
+    scheme = "https" if use_tls else "http"
+    ems_url = f"{scheme}://{host}:{port}"
     common = {
         "MOOT_CLUSTER_SECRET": secret,
         "MOOT_DATA_DIR": str(data_dir),
         "MOOT_LOG_LEVEL": log_level,
     }
+    ems_env: dict[str, str] = {}
+    room_env: dict[str, dict[str, str]] = {name: {} for name in ROOM_NAMES}
+    verify: ssl.SSLContext | bool = True
+    made: ClusterCerts | None = None
+    if use_tls:
+        made = demo_certs(data_dir)
+        ems_env, room_env = _tls_env(made)
+        try:
+            verify = client_ssl_context(made.ca.cert)
+        except CertError as exc:
+            raise DemoFailed(str(exc)) from exc
     children: list[Child] = []
     stopping = False
 
@@ -115,7 +197,11 @@ def run_demo(
             _spawn(
                 "the EMS",
                 ["serve", "--host", host, "--port", str(port)],
-                {**common, "MOOT_DATABASE_URL": os.environ.get("MOOT_DATABASE_URL", "")},
+                {
+                    **common,
+                    "MOOT_DATABASE_URL": os.environ.get("MOOT_DATABASE_URL", ""),
+                    **ems_env,
+                },
             )
         )
         for name, room_port in zip(ROOM_NAMES, ports[1:], strict=True):
@@ -133,13 +219,18 @@ def run_demo(
                         "--ems-url",
                         ems_url,
                     ],
-                    common,
+                    {**common, **room_env[name]},
                 )
             )
-        _wait_ready(ems_url, children, len(ROOM_NAMES), lambda: stopping)
+        _wait_ready(ems_url, children, len(ROOM_NAMES), lambda: stopping, verify)
         if stopping:
             return 0
         say(f"Meeting Center: {ems_url}/")
+        if made is not None:
+            say(
+                f"TLS: the certificates come from the demo's own CA; trust "
+                f"{made.ca.cert.resolve()} in your browser (or curl --cacert) to open it."
+            )
         say("Press Ctrl-C to stop the EMS and both room servers.")
         while not stopping:
             for child in children:

@@ -7,9 +7,7 @@ last test runs real processes.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,21 +18,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.bus.direct import CONTROL_PATH
 from moot.config import EmsSettings
 from moot.ems.app import create_app
-from moot.protocol import PROTOCOL_VERSION
-from moot.protocol.control import (
-    CommandResult,
-    MeetingStatus,
-    Participant,
-    Register,
-    ServerLimits,
-    Status,
-)
 from tests.cluster import Cluster
+from tests.fake_room import SECRET, FakeRoom
 
-SECRET = "secret"
 SOON = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)  # may be opened now
 
 
@@ -48,64 +36,6 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings)) as client:
         yield client
-
-
-class FakeRoom:
-    """A room server in the test's process: it registers, then a thread answers every
-    command with ok. `report` sends a status report."""
-
-    def __init__(self, api: TestClient, name: str, **limits: Any) -> None:
-        self.name = name
-        self.opened: list[str] = []
-        self._context = api.websocket_connect(CONTROL_PATH)
-        self._ws = self._context.__enter__()
-        limits = {"max_active_meetings": 10, "max_users_per_meeting": 10, **limits}
-        register = Register(
-            name=name,
-            url=f"http://{name}.test",
-            protocol_version=PROTOCOL_VERSION,
-            secret=SECRET,
-            limits=ServerLimits(**limits),
-        )
-        self._ws.send_text(register.model_dump_json())
-        assert json.loads(self._ws.receive_text())["type"] == "registered"
-        self._thread = threading.Thread(target=self._answer, daemon=True)
-        self._thread.start()
-
-    def _answer(self) -> None:
-        with contextlib.suppress(Exception):  # ends when the test closes the connection
-            while True:
-                message = json.loads(self._ws.receive_text())
-                if message["type"] == "open_meeting":
-                    self.opened.append(message["meeting_id"])
-                if "request_id" in message:
-                    result = CommandResult(request_id=message["request_id"], ok=True)
-                    self._ws.send_text(result.model_dump_json())
-
-    def report(self, participants: dict[str, int]) -> None:
-        """A status report: each meeting with that many participants."""
-        status = Status(
-            seq=1,
-            meetings=[
-                MeetingStatus(
-                    meeting_id=meeting_id,
-                    epoch=1,
-                    participants=[
-                        Participant(user=f"u{i}", role="participant") for i in range(count)
-                    ],
-                )
-                for meeting_id, count in participants.items()
-            ],
-            logins=0,
-            cpu_percent=0.0,
-            memory_percent=0.0,
-        )
-        self._ws.send_text(status.model_dump_json())
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._context.__exit__(None, None, None)
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -21,9 +21,7 @@ def api(cluster: Cluster, method: str, path: str, **kwargs: Any) -> httpx.Respon
 
 
 def socket_url(cluster: Cluster, meeting_id: str, name: str) -> str:
-    page = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
-        "location"
-    ]
+    page = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers["location"]
     return str(page.replace("http://", "ws://").replace("?token", "/ws?token"))
 
 

@@ -17,10 +17,20 @@ class LinkClosed(Exception):
     """The other side went away (or we closed the link)."""
 
 
+class TlsRefused(ConnectionError):
+    """The TLS handshake with the EMS failed for a reason an administrator must fix (a CA
+    or certificate setting), not a passing outage; the message says which setting."""
+
+
 class Link(ABC):
     """One ordered, bidirectional control channel."""
 
     peer: str = "?"
+    certificate_name: str | None = None
+    """The name (CN) a client certificate the cluster CA signed proves; None without one.
+
+    Set by a transport that checked the certificate in its TLS handshake; the cluster
+    manager lets a room server join under this name without the cluster secret."""
 
     @abstractmethod
     async def send_text(self, text: str) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Mapping
+from typing import Any
 
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
-from moot.bus.base import Link, LinkClosed
+from moot.bus.base import Link, LinkClosed, TlsRefused
+from moot.certs import peer_name
 
 CONTROL_PATH = "/cluster/ws"
 # Close code for a refused registration (the 4000-4999 range is ours).
@@ -29,6 +32,49 @@ def control_url(ems_url: str) -> str:
     raise ValueError(f"ems_url must start with http:// or https://, not {ems_url!r}")
 
 
+def verified_certificate_name(scope: Mapping[str, Any]) -> str | None:
+    """The CN of the client certificate in the ASGI TLS extension, None without one.
+
+    The server lists a certificate there only once its handshake verified it against the
+    CA it was given (moot.asgi_tls fills the extension on the EMS; uvicorn alone does not).
+    """
+    extensions = scope.get("extensions") or {}
+    tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
+    if not isinstance(tls, Mapping) or tls.get("client_cert_error") is not None:
+        return None
+    chain = tls.get("client_cert_chain") or []
+    if not chain or not isinstance(chain[0], str):
+        return None
+    try:
+        der = ssl.PEM_cert_to_DER_cert(chain[0])
+    except ValueError:
+        return None
+    return peer_name(der)
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind exc, which websockets may wrap (InvalidMessage from an alert)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# Alerts an EMS sends when it does not accept the client certificate this room server sent.
+_CLIENT_CERT_ALERTS = (
+    "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_BAD_CERTIFICATE",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+)
+
+
 class ServerSideLink(Link):
     """The EMS's end: a Starlette WebSocket the room server opened."""
 
@@ -36,6 +82,7 @@ class ServerSideLink(Link):
         self._ws = websocket
         client = websocket.client
         self.peer = f"{client.host}:{client.port}" if client else "?"
+        self.certificate_name = verified_certificate_name(websocket.scope)
 
     async def send_text(self, text: str) -> None:
         try:
@@ -80,8 +127,26 @@ class ClientSideLink(Link):
         await self._conn.close(code=1000, reason=reason[:120])
 
 
-async def dial(ems_url: str, ssl_context: ssl.SSLContext | None = None) -> Link:
-    """Open a control link to the EMS; ConnectionError when it cannot be reached now."""
+def _closed_after_handshake(exc: BaseException) -> bool:
+    """The EMS closed the connection in or right after the TLS handshake, without a word.
+
+    That is what an EMS does to a client certificate it refuses: asyncio drops its alert
+    (see moot.asgi_tls), so the room server sees only the end of the stream.
+    """
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return True
+    return isinstance(_ssl_error(exc), ssl.SSLEOFError)
+
+
+async def dial(
+    ems_url: str, ssl_context: ssl.SSLContext | None = None, *, client_certificate: bool = False
+) -> Link:
+    """Open a control link to the EMS; ConnectionError when it cannot be reached now.
+
+    TlsRefused (a ConnectionError too) when a TLS setting is the likely cause: the EMS's
+    certificate does not verify, or (client_certificate: ssl_context carries one) the EMS
+    cut the connection at the handshake.
+    """
     url = control_url(ems_url)
     try:
         connection = await websockets.connect(
@@ -93,6 +158,22 @@ async def dial(ems_url: str, ssl_context: ssl.SSLContext | None = None) -> Link:
             max_size=MAX_MESSAGE,
         )
     except (OSError, TimeoutError, InvalidHandshake) as exc:
+        tls = _ssl_error(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            raise TlsRefused(
+                f"{url}: the EMS's certificate is not trusted "
+                f"({tls.verify_message or tls.reason}): "
+                "tls_ca (MOOT_TLS_CA) must name the CA that signed it (the cluster's ca.pem)"
+            ) from exc
+        if (tls is not None and tls.reason in _CLIENT_CERT_ALERTS) or (
+            client_certificate and url.startswith("wss://") and _closed_after_handshake(exc)
+        ):
+            why = tls.reason if tls is not None and tls.reason else "closed at the handshake"
+            raise TlsRefused(
+                f"{url}: the EMS refused this room server's client certificate ({why}): "
+                "room_client_cert (MOOT_ROOM_CLIENT_CERT) must be signed by the cluster CA "
+                "the EMS trusts (its tls_client_ca); the EMS's log names the reason"
+            ) from exc
         # A proxy's 502 during an EMS restart is as passing as a refused connection.
         raise ConnectionError(f"{url}: {exc}") from exc
     return ClientSideLink(connection, url)

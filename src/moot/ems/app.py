@@ -134,6 +134,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
             public_url=settings.resolved_public_url(),
             early_join=timedelta(minutes=settings.early_join_minutes),
         )
+        clock = asyncio.create_task(meetings.run_clock(settings.clock_interval))
         app.state.ems = Ems(
             settings=settings,
             cluster=cluster,
@@ -150,9 +151,10 @@ def create_app(settings: EmsSettings) -> FastAPI:
             yield
         finally:
             app.state.ready = False
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in (clock, background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await cluster.close()
             await engine.dispose()
 

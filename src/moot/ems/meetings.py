@@ -34,6 +34,7 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import When
 from moot.ems.store.recordings import RecordedSegment
+from moot.placement import ServerState
 from moot.recurrence import (
     Exceptions,
     Moved,
@@ -128,6 +129,14 @@ class NotRecorded(Exception):
     """The meeting has no recording (not recorded, or not started yet)."""
 
 
+class NotYetOpen(CannotAttend):
+    """A scheduled meeting before its time: who comes early waits in its lobby."""
+
+    def __init__(self, opens_at: datetime) -> None:
+        super().__init__(f"this meeting opens at {opens_at:%Y-%m-%d %H:%M} UTC")
+        self.opens_at = opens_at
+
+
 class Unavailable(Exception):
     """No room server can host the meeting now."""
 
@@ -209,6 +218,8 @@ class MeetingService:
         self._ttl = join_token_ttl
         self.public_url = public_url
         self._early_join = early_join
+        # Meetings whose moderator was told that their time is over (told once).
+        self._told_over: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         # Running meetings by id: attending is the hot path (bench/attend.py).
         self._running: dict[str, AttendInfo] = {}
@@ -376,6 +387,70 @@ class MeetingService:
         self._locks.pop(meeting_id, None)
         self.forget(meeting_id)
 
+    # -- the clock: meetings open at their start and end at their end --------
+
+    async def run_clock(self, period: float) -> None:
+        """Open meetings whose time has come; end (or let run on) those whose time is over."""
+        while True:
+            try:
+                await self.tick(utcnow())
+            except Exception:  # the next tick tries again
+                log.exception("the meeting clock failed")
+            await asyncio.sleep(period)
+
+    async def tick(self, now: datetime) -> None:
+        async with self._sessions() as session:
+            due = await occurrence_store.due_to_open(session, now)
+            over = await occurrence_store.running_past_their_end(session, now, self._early_join)
+        for meeting_id in due:
+            try:
+                await self._start_for_attendee(meeting_id, now)
+            except (CannotAttend, Unavailable) as exc:
+                log.warning("meeting %s could not open at its start: %s", meeting_id, exc)
+        for row in over:
+            await self._time_is_over(row, now)
+
+    async def _time_is_over(self, row: MeetingRow, now: datetime) -> None:
+        """Nobody left: it ends (or waits for its next occurrence). People in it: it runs on,
+        and its moderator is told once."""
+        people = self._cluster.participants_in(row.server_name or "", row.id)
+        if people:
+            if row.id not in self._told_over:
+                self._told_over.add(row.id)
+                log.info("meeting %s runs past its end: %d still in it", row.id, people)
+                await self._cluster.notify(
+                    row.server_name or "",
+                    row.id,
+                    "The meeting's scheduled time is over. It runs on while people are in it; "
+                    "end it when you are done.",
+                )
+            return
+        self._told_over.discard(row.id)
+        async with self._sessions() as session:
+            upcoming = await occurrence_store.next_after(session, row.id, now)
+        if upcoming is None:
+            await self.end(row.id, by="its schedule")
+            return
+        await self._close_occurrence(row.id, now)
+
+    async def _close_occurrence(self, meeting_id: str, now: datetime) -> None:
+        """One occurrence of a repeating meeting is over: it waits for the next, chat kept."""
+        async with self._lock(meeting_id), self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            if row.status != "in_progress":
+                return
+            if row.server_name:
+                await self._cluster.close_meeting(
+                    row.id, row.server_name, "this occurrence is over"
+                )
+            self._cluster.unbook(row.id)
+            row.status = "scheduled"
+            row.server_name = None
+            await store.close_occurrence(session, row, now)
+            await session.commit()
+            self.forget(meeting_id)
+        log.info("meeting %s: occurrence over, waiting for the next", meeting_id)
+
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
@@ -534,6 +609,16 @@ class MeetingService:
             status=row.status,  # type: ignore[arg-type]
         )
 
+    def test_targets(self, limit: int = 3) -> list[tuple[str, str]]:
+        """Room servers the Test Meeting page tries a WebSocket to: (name, socket URL)."""
+        servers = [
+            s
+            for s in self._cluster.registry.all()
+            if s.state is ServerState.ONLINE and s.link is not None and self._cluster.answering(s)
+        ]
+        servers.sort(key=lambda s: (s.participants, s.name))
+        return [(s.name, _socket_base(s.url) + "/test/ws") for s in servers[:limit]]
+
     async def find_by_name(self, name: str) -> MeetingRow | None:
         """The meeting of exactly this name (how unlisted meetings are found)."""
         async with self._sessions() as session:
@@ -616,17 +701,22 @@ class MeetingService:
             token=token,
         )
 
-    async def _start_for_attendee(self, meeting_id: str) -> AttendInfo:
+    async def _start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
         async with self._lock(meeting_id):
             async with self._sessions() as session:
                 row = await self._get(session, meeting_id)
             if row.status == "ended":
                 raise CannotAttend("this meeting has ended")
             if row.status == "scheduled":
-                now = utcnow()
-                if now < row.start_at - self._early_join:
-                    raise CannotAttend(f"this meeting opens at {row.start_at:%Y-%m-%d %H:%M} UTC")
-                if now >= row.end_at:
+                now = now or utcnow()
+                async with self._sessions() as session:
+                    happening = await occurrence_store.current(
+                        session, row.id, now, self._early_join
+                    )
+                    upcoming = await occurrence_store.next_after(session, row.id, now)
+                if happening is None:
+                    if upcoming is not None:
+                        raise NotYetOpen(upcoming.start_at)
                     raise CannotAttend("this meeting's time is over")
                 # Opened with no session held: at 9:00 many meetings start at once, and
                 # each waits for its room server's answer.

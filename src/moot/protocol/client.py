@@ -92,6 +92,13 @@ class Moved(_Message):
     type: Literal["moved"] = "moved"
 
 
+class Notice(_Message):
+    """A message for the people in the meeting: from its schedule or an administrator."""
+
+    type: Literal["notice"] = "notice"
+    text: str
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     message: str

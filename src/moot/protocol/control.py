@@ -175,6 +175,16 @@ class CloseMeeting(_Message):
     )
 
 
+class Notice(_Message):
+    """Show a message in open meeting pages: one meeting's, or every meeting's here."""
+
+    type: Literal["notice"] = "notice"
+    request_id: str
+    meeting_id: str | None = Field(None, description="None: every meeting on this server.")
+    text: str = Field(min_length=1, max_length=2000)
+    to: Literal["moderators", "everyone"] = "everyone"
+
+
 UpMessage = Annotated[
     Register
     | Status
@@ -187,7 +197,8 @@ UpMessage = Annotated[
     Field(discriminator="type"),
 ]
 DownMessage = Annotated[
-    Registered | Refused | OpenMeeting | CloseMeeting | JournalAck, Field(discriminator="type")
+    Registered | Refused | OpenMeeting | CloseMeeting | Notice | JournalAck,
+    Field(discriminator="type"),
 ]
 ControlMessage = UpMessage | DownMessage
 

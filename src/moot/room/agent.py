@@ -3,6 +3,8 @@
 It redials with backoff when the EMS goes away and registers again with the
 meetings it still hosts, so an EMS restart ends no meeting. A refusal
 (wrong secret, incompatible version, removed) is final: the process stops.
+A TLS failure (an EMS certificate tls_ca does not verify, a client
+certificate the EMS refuses) is logged as an error and retried.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from moot.bus import Link, LinkClosed
+from moot.bus.base import TlsRefused
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.client import ChatLine
 from moot.protocol.control import (
@@ -25,6 +28,7 @@ from moot.protocol.control import (
     JournalAck,
     JournalAppend,
     JournalEntry,
+    Notice,
     OpenMeeting,
     Refused,
     Register,
@@ -78,6 +82,13 @@ class Agent:
         while True:
             try:
                 link = await self._dial()
+            except TlsRefused as exc:
+                # A CA or certificate setting, not an outage: an error, but still retried,
+                # since the fix may be made on the EMS's side (a renewed certificate).
+                log.error("cannot connect to the EMS: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             except OSError as exc:
                 log.info("EMS not reachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -179,6 +190,9 @@ class Agent:
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, CloseMeeting):
                 await self.host.close(command.meeting_id, command.reason, moved=command.moved)
+                await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, Notice):
+                await self.host.notify(command.meeting_id, command.text, to=command.to)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, JournalAck):
                 key = (command.meeting_id, command.sender, command.event_id)

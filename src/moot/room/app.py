@@ -27,6 +27,9 @@ CLOSE_NOT_HERE = 4404
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
 
 
+TEST_ECHOES = 5
+
+
 def create_app(agent: Agent, ems_url: str) -> FastAPI:
     app = FastAPI(
         title=f"Moot room server {agent.name}",
@@ -131,6 +134,22 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             lines.put_nowait(None)
             await host.leave(meeting_id, conn)
             await chatting
+
+    @app.websocket("/test/ws")
+    async def test_socket(websocket: WebSocket) -> None:
+        """For the Meeting Center's Test Meeting page: does a WebSocket reach this server?
+
+        Echoes up to TEST_ECHOES short messages, then closes: it hosts nothing and needs no
+        token, so it gives nothing away and costs little.
+        """
+        await websocket.accept()
+        try:
+            for _ in range(TEST_ECHOES):
+                text = await websocket.receive_text()
+                await websocket.send_text(text[:64])
+            await websocket.close()
+        except WebSocketDisconnect:
+            pass
 
     @app.get("/healthz", response_class=PlainTextResponse)
     async def healthz() -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from moot.protocol.client import Ack, ChatLine, Ended, Moved, Pong, Roster, Welcome
+from moot.protocol.client import Ack, ChatLine, Ended, Moved, Notice, Pong, Roster, Welcome
 from moot.protocol.control import (
     MeetingEnded,
     MeetingStatus,
@@ -47,7 +47,9 @@ class Connection:
     user: str
     role: Role
 
-    async def send(self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong) -> None:
+    async def send(
+        self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong | Notice
+    ) -> None:
         try:
             await self.channel.send_text(message.model_dump_json())
         except Exception:  # a dead socket is cleaned up by its own reader
@@ -169,6 +171,19 @@ class MeetingHost:
                 )
             )
         log.info("closed meeting %s: %s", meeting_id, reason)
+
+    async def notify(self, meeting_id: str | None, text: str, *, to: str = "everyone") -> None:
+        """Show `text` in the pages of one meeting (None: of every meeting here)."""
+        meetings = (
+            list(self.meetings.values())
+            if meeting_id is None
+            else [m for m in (self.meetings.get(meeting_id),) if m is not None]
+        )
+        notice = Notice(text=text)
+        for meeting in meetings:
+            for conn in list(meeting.connections):
+                if to == "everyone" or conn.role == "moderator":
+                    await conn.send(notice)
 
     def get(self, meeting_id: str) -> HostedMeeting:
         meeting = self.meetings.get(meeting_id)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -29,9 +30,13 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def build_agent(settings: RoomSettings) -> Agent:
+def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -> Agent:
+    """The agent; ems_tls verifies the EMS (tls_ca) and carries the client certificate."""
+
+    client_certificate = ems_tls is not None and settings.room_client_cert is not None
+
     async def dialer() -> Link:
-        return await dial(settings.ems_url)
+        return await dial(settings.ems_url, ems_tls, client_certificate=client_certificate)
 
     return Agent(
         name=settings.room_name,
@@ -48,9 +53,18 @@ def build_agent(settings: RoomSettings) -> Agent:
     )
 
 
-async def run_room(settings: RoomSettings) -> int:
-    """Serve until SIGINT/SIGTERM (exit 0) or until the EMS refuses us (exit 2)."""
-    agent = build_agent(settings)
+async def run_room(
+    settings: RoomSettings,
+    *,
+    https: ssl.SSLContext | None = None,
+    ems_tls: ssl.SSLContext | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM (exit 0) or until the EMS refuses us (exit 2).
+
+    https: serve the meeting pages over HTTPS with it; ems_tls: for the control channel.
+    Both come from moot.tls, which checked the files before anything started.
+    """
+    agent = build_agent(settings, ems_tls)
     app = create_app(agent, settings.ems_url)
     config = uvicorn.Config(
         app,
@@ -60,6 +74,9 @@ async def run_room(settings: RoomSettings) -> int:
         access_log=False,
         ws_ping_interval=10,
         ws_ping_timeout=10,
+        # The context made at start-up, not uvicorn's own from file names: it is the one
+        # whose files were checked, and it refuses TLS older than 1.2.
+        ssl_context_factory=(lambda _config, _default: https) if https is not None else None,
     )
     server = _QuietServer(config)
     loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import Link, LinkClosed
 from moot.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
+from moot.certs import EMS_NAME
 from moot.ems.cluster.capacity import CapacityWatch
 from moot.ems.cluster.detector import Observation, Timing, assess
 from moot.ems.cluster.journal import JournalWriter, entries_of
@@ -39,6 +40,7 @@ from moot.protocol.control import (
     JournalAppend,
     JournalEntry,
     MeetingEnded,
+    Notice,
     OpenMeeting,
     ParticipantJoined,
     ParticipantLeft,
@@ -219,8 +221,9 @@ class ClusterManager:
         if not isinstance(first, Register):
             await self._refuse(link, "?", "the first message must be register")
             return None
-        if not hmac.compare_digest(first.secret.encode(), self._secret.encode()):
-            await self._refuse(link, first.name, "wrong cluster secret")
+        how, refusal = self._authenticate(link, first)
+        if refusal is not None:
+            await self._refuse(link, first.name, refusal)
             return None
         if not is_compatible(first.protocol_version):
             await self._refuse(
@@ -283,7 +286,7 @@ class ClusterManager:
                 limits=live.limits,
             )
         )
-        log.info("room server %s registered from %s (%s)", live.name, link.peer, live.url)
+        log.info("room server %s registered from %s (%s) %s", live.name, link.peer, live.url, how)
         # The answers come through serve_link's reader, so these commands run in the background.
         for meeting_id, runs_on in stale_meetings.items():  # fencing
             reason = "this meeting moved" if runs_on else "this meeting has ended"
@@ -382,6 +385,44 @@ class ClusterManager:
             ):
                 stale[meeting.meeting_id] = running
         return stale
+
+    def _authenticate(self, link: Link, register: Register) -> tuple[str, str | None]:
+        """How the room server proved it may join, or why it did not: (how, None) or
+        ("", reason).
+
+        Either proof is enough: the cluster secret, or a client certificate the cluster
+        CA signed whose CN is the name it registers with. The transport verified the
+        certificate in its TLS handshake (one from another CA never gets this far) and
+        gives only the name it proves (link.certificate_name).
+        """
+        proven = link.certificate_name
+        if proven is not None and proven.lower() == EMS_NAME:
+            proven = None  # the EMS's own certificate (clientAuth too) is no room server's
+        name = register.name
+        if proven is not None and proven == name:
+            return "by client certificate", None
+        # An empty secret proves nothing, even to an EMS that was given none.
+        secret_ok = bool(register.secret) and hmac.compare_digest(
+            register.secret.encode(), self._secret.encode()
+        )
+        if secret_ok:
+            if proven is not None:
+                log.warning(
+                    "room server %s from %s presents the client certificate of %r; "
+                    "it joins with the cluster secret",
+                    name,
+                    link.peer,
+                    proven,
+                )
+            return "with the cluster secret", None
+        secret_problem = "wrong cluster secret" if register.secret else "no cluster secret"
+        if proven is not None:
+            return "", (
+                f"{secret_problem}, and its client certificate is for {proven!r}, not {name!r}"
+            )
+        if not register.secret:
+            return "", "no cluster secret and no client certificate"
+        return "", secret_problem
 
     async def _refuse(self, link: Link, name: str, reason: str) -> None:
         log.warning("refused room server %s from %s: %s", name, link.peer, reason)
@@ -724,7 +765,9 @@ class ClusterManager:
 
     # -- commands down ---------------------------------------------------
 
-    async def _command(self, server: LiveServer, message: OpenMeeting | CloseMeeting) -> None:
+    async def _command(
+        self, server: LiveServer, message: OpenMeeting | CloseMeeting | Notice
+    ) -> None:
         if server.link is None:
             raise CommandFailed(f"room server {server.name} is not connected")
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
@@ -923,6 +966,32 @@ class ClusterManager:
             log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)
         server.meetings.pop(meeting_id, None)
         self.registry.unbook(server, meeting_id)
+
+    def participants_in(self, server_name: str, meeting_id: str) -> int:
+        """People in a meeting now, as its room server last reported."""
+        server = self.registry.get(server_name)
+        status = server.meetings.get(meeting_id) if server is not None else None
+        return len(status.participants) if status is not None else 0
+
+    async def notify(
+        self, server_name: str, meeting_id: str | None, text: str, *, to: str = "moderators"
+    ) -> None:
+        """Show a notice in a meeting's pages (None: in every meeting on that server)."""
+        server = self.registry.get(server_name)
+        if server is None or server.link is None:
+            return
+        try:
+            await self._command(
+                server,
+                Notice(
+                    request_id=secrets.token_hex(8),
+                    meeting_id=meeting_id,
+                    text=text,
+                    to="moderators" if to == "moderators" else "everyone",
+                ),
+            )
+        except CommandFailed as exc:
+            log.warning("could not notify meeting %s on %s: %s", meeting_id, server_name, exc)
 
     async def disconnect(self, name: str, reason: str) -> None:
         """Send a removed server away; it stops instead of reconnecting."""

@@ -285,6 +285,16 @@ async def record_leave(session: AsyncSession, *, meeting_id: str, user: str, at:
         row.left_at = at
 
 
+async def close_occurrence(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
+    """One occurrence is over: everyone still in it leaves, its recording segment ends."""
+    await session.execute(
+        update(AttendanceRow)
+        .where(AttendanceRow.meeting_id == meeting.id, AttendanceRow.left_at.is_(None))
+        .values(left_at=at)
+    )
+    await end_segments(session, meeting.id, at, "occurrence over")
+
+
 async def end_meeting(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
     """The one place a meeting becomes ended: everyone still in it leaves, its recording stops."""
     meeting.status = "ended"

@@ -127,3 +127,60 @@ async def remove_exception(
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def current(
+    session: AsyncSession, meeting_id: str, now: datetime, early: timedelta
+) -> OccurrenceRow | None:
+    """The occurrence running now, or about to (opened up to `early` before its start)."""
+    stmt = (
+        select(OccurrenceRow)
+        .where(
+            OccurrenceRow.meeting_id == meeting_id,
+            OccurrenceRow.start_at <= now + early,
+            OccurrenceRow.end_at > now,
+        )
+        .order_by(OccurrenceRow.start_at)
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def next_after(session: AsyncSession, meeting_id: str, now: datetime) -> OccurrenceRow | None:
+    stmt = (
+        select(OccurrenceRow)
+        .where(OccurrenceRow.meeting_id == meeting_id, OccurrenceRow.start_at > now)
+        .order_by(OccurrenceRow.start_at)
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def due_to_open(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
+    """Scheduled meetings whose occurrence has started and not ended: they open now."""
+    stmt = (
+        select(OccurrenceRow.meeting_id)
+        .join(MeetingRow, MeetingRow.id == OccurrenceRow.meeting_id)
+        .where(
+            OccurrenceRow.start_at >= now - MAX_DURATION,
+            OccurrenceRow.start_at <= now,
+            OccurrenceRow.end_at > now,
+            MeetingRow.status == "scheduled",
+        )
+        .order_by(OccurrenceRow.start_at)
+        .limit(limit)
+    )
+    return list(dict.fromkeys(await session.scalars(stmt)))
+
+
+async def running_past_their_end(
+    session: AsyncSession, now: datetime, early: timedelta
+) -> list[MeetingRow]:
+    """Meetings in progress with no occurrence now: their time is over."""
+    happening = select(OccurrenceRow.id).where(
+        OccurrenceRow.meeting_id == MeetingRow.id,
+        OccurrenceRow.start_at <= now + early,
+        OccurrenceRow.end_at > now,
+    )
+    stmt = select(MeetingRow).where(MeetingRow.status == "in_progress", ~happening.exists())
+    return list(await session.scalars(stmt))

@@ -22,6 +22,7 @@ from moot.ems.meetings import (
     CannotAttend,
     MeetingNotFound,
     NotRecorded,
+    NotYetOpen,
     Unavailable,
 )
 from moot.ems.store.meetings import MeetingQuery
@@ -119,6 +120,12 @@ async def create_from_form(
         {**context, **_form_context(form, errors, await servers.locations()), "created": None},
         status_code=422 if "form" not in errors else 503,
     )
+
+
+@router.get("/test", response_class=HTMLResponse)
+async def test_meeting(request: Request, meetings: MeetingsDep) -> HTMLResponse:
+    """Test Meeting: can this browser reach a room server, use its camera and microphone?"""
+    return templates.TemplateResponse(request, "test.html", {"targets": meetings.test_targets()})
 
 
 @router.get("/meetings/{meeting_id}.ics", response_model=None)
@@ -315,6 +322,12 @@ async def _attend(
         return _attend_form(request, meeting, user, None, 200)
     try:
         target = await meetings.attend(meeting, user, password)
+    except NotYetOpen as exc:
+        return templates.TemplateResponse(
+            request,
+            "lobby.html",
+            {"meeting": meeting, "name": user, "password": password, "opens_at": exc.opens_at},
+        )
     except CannotAttend as exc:
         if meeting.needs_password and "password" in str(exc):
             return _attend_form(request, meeting, user, sentence(str(exc)), 403)

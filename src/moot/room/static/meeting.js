@@ -61,6 +61,19 @@ function renderLine(line) {
   messagesEl.scrollTop = messagesEl.scrollHeight;
 }
 
+// A notice from the Meeting Center (the meeting's time is over, a message to everyone).
+function showNotice(text) {
+  const notices = document.getElementById("notices");
+  const item = document.createElement("li");
+  item.textContent = text;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.textContent = "Dismiss";
+  dismiss.addEventListener("click", () => item.remove());
+  item.append(" ", dismiss);
+  notices.append(item);
+}
+
 function showEnded(reason) {
   ended = true;
   endedEl.replaceChildren();
@@ -102,6 +115,7 @@ function connect() {
         break;
       case "ended": showEnded(msg.reason); break;
       case "moved": ws.close(); break;
+      case "notice": showNotice(msg.text); break;
       case "pong": break;
       case "error": refused = true; setState(msg.message, false); break;
     }
