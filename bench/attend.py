@@ -37,6 +37,7 @@ GOAL_P99_MS = 50.0
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 SECRET = "bench-cluster-secret"
+ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 
 # Counts answers other than 303 per wrk thread and prints exact figures at the end.
 WRK_SCRIPT = """
@@ -177,7 +178,7 @@ def status_of(url: str) -> int:
 
 def server_online(ems_url: str, name: str) -> bool:
     try:
-        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2)
+        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and response.json().get("status") == "online"

@@ -56,6 +56,7 @@ FLOOR_S = {"kill": 1.0, "hang": 3.0}
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 SECRET = "bench-cluster-secret"
+ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 MOVED_LOG = re.compile(r"moved (\d+) meeting\(s\) off (\S+) in (\d+) ms")
 
 
@@ -213,13 +214,13 @@ class Cluster:
 
     def server_status(self, name: str) -> str | None:
         try:
-            response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2)
+            response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
         except httpx.HTTPError:
             return None
         return str(response.json()["status"]) if response.status_code == 200 else None
 
     def servers(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.ems_url}/api/v1/servers", timeout=10)
+        response = httpx.get(f"{self.ems_url}/api/v1/servers", timeout=10, headers=ADMIN)
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()
         return result
@@ -236,7 +237,9 @@ class Cluster:
 
     def failed_at(self, name: str) -> float | None:
         """Wall-clock time of the server's latest change to `failed`, from its history."""
-        response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}/events", timeout=10)
+        response = httpx.get(
+            f"{self.ems_url}/api/v1/servers/{name}/events", timeout=10, headers=ADMIN
+        )
         for event in response.json():
             if event["state"] == "failed":
                 return datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()

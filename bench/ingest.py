@@ -150,7 +150,9 @@ async def drive(cluster: Cluster, args: argparse.Namespace) -> tuple[float, list
     latencies: list[float] = []
     try:
         await asyncio.sleep(args.warmup)
-        async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=cluster.ems_url, timeout=30, headers=cluster.admin
+        ) as http:
             listing = (await http.get("/api/v1/servers")).json()
             down = [s["name"] for s in listing if s["status"] != "online"]
             if down:  # the simulator fell behind: figures would not be of 2,000 live servers

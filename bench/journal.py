@@ -55,6 +55,7 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 15.0  # the room server gives up on the EMS after 5 s (agent.JOURNAL_TIMEOUT)
 SECRET = "bench-cluster-secret"
+ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 TEXT = "a benchmark chat line of about sixty characters, number "
 
 
@@ -133,7 +134,7 @@ def status_of(url: str) -> int:
 
 def server_online(ems_url: str, name: str) -> bool:
     try:
-        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2)
+        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and response.json().get("status") == "online"

@@ -70,8 +70,8 @@ class Cluster:
         return client_ssl_context(self.tls.ca.cert) if self.tls is not None else True
 
     def http(self) -> httpx.Client:
-        """An HTTP client that trusts the cluster CA (and only it) when TLS is on."""
-        return httpx.Client(verify=self.verify, trust_env=False, timeout=5)
+        """An administrator's HTTP client that trusts the cluster CA (only it) when TLS is on."""
+        return httpx.Client(verify=self.verify, trust_env=False, timeout=5, headers=self.admin)
 
     def ems_tls_env(self) -> dict[str, str]:
         if self.tls is None:
@@ -154,7 +154,7 @@ class Cluster:
 
     def moot(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`moot ARGS --ems-url ...` in a process of its own, as an administrator runs it."""
-        env = {**os.environ}
+        env = {**os.environ, "MOOT_CLUSTER_SECRET": self.secret}  # the CLI administers with it
         if self.tls is not None:
             env["MOOT_TLS_CA"] = str(self.tls.ca.cert)
         return subprocess.run(
@@ -166,10 +166,18 @@ class Cluster:
             env=env,
         )
 
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers of an administrator: the cluster secret, as the CLI on a cluster machine."""
+        return {"Authorization": f"Bearer {self.secret}"}
+
     def server_status(self, name: str) -> str | None:
         try:
             response = httpx.get(
-                f"{self.ems_url}/api/v1/servers/{name}", timeout=2, verify=self.verify
+                f"{self.ems_url}/api/v1/servers/{name}",
+                timeout=2,
+                verify=self.verify,
+                headers=self.admin,
             )
         except httpx.HTTPError:
             return None

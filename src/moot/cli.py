@@ -19,7 +19,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 
-from moot import certs, config, tls
+from moot import certs, config, logs, tls
 from moot.netcheck import PortInUse, ensure_port_free
 from moot.secrets_file import load_or_create_cluster_secret
 
@@ -64,14 +64,6 @@ def _tls_or_fail(make: Callable[[], ssl.SSLContext | None]) -> ssl.SSLContext | 
         fail(f"{exc}. See docs/configuration.md.")
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -87,7 +79,7 @@ def serve(
     settings = _settings(
         config.EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
     )
-    _logging(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     if settings.bus_url != "direct":
         fail("only MOOT_BUS_URL=direct is available in this release")
     https = _tls_or_fail(lambda: tls.ems_server_context(settings))
@@ -142,7 +134,7 @@ def room(
         room_url=url,
         ems_url=ems_url,
     )
-    _logging(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     if not settings.room_name:
         fail("give the room server a name: --name or MOOT_ROOM_NAME")
     https = _tls_or_fail(lambda: tls.room_server_context(settings))
@@ -231,15 +223,40 @@ def _verify() -> ssl.SSLContext | bool:
         fail(f"MOOT_TLS_CA: {exc}")
 
 
+def _credentials() -> dict[str, str]:
+    """Administration needs an administrator: MOOT_TOKEN (a sign-in token of a member of the
+    admin group), else the cluster secret (MOOT_CLUSTER_SECRET, or the EMS's secret file
+    in the data directory on this machine)."""
+    token = os.environ.get("MOOT_TOKEN", "").strip()
+    if not token:
+        settings = _settings(config.CommonSettings)
+        token = settings.cluster_secret
+        secret_file = settings.data_dir / "cluster-secret"
+        if not token and secret_file.is_file():
+            token = secret_file.read_text().strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _call(method: str, ems_url: str, path: str, **kwargs: Any) -> Any:
     try:
         response = httpx.request(
-            method, ems_url.rstrip("/") + path, timeout=10, verify=_verify(), **kwargs
+            method,
+            ems_url.rstrip("/") + path,
+            timeout=10,
+            verify=_verify(),
+            headers=_credentials(),
+            **kwargs,
         )
     except httpx.HTTPError as exc:
         fail(
             f"cannot reach the EMS at {ems_url} ({exc}); is `moot serve` running? "
             "Set --ems-url or MOOT_EMS_URL."
+        )
+    if response.status_code in (401, 403) and not _credentials():
+        fail(
+            f"{response.status_code}: the EMS wants an administrator. Set MOOT_TOKEN to the "
+            "sign-in token of a member of the admin group, or MOOT_CLUSTER_SECRET to the "
+            "cluster secret."
         )
     if response.status_code >= 400:
         try:
@@ -739,6 +756,90 @@ def _signed(authority: str | None, ca_ids: set[str | None]) -> str:
     if not ca_ids:
         return "no CA here"
     return "yes" if authority is not None and authority in ca_ids else "NO (another CA)"
+
+
+users_app = typer.Typer(
+    help="Local users (the embedded directory), straight in the EMS's database.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL; default the EMS's (MOOT_DATABASE_URL).")
+]
+
+
+def _database(database_url: str | None) -> str:
+    settings = _settings(config.EmsSettings, database_url=database_url)
+    return str(settings.resolved_database_url())
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Member of the admin group.")] = False,
+    group: Annotated[
+        list[str] | None, typer.Option(help="A group; give it again for more.")
+    ] = None,
+    display_name: Annotated[str, typer.Option(help="The name others see.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a local user; without --password-stdin a password is made and shown once."""
+    from moot.ems.auth.users import UserError, add_user, new_password
+
+    settings = _settings(config.EmsSettings, database_url=database_url)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else new_password()
+    groups = list(group or []) + ([settings.admin_group] if admin else [])
+    try:
+        user = asyncio.run(
+            add_user(
+                _database(database_url),
+                username,
+                password,
+                display_name=display_name,
+                groups=groups,
+            )
+        )
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"user {user.username} added"
+        + (f" (groups: {', '.join(user.groups)})" if user.groups else "")
+    )
+    if not password_stdin:
+        typer.echo(f"password: {password}  (shown only now)")
+
+
+@users_app.command("list")
+def users_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    from moot.ems.auth.users import list_users
+
+    rows = [
+        {
+            "username": u.username,
+            "display_name": u.display_name,
+            "groups": ",".join(u.groups),
+            "created_at": u.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for u in asyncio.run(list_users(_database(database_url)))
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["username", "display_name", "groups", "created_at"])
+
+
+@users_app.command("remove")
+def users_remove(username: str, database_url: DatabaseUrl = None) -> None:
+    from moot.ems.auth.users import UserError, remove_user
+
+    try:
+        asyncio.run(remove_user(_database(database_url), username))
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(f"user {username.strip()} removed")
 
 
 def main() -> None:

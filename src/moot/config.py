@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from moot.logs import LogFormat
+
 
 def config_file() -> Path:
     """The TOML file settings are read from: `MOOT_CONFIG`, else ./moot.toml (optional)."""
@@ -67,6 +69,7 @@ class CommonSettings(BaseSettings):
         3, ge=2, le=100, description="Heartbeat intervals without a report that mean FAILED."
     )
     log_level: str = Field("info")
+    log_format: LogFormat = Field("text", description="`text` (one line per event) or `json`.")
 
     @classmethod
     def settings_customise_sources(
@@ -89,6 +92,11 @@ class CommonSettings(BaseSettings):
             raise ValueError(f"log_level must be one of {sorted(levels)}")
         return value.lower()
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
 
 class EmsSettings(CommonSettings):
     """Settings of the Meeting Center (`moot serve`)."""
@@ -104,6 +112,37 @@ class EmsSettings(CommonSettings):
         True, description="Add an unknown room server that presents the cluster secret."
     )
     open_timeout: float = Field(5.0, gt=0, description="Seconds to wait for open_meeting.")
+    # Sign-in and what anonymous users may do (docs/admin-guide.md, "Sign-in and roles").
+    session_hours: float = Field(8.0, gt=0, le=24 * 30, description="How long a sign-in lasts.")
+    admin_group: str = Field("stadmins", min_length=1, description="Members administer Moot.")
+    anonymous_browse: bool = Field(True, description="Anonymous users may list and find meetings.")
+    anonymous_create: bool = Field(True, description="Anonymous users may create meetings.")
+    anonymous_attend: bool = Field(True, description="Anonymous users may attend meetings.")
+    anonymous_modify_others: bool = Field(
+        True, description="Anonymous users may change meetings they do not moderate."
+    )
+    anonymous_delete_others: bool = Field(
+        True, description="Anonymous users may delete meetings they do not moderate."
+    )
+    login_failures_per_user: int = Field(
+        5, ge=1, description="Failed sign-ins per user name in 15 minutes before a pause."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins per address in 15 minutes before a pause."
+    )
+    ldap_url: str = Field("", description="ldap:// or ldaps:// URL; empty: no LDAP sign-in.")
+    ldap_bind_dn: str = Field("", description="The service account that searches the directory.")
+    ldap_bind_password: str = Field("")
+    ldap_partitions: str = Field(
+        "",
+        description="NAME=SEARCH_BASE pairs separated by '|': acme=dc=acme,dc=test|b=dc=b",
+    )
+    ldap_start_tls: bool = Field(False)
+    ldap_ca_file: Path | None = Field(
+        None, description="CA certificate the directory is checked against."
+    )
+    ldap_user_filter: str = Field("(&(objectClass=inetOrgPerson)(uid={username}))")
+    ldap_group_filter: str = Field("(&(objectClass=groupOfNames)(member={user_dn}))")
     clock_interval: float = Field(
         5.0, gt=0, le=60, description="Seconds between checks that open and end meetings on time."
     )

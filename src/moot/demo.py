@@ -10,6 +10,7 @@ this process is killed outright (PR_SET_PDEATHSIG), so none is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -34,6 +35,8 @@ from moot.certs import (
     init_cluster,
     issue_server_cert,
 )
+from moot.config import EmsSettings
+from moot.ems.auth.users import ensure_first_admin
 from moot.netcheck import ensure_port_free
 from moot.secrets_file import load_or_create_cluster_secret
 
@@ -84,6 +87,7 @@ def stop_all(children: list[Child]) -> None:
 
 def _wait_ready(
     ems_url: str,
+    secret: str,
     children: list[Child],
     expect_rooms: int,
     stopping: Callable[[], bool],
@@ -97,7 +101,9 @@ def _wait_ready(
                     code = child.process.returncode
                     raise DemoFailed(f"{child.name} exited with code {code}; its log is above")
             try:
-                servers = client.get(f"{ems_url}/api/v1/servers").json()
+                servers = client.get(
+                    f"{ems_url}/api/v1/servers", headers={"Authorization": f"Bearer {secret}"}
+                ).json()
                 online = [s for s in servers if s["status"] == "online"]
                 if len(online) >= expect_rooms:
                     return
@@ -151,6 +157,11 @@ def _tls_env(made: ClusterCerts) -> tuple[dict[str, str], dict[str, dict[str, st
         for name, paths in made.servers.items()
     }
     return ems, rooms
+
+
+def _database_url(data_dir: Path) -> str:
+    """The demo EMS's database: MOOT_DATABASE_URL, else SQLite in the data directory."""
+    return EmsSettings(data_dir=data_dir).resolved_database_url()
 
 
 def run_demo(
@@ -222,7 +233,7 @@ def run_demo(
                     {**common, **room_env[name]},
                 )
             )
-        _wait_ready(ems_url, children, len(ROOM_NAMES), lambda: stopping, verify)
+        _wait_ready(ems_url, secret, children, len(ROOM_NAMES), lambda: stopping, verify)
         if stopping:
             return 0
         say(f"Meeting Center: {ems_url}/")
@@ -231,6 +242,9 @@ def run_demo(
                 f"TLS: the certificates come from the demo's own CA; trust "
                 f"{made.ca.cert.resolve()} in your browser (or curl --cacert) to open it."
             )
+        password = asyncio.run(ensure_first_admin(_database_url(data_dir), "stadmins"))
+        if password is not None:
+            say(f"Administrator: sign in as admin with the password {password} (shown only now)")
         say("Press Ctrl-C to stop the EMS and both room servers.")
         while not stopping:
             for child in children:

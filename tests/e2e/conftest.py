@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
@@ -29,7 +30,8 @@ CHROMIUM_ARGS = [
 # Upper bound for every auto-waiting action and assertion (milliseconds).
 TIMEOUT_MS = 10_000
 
-NewContext = Callable[[], BrowserContext]
+# new_context() or new_context(timezone_id=..., viewport=...): options of Browser.new_context.
+NewContext = Callable[..., BrowserContext]
 
 
 def _require_chromium() -> None:
@@ -65,8 +67,8 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
     def watch(page: Page) -> None:
         page.on("pageerror", lambda error: page_errors.append(f"{page.url}: {error}"))
 
-    def make() -> BrowserContext:
-        context = browser.new_context(timezone_id="UTC", locale="en-US")
+    def make(**options: Any) -> BrowserContext:
+        context = browser.new_context(**{"timezone_id": "UTC", "locale": "en-US", **options})
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         context.on("page", watch)

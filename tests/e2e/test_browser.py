@@ -26,7 +26,9 @@ def room_url(cluster: Cluster, meeting_id: str) -> str:
     """The base address of the room server hosting the meeting."""
     server = meeting_detail(cluster, meeting_id)["server"]
     assert server in {"room1", "room2"}
-    response = httpx.get(f"{cluster.ems_url}/api/v1/servers/{server}", timeout=5)
+    response = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{server}", timeout=5, headers=cluster.admin
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["url"])
 

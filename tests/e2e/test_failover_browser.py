@@ -57,7 +57,12 @@ def test_page_reconnects_to_the_new_room_server(cluster: Cluster, new_context: N
     expect(bob.locator("#messages")).to_contain_text("after the crash")
     # Nothing Alice sent stays unacknowledged.
     expect(alice.locator("#messages .pending")).to_have_count(0)
-    assert httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}").json()["status"] == "failed"
+    assert (
+        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).json()[
+            "status"
+        ]
+        == "failed"
+    )
 
 
 def test_page_leaves_a_hung_room_server_by_itself(

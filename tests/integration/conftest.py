@@ -18,7 +18,8 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = EmsSettings(
         database_url=database_url, data_dir=tmp_path / "data", cluster_secret="secret"
     )
-    with TestClient(create_app(settings)) as client:
+    # As an administrator (the cluster secret); tests of who may do what make their own.
+    with TestClient(create_app(settings), headers={"Authorization": "Bearer secret"}) as client:
         yield client
 
 
@@ -48,3 +49,10 @@ def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
             if process.alive():
                 process.popen.send_signal(signal.SIGCONT)
         running.stop()
+
+
+def form_fields(client: TestClient, **fields: str) -> dict[str, str]:
+    """Form fields as a page of the Meeting Center sends them: with its CSRF token."""
+    if "moot_csrf" not in client.cookies:
+        client.get("/healthz")  # every answer gives a browser its CSRF cookie
+    return {**fields, "csrf": client.cookies["moot_csrf"]}

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.integration.conftest import form_fields
+
 IN_AN_HOUR = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
 
 
@@ -265,12 +267,16 @@ def test_attend_asks_for_name_and_checks_the_password(api: TestClient) -> None:
     assert "Your name" in form.text and "Meeting password" in form.text
     assert 'method="post"' in form.text
     wrong = api.post(
-        f"/m/{meeting['id']}", data={"name": "Eve", "password": "guess"}, follow_redirects=False
+        f"/m/{meeting['id']}",
+        data=form_fields(api, name="Eve", password="guess"),
+        follow_redirects=False,
     )
     assert wrong.status_code == 403 and "Wrong or missing meeting password" in wrong.text
     # The right password gets past the check; with no room server the meeting cannot open.
     right = api.post(
-        f"/m/{meeting['id']}", data={"name": "Ann", "password": "s3cret"}, follow_redirects=False
+        f"/m/{meeting['id']}",
+        data=form_fields(api, name="Ann", password="s3cret"),
+        follow_redirects=False,
     )
     assert right.status_code == 503 and "No room server can host this meeting" in right.text
     assert api.get(f"/api/v1/meetings/{meeting['id']}").json()["status"] == "scheduled"
@@ -334,7 +340,7 @@ def test_drain_deadline_is_stored_replaced_and_cleared(api: TestClient) -> None:
 
 def test_empty_password_is_refused_with_a_message(api: TestClient) -> None:
     meeting = schedule(api, password="s3cret")
-    empty = api.post(f"/m/{meeting['id']}", data={"name": "Eve", "password": ""})
+    empty = api.post(f"/m/{meeting['id']}", data=form_fields(api, name="Eve", password=""))
     assert empty.status_code == 403
     assert "Wrong or missing meeting password" in empty.text
 

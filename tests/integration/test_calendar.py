@@ -14,6 +14,8 @@ import icalendar
 from dateutil.rrule import rrulestr
 from fastapi.testclient import TestClient
 
+from tests.integration.conftest import form_fields
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -161,9 +163,13 @@ def test_unlisted_meetings_are_found_only_by_their_whole_name(api: TestClient) -
     assert duplicate.status_code == 422
     assert "exists already" in duplicate.json()["detail"][0]["msg"]
     # Typing the whole name leads to it; a part of the name does not.
-    found = api.post("/attend-by-name", data={"name": "Merger talks"}, follow_redirects=False)
+    found = api.post(
+        "/attend-by-name", data=form_fields(api, name="Merger talks"), follow_redirects=False
+    )
     assert found.status_code == 303 and found.headers["location"] == f"/m/{secret['id']}"
-    partial = api.post("/attend-by-name", data={"name": "Merger"}, follow_redirects=False)
+    partial = api.post(
+        "/attend-by-name", data=form_fields(api, name="Merger"), follow_redirects=False
+    )
     assert partial.status_code == 404 and "No meeting is called" in partial.text
 
 

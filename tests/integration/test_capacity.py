@@ -34,7 +34,7 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         cluster_secret=SECRET,
         heartbeat_interval=60,  # the fakes need not report to stay online
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {SECRET}"}) as client:
         yield client
 
 

@@ -84,7 +84,9 @@ def test_demo_starts_three_processes_and_stops_them_all(tmp_path: Path, stop_sig
     try:
         address, _ = wait_for_address(demo)
         assert address == f"http://127.0.0.1:{port}/"
-        servers = httpx.get(address + "api/v1/servers").json()
+        secret = (tmp_path / "moot-data" / "cluster-secret").read_text().strip()
+        admin = {"Authorization": f"Bearer {secret}"}
+        servers = httpx.get(address + "api/v1/servers", headers=admin).json()
         assert sorted((s["name"], s["status"]) for s in servers) == [
             ("room1", "online"),
             ("room2", "online"),

@@ -57,7 +57,9 @@ def test_tls_demo_serves_everything_over_https_and_stops_on_ctrl_c(tmp_path: Pat
 
         with httpx.Client(verify=client_ssl_context(ca), trust_env=False, timeout=10) as client:
             assert client.get(address + "readyz").text == "ready"
-            servers = client.get(address + "api/v1/servers").json()
+            secret = (tmp_path / "moot-data" / "cluster-secret").read_text().strip()
+            admin = {"Authorization": f"Bearer {secret}"}
+            servers = client.get(address + "api/v1/servers", headers=admin).json()
             assert sorted((s["name"], s["status"]) for s in servers) == [
                 ("room1", "online"),
                 ("room2", "online"),

@@ -36,7 +36,9 @@ def meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any]:
 
 
 def server(cluster: Cluster, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(f"{cluster.ems_url}/api/v1/servers/{name}").json()
+    result: dict[str, Any] = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin
+    ).json()
     return result
 
 
@@ -130,7 +132,10 @@ def test_drain_evacuate_moves_every_meeting_and_clients_are_told(
     assert all(m["server"] != victim for m in create(cluster, 3))
     removed = moot(cluster, "servers", "remove", victim)
     assert removed.returncode == 0, removed.stderr
-    assert httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}").status_code == 404
+    assert (
+        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).status_code
+        == 404
+    )
 
 
 def test_drain_keeps_meetings_until_they_end(
@@ -158,7 +163,9 @@ def test_drain_keeps_meetings_until_they_end(
     assert "drain" in refused.stderr and "--force" in refused.stderr
 
     for meeting_id in on_victim:
-        ended = httpx.post(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/end")
+        ended = httpx.post(
+            f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/end", headers=cluster.admin
+        )
         assert ended.status_code == 200
     cluster.wait_for(lambda: server(cluster, victim)["status"] == "drained", "the drain to end")
     assert moot(cluster, "servers", "remove", victim).returncode == 0
@@ -197,7 +204,9 @@ def test_drain_deadline_survives_an_ems_restart(
     cluster, _ = three
     victim, on_victim, others = spread(cluster)
     answer = httpx.post(
-        f"{cluster.ems_url}/api/v1/servers/{victim}/drain", json={"deadline_seconds": 4}
+        f"{cluster.ems_url}/api/v1/servers/{victim}/drain",
+        json={"deadline_seconds": 4},
+        headers=cluster.admin,
     )
     assert answer.status_code == 200 and answer.json()["status"] == "draining"
     assert cluster.ems is not None
@@ -216,7 +225,7 @@ def test_remove_refused_while_busy_and_forced_moves_meetings_first(
 ) -> None:
     cluster, rooms = three
     victim, on_victim, others = spread(cluster)
-    refused = httpx.delete(f"{cluster.ems_url}/api/v1/servers/{victim}")
+    refused = httpx.delete(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin)
     assert refused.status_code == 409
     detail = refused.json()["detail"]
     assert "still hosts 2 meeting(s)" in detail and "drain" in detail and "force" in detail
@@ -235,7 +244,10 @@ def test_remove_refused_while_busy_and_forced_moves_meetings_first(
     done = asyncio.run(scenario())
     assert done.returncode == 0, done.stderr
     assert f"removed room server {victim}" in done.stdout
-    assert httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}").status_code == 404
+    assert (
+        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).status_code
+        == 404
+    )
     assert_moved_not_lost(cluster, victim, on_victim, others)
     # Removed, it is sent away and its process stops.
     rooms[victim].popen.wait(timeout=10)

@@ -50,7 +50,9 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     assert len(on_victim) == 2  # six meetings spread 2/2/2
     old_token = join_token(cluster, on_victim[0], "Alice")
     room_before = meeting(cluster, on_victim[0])["server"]
-    before_url = httpx.get(f"{cluster.ems_url}/api/v1/servers/{room_before}").json()["url"]
+    before_url = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{room_before}", headers=cluster.admin
+    ).json()["url"]
 
     async def chat_before() -> None:
         url = before_url.replace("http://", "ws://") + (
@@ -81,7 +83,9 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     others = [m for m in meetings if m["server"] != victim]
     assert all(meeting(cluster, m["id"])["epoch"] == 1 for m in others)  # untouched
     assert cluster.server_status(victim) == "failed"
-    events = httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}/events").json()
+    events = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{victim}/events", headers=cluster.admin
+    ).json()
     assert [e["state"] for e in events[:2]] == ["failed", "suspect"]
     # The same, as an administrator sees it from the command line.
     listed = cluster.moot("servers", "list")
@@ -99,7 +103,9 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     assert answer.status_code == 200, answer.text
     target = answer.json()
     new_host = meeting(cluster, on_victim[0])["server"]
-    room_url = httpx.get(f"{cluster.ems_url}/api/v1/servers/{new_host}").json()["url"]
+    room_url = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{new_host}", headers=cluster.admin
+    ).json()["url"]
     assert target["url"].startswith(room_url)
 
     async def chat_there() -> None:
@@ -160,13 +166,15 @@ def test_sigstop_fails_after_silence_and_sigcont_is_fenced(
 
     asyncio.run(scenario())
     cluster.wait_for(lambda: cluster.server_status(victim) == "online", "the victim to return")
-    view = httpx.get(f"{cluster.ems_url}/api/v1/cluster").json()
+    view = httpx.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
     victim_view = next(s for s in view["servers"] if s["name"] == victim)
     cluster.wait_for(
         lambda: (
             next(
                 s
-                for s in httpx.get(f"{cluster.ems_url}/api/v1/cluster").json()["servers"]
+                for s in httpx.get(
+                    f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin
+                ).json()["servers"]
                 if s["name"] == victim
             )["active_meetings"]
             == 0

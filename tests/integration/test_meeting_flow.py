@@ -54,7 +54,9 @@ def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
 
     alice_page = attend(cluster, meeting["id"], "Alice")
     bob_page = attend(cluster, meeting["id"], "Bob")
-    room = httpx.get(f"{cluster.ems_url}/api/v1/servers/{meeting['server']}").json()
+    room = httpx.get(
+        f"{cluster.ems_url}/api/v1/servers/{meeting['server']}", headers=cluster.admin
+    ).json()
     assert alice_page.startswith(room["url"] + f"/meeting/{meeting['id']}?token=")
     assert "Integration" in httpx.get(alice_page).text
 
@@ -83,7 +85,9 @@ def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
 
                 # The cluster view shows the meeting on its host, with both people.
                 def reported() -> bool:
-                    view = httpx.get(f"{cluster.ems_url}/api/v1/cluster").json()
+                    view = httpx.get(
+                        f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin
+                    ).json()
                     found = [m for m in view["meetings"] if m["id"] == meeting["id"]]
                     return bool(found) and sorted(found[0]["participants"]) == ["Alice", "Bob"]
 
@@ -126,7 +130,9 @@ def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
         async with websockets.connect(socket_url(page)) as carol:
             await next_of(carol, "welcome")
             async with httpx.AsyncClient() as client:
-                ended = await client.post(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/end")
+                ended = await client.post(
+                    f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/end", headers=cluster.admin
+                )
             assert ended.status_code == 200
             assert ended.json()["status"] == "ended"
             assert "ended by" in (await next_of(carol, "ended"))["reason"]

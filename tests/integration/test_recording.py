@@ -17,7 +17,10 @@ pytestmark = pytest.mark.processes
 
 
 def api(cluster: Cluster, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, f"{cluster.ems_url}/api/v1{path}", timeout=10, **kwargs)
+    """The API as an administrator (ending a meeting is for its moderator or them)."""
+    return httpx.request(
+        method, f"{cluster.ems_url}/api/v1{path}", timeout=10, headers=cluster.admin, **kwargs
+    )
 
 
 def socket_url(cluster: Cluster, meeting_id: str, name: str) -> str:

@@ -33,7 +33,7 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         heartbeat_interval=60,  # the fake need not report to stay online
         clock_interval=60,  # the test moves the clock itself
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {SECRET}"}) as client:
         yield client
 
 

@@ -13,17 +13,18 @@ from datetime import timedelta
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from moot import __version__
+from moot import __version__, metrics
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
+from moot.ems.api import auth as auth_api
 from moot.ems.api import calendar as calendar_api
 from moot.ems.api import capacity as capacity_api
 from moot.ems.api import meetings as meetings_api
 from moot.ems.api import servers as servers_api
+from moot.ems.auth.service import AuthService, NotPermitted
 from moot.ems.cluster.detector import Timing
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.deps import Ems
@@ -42,6 +43,7 @@ from moot.ems.store.meetings import BadCursor
 from moot.ems.store.migrate import upgrade_async
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web import pages
+from moot.ems.web.security import CsrfRefused, WebSecurity
 from moot.tokens import load_or_create_private_key, public_key_pem
 
 log = logging.getLogger("moot.ems")
@@ -88,6 +90,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _not_recorded(request: Request, exc: NotRecorded) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, exc: CsrfRefused) -> Response:
+        return pages.message(request, "Not sent", str(exc), 403)
+
+    @app.exception_handler(NotPermitted)
+    async def _not_permitted(request: Request, exc: NotPermitted) -> Response:
+        status_code = 403 if exc.signed_in else 401
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status_code)
+        return pages.not_permitted(request, str(exc), signed_in=exc.signed_in)
+
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
@@ -104,6 +117,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: EmsSettings) -> FastAPI:
     """Build the EMS. Start-up (migrations, keys, registry) runs in the lifespan."""
+    # This app's own metrics registry: several apps may run in one process (tests).
+    live = metrics.EmsCollector()
+    app_metrics = metrics.ems_registry(live)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +141,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
             ),
         )
         await cluster.load()
+        live.attach(cluster.registry, sessions)
         background = asyncio.create_task(cluster.run())
         meetings = MeetingService(
             sessions=sessions,
@@ -135,11 +152,14 @@ def create_app(settings: EmsSettings) -> FastAPI:
             early_join=timedelta(minutes=settings.early_join_minutes),
         )
         clock = asyncio.create_task(meetings.run_clock(settings.clock_interval))
+        auth = AuthService(sessions, settings)
+        await auth.load()
         app.state.ems = Ems(
             settings=settings,
             cluster=cluster,
             meetings=meetings,
             servers=ServerService(sessions=sessions, cluster=cluster),
+            auth=auth,
         )
         # Start-up objects (modules, ORM mappers, schemas) never die: move them out of the
         # collector's sight, so full collections stay short on the hot attend path.
@@ -155,6 +175,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            live.detach()
             await cluster.close()
             await engine.dispose()
 
@@ -166,6 +187,10 @@ def create_app(settings: EmsSettings) -> FastAPI:
     )
     app.state.ready = False
     _install_error_handlers(app)
+    https = settings.resolved_public_url().startswith("https://")
+    app.add_middleware(WebSecurity, https=https)
+    app.add_middleware(metrics.HttpMetrics)  # added last, so outermost: it times everything
+    app.include_router(auth_api.router)
     app.include_router(meetings_api.router)
     app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
@@ -193,7 +218,10 @@ def create_app(settings: EmsSettings) -> FastAPI:
         return PlainTextResponse("ready")
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics_page() -> Response:
+        """Prometheus text format. `async def`, so it runs on the event loop: the
+        collectors read the live registry between two awaits, never while it changes."""
+        await live.refresh()
+        return Response(metrics.exposition(app_metrics), media_type=metrics.CONTENT_TYPE_LATEST)
 
     return app

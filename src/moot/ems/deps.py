@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from moot.config import EmsSettings
+from moot.ems.auth.service import ANONYMOUS, AuthService, Identity, cluster_administrator
+from moot.ems.auth.tokens import BadToken
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.meetings import MeetingService
 from moot.ems.servers import ServerService
+from moot.permissions import Action
 
 
 @dataclass(slots=True)
@@ -21,6 +25,7 @@ class Ems:
     cluster: ClusterManager
     meetings: MeetingService
     servers: ServerService
+    auth: AuthService
 
 
 async def get_ems(request: Request) -> Ems:
@@ -38,6 +43,63 @@ async def get_servers(request: Request) -> ServerService:
     return ems.servers
 
 
+SESSION_COOKIE = "moot_session"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def get_identity(request: Request) -> Identity:
+    """Who is asking: a bearer token (API clients) or the sign-in cookie (browsers).
+
+    A bad bearer token is refused (401): the client asked to be someone. A bad cookie is
+    anonymous, and the page says the sign-in has ended (request.state.session_problem).
+    """
+    identity = await _identify(request)
+    request.state.identity = identity  # for the pages' header: who is signed in
+    return identity
+
+
+async def _identify(request: Request) -> Identity:
+    ems: Ems = request.app.state.ems
+    address = client_address(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        secret = ems.settings.cluster_secret
+        if secret and hmac.compare_digest(header[7:].strip().encode(), secret.encode()):
+            # The CLI on a machine of the cluster: the holder of the secret runs the cluster.
+            return cluster_administrator(ems.settings.admin_group, address)
+        try:
+            claims = await ems.auth.verify(header[7:].strip())
+        except BadToken as exc:
+            raise HTTPException(401, f"sign-in token refused: {exc}") from exc
+        return Identity(claims=claims, address=address)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            return Identity(claims=await ems.auth.verify(cookie), address=address)
+        except BadToken as exc:
+            request.state.session_problem = str(exc)
+    return Identity(claims=ANONYMOUS.claims, address=address)
+
+
+async def require_admin(request: Request) -> Identity:
+    """A dependency of every administrative route: members of the admin group only."""
+    ems: Ems = request.app.state.ems
+    identity = await get_identity(request)
+    ems.auth.require(identity, Action.ADMINISTER)
+    return identity
+
+
+async def get_auth(request: Request) -> AuthService:
+    ems: Ems = request.app.state.ems
+    return ems.auth
+
+
 EmsDep = Annotated[Ems, Depends(get_ems)]
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+AdminDep = Annotated[Identity, Depends(require_admin)]
 MeetingsDep = Annotated[MeetingService, Depends(get_meetings)]
 ServersDep = Annotated[ServerService, Depends(get_servers)]

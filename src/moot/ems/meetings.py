@@ -234,7 +234,9 @@ class MeetingService:
 
     # -- create and change ---------------------------------------------
 
-    async def create(self, data: MeetingCreate, now: datetime | None = None) -> MeetingRow:
+    async def create(
+        self, data: MeetingCreate, now: datetime | None = None, *, partition: str | None = None
+    ) -> MeetingRow:
         now = now or utcnow()
         instant = data.start is None
         start = now if data.start is None else data.start.astimezone(UTC)
@@ -255,6 +257,7 @@ class MeetingService:
             timezone=data.timezone,
             unlisted=data.unlisted,
             restricted_to=list(data.restricted_to),
+            partition=partition,
             recurrence=_rule(data.recurrence, start, data.timezone, instant=instant),
             record=data.record,
             password_hash=hash_password(data.password) if data.password else None,
@@ -497,7 +500,11 @@ class MeetingService:
             )
 
     async def calendar(
-        self, range_from: datetime, range_to: datetime, q: str | None = None
+        self,
+        range_from: datetime,
+        range_to: datetime,
+        q: str | None = None,
+        partition: str | None = "*",
     ) -> list[tuple[OccurrenceRow, MeetingRow]]:
         """Every listed meeting's occurrences that overlap the range, by start."""
         if range_to <= range_from:
@@ -505,7 +512,9 @@ class MeetingService:
         if range_to - range_from > MAX_CALENDAR_RANGE:
             raise InvalidQuery("to", "a calendar range is at most 62 days")
         async with self._sessions() as session:
-            return await occurrence_store.in_range(session, range_from, range_to, q=q)
+            return await occurrence_store.in_range(
+                session, range_from, range_to, q=q, partition=partition
+            )
 
     async def exceptions(self, meeting_id: str) -> list[MeetingExceptionRow]:
         async with self._sessions() as session:

@@ -18,6 +18,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
+from moot import metrics
 from moot.bus import Link, LinkClosed
 from moot.bus.base import TlsRefused
 from moot.protocol import PROTOCOL_VERSION
@@ -204,6 +205,7 @@ class Agent:
             else:
                 log.warning("ignored an unexpected %s from the EMS", command.type)
 
+    @metrics.journalled
     async def journal(self, meeting: HostedMeeting, line: ChatLine) -> bool:
         """Make an event durable in the EMS's journal; False if it could not be now."""
         if not self.registered.is_set():  # no await when registered: lines go out in order

@@ -6,13 +6,12 @@ import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from moot import __version__
+from moot import __version__, metrics
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.host import Connection, MeetingHost, MeetingNotHere
@@ -161,9 +160,13 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             return PlainTextResponse("not registered with the EMS", status_code=503)
         return PlainTextResponse("ready")
 
+    # This app's own metrics registry: several room apps may run in one process (tests).
+    app_metrics = metrics.room_registry(agent)
+
     @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics_page() -> Response:
+        """Prometheus text format; `async def`: read on the event loop, between two awaits."""
+        return Response(metrics.exposition(app_metrics), media_type=metrics.CONTENT_TYPE_LATEST)
 
     return app
 

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from moot.ems.api.meetings import meeting_out
+from moot.ems.api.meetings import allowed, meeting_out
 from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
-from moot.ems.deps import MeetingsDep
+from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
+from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["calendar"])
 
@@ -51,6 +52,9 @@ async def calendar(
     from_: Annotated[datetime, Query(alias="from")],
     to: Annotated[datetime, Query()],
     q: Annotated[str | None, Query(max_length=200, description="name or moderator")] = None,
+    *,
+    identity: IdentityDep,
+    auth: AuthDep,
 ) -> list[OccurrenceOut]:
     """Every occurrence of a listed meeting that overlaps [from, to), by start (up to 62 days).
 
@@ -59,7 +63,8 @@ async def calendar(
     """
     _aware("from", from_)
     _aware("to", to)
-    found = await meetings.calendar(from_, to, q or None)
+    auth.require(identity, Action.BROWSE)
+    found = await meetings.calendar(from_, to, q or None, auth.scope_of(identity))
     return [occurrence_out(meetings, o, m) for o, m in found]
 
 
@@ -67,17 +72,23 @@ async def calendar(
 async def meeting_occurrences(
     meeting_id: str,
     meetings: MeetingsDep,
+    identity: IdentityDep,
+    auth: AuthDep,
     after: Annotated[datetime | None, Query(description="only those ending after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[OccurrenceOut]:
     """When the meeting happens: its occurrences by start (one if it does not repeat)."""
     _aware("after", after)
     row, found = await meetings.occurrences_of(meeting_id, after, limit)
+    allowed(auth, identity, Action.BROWSE, row)
     return [occurrence_out(meetings, o, row) for o in found]
 
 
 @router.get("/meetings/{meeting_id}/exceptions", response_model=list[ExceptionOut])
-async def list_exceptions(meeting_id: str, meetings: MeetingsDep) -> list[ExceptionOut]:
+async def list_exceptions(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> list[ExceptionOut]:
+    allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
     return [exception_out(r) for r in await meetings.exceptions(meeting_id)]
 
 
@@ -86,8 +97,11 @@ async def list_exceptions(meeting_id: str, meetings: MeetingsDep) -> list[Except
     response_model=MeetingOut,
     status_code=status.HTTP_201_CREATED,
 )
-async def add_exception(meeting_id: str, body: ExceptionIn, meetings: MeetingsDep) -> MeetingOut:
+async def add_exception(
+    meeting_id: str, body: ExceptionIn, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> MeetingOut:
     """Skip one occurrence of a repeating meeting, or move it to another time."""
+    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
     row = await meetings.set_exception(
         meeting_id,
         body.original_start,

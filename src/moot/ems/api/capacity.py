@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from moot.ems.api.schemas import (
     CapacityPlanOut,
@@ -15,11 +15,13 @@ from moot.ems.api.schemas import (
     PlanWarningOut,
     ServerHourOut,
 )
-from moot.ems.deps import EmsDep
+from moot.ems.deps import EmsDep, require_admin
 from moot.ems.errors import InvalidQuery
 from moot.placement import HOUR
 
-router = APIRouter(prefix="/api/v1/capacity", tags=["capacity"])
+router = APIRouter(
+    dependencies=[Depends(require_admin)], prefix="/api/v1/capacity", tags=["capacity"]
+)
 
 MAX_PLAN_HOURS = 31 * 24
 

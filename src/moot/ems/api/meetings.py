@@ -21,7 +21,8 @@ from moot.ems.api.schemas import (
     RejoinOut,
     RejoinRequest,
 )
-from moot.ems.deps import MeetingsDep
+from moot.ems.auth.service import AuthService, Identity, NotPermitted, target_of
+from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import (
     CannotAttend,
@@ -34,6 +35,7 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
 from moot.ems.store.recordings import RecordedSegment
+from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
 
@@ -118,6 +120,16 @@ def recording_out(
     )
 
 
+def allowed(auth: AuthService, identity: Identity, action: Action, row: MeetingRow) -> None:
+    """NotPermitted (401/403) unless `identity` may do `action` on the meeting. A meeting of
+    another partition is not found at all: its existence is none of their business."""
+    decision = auth.decide(identity, action, target_of(row))
+    if not decision.allowed:
+        if "another partition" in decision.reason:
+            raise MeetingNotFound(row.id)
+        raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
+
+
 def attendee_out(row: AttendanceRow) -> Attendee:
     return Attendee(
         user=row.user_name,
@@ -129,9 +141,19 @@ def attendee_out(row: AttendanceRow) -> Attendee:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MeetingOut)
-async def create_meeting(body: MeetingCreate, meetings: MeetingsDep) -> MeetingOut:
-    """Schedule a meeting, or start it now when `start` is absent."""
-    return meeting_out(meetings, await meetings.create(body))
+async def create_meeting(
+    body: MeetingCreate, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> MeetingOut:
+    """Schedule a meeting, or start it now when `start` is absent.
+
+    Signed in, you moderate it unless `moderator` names someone else, and it belongs to your
+    partition.
+    """
+    auth.require(identity, Action.CREATE)
+    if identity.claims is not None and "moderator" not in body.model_fields_set:
+        body = body.model_copy(update={"moderator": identity.claims.username})
+    partition = identity.claims.partition if identity.claims else None
+    return meeting_out(meetings, await meetings.create(body, partition=partition))
 
 
 @router.get("", response_model=MeetingPage)
@@ -145,8 +167,12 @@ async def list_meetings(
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    *,
+    identity: IdentityDep,
+    auth: AuthDep,
 ) -> MeetingPage:
     """Find meetings: by name or moderator, status, the time range they overlap."""
+    auth.require(identity, Action.BROWSE)
     for field, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise InvalidQuery(field, "needs a time zone offset, e.g. 2026-12-01T00:00:00Z")
@@ -160,14 +186,18 @@ async def list_meetings(
             order=order,
             limit=limit,
             cursor=cursor,
+            partition=auth.scope_of(identity),
         )
     )
     return MeetingPage(items=[meeting_out(meetings, r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{meeting_id}", response_model=MeetingDetail)
-async def get_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingDetail:
+async def get_meeting(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> MeetingDetail:
     row, attendance = await meetings.get_with_attendance(meeting_id)
+    allowed(auth, identity, Action.BROWSE, row)
     return MeetingDetail(
         **meeting_out(meetings, row).model_dump(),
         attendance=[attendee_out(a) for a in attendance],
@@ -175,19 +205,28 @@ async def get_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingDetail:
 
 
 @router.get("/{meeting_id}/recording", response_model=RecordingOut, responses={404: {}})
-async def get_recording(meeting_id: str, meetings: MeetingsDep) -> RecordingOut:
+async def get_recording(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> RecordingOut:
     """A recorded meeting's segments, one per room server it ran on, in playback order."""
+    allowed(auth, identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
     row, segments = await meetings.recording(meeting_id)
     return recording_out(meetings, row, segments)
 
 
 @router.patch("/{meeting_id}", response_model=MeetingOut)
-async def patch_meeting(meeting_id: str, body: MeetingPatch, meetings: MeetingsDep) -> MeetingOut:
+async def patch_meeting(
+    meeting_id: str, body: MeetingPatch, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> MeetingOut:
+    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
     return meeting_out(meetings, await meetings.update(meeting_id, body))
 
 
 @router.delete("/{meeting_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_meeting(meeting_id: str, meetings: MeetingsDep) -> Response:
+async def delete_meeting(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> Response:
+    allowed(auth, identity, Action.DELETE, await meetings.get(meeting_id))
     await meetings.delete(meeting_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -241,6 +280,10 @@ def _cross_origin(status_code: int, detail: str) -> JSONResponse:
 
 
 @router.post("/{meeting_id}/end", response_model=MeetingOut)
-async def end_meeting(meeting_id: str, meetings: MeetingsDep) -> MeetingOut:
+async def end_meeting(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> MeetingOut:
     """End a meeting now: everyone in it is told and it closes on its room server."""
-    return meeting_out(meetings, await meetings.end(meeting_id))
+    allowed(auth, identity, Action.END, await meetings.get(meeting_id))
+    by = identity.claims.username if identity.claims else "the Meeting Center"
+    return meeting_out(meetings, await meetings.end(meeting_id, by=by))

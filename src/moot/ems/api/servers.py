@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from moot.ems.api.schemas import (
     ClusterOut,
@@ -14,9 +14,10 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.deps import ServersDep
+from moot.ems.deps import AdminDep, AuthDep, ServersDep, require_admin
 
-router = APIRouter(prefix="/api/v1", tags=["servers"])
+# Administrators only: members of the admin group, or the CLI with the cluster secret.
+router = APIRouter(prefix="/api/v1", tags=["servers"], dependencies=[Depends(require_admin)])
 
 
 @router.get("/servers", response_model=list[ServerOut])
@@ -25,9 +26,13 @@ async def list_servers(servers: ServersDep) -> list[ServerOut]:
 
 
 @router.post("/servers", status_code=status.HTTP_201_CREATED, response_model=ServerOut)
-async def add_server(body: ServerCreate, servers: ServersDep) -> ServerOut:
+async def add_server(
+    body: ServerCreate, servers: ServersDep, admin: AdminDep, auth: AuthDep
+) -> ServerOut:
     """Add a room server with its capacity; it joins when it connects."""
-    return await servers.add(body)
+    added = await servers.add(body)
+    await auth.audit(admin, "server.add", body.name, body.model_dump(mode="json"))
+    return added
 
 
 @router.get("/servers/{name}", response_model=ServerOut)
@@ -36,8 +41,12 @@ async def get_server(name: str, servers: ServersDep) -> ServerOut:
 
 
 @router.patch("/servers/{name}", response_model=ServerOut)
-async def patch_server(name: str, body: ServerPatch, servers: ServersDep) -> ServerOut:
-    return await servers.update(name, body)
+async def patch_server(
+    name: str, body: ServerPatch, servers: ServersDep, admin: AdminDep, auth: AuthDep
+) -> ServerOut:
+    changed = await servers.update(name, body)
+    await auth.audit(admin, "server.change", name, body.model_dump(mode="json", exclude_unset=True))
+    return changed
 
 
 @router.get("/servers/{name}/events", response_model=list[ServerEventOut])
@@ -50,7 +59,11 @@ async def server_events(
 
 @router.post("/servers/{name}/drain", response_model=ServerOut)
 async def drain_server(
-    name: str, servers: ServersDep, body: Annotated[DrainRequest | None, Body()] = None
+    name: str,
+    servers: ServersDep,
+    admin: AdminDep,
+    auth: AuthDep,
+    body: Annotated[DrainRequest | None, Body()] = None,
 ) -> ServerOut:
     """No new meetings go to the server; its meetings run to their end, or to the deadline.
 
@@ -59,19 +72,24 @@ async def drain_server(
     optional. Again on a draining server, a new deadline replaces the old one.
     """
     request = body or DrainRequest()
-    return await servers.drain(name, deadline=request.deadline, evacuate=request.evacuate)
+    drained = await servers.drain(name, deadline=request.deadline, evacuate=request.evacuate)
+    await auth.audit(admin, "server.drain", name, request.model_dump(mode="json"))
+    return drained
 
 
 @router.delete("/servers/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_server(
     name: str,
     servers: ServersDep,
+    admin: AdminDep,
+    auth: AuthDep,
     force: Annotated[
         bool, Query(description="Move its meetings to other servers first, then remove it.")
     ] = False,
 ) -> Response:
     """Remove a server that hosts no meeting (drain it first, or force)."""
     await servers.remove(name, force=force)
+    await auth.audit(admin, "server.remove", name, {"force": force})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

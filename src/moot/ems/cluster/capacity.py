@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot import metrics
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.store import capacity as store
 from moot.ems.store.db import utcnow
@@ -49,6 +50,7 @@ class CapacityWatch:
     ) -> None:
         """Log the warning now and store it in the background."""
         log.warning("capacity warning (%s) for meeting %s: %s", kind, meeting_id or "-", message)
+        metrics.CAPACITY_WARNINGS.labels(kind=kind).inc()
         self._in_background(self._store(kind, message, meeting_id, server_name, utcnow()))
 
     async def _store(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot import metrics
 from moot.bus import LinkClosed
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.store import journal as store
@@ -49,10 +50,12 @@ class JournalWriter:
                 acks = await self._write(batch)
             except Exception:
                 log.exception("could not store %d journal event(s)", len(batch))
+                metrics.JOURNAL_ACK_ERRORS.labels(reason="store_failed").inc(len(batch))
                 acks = [(p, "the EMS could not store it") for p in batch]
             for pending, error in acks:
                 await self._acknowledge(pending, error)
 
+    @metrics.timed(metrics.JOURNAL_BATCH_SECONDS)
     async def _write(self, batch: list[_Pending]) -> list[tuple[_Pending, str]]:
         async with self._sessions() as session:
             hosts = await store.hosts_of(session, {p.append.meeting_id for p in batch})
@@ -63,6 +66,7 @@ class JournalWriter:
                 if hosts.get(event.meeting_id) != (pending.server.name, event.epoch):
                     # Fencing: an old epoch, or a server that no longer hosts it.
                     outcome.append((pending, "this meeting is not hosted there at that epoch"))
+                    metrics.JOURNAL_ACK_ERRORS.labels(reason="fenced").inc()
                     continue
                 entry = event.entry
                 rows.append(
@@ -79,6 +83,7 @@ class JournalWriter:
                 outcome.append((pending, ""))
             await store.append(session, rows)
             await session.commit()
+            metrics.JOURNAL_EVENTS.inc(len(rows))
         return outcome
 
     @staticmethod

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot import metrics
 from moot.bus import Link, LinkClosed
 from moot.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
 from moot.certs import EMS_NAME
@@ -532,6 +533,7 @@ class ClusterManager:
             link = server.link
             self._drop_link(server)
             await self._set_state(server, ServerState.FAILED, why)
+            metrics.FAILOVERS.inc()
             if link is not None:
                 await link.close(f"failed: {why}")
             await self._move_meetings_off(server)
@@ -606,6 +608,7 @@ class ClusterManager:
             await self._send_close(server, meeting_id, "the meeting ended while it moved")
             return False
         self.on_meeting_changed(meeting_id)
+        metrics.count_move(forced=force, host=host)
         return True
 
     # -- drain -----------------------------------------------------------
@@ -912,6 +915,7 @@ class ClusterManager:
                 hours=(hour, max(hour + 1, hour_span(now, meeting.end_at)[1])),
             ),
         )
+        metrics.count_placement(choice)
         if choice.server is None:
             if reservation is not None:
                 self.registry.reserve(meeting.id, reservation)

@@ -6,7 +6,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,8 @@ class MeetingQuery:
     order: Literal["asc", "desc"] = "asc"
     limit: int = 50
     cursor: str | None = None
+    # Whose meetings: "*" every partition's; else those without one, and this one's.
+    partition: str | None = "*"
 
 
 def _encode_cursor(sort: str, order: str, value: datetime | str, meeting_id: str) -> str:
@@ -99,9 +101,21 @@ async def moderated_by(session: AsyncSession, name: str, limit: int = 500) -> li
     return list(rows)
 
 
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def where_visible(stmt: _Query, partition: str | None) -> _Query:
+    """Only meetings a partition may see: its own and those of no partition ("*": all)."""
+    if partition == "*":
+        return stmt
+    if partition is None:
+        return stmt.where(MeetingRow.partition.is_(None))
+    return stmt.where(or_(MeetingRow.partition.is_(None), MeetingRow.partition == partition))
+
+
 def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
     # Unlisted meetings are in no list and no search.
-    stmt = select(MeetingRow).where(MeetingRow.unlisted.is_(False))
+    stmt = where_visible(select(MeetingRow).where(MeetingRow.unlisted.is_(False)), query.partition)
     if query.q:
         pattern = f"%{_escape_like(query.q)}%"
         stmt = stmt.where(

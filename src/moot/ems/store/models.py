@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -75,6 +76,8 @@ class MeetingRow(Base):
     series_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # In no list and no search: attended by typing its whole name. Unique among unlisted.
     unlisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The directory partition of whoever created it: other partitions never see it.
+    partition: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Users or groups who may attend; empty: everyone.
     restricted_to: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     record: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -98,6 +101,19 @@ class MeetingRow(Base):
         Index("ix_meetings_moderator", "moderator", "id"),
         Index("ix_meetings_server", "server_name", "status"),
         Index("ix_meetings_booked", "status", "end_at"),
+        # The search's ILIKE '%text%' on PostgreSQL (migration 0010); SQLite has no such index.
+        Index(
+            "ix_meetings_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_meetings_moderator_trgm",
+            "moderator",
+            postgresql_using="gin",
+            postgresql_ops={"moderator": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         Index(
             "uq_meetings_unlisted_name",
             "name",
@@ -244,4 +260,99 @@ class OccurrenceRow(Base):
     __table_args__ = (
         UniqueConstraint("meeting_id", "original_start", name="uq_occurrence"),
         Index("ix_occurrences_start", "start_at", "meeting_id"),
+        # Every column a calendar range reads: an index-only range scan (migration 0010).
+        Index(
+            "ix_occurrences_range",
+            "start_at",
+            "meeting_id",
+            "end_at",
+            "original_start",
+            postgresql_include=["id"],
+        ),
     )
+
+
+class UserRow(Base):
+    """A local user (the embedded directory); LDAP users are not stored."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Compared ignoring case: stored as typed, unique in lower case.
+    username: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(500))
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("uq_users_username", func.lower(username), unique=True),)
+
+
+class SigningKeyRow(Base):
+    """The Ed25519 keys that sign sign-in tokens, shared by every EMS node.
+
+    The newest active key signs; a retired key verifies nothing: rotating retires the old
+    key after the tokens it signed have expired (or at once, to cut them off).
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RevokedTokenRow(Base):
+    """A signed-out sign-in token: refused until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginFailureRow(Base):
+    """A failed sign-in, for the reports: who, when, from where, why."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_login_failures_at", "at"),)
+
+
+class LoginRow(Base):
+    """A successful sign-in, for the community statistics (logins per day, distinct users)."""
+
+    __tablename__ = "logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))
+    partition: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    address: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_logins_at", "at"),)
+
+
+class AuditRow(Base):
+    """An administrative action: who did what to what, when, from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moot.ems.api.schemas import MAX_DURATION_MINUTES
+from moot.ems.store.meetings import where_visible
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 
 MAX_DURATION = timedelta(minutes=MAX_DURATION_MINUTES)
@@ -55,6 +56,7 @@ async def in_range(
     range_to: datetime,
     *,
     q: str | None = None,
+    partition: str | None = "*",
     limit: int = 2000,
 ) -> list[tuple[OccurrenceRow, MeetingRow]]:
     """Listed meetings' occurrences that overlap [range_from, range_to), by start."""
@@ -70,6 +72,7 @@ async def in_range(
         .order_by(OccurrenceRow.start_at, OccurrenceRow.meeting_id)
         .limit(limit)
     )
+    stmt = where_visible(stmt, partition)
     if q:
         pattern = f"%{_escape_like(q)}%"
         stmt = stmt.where(
@@ -78,7 +81,10 @@ async def in_range(
                 MeetingRow.moderator.ilike(pattern, escape="\\"),
             )
         )
-    return [(o, m) for o, m in await session.execute(stmt)]
+    rows: list[tuple[OccurrenceRow, MeetingRow]] = [
+        (row[0], row[1]) for row in await session.execute(stmt)
+    ]
+    return rows
 
 
 async def of_meeting(

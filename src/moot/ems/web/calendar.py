@@ -10,20 +10,19 @@ import calendar as calendar_module
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
-from moot.ems.deps import MeetingsDep
+from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.store.models import MeetingRow, OccurrenceRow
+from moot.ems.web.templating import templates
+from moot.permissions import Action
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 TZ_COOKIE = "moot_tz"
 PAGE_SIZE = 25
@@ -41,7 +40,7 @@ class Row:
 
 
 def reader_zone(request: Request, tz: str | None) -> ZoneInfo:
-    for name in (tz, request.cookies.get(TZ_COOKIE)):
+    for name in (tz, unquote(request.cookies.get(TZ_COOKIE, ""))):
         if name:
             try:
                 return ZoneInfo(name)
@@ -103,7 +102,11 @@ async def calendar_page(
     order: Literal["asc", "desc"] = "asc",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     tz: Annotated[str | None, Query(max_length=64)] = None,
+    *,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> HTMLResponse:
+    auth.require(identity, Action.BROWSE)
     zone = reader_zone(request, tz)
     today = datetime.now(zone).date()
     chosen_day, chosen_week = _day_of(day), _day_of(week)
@@ -124,7 +127,7 @@ async def calendar_page(
         title = f"Meetings in {first:%B %Y}"
     if q:
         title += f" matching \u201c{q}\u201d"
-    found = await meetings.calendar(grid_from, grid_to, q or None)
+    found = await meetings.calendar(grid_from, grid_to, q or None, auth.scope_of(identity))
     per_day: dict[date, int] = {}
     rows: list[Row] = []
     list_from, list_to = _midnight(range_from, zone), _midnight(range_to, zone)

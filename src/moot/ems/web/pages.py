@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from moot.ems.api.meetings import recording_out
+from moot.ems.api.meetings import allowed, recording_out
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
-from moot.ems.deps import MeetingsDep, ServersDep
+from moot.ems.auth.service import SignInFailed, target_of
+from moot.ems.deps import (
+    SESSION_COOKIE,
+    AuthDep,
+    IdentityDep,
+    MeetingsDep,
+    ServersDep,
+    client_address,
+)
 from moot.ems.errors import InvalidChange
 from moot.ems.ical import feed_calendar, meeting_calendar
 from moot.ems.meetings import (
@@ -36,24 +42,55 @@ from moot.ems.web.meeting_form import (
     payload_of,
     read_form,
 )
+from moot.ems.web.security import check_csrf
+from moot.ems.web.templating import templates
+from moot.permissions import Action
 from moot.text import sentence
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 NAME_COOKIE = "moot_name"
 MAX_NAME = 200
 
 
-async def _home_lists(meetings: MeetingsDep) -> dict[str, Any]:
-    in_progress, _ = await meetings.list(MeetingQuery(status="in_progress", limit=100))
+async def _home_lists(
+    meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """The home page's lists, as far as the reader may browse; and whether they may create."""
+    may_browse = auth.decide(identity, Action.BROWSE).allowed
+    may_create = auth.decide(identity, Action.CREATE).allowed
+    if not may_browse:
+        return {
+            "in_progress": [],
+            "scheduled": [],
+            "recorded": [],
+            "may_browse": False,
+            "may_create": may_create,
+        }
+    scope = auth.scope_of(identity)
+    in_progress, _ = await meetings.list(
+        MeetingQuery(status="in_progress", limit=100, partition=scope)
+    )
     scheduled, _ = await meetings.list(
-        MeetingQuery(status="scheduled", start_from=datetime.now(UTC), limit=100)
+        MeetingQuery(status="scheduled", start_from=datetime.now(UTC), limit=100, partition=scope)
     )
     recorded, _ = await meetings.list(
-        MeetingQuery(status="recorded", sort="start", order="desc", limit=20)
+        MeetingQuery(status="recorded", sort="start", order="desc", limit=20, partition=scope)
     )
-    return {"in_progress": in_progress, "scheduled": scheduled, "recorded": recorded}
+    return {
+        "in_progress": in_progress,
+        "scheduled": scheduled,
+        "recorded": recorded,
+        "may_browse": True,
+        "may_create": may_create,
+    }
+
+
+def _new_form(identity: IdentityDep) -> FormValues:
+    form = new_form()
+    if identity.claims is not None:
+        form.moderator = identity.claims.username  # the signed-in user moderates by default
+    return form
 
 
 def _form_context(form: FormValues, errors: dict[str, str], locations: list[str]) -> dict[str, Any]:
@@ -68,9 +105,14 @@ def _form_context(form: FormValues, errors: dict[str, str], locations: list[str]
 
 @router.get("/", response_class=HTMLResponse)
 async def home(
-    request: Request, meetings: MeetingsDep, servers: ServersDep, created: str | None = None
+    request: Request,
+    meetings: MeetingsDep,
+    servers: ServersDep,
+    auth: AuthDep,
+    identity: IdentityDep,
+    created: str | None = None,
 ) -> HTMLResponse:
-    context = await _home_lists(meetings)
+    context = await _home_lists(meetings, auth, identity)
     created_meeting = None
     if created:
         try:
@@ -82,30 +124,62 @@ async def home(
         "home.html",
         {
             **context,
-            **_form_context(new_form(), {}, await servers.locations()),
+            **_form_context(_new_form(identity), {}, await servers.locations()),
             "created": created_meeting,
         },
     )
+
+
+# The form asks for hours and minutes, not the API's minutes: its own words for the limits.
+_FORM_WORDS = {
+    ("duration_minutes", "greater_than_equal"): "a meeting lasts at least 1 minute",
+    ("duration_minutes", "less_than_equal"): "a meeting lasts at most 24 hours",
+    ("expected_participants", "greater_than_equal"): "at least 1 participant",
+    ("expected_participants", "less_than_equal"): "at most 100,000 participants",
+    ("expected_participants", "int_parsing"): "give the number of participants as a whole number",
+}
 
 
 def _errors_of(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         where = str(error["loc"][0]) if error["loc"] else "form"
-        errors.setdefault(where, error["msg"].removeprefix("Value error, "))
+        text = error["msg"].removeprefix("Value error, ")
+        if where == "form" and "location_required" in text:
+            where, text = (
+                "location",
+                "choose a location, or let it be preferred rather than required",
+            )
+        errors.setdefault(where, _FORM_WORDS.get((where, error["type"]), text))
     return errors
 
 
-@router.post("/meetings/new", response_class=HTMLResponse, response_model=None)
+@router.post(
+    "/meetings/new",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
 async def create_from_form(
-    request: Request, meetings: MeetingsDep, servers: ServersDep
+    request: Request,
+    meetings: MeetingsDep,
+    servers: ServersDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> Response:
     """The new-meeting form; errors come back beside their fields, nothing is saved."""
+    auth.require(identity, Action.CREATE)
+    unavailable = False
     posted = await request.form()
     form = read_form(posted, posted.getlist)
     errors: dict[str, str] = {}
     try:
-        row = await meetings.create(MeetingCreate.model_validate(payload_of(form)))
+        partition = identity.claims.partition if identity.claims else None
+        payload = payload_of(form)
+        password = str(posted.get("password", ""))
+        if password:
+            payload["password"] = password
+        row = await meetings.create(MeetingCreate.model_validate(payload), partition=partition)
         return RedirectResponse(f"/?created={row.id}", status_code=303)
     except ValidationError as exc:
         errors = _errors_of(exc)
@@ -113,12 +187,13 @@ async def create_from_form(
         errors[exc.field] = str(exc)
     except Unavailable as exc:
         errors["form"] = str(exc)
-    context = await _home_lists(meetings)
+        unavailable = True
+    context = await _home_lists(meetings, auth, identity)
     return templates.TemplateResponse(
         request,
         "home.html",
         {**context, **_form_context(form, errors, await servers.locations()), "created": None},
-        status_code=422 if "form" not in errors else 503,
+        status_code=503 if unavailable else 422,
     )
 
 
@@ -129,9 +204,12 @@ async def test_meeting(request: Request, meetings: MeetingsDep) -> HTMLResponse:
 
 
 @router.get("/meetings/{meeting_id}.ics", response_model=None)
-async def meeting_ics(request: Request, meeting_id: str, meetings: MeetingsDep) -> Response:
+async def meeting_ics(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> Response:
     """The meeting for a calendar: its occurrences, skipped and moved ones included."""
     try:
+        allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
         entry = await meetings.calendar_entry(meeting_id)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
@@ -153,24 +231,31 @@ async def personal_feed(person: str, meetings: MeetingsDep) -> Response:
     )
 
 
-@router.post("/attend-by-name", response_class=HTMLResponse, response_model=None)
+@router.post(
+    "/attend-by-name",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
 async def attend_by_name(
     request: Request,
     meetings: MeetingsDep,
     servers: ServersDep,
+    auth: AuthDep,
+    identity: IdentityDep,
     name: Annotated[str, Form(max_length=MAX_NAME)] = "",
 ) -> Response:
     """Unlisted meetings are attended by typing their whole name, exactly."""
     found = await meetings.find_by_name(name) if name.strip() else None
-    if found is not None:
+    if found is not None and auth.decide(identity, Action.ATTEND, target_of(found)).allowed:
         return RedirectResponse(f"/m/{found.id}", status_code=303)
-    context = await _home_lists(meetings)
+    context = await _home_lists(meetings, auth, identity)
     return templates.TemplateResponse(
         request,
         "home.html",
         {
             **context,
-            **_form_context(new_form(), {}, await servers.locations()),
+            **_form_context(_new_form(identity), {}, await servers.locations()),
             "created": None,
             "by_name_error": f"No meeting is called \u201c{name.strip()}\u201d. "
             "Type its whole name, exactly as it was given to you.",
@@ -180,10 +265,13 @@ async def attend_by_name(
 
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
-async def details(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+async def details(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> HTMLResponse:
     """Everything about one meeting, with Attend, its link and its calendar file."""
     try:
         row, attendance = await meetings.get_with_attendance(meeting_id)
+        allowed(auth, identity, Action.BROWSE, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     return templates.TemplateResponse(
@@ -194,16 +282,24 @@ async def details(request: Request, meeting_id: str, meetings: MeetingsDep) -> H
             "attendance": attendance,
             "join_url": meetings.join_url(row.id),
             "tool_labels": dict(TOOL_LABELS),
+            "may_modify": auth.decide(identity, Action.MODIFY, target_of(row)).allowed,
+            "may_delete": auth.decide(identity, Action.DELETE, target_of(row)).allowed,
         },
     )
 
 
 @router.get("/meetings/{meeting_id}/edit", response_class=HTMLResponse)
 async def edit_form(
-    request: Request, meeting_id: str, meetings: MeetingsDep, servers: ServersDep
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    servers: ServersDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> HTMLResponse:
     try:
         row = await meetings.get(meeting_id)
+        allowed(auth, identity, Action.MODIFY, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     if row.status == "ended":
@@ -231,12 +327,23 @@ def _edit_page(
     )
 
 
-@router.post("/meetings/{meeting_id}/edit", response_class=HTMLResponse, response_model=None)
+@router.post(
+    "/meetings/{meeting_id}/edit",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
 async def edit_from_form(
-    request: Request, meeting_id: str, meetings: MeetingsDep, servers: ServersDep
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    servers: ServersDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> Response:
     try:
         row = await meetings.get(meeting_id)
+        allowed(auth, identity, Action.MODIFY, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     posted = await request.form()
@@ -265,18 +372,26 @@ async def edit_from_form(
 
 
 @router.get("/meetings/{meeting_id}/delete", response_class=HTMLResponse)
-async def delete_confirm(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+async def delete_confirm(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> HTMLResponse:
     try:
         row = await meetings.get(meeting_id)
+        allowed(auth, identity, Action.DELETE, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     return templates.TemplateResponse(request, "delete.html", {"m": row})
 
 
-@router.post("/meetings/{meeting_id}/delete", response_model=None)
-async def delete_from_form(request: Request, meeting_id: str, meetings: MeetingsDep) -> Response:
+@router.post(
+    "/meetings/{meeting_id}/delete", response_model=None, dependencies=[Depends(check_csrf)]
+)
+async def delete_from_form(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> Response:
     try:
         row = await meetings.get(meeting_id)
+        allowed(auth, identity, Action.DELETE, row)
         await meetings.delete(meeting_id)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
@@ -288,35 +403,49 @@ async def attend(
     request: Request,
     meeting_id: str,
     meetings: MeetingsDep,
+    auth: AuthDep,
+    identity: IdentityDep,
     name: Annotated[str | None, Query(max_length=MAX_NAME)] = None,
 ) -> Response:
     """Attend: ask who you are if we do not know, then send you to the room server."""
-    return await _attend(request, meetings, meeting_id, name, None)
+    return await _attend(request, meetings, auth, identity, meeting_id, name, None)
 
 
-@router.post("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)
+@router.post(
+    "/m/{meeting_id}",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
 async def attend_with_form(
     request: Request,
     meeting_id: str,
     meetings: MeetingsDep,
+    auth: AuthDep,
+    identity: IdentityDep,
     name: Annotated[str, Form(max_length=MAX_NAME)] = "",
     password: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """The attend form; a password travels in the body, never in an address."""
-    return await _attend(request, meetings, meeting_id, name, password)
+    return await _attend(request, meetings, auth, identity, meeting_id, name, password)
 
 
 async def _attend(
     request: Request,
     meetings: MeetingsDep,
+    auth: AuthDep,
+    identity: IdentityDep,
     meeting_id: str,
     name: str | None,
     password: str | None,
 ) -> Response:
     try:
+        allowed(auth, identity, Action.ATTEND, await meetings.get(meeting_id))
         meeting = await meetings.attend_info(meeting_id)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    if identity.claims is not None and identity.claims.source != "cluster-secret":
+        name = identity.claims.username  # signed in: that is who attends
     user = (name or unquote(request.cookies.get(NAME_COOKIE, ""))).strip()[:MAX_NAME]
     if not user or (meeting.needs_password and password is None):
         return _attend_form(request, meeting, user, None, 200)
@@ -340,9 +469,12 @@ async def _attend(
 
 
 @router.get("/recordings/{meeting_id}", response_class=HTMLResponse)
-async def recording(request: Request, meeting_id: str, meetings: MeetingsDep) -> HTMLResponse:
+async def recording(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> HTMLResponse:
     """Play a recording: every segment in order, whichever room servers recorded them."""
     try:
+        allowed(auth, identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
         row, segments = await meetings.recording(meeting_id)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
@@ -370,7 +502,79 @@ def _attend_form(
     )
 
 
+def message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
+    return _message(request, title, sentence(text), status_code)
+
+
 def _message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "message.html", {"title": title, "text": text}, status_code=status_code
     )
+
+
+def not_permitted(request: Request, reason: str, *, signed_in: bool) -> HTMLResponse:
+    """A refusal page: sign in, or what an administrator must change."""
+    return templates.TemplateResponse(
+        request,
+        "refused.html",
+        {"reason": sentence(reason), "signed_in": signed_in, "next": request.url.path},
+        status_code=403 if signed_in else 401,
+    )
+
+
+# -- sign in and out -----------------------------------------------------------
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site: never a redirect elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_form(request: Request, next: str = "/") -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "signin.html", {"next": _safe_next(next), "username": "", "error": None}
+    )
+
+
+@router.post(
+    "/signin",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
+async def signin(
+    request: Request,
+    auth: AuthDep,
+    username: Annotated[str, Form(max_length=MAX_NAME)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    try:
+        token, claims = await auth.sign_in(username, password, client_address(request))
+    except SignInFailed as exc:
+        return templates.TemplateResponse(
+            request,
+            "signin.html",
+            {"next": _safe_next(next), "username": username, "error": sentence(str(exc))},
+            status_code=401,
+        )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max(0, claims.expires_at - int(datetime.now(UTC).timestamp())),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/signout", response_model=None, dependencies=[Depends(check_csrf)])
+async def signout(request: Request, auth: AuthDep, identity: IdentityDep) -> Response:
+    if identity.claims is not None and identity.claims.jti:
+        await auth.sign_out(identity.claims)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

@@ -4,8 +4,13 @@
 const form = document.getElementById("new-meeting");
 if (form) {
   const zone = form.querySelector("#timezone");
-  if (zone && zone.value === "UTC" && !form.action.endsWith("/edit")) {
+  if (zone && zone.value === "UTC" && !form.action.endsWith("/edit") && !form.querySelector("[aria-invalid=true]")) {
     zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    // The proposed start, the next full hour, in the browser's own zone.
+    const next = new Date(Date.now() + 3600 * 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    form.querySelector("#date").value = `${next.getFullYear()}-${pad(next.getMonth() + 1)}-${pad(next.getDate())}`;
+    form.querySelector("#time").value = `${pad(next.getHours())}:00`;
   }
 
   // Start now or at a time; repeat controls only for a scheduled meeting.

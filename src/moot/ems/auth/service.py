@@ -1,0 +1,345 @@
+"""Sign-in: local users and LDAP, throttling, sign-in tokens and their revocation, the audit log.
+
+Who may do what is decided by `moot.permissions.decide` (pure); this service supplies its
+inputs: the subject (from a verified token, or anonymous) and the policy (from settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from moot.config import EmsSettings
+from moot.ems.auth import passwords
+from moot.ems.auth.ldap import (
+    DirectoryError,
+    LdapDirectory,
+    LdapPartition,
+    LdapSettings,
+    SignInRefused,
+)
+from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
+from moot.ems.auth.tokens import verify_session as verify_token
+from moot.ems.store import users as store
+from moot.ems.store.db import utcnow
+from moot.ems.store.models import MeetingRow, SigningKeyRow, UserRow
+from moot.permissions import Action, Decision, Policy, Subject, Target, decide
+
+log = logging.getLogger("moot.ems.auth")
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+# What a refused sign-in is told: never which of the two was wrong.
+REFUSED = "wrong user name or password"
+
+
+class SignInFailed(Exception):
+    """The sign-in was refused; `str()` is what the person is told."""
+
+
+class Throttled(SignInFailed):
+    def __init__(self, minutes: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins: wait {minutes} minute{'s' if minutes != 1 else ''} "
+            "and try again"
+        )
+
+
+class NotPermitted(Exception):
+    """`decide` refused; `str()` says why, `signed_in` tells 401 from 403."""
+
+    def __init__(self, reason: str, *, signed_in: bool) -> None:
+        super().__init__(reason)
+        self.signed_in = signed_in
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is asking: a verified sign-in, or nobody."""
+
+    claims: SessionClaims | None
+    address: str = ""
+
+    @property
+    def subject(self) -> Subject:
+        if self.claims is None:
+            return Subject(name=None)
+        return Subject(
+            name=self.claims.username,
+            groups=self.claims.groups,
+            partition=self.claims.partition,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.claims.username if self.claims else "anonymous"
+
+    @property
+    def display_name(self) -> str:
+        return self.claims.display_name if self.claims else ""
+
+
+ANONYMOUS = Identity(claims=None)
+CLUSTER_ADMINISTRATOR = "cluster-administrator"
+
+
+def cluster_administrator(admin_group: str, address: str) -> Identity:
+    """Who presents the cluster secret (the CLI on a machine of the cluster)."""
+    claims = SessionClaims(
+        username=CLUSTER_ADMINISTRATOR,
+        display_name="the cluster administrator",
+        groups=frozenset({admin_group}),
+        partition=None,
+        source="cluster-secret",
+        jti="",
+        expires_at=0,
+    )
+    return Identity(claims=claims, address=address)
+
+
+ALL_PARTITIONS = "*"
+
+
+def target_of(row: MeetingRow) -> Target:
+    """A meeting as the permission check sees it."""
+    return Target(
+        moderator=row.moderator,
+        partition=row.partition,
+        restricted_to=frozenset(row.restricted_to),
+        unlisted=row.unlisted,
+    )
+
+
+def ldap_settings_of(settings: EmsSettings) -> LdapSettings | None:
+    if not settings.ldap_url:
+        return None
+    partitions = []
+    for item in settings.ldap_partitions.split("|"):
+        name, _, base = item.strip().partition("=")
+        if not name.strip() or not base.strip():
+            raise ValueError(
+                "ldap_partitions: give NAME=SEARCH_BASE pairs separated by '|', "
+                f"e.g. acme=dc=acme,dc=test (not {item!r})"
+            )
+        partitions.append(LdapPartition(name=name.strip(), search_base=base.strip()))
+    return LdapSettings(
+        url=settings.ldap_url,
+        bind_dn=settings.ldap_bind_dn,
+        bind_password=settings.ldap_bind_password,
+        partitions=tuple(partitions),
+        user_filter=settings.ldap_user_filter,
+        group_filter=settings.ldap_group_filter,
+        start_tls=settings.ldap_start_tls,
+        ca_file=str(settings.ldap_ca_file) if settings.ldap_ca_file else None,
+    )
+
+
+def _key_of(row: SigningKeyRow) -> RingKey:
+    loaded = serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+    assert isinstance(loaded, Ed25519PrivateKey)
+    return RingKey(kid=row.kid, key=loaded, retired=row.retired_at is not None)
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+class AuthService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: EmsSettings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self.policy = Policy(
+            anonymous_browse=settings.anonymous_browse,
+            anonymous_create=settings.anonymous_create,
+            anonymous_attend=settings.anonymous_attend,
+            anonymous_modify_others=settings.anonymous_modify_others,
+            anonymous_delete_others=settings.anonymous_delete_others,
+            admin_group=settings.admin_group,
+        )
+        ldap = ldap_settings_of(settings)
+        self._directory = LdapDirectory(ldap) if ldap else None
+        self._ring: dict[str, RingKey] = {}
+        self._ring_loaded_at = 0.0
+
+    # -- keys ----------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read the key ring; the first EMS to start makes its first key."""
+        async with self._sessions() as session:
+            rows = await store.signing_keys(session)
+            if not any(r.retired_at is None for r in rows):
+                session.add(
+                    SigningKeyRow(
+                        kid=new_kid(),
+                        private_pem=_pem(Ed25519PrivateKey.generate()),
+                        created_at=utcnow(),
+                    )
+                )
+                await session.commit()
+                rows = await store.signing_keys(session)
+        self._ring = {r.kid: _key_of(r) for r in rows}
+        self._ring_loaded_at = time.monotonic()
+
+    async def rotate(self, *, retire_others: bool) -> str:
+        """A new key signs from now on; with `retire_others`, tokens of the old ones die."""
+        kid = new_kid()
+        async with self._sessions() as session:
+            if retire_others:
+                for row in await store.signing_keys(session):
+                    if row.retired_at is None:
+                        row.retired_at = utcnow()
+            session.add(
+                SigningKeyRow(
+                    kid=kid, private_pem=_pem(Ed25519PrivateKey.generate()), created_at=utcnow()
+                )
+            )
+            await session.commit()
+        await self.load()
+        return kid
+
+    def _signer(self) -> RingKey:
+        active = [k for k in self._ring.values() if not k.retired]
+        return active[-1]
+
+    # -- sign in and out -------------------------------------------------------
+
+    async def sign_in(
+        self, username: str, password: str, address: str
+    ) -> tuple[str, SessionClaims]:
+        username = username.strip()
+        now = utcnow()
+        async with self._sessions() as session:
+            since = now - THROTTLE_WINDOW
+            by_user = await store.failures_since(session, since, username=username)
+            by_address = await store.failures_since(session, since, address=address)
+            if (
+                by_user >= self._settings.login_failures_per_user
+                or by_address >= self._settings.login_failures_per_address
+            ):
+                store.record_failure(
+                    session, at=now, username=username, address=address, reason="throttled"
+                )
+                await session.commit()
+                raise Throttled(int(THROTTLE_WINDOW.total_seconds() // 60))
+            local = await store.get_user(session, username) if username else None
+        try:
+            who = await self._check(local, username, password)
+        except SignInFailed as exc:
+            async with self._sessions() as session:
+                store.record_failure(
+                    session, at=now, username=username, address=address, reason=str(exc)
+                )
+                await session.commit()
+            log.warning("sign-in of %r from %s refused: %s", username, address, exc)
+            raise SignInFailed(REFUSED) from exc
+        name, display, groups, partition, source = who
+        token, claims = sign_session(
+            self._signer(),
+            username=name,
+            display_name=display,
+            groups=groups,
+            partition=partition,
+            source=source,
+            ttl_seconds=int(self._settings.session_hours * 3600),
+        )
+        async with self._sessions() as session:
+            store.record_login(
+                session, at=now, username=name, source=source, partition=partition, address=address
+            )
+            await session.commit()
+        log.info("%s signed in from %s (%s)", name, address, source)
+        return token, claims
+
+    async def _check(
+        self, local: UserRow | None, username: str, password: str
+    ) -> tuple[str, str, frozenset[str], str | None, str]:
+        """(name, display name, groups, partition, source), or SignInFailed with the reason."""
+        if not username or not password:
+            raise SignInFailed("empty user name or password")
+        if local is not None:
+            ok = await asyncio.to_thread(passwords.verify_password, local.password_hash, password)
+            if not ok:
+                raise SignInFailed("wrong password")
+            if local.disabled:
+                raise SignInFailed("user disabled")
+            display = local.display_name or local.username
+            return local.username, display, frozenset(local.groups), None, "local"
+        if self._directory is None:
+            await asyncio.to_thread(passwords.verify_unknown_user, password)
+            raise SignInFailed("no such user")
+        try:
+            user = await asyncio.to_thread(self._directory.authenticate, username, password)
+        except SignInRefused as exc:
+            raise SignInFailed(exc.reason) from exc
+        except DirectoryError as exc:
+            raise SignInFailed(f"directory unreachable: {exc}") from exc
+        return user.username, user.display_name, user.groups, user.partition, "ldap"
+
+    async def verify(self, token: str) -> SessionClaims:
+        """A token every EMS node honours, unless it was signed out; BadToken if not."""
+        try:
+            claims = verify_token(self._ring, token)
+        except BadToken as exc:
+            if "unknown key" not in str(exc) or time.monotonic() - self._ring_loaded_at < 5:
+                raise
+            await self.load()  # another EMS node may have rotated the keys
+            claims = verify_token(self._ring, token)
+        async with self._sessions() as session:
+            if await store.is_revoked(session, claims.jti):
+                raise BadToken("signed out: sign in again")
+        return claims
+
+    async def sign_out(self, claims: SessionClaims) -> None:
+        async with self._sessions() as session:
+            await store.revoke(session, claims.jti, datetime.fromtimestamp(claims.expires_at, UTC))
+            await store.forget_expired_revocations(session, utcnow())
+            await session.commit()
+        log.info("%s signed out", claims.username)
+
+    # -- permissions and audit -----------------------------------------------
+
+    def decide(self, identity: Identity, action: Action, target: Target | None = None) -> Decision:
+        return decide(identity.subject, action, target, self.policy)
+
+    def require(self, identity: Identity, action: Action, target: Target | None = None) -> None:
+        decision = self.decide(identity, action, target)
+        if not decision.allowed:
+            raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
+
+    def is_admin(self, identity: Identity) -> bool:
+        return self.decide(identity, Action.ADMINISTER).allowed
+
+    def scope_of(self, identity: Identity) -> str | None:
+        """Whose meetings lists show: every partition's (administrators), or those without a
+        partition and the subject's own."""
+        if self.is_admin(identity):
+            return ALL_PARTITIONS
+        return identity.claims.partition if identity.claims else None
+
+    async def audit(
+        self,
+        identity: Identity,
+        action: str,
+        target: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        async with self._sessions() as session:
+            store.audit(
+                session,
+                at=utcnow(),
+                actor=identity.name,
+                action=action,
+                target=target,
+                address=identity.address,
+                detail=detail,
+            )
+            await session.commit()

@@ -1,0 +1,109 @@
+"""Web protections of the Meeting Center: security headers and CSRF tokens on every form.
+
+CSRF is the double-submit pattern: a random `moot_csrf` cookie (SameSite=Strict, not
+readable across sites) and the same value in a hidden field of every form; a POST whose
+field does not match the cookie is refused. The JSON API needs no token: a browser sends
+JSON across sites only after a CORS preflight, which the EMS refuses (bar the rejoin call,
+which carries its own credential).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from http.cookies import SimpleCookie
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "moot_csrf"
+CSRF_FIELD = "csrf"
+
+# Pages load their scripts and styles from the EMS itself; meeting pages and the test page
+# open WebSockets to room servers, which live on other origins. No form-action: attending
+# is a form whose answer redirects to the room server, and browsers apply form-action to
+# that redirect too.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# The interactive API docs load their scripts from a CDN: they keep FastAPI's defaults.
+_DOCS = ("/docs", "/redoc")
+
+
+class WebSecurity:
+    """Adds the security headers, and gives every browser a CSRF cookie."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _cookie(scope, CSRF_COOKIE)
+        fresh = token is None or len(token) < 20
+        if fresh:
+            token = secrets.token_urlsafe(24)
+        scope.setdefault("state", {})["csrf"] = token
+        path: str = scope.get("path", "")
+        docs = path.startswith(_DOCS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not docs:
+                    headers.extend(SECURITY_HEADERS)
+                if self.https:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                if fresh:
+                    secure = "; Secure" if self.https else ""
+                    cookie = f"{CSRF_COOKIE}={token}; Path=/; SameSite=Strict; HttpOnly{secure}"
+                    headers.append((b"set-cookie", cookie.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header is no token
+                return None
+            if name in jar:
+                return jar[name].value
+    return None
+
+
+def csrf_token(request: Request) -> str:
+    return str(getattr(request.state, "csrf", ""))
+
+
+async def check_csrf(request: Request) -> None:
+    """A dependency of every form POST: the form's token must match the cookie's."""
+    form = await request.form()  # Starlette keeps it: the route reads the same form
+    sent = str(form.get(CSRF_FIELD, ""))
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not cookie or not hmac.compare_digest(sent, cookie):
+        raise CsrfRefused(
+            "this form is out of date or was not sent from the Meeting Center: "
+            "go back, reload the page and send it again"
+        )
+
+
+class CsrfRefused(Exception):
+    """A form POST without the CSRF token of its cookie (answered 403 with a page)."""
