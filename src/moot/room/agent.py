@@ -45,8 +45,9 @@ from moot.tokens import load_public_key
 log = logging.getLogger("moot.room.agent")
 
 Dialer = Callable[[], Awaitable[Link]]
-# How long a chat line may wait for the EMS's journal before the sender must resend it.
-JOURNAL_TIMEOUT = 5.0
+# How long a chat line may wait for the EMS's journal before the sender must resend it:
+# long enough to ride out a restart of the EMS, during which lines wait, in order.
+JOURNAL_TIMEOUT = 15.0
 
 
 class RegistrationRefused(Exception):
@@ -75,6 +76,9 @@ class Agent:
         self._link: Link | None = None
         self._seq = 0
         self._journal_waiting: dict[tuple[str, str, str], asyncio.Future[JournalAck]] = {}
+        # Appends sent and not acknowledged yet, in the order sent: after a lost link they
+        # are sent again, before any new one, so each person's lines stay in order.
+        self._journal_unacked: dict[tuple[str, str, str], JournalAppend] = {}
         host.journal = self.journal
 
     async def run(self) -> None:
@@ -102,17 +106,8 @@ class Agent:
             finally:
                 self.registered.clear()
                 self._link = None
-                for key, waiting in list(self._journal_waiting.items()):
-                    if not waiting.done():  # not stored: the sender resends after reconnecting
-                        waiting.set_result(
-                            JournalAck(
-                                meeting_id=key[0],
-                                sender=key[1],
-                                event_id=key[2],
-                                ok=False,
-                                error="control link lost",
-                            )
-                        )
+                # Lines waiting for their journal_ack keep waiting: they are sent again on
+                # the next link (the EMS drops one it already stored, and acknowledges it).
                 await link.close()
             delay = 0.2
             await asyncio.sleep(delay)
@@ -136,6 +131,8 @@ class Agent:
         self.public_key = load_public_key(reply.join_token_public_key)
         self.limits = reply.limits
         self._link = link
+        for append in list(self._journal_unacked.values()):  # before any new line
+            await link.send(append)
         self.registered.set()
         log.info("registered with the EMS as %s", self.name)
         tasks = [
@@ -219,25 +216,27 @@ class Agent:
         key = (meeting.id, line.sender, line.id)
         future: asyncio.Future[JournalAck] = asyncio.get_running_loop().create_future()
         self._journal_waiting[key] = future
+        append = JournalAppend(
+            meeting_id=meeting.id,
+            epoch=meeting.epoch,
+            entry=JournalEntry(
+                event_id=line.id,
+                sender=line.sender,
+                kind="chat",
+                body={"text": line.text},
+                at=line.at,
+            ),
+        )
+        self._journal_unacked[key] = append
         try:
-            await link.send(
-                JournalAppend(
-                    meeting_id=meeting.id,
-                    epoch=meeting.epoch,
-                    entry=JournalEntry(
-                        event_id=line.id,
-                        sender=line.sender,
-                        kind="chat",
-                        body={"text": line.text},
-                        at=line.at,
-                    ),
-                )
-            )
+            with contextlib.suppress(LinkClosed):  # sent again when the link is back
+                await link.send(append)
             ack = await asyncio.wait_for(future, JOURNAL_TIMEOUT)
-        except (LinkClosed, TimeoutError):
+        except TimeoutError:
             return False
         finally:
             self._journal_waiting.pop(key, None)
+            self._journal_unacked.pop(key, None)
         if not ack.ok:
             log.warning("the EMS refused event %s of %s: %s", line.id, meeting.id, ack.error)
         return ack.ok
