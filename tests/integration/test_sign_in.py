@@ -290,5 +290,14 @@ def test_ldap_users_see_only_their_partition(
             headers=dave,
         ).json()
         assert [o["name"] for o in calendar] == ["Globex plans"]
+        # The moderator picker finds people of one's own partition only.
+        found = client.get("/api/v1/auth/people", params={"q": ""}, headers=dave).json()
+        assert {(p["username"], p["partition"]) for p in found} == {
+            ("dave", "globex"),
+            ("erin", "globex"),
+        }
+        acme = client.get("/api/v1/auth/people", params={"q": ""}, headers=bob).json()
+        assert {p["username"] for p in acme} == {"alice", "bob", "carol"}
+        assert client.get("/api/v1/auth/people", params={"q": "a"}).status_code == 401
         wrong = client.post("/api/v1/auth/token", json={"username": "dave", "password": "wrong"})
         assert wrong.status_code == 401

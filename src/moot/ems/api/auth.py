@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -63,3 +64,24 @@ async def me(identity: IdentityDep, auth: AuthDep) -> MeOut:
         partition=claims.partition if claims else None,
         administrator=auth.is_admin(identity),
     )
+
+
+class PersonOut(BaseModel):
+    username: str
+    display_name: str
+    partition: str | None
+
+
+@router.get("/people", response_model=list[PersonOut], responses={401: {}})
+async def people(
+    identity: IdentityDep,
+    auth: AuthDep,
+    q: Annotated[str, Query(max_length=200, description="part of a name")] = "",
+) -> list[PersonOut] | Response:
+    """Find people to make moderator: signed-in users only (it reads the directory)."""
+    if identity.claims is None:
+        return JSONResponse({"detail": "sign in to look people up"}, status_code=401)
+    return [
+        PersonOut(username=p.username, display_name=p.display_name, partition=p.partition)
+        for p in await auth.find_people(identity, q)
+    ]

@@ -86,6 +86,13 @@ class Identity:
         return self.claims.display_name if self.claims else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    username: str
+    display_name: str
+    partition: str | None
+
+
 ANONYMOUS = Identity(claims=None)
 CLUSTER_ADMINISTRATOR = "cluster-administrator"
 
@@ -304,6 +311,36 @@ class AuthService:
             await store.forget_expired_revocations(session, utcnow())
             await session.commit()
         log.info("%s signed out", claims.username)
+
+    # -- finding people (the moderator picker) --------------------------------
+
+    async def find_people(self, identity: Identity, text: str, limit: int = 20) -> list[Person]:
+        """People whose name contains `text`: local users, and the directory's users of the
+        asker's partition (every partition's for administrators)."""
+        text = text.strip()
+        found: list[Person] = []
+        async with self._sessions() as session:
+            for row in await store.list_users(session):
+                if text.casefold() in f"{row.username} {row.display_name}".casefold():
+                    found.append(Person(row.username, row.display_name or row.username, None))
+        if self._directory is not None and identity.claims is not None:
+            partitions = (
+                [p.name for p in self._directory.settings.partitions]
+                if self.is_admin(identity)
+                else [identity.claims.partition]
+                if identity.claims.partition
+                else []
+            )
+            for partition in partitions:
+                try:
+                    users = await asyncio.to_thread(
+                        self._directory.find_users, text, partition, limit=limit
+                    )
+                except (DirectoryError, SignInRefused) as exc:
+                    log.warning("could not search the directory: %s", exc)
+                    continue
+                found.extend(Person(u.username, u.display_name, u.partition) for u in users)
+        return found[:limit]
 
     # -- permissions and audit -----------------------------------------------
 

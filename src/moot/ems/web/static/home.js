@@ -36,6 +36,29 @@ if (form) {
   }
   sync();
 
+  // "Change…" the moderator: type part of a name; people from the directory are offered.
+  const moderator = form.querySelector("#moderator");
+  const people = form.querySelector("#people");
+  const change = form.querySelector("#change-moderator");
+  let asked = "";
+  const lookUp = async () => {
+    const text = moderator.value.trim();
+    if (!change || text === asked) return;
+    asked = text;
+    try {
+      const answer = await fetch(`/api/v1/auth/people?q=${encodeURIComponent(text)}`);
+      if (!answer.ok) return;
+      people.replaceChildren(...(await answer.json()).map((p) => {
+        const option = document.createElement("option");
+        option.value = p.username;
+        option.label = p.display_name + (p.partition ? ` (${p.partition})` : "");
+        return option;
+      }));
+    } catch { /* offline: typing a name still works */ }
+  };
+  moderator.addEventListener("input", lookUp);
+  change?.addEventListener("click", () => { moderator.select(); moderator.focus(); lookUp(); });
+
   // Tabs (WAI-ARIA tabs pattern): arrow keys move between them, one panel shows.
   const tablist = form.querySelector("[role=tablist]");
   const tabs = [...tablist.querySelectorAll("[role=tab]")];
