@@ -214,7 +214,9 @@ def test_real_room_servers_without_instant_meetings_refuse_one_saying_why(
             "no room server can host this meeting now: "
             "every room server is at its instant-meeting limit"
         )
-        servers = httpx.get(f"{cluster.ems_url}/api/v1/servers", timeout=10).json()
+        servers = httpx.get(
+            f"{cluster.ems_url}/api/v1/servers", timeout=10, headers=cluster.admin
+        ).json()
         assert [s["instant_meetings"] for s in servers] == [0, 0]
         # A scheduled meeting still starts there.
         scheduled = httpx.post(
@@ -324,12 +326,13 @@ def test_bookings_survive_an_ems_restart(database_url: str, tmp_path: Path) -> N
         cluster_secret=SECRET,
         heartbeat_interval=60,
     )
-    with TestClient(create_app(settings)) as client:
+    admin = {"Authorization": f"Bearer {SECRET}"}
+    with TestClient(create_app(settings), headers=admin) as client:
         room = FakeRoom(client, "r1")
         meeting = create(client, start=TOMORROW_9.isoformat(), expected_participants=30)
         assert meeting["booked_server"] == "r1"
         room.close()
-    with TestClient(create_app(settings)) as client:  # r1 has not reconnected yet
+    with TestClient(create_app(settings), headers=admin) as client:  # r1 not back yet
         hour = plan(client, TOMORROW_9, 1)["hours"][0]
         assert [(s["name"], s["booked_participants"]) for s in hour["servers"]] == [("r1", 30)]
 

@@ -140,7 +140,12 @@ def attendee_out(row: AttendanceRow) -> Attendee:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MeetingOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MeetingOut,
+    responses={401: {}, 503: {"description": "No room server can host it now."}},
+)
 async def create_meeting(
     body: MeetingCreate, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> MeetingOut:
