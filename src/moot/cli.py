@@ -842,5 +842,26 @@ def users_remove(username: str, database_url: DatabaseUrl = None) -> None:
     typer.echo(f"user {username.strip()} removed")
 
 
+keys_app = typer.Typer(help="The keys that sign sign-in tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    retire_old: Annotated[
+        bool,
+        typer.Option(
+            "--retire-old", help="Also retire the old keys: everyone signed in must sign in again."
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A new key signs sign-in tokens from now on (straight in the EMS's database)."""
+    from moot.ems.auth.users import rotate_keys
+
+    kid, retired = asyncio.run(rotate_keys(_database(database_url), retire_old=retire_old))
+    typer.echo(f"new signing key {kid}" + (f"; {retired} old key(s) retired" if retire_old else ""))
+
+
 def main() -> None:
     app()

@@ -301,3 +301,41 @@ def test_ldap_users_see_only_their_partition(
         assert client.get("/api/v1/auth/people", params={"q": "a"}).status_code == 401
         wrong = client.post("/api/v1/auth/token", json={"username": "dave", "password": "wrong"})
         assert wrong.status_code == 401
+
+
+def test_users_and_keys_from_the_command_line(migrated_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def moot(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "moot", *args, "--database-url", migrated_url],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    added = moot("users", "add", "carol", "--admin")
+    assert added.returncode == 0, added.stderr
+    assert "user carol added (groups: stadmins)" in added.stdout
+    password = added.stdout.split("password: ")[1].split()[0]
+    again = moot("users", "add", "Carol")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    piped = moot("users", "add", "dan", "--password-stdin", stdin="short\n")
+    assert piped.returncode == 1 and "at least 8 characters" in piped.stderr
+    listed = moot("users", "list")
+    assert "carol" in listed.stdout and "stadmins" in listed.stdout
+
+    with ems(migrated_url, tmp_path) as client:
+        token = bearer(client, "carol", password)
+        assert client.get("/api/v1/servers", headers=token).status_code == 200
+    rotated = moot("keys", "rotate", "--retire-old")
+    assert rotated.returncode == 0 and "1 old key(s) retired" in rotated.stdout
+    with ems(migrated_url, tmp_path) as client:  # every EMS node reads the ring
+        answer = client.get("/api/v1/servers", headers=token)
+        assert answer.status_code == 401 and "retired key" in answer.json()["detail"]
+    removed = moot("users", "remove", "carol")
+    assert removed.returncode == 0
+    assert moot("users", "remove", "carol").returncode == 1

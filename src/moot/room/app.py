@@ -15,6 +15,7 @@ from moot import __version__, metrics
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.host import Connection, MeetingHost, MeetingNotHere
+from moot.security_headers import SecurityHeaders
 from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
 
@@ -38,6 +39,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    # Not yet a Content-Security-Policy on the meeting page: the browser tests drive it with
+    # Playwright functions that a CSP without 'unsafe-eval' refuses (the EMS's pages have one).
+    app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"), csp=False)
     host = agent.host
 
     def refuse(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:

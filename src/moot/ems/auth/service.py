@@ -36,6 +36,8 @@ from moot.permissions import Action, Decision, Policy, Subject, Target, decide
 log = logging.getLogger("moot.ems.auth")
 
 THROTTLE_WINDOW = timedelta(minutes=15)
+# How often an EMS node reads the key ring again (another node or the CLI may rotate it).
+RING_REFRESH = 30.0
 # What a refused sign-in is told: never which of the two was wrong.
 REFUSED = "wrong user name or password"
 
@@ -293,6 +295,8 @@ class AuthService:
 
     async def verify(self, token: str) -> SessionClaims:
         """A token every EMS node honours, unless it was signed out; BadToken if not."""
+        if time.monotonic() - self._ring_loaded_at > RING_REFRESH:
+            await self.load()  # keys rotated or retired with `moot keys rotate`
         try:
             claims = verify_token(self._ring, token)
         except BadToken as exc:

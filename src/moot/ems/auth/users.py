@@ -135,3 +135,38 @@ def _out(row: UserRow) -> LocalUser:
         disabled=row.disabled,
         created_at=row.created_at,
     )
+
+
+async def rotate_keys(database_url: str, *, retire_old: bool) -> tuple[str, int]:
+    """A new signing key for sign-in tokens; with `retire_old`, tokens of the old keys die.
+
+    Returns the new key's id and how many keys were retired. Every EMS node picks the new key
+    up when it first sees a token it signed (or at its next start).
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from moot.ems.auth.tokens import new_kid
+    from moot.ems.store.models import SigningKeyRow
+
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            retired = 0
+            if retire_old:
+                for row in await store.signing_keys(session):
+                    if row.retired_at is None:
+                        row.retired_at = utcnow()
+                        retired += 1
+            kid = new_kid()
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            session.add(SigningKeyRow(kid=kid, private_pem=pem.decode(), created_at=utcnow()))
+            await session.commit()
+            return kid, retired
+    finally:
+        await engine.dispose()

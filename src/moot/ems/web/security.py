@@ -16,32 +16,15 @@ from http.cookies import SimpleCookie
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moot.security_headers import with_security_headers
+
 CSRF_COOKIE = "moot_csrf"
 CSRF_FIELD = "csrf"
 
-# Pages load their scripts and styles from the EMS itself; meeting pages and the test page
-# open WebSockets to room servers, which live on other origins. No form-action: attending
-# is a form whose answer redirects to the room server, and browsers apply form-action to
-# that redirect too.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
-    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
-# The interactive API docs load their scripts from a CDN: they keep FastAPI's defaults.
-_DOCS = ("/docs", "/redoc")
-
 
 class WebSecurity:
-    """Adds the security headers, and gives every browser a CSRF cookie."""
+    """Adds the security headers (moot.security_headers), and gives every browser a CSRF
+    cookie."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -57,15 +40,12 @@ class WebSecurity:
             token = secrets.token_urlsafe(24)
         scope.setdefault("state", {})["csrf"] = token
         path: str = scope.get("path", "")
-        docs = path.startswith(_DOCS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not docs:
-                    headers.extend(SECURITY_HEADERS)
-                if self.https:
-                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                headers = with_security_headers(
+                    list(message.get("headers", [])), path, https=self.https
+                )
                 if fresh:
                     secure = "; Secure" if self.https else ""
                     cookie = f"{CSRF_COOKIE}={token}; Path=/; SameSite=Strict; HttpOnly{secure}"

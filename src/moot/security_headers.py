@@ -1,0 +1,59 @@
+"""Security headers for every page the EMS and the room servers serve.
+
+Pages load scripts and styles from their own server only; they open WebSockets to room
+servers (other origins) and the meeting page calls the EMS back to rejoin, so `connect-src`
+allows those. No form-action: attending is a form whose answer redirects to a room server,
+and browsers apply form-action to that redirect too.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss: http: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+# The interactive API docs load their scripts from a CDN: they keep FastAPI's defaults.
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+def with_security_headers(
+    headers: list[tuple[bytes, bytes]], path: str, *, https: bool, csp: bool = True
+) -> list[tuple[bytes, bytes]]:
+    extra = [] if path.startswith(DOCS_PATHS) else HEADERS if csp else HEADERS[1:]
+    return [*headers, *extra, *([HSTS] if https else [])]
+
+
+class SecurityHeaders:
+    """ASGI middleware: the headers above on every HTTP answer."""
+
+    def __init__(self, app: ASGIApp, *, https: bool, csp: bool = True) -> None:
+        self.app = app
+        self.https = https
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = with_security_headers(
+                    list(message.get("headers", [])), path, https=self.https, csp=self.csp
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
