@@ -23,7 +23,12 @@ from moot.ems.app import create_app
 from tests.cluster import Cluster
 from tests.fake_room import SECRET, FakeRoom
 
-SOON = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)  # may be opened now
+
+def soon() -> datetime:
+    """Two minutes from now, when asked: a meeting that may be opened now (early join).
+
+    Not a constant of the module: a long run reaches a test after such a time has passed."""
+    return (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -80,10 +85,10 @@ def warnings(api: TestClient, count: int, **params: str) -> list[dict[str, Any]]
 
 
 def test_location_fields_are_stored_changed_and_checked(api: TestClient) -> None:
-    plain = create(api, start=SOON.isoformat())
+    plain = create(api, start=soon().isoformat())
     assert (plain["location"], plain["location_required"]) == ("", False)
 
-    meeting = create(api, start=SOON.isoformat(), location=" eu-west ", location_required=True)
+    meeting = create(api, start=soon().isoformat(), location=" eu-west ", location_required=True)
     assert (meeting["location"], meeting["location_required"]) == ("eu-west", True)
     url = f"/api/v1/meetings/{meeting['id']}"
     assert api.get(url).json()["location"] == "eu-west"
@@ -101,7 +106,8 @@ def test_location_fields_are_stored_changed_and_checked(api: TestClient) -> None
         assert api.patch(url, json=body).status_code == 422, body
 
     refused = api.post(
-        "/api/v1/meetings", json={"name": "x", "start": SOON.isoformat(), "location_required": True}
+        "/api/v1/meetings",
+        json={"name": "x", "start": soon().isoformat(), "location_required": True},
     )
     assert refused.status_code == 422
     assert "location_required needs a location" in refused.text
@@ -118,13 +124,14 @@ def test_a_scheduled_meeting_without_room_runs_with_a_warning(
     api: TestClient, rooms: Callable[..., FakeRoom]
 ) -> None:
     rooms("r1", max_active_meetings=1)
-    first = create(api, start=SOON.isoformat())
+    at = soon()
+    first = create(api, start=at.isoformat())
     assert first["booked_server"] == "r1" and warnings(api, 0) == []
-    second = create(api, start=SOON.isoformat())  # booked beyond r1's limits: said at once
+    second = create(api, start=at.isoformat())  # booked beyond r1's limits: said at once
     assert second["booked_server"] == "r1"
     [booking] = warnings(api, 1)
     assert (booking["kind"], booking["meeting_id"]) == ("no_room", second["id"])
-    assert booking["message"].startswith(f"booking {SOON:%Y-%m-%d %H:%M}-")
+    assert booking["message"].startswith(f"booking {at:%Y-%m-%d %H:%M}-")
     # Starting the first goes over too: the second is booked on r1 for the same hour.
     assert start(api, first["id"]) == "r1"
     assert warnings(api, 2)[0]["meeting_id"] == first["id"]
@@ -157,7 +164,7 @@ def test_an_instant_meeting_nobody_takes_is_refused_saying_why(
     assert api.get("/api/v1/meetings").json()["items"] == []  # nothing half-created
 
     # Scheduled meetings still run there.
-    scheduled = create(api, start=SOON.isoformat(), location="eu", location_required=True)
+    scheduled = create(api, start=soon().isoformat(), location="eu", location_required=True)
     assert start(api, scheduled["id"]) == "r1"
 
     rooms("r2", instant_meetings=1, location="us")
@@ -308,13 +315,13 @@ def test_a_meeting_starting_now_weighs_the_bookings_of_its_hours(
 ) -> None:
     rooms("r1")
     rooms("r2")
-    soon = create(api, start=SOON.isoformat(), expected_participants=90)
-    other = "r2" if soon["booked_server"] == "r1" else "r1"
+    booked = create(api, start=soon().isoformat(), expected_participants=90)
+    other = "r2" if booked["booked_server"] == "r1" else "r1"
     instant = create(api, expected_participants=30)  # starts now, overlapping that booking
     assert instant["server"] == other
     # Once the booked meeting starts, its booking becomes live load on the server it runs on.
-    host = start(api, soon["id"])
-    assert api.get(f"/api/v1/meetings/{soon['id']}").json()["booked_server"] is None
+    host = start(api, booked["id"])
+    assert api.get(f"/api/v1/meetings/{booked['id']}").json()["booked_server"] is None
     assert plan(api, datetime.now(UTC), 2)["hours"][0]["booked_meetings"] == 0
     assert host in ("r1", "r2")
 
