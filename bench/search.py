@@ -12,33 +12,38 @@ which is what the RFC 5545 rule gives for these rules and start times (07:00 to 
 in a daylight-saving gap), and a sample of the series is checked against
 `moot.recurrence.occurrences` while building.
 
-Then it measures, each call in its own session as the EMS makes it, in random order:
+Then it measures the store's own code (`create_engine`, the migrations' indexes: 0010 and
+0012), each call in its own session as the EMS makes it, in random order:
 
-- month view: `moot.ems.store.occurrences.in_range` over the calendar page's grid (the
-  month's weeks, Monday first, padded to whole weeks) of a random month, default limit;
+- month view: `moot.ems.store.occurrences.calendar_page` as the calendar page calls it for
+  a random month (a UTC reader): the counts of the grid's 35 or 42 days (each up to
+  DAY_COUNT_CAP), the month's total (up to LIST_COUNT_CAP) and its first 25 occurrences by
+  start;
+- calendar API (no goal of its own, for reference): `in_range` over the month's grid, the
+  first page of GET /api/v1/calendar (2,000 occurrences);
 - name search: `moot.ems.store.meetings.list_meetings(MeetingQuery(q=word))`, the first page
   of 50, for random words: half of them drawn from the vocabulary (most are rare: project
-  and customer names), half from the words of a random meeting's name (so common words
-  come up as often as people type them), some moderators' family names and some typos.
+  and customer names), about 40 % from the words of a random meeting's name (so common
+  words come up as often as people type them), some moderators' family names, some typos
+  and every 25th the first one or two letters of a name.
 
-Each is measured as the store does it today (its own functions, `create_engine` and the
-migrations' indexes), then, where a change is proposed in docs/benchmarks.md ("Search"),
-through the proposed code below (`proposed_in_range`, `proposed_search_condition`) with the
-structures it needs (PROPOSED_DDL, created here as a migration would). Query by query, the
-proposed code must return exactly the store's rows (checked). p50/p95/p99 are printed
-beside the goals. The query plans of every statement as it was sent (captured from the
-engine) are summed up, and written to a Markdown file with `--plans`. On a shared machine,
-`--wait-load 1.5` waits before each part until the load average has fallen below 1.5.
+For a sample of the words of 3 characters or more (`--before`), the search must return
+exactly the rows of the search before migration 0012 (`search_before`, kept below: a plain
+ILIKE), which is timed too. p50/p95/p99 are printed beside the goals. The query plans of
+every statement as it was sent (captured from the engine) are summed up, and written to a
+Markdown file with `--plans`. On a shared machine, `--wait-load 1.5` waits before each part
+until the load average has fallen below 1.5. On SQLite the FTS triggers of migration 0012
+are checked on the built database (insert, rename, delete; rolled back).
 
 Run: `.venv/bin/python bench/search.py [--meetings N] [--queries N] [--keep]
-[--only sqlite|postgresql] [--parts month,search,proposed,plans] [--plans FILE]
+[--only sqlite|postgresql] [--parts month,api,search,before,plans] [--plans FILE]
 [--wait-load L] [--check]`.
 `--keep` keeps the SQLite file (in the temporary directory) and the PostgreSQL database
 (`moot_bench_search` on 127.0.0.1:5432, user postgres, trust authentication) after the run
 and reuses them on the next run with `--keep` and the same `--meetings` (migrating them to
 the newest schema first); without it both are built afresh (in a temporary directory and
 in `moot_bench_search_scratch`) and removed at the end.
-`--check` exits with status 1 when a goal of the store's own queries is missed.
+`--check` exits with status 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -60,36 +65,31 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    Select,
-    and_,
     event,
-    func,
-    literal_column,
     or_,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
 )
-from sqlalchemy.sql import table
 
 from moot.ems.api.schemas import ALL_TOOLS
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import MeetingQuery, list_meetings
 from moot.ems.store.migrate import upgrade_async
-from moot.ems.store.models import MeetingRow, OccurrenceRow
-from moot.ems.store.occurrences import MAX_DURATION, in_range
+from moot.ems.store.models import MeetingRow
+from moot.ems.store.occurrences import calendar_page, in_range
+from moot.ems.web.calendar import month_weeks
 from moot.recurrence import occurrences as rule_occurrences
 
 GOAL_MS = {"sqlite": 150.0, "postgresql": 50.0}  # p95 of each query
@@ -476,139 +476,31 @@ def _sqlite_meeting(row: Meeting) -> tuple[Any, ...]:
     )
 
 
-# --- what is proposed (docs/benchmarks.md, "Search") --------------------------------------
-
-# SQLite: an FTS5 trigram index of names and moderators, kept by triggers. It holds each
-# meeting's id (found again through the index itself), not its rowid, which VACUUM and
-# table rebuilds may change.
-_BY_OLD_ID = (
-    "meetings_search MATCH ('meeting_id : \"' || replace(old.id, '\"', '\"\"') || '\"') "
-    "AND meeting_id = old.id"
-)
-SQLITE_SEARCH_DDL = (
-    "CREATE VIRTUAL TABLE meetings_search USING fts5("
-    "meeting_id, name, moderator, tokenize='trigram')",
-    "INSERT INTO meetings_search (meeting_id, name, moderator) "
-    "SELECT id, name, moderator FROM meetings",
-    "CREATE TRIGGER meetings_search_insert AFTER INSERT ON meetings BEGIN "
-    "INSERT INTO meetings_search (meeting_id, name, moderator) "
-    "VALUES (new.id, new.name, new.moderator); END",
-    f"CREATE TRIGGER meetings_search_delete AFTER DELETE ON meetings BEGIN "
-    f"DELETE FROM meetings_search WHERE {_BY_OLD_ID}; END",
-    f"CREATE TRIGGER meetings_search_update AFTER UPDATE OF id, name, moderator ON meetings "
-    f"BEGIN UPDATE meetings_search SET meeting_id = new.id, name = new.name, "
-    f"moderator = new.moderator WHERE {_BY_OLD_ID}; END",
-)
-# Both: what the calendar shows of a meeting, so that joining it is an index-only lookup.
-CALENDAR_INDEX = (
-    'CREATE INDEX ix_meetings_calendar ON meetings (id, unlisted, "partition", name, '
-    "moderator, status)"
-)
-PROPOSED_DDL = {"sqlite": (*SQLITE_SEARCH_DDL, CALENDAR_INDEX), "postgresql": (CALENDAR_INDEX,)}
-
-SEARCH_MIN_LENGTH = 3  # trigrams: shorter text cannot use the index
-SEARCH_MAX_CANDIDATES = 5_000  # more matches: walking the sort order finds a page sooner
+# --- the search as it was before migration 0012 (docs/benchmarks.md, "Search") -----------
 
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def proposed_search_condition(session: AsyncSession, q: str) -> ColumnElement[bool]:
-    """The name-or-moderator condition of `_filtered` (and `in_range`), as proposed.
-
-    The same rows as the store's: the ILIKE stays. On SQLite, when the text is long enough
-    for trigrams and has few matches, the meetings are first narrowed to the FTS5 index's
-    candidates (a superset: it folds case as LIKE does, and more).
-    """
+async def search_before(session: AsyncSession, q: str, limit: int = 50) -> list[MeetingRow]:
+    """The first page of `list_meetings(MeetingQuery(q=q))` as the store wrote it before
+    0012: ILIKE '%q%' on name or moderator, nothing else. For 3 characters or more the store
+    must still return exactly these rows (checked on a sample: `--before`)."""
     pattern = f"%{_escape_like(q)}%"
-    matches = or_(
-        MeetingRow.name.ilike(pattern, escape="\\"),
-        MeetingRow.moderator.ilike(pattern, escape="\\"),
-    )
-    if session.get_bind().dialect.name != "sqlite" or len(q) < SEARCH_MIN_LENGTH:
-        return matches
-    phrase = '{name moderator} : "' + q.replace('"', '""') + '"'
-    found: Select[tuple[Any]] = (
-        select(literal_column("meeting_id"))
-        .select_from(table("meetings_search"))
-        .where(text("meetings_search MATCH :phrase").bindparams(phrase=phrase))
-    )
-    count = await session.scalar(
-        select(func.count()).select_from(found.limit(SEARCH_MAX_CANDIDATES).subquery())
-    )
-    if (count or 0) >= SEARCH_MAX_CANDIDATES:
-        return matches
-    return and_(MeetingRow.id.in_(found), matches)
-
-
-async def proposed_list_meetings(
-    session: AsyncSession, q: str, limit: int = 50
-) -> list[MeetingRow]:
-    """The first page of `list_meetings(MeetingQuery(q=q))` with the proposed condition."""
     stmt = (
         select(MeetingRow)
-        .where(MeetingRow.unlisted.is_(False), await proposed_search_condition(session, q))
+        .where(
+            MeetingRow.unlisted.is_(False),
+            or_(
+                MeetingRow.name.ilike(pattern, escape="\\"),
+                MeetingRow.moderator.ilike(pattern, escape="\\"),
+            ),
+        )
         .order_by(MeetingRow.start_at.asc(), MeetingRow.id.asc())
         .limit(limit + 1)
     )
     return list((await session.scalars(stmt)).all())[:limit]
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarOccurrence:
-    """What the calendar shows of an occurrence (the attribute names of OccurrenceRow)."""
-
-    original_start: datetime
-    start_at: datetime
-    end_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarMeeting:
-    """What the calendar shows of a meeting (the attribute names of MeetingRow)."""
-
-    id: str
-    name: str
-    moderator: str
-    status: str
-
-
-async def proposed_in_range(
-    session: AsyncSession,
-    range_from: datetime,
-    range_to: datetime,
-    *,
-    q: str | None = None,
-    limit: int = 2000,
-) -> list[tuple[CalendarOccurrence, CalendarMeeting]]:
-    """`in_range` reading only the columns the calendar page and API show."""
-    stmt = (
-        select(
-            OccurrenceRow.original_start,
-            OccurrenceRow.start_at,
-            OccurrenceRow.end_at,
-            MeetingRow.id,
-            MeetingRow.name,
-            MeetingRow.moderator,
-            MeetingRow.status,
-        )
-        .join(MeetingRow, MeetingRow.id == OccurrenceRow.meeting_id)
-        .where(
-            OccurrenceRow.start_at >= range_from - MAX_DURATION,
-            OccurrenceRow.start_at < range_to,
-            OccurrenceRow.end_at > range_from,
-            MeetingRow.unlisted.is_(False),
-        )
-        .order_by(OccurrenceRow.start_at, OccurrenceRow.meeting_id)
-        .limit(limit)
-    )
-    if q:
-        stmt = stmt.where(await proposed_search_condition(session, q))
-    return [
-        (CalendarOccurrence(r[0], r[1], r[2]), CalendarMeeting(r[3], r[4], r[5], r[6]))
-        for r in await session.execute(stmt)
-    ]
 
 
 # --- SQLite -------------------------------------------------------------------------------
@@ -673,22 +565,11 @@ def check_search_triggers(con: sqlite3.Connection) -> None:
         con.execute("RELEASE bench_check")
 
 
-def add_proposed_sqlite(path: Path) -> bool:
-    """Create what is proposed unless it is there; True if it was created now."""
+def check_sqlite(path: Path) -> None:
+    """The migration's FTS triggers keep the search table right (checked, rolled back)."""
     con = sqlite3.connect(path)
     try:
-        there = con.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name IN "
-            "('meetings_search', 'ix_meetings_calendar')"
-        ).fetchone()[0]
-        if there == 2:
-            return False
-        for statement in PROPOSED_DDL["sqlite"]:
-            con.execute(statement)
-        con.commit()
         check_search_triggers(con)
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return True
     finally:
         con.close()
 
@@ -749,19 +630,6 @@ async def fill_postgresql(database: str, count: int, now: datetime, seed: int) -
     return counts
 
 
-async def add_proposed_postgresql(database: str) -> bool:
-    con = await pg_connect(database)
-    try:
-        if await con.fetchval("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_meetings_calendar'"):
-            return False
-        for statement in PROPOSED_DDL["postgresql"]:
-            await con.execute(statement)
-        await con.execute("VACUUM ANALYZE meetings")
-        return True
-    finally:
-        await con.close()
-
-
 # --- building or reusing ------------------------------------------------------------------
 
 
@@ -816,7 +684,7 @@ async def sqlite_database(count: int, seed: int, keep: bool, now: datetime) -> D
         meta = json.loads(meta_path.read_text())
         if _matches(meta, count, seed):
             await upgrade_async(url)  # any migration added since the file was built
-            await asyncio.to_thread(add_proposed_sqlite, path)
+            await asyncio.to_thread(check_sqlite, path)
             return Database("sqlite", url, str(path), meta, None, cleanup)
     for stale in (path, meta_path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)
@@ -824,7 +692,7 @@ async def sqlite_database(count: int, seed: int, keep: bool, now: datetime) -> D
     await upgrade_async(url)
     counts = await asyncio.to_thread(fill_sqlite, path, count, now, seed)
     built = time.perf_counter() - started
-    await asyncio.to_thread(add_proposed_sqlite, path)
+    await asyncio.to_thread(check_sqlite, path)
     meta = _meta(count, now, seed, counts)
     meta_path.write_text(json.dumps(meta))
     return Database("sqlite", url, str(path), meta, built, cleanup)
@@ -842,7 +710,6 @@ async def postgresql_database(count: int, seed: int, keep: bool, now: datetime) 
         meta = await pg_meta(database)
         if _matches(meta, count, seed) and meta is not None:
             await upgrade_async(url)
-            await add_proposed_postgresql(database)
             return Database("postgresql", url, database, meta, None, cleanup)
     await pg_drop(database)
     admin = await pg_admin()
@@ -854,7 +721,6 @@ async def postgresql_database(count: int, seed: int, keep: bool, now: datetime) 
     await upgrade_async(url)
     counts = await fill_postgresql(database, count, now, seed)
     built = time.perf_counter() - started
-    await add_proposed_postgresql(database)
     meta = _meta(count, now, seed, counts)
     admin = await pg_admin()
     try:
@@ -879,6 +745,11 @@ class Timing:
     rows: list[int] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)  # the machine's load average at start and end
+    # CPU time, which a busy machine does not inflate as it does the time waited: of this
+    # process per query (on SQLite that includes the database engine, which runs in it),
+    # and on PostgreSQL the server backends' for all the queries together.
+    cpu: list[float] = field(default_factory=list)
+    server_cpu_ms: float | None = None
 
     def percentile(self, p: float, values: Sequence[float] | None = None) -> float:
         ordered = sorted(self.ms if values is None else values)
@@ -920,11 +791,15 @@ def months_of(now: datetime) -> list[date]:
 
 
 def search_words(corpus: Corpus, rng: random.Random, count: int) -> list[tuple[str, str]]:
-    """(kind, word): vocabulary words, words of a random name, family names, typos."""
+    """(kind, word): vocabulary words, words of a random name, family names, typos, and
+    one or two first letters of a name (every 25th)."""
     vocabulary = corpus.words()
     chosen: list[tuple[str, str]] = []
     for k in range(count):
-        if k % 20 == 19:  # a typo: most often found nowhere
+        if k % 25 == 24:
+            name = meeting_name(rng, corpus).lower()
+            chosen.append(("short", name[: rng.choice((1, 2, 2))]))
+        elif k % 20 == 19:  # a typo: most often found nowhere
             word = rng.choice(corpus.codenames).lower()
             cut = rng.randrange(1, len(word) - 1)
             chosen.append(("typo", word[:cut] + word[cut + 1] + word[cut] + word[cut + 2 :]))
@@ -939,53 +814,105 @@ def search_words(corpus: Corpus, rng: random.Random, count: int) -> list[tuple[s
     return chosen
 
 
-def month_calls(first: date) -> tuple[Call, Call]:
-    """The store's month view and the proposed one; both give (meeting id, start) pairs."""
+def page_days(first: date) -> tuple[list[tuple[datetime, datetime]], datetime, datetime]:
+    """What the calendar page asks for a month (a UTC reader): its grid's days, the month."""
+    days = [d for week in month_weeks(first.year, first.month) for d in week]
+    midnight = [datetime.combine(d, clock(0), UTC) for d in (*days, days[-1] + timedelta(1))]
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return (
+        list(pairwise(midnight)),
+        datetime.combine(first, clock(0), UTC),
+        datetime.combine(following, clock(0), UTC),
+    )
+
+
+def month_call(first: date) -> Call:
+    """The calendar page of a month: counts of its 35 or 42 days, the first 25 of the list."""
+    days, low, high = page_days(first)
+
+    async def page(session: AsyncSession) -> list[Any]:
+        found = await calendar_page(session, days, low, high)
+        return [(e.meeting_id, e.start_at) for e in found.entries]
+
+    return page
+
+
+def api_call(first: date) -> Call:
+    """GET /api/v1/calendar over the month's grid: its first page, 2,000 occurrences."""
     low, high = month_grid(first)
 
-    async def store(session: AsyncSession) -> list[Any]:
-        return [(m.id, o.start_at) for o, m in await in_range(session, low, high)]
+    async def first_page(session: AsyncSession) -> list[Any]:
+        return [(e.meeting_id, e.start_at) for e in await in_range(session, low, high)]
 
-    async def proposed(session: AsyncSession) -> list[Any]:
-        return [(m.id, o.start_at) for o, m in await proposed_in_range(session, low, high)]
-
-    return store, proposed
+    return first_page
 
 
-def search_calls(q: str) -> tuple[Call, Call]:
-    """The store's first page of a search and the proposed one, as meeting ids."""
+def search_call(q: str) -> Call:
+    """The first page of a search, as meeting ids."""
 
     async def store(session: AsyncSession) -> list[Any]:
         rows, _ = await list_meetings(session, MeetingQuery(q=q))
         return [m.id for m in rows]
 
-    async def proposed(session: AsyncSession) -> list[Any]:
-        return [m.id for m in await proposed_list_meetings(session, q)]
+    return store
 
-    return store, proposed
+
+def before_call(q: str) -> Call:
+    async def before(session: AsyncSession) -> list[Any]:
+        return [m.id for m in await search_before(session, q)]
+
+    return before
 
 
 async def timed(sessions: async_sessionmaker[AsyncSession], call: Call) -> tuple[float, list[Any]]:
-    started = time.perf_counter()
+    ms, _, found = await timed_cpu(sessions, call)
+    return ms, found
+
+
+async def timed_cpu(
+    sessions: async_sessionmaker[AsyncSession], call: Call
+) -> tuple[float, float, list[Any]]:
+    """Wall-clock and this process's CPU milliseconds of one call, and what it found."""
+    started, cpu = time.perf_counter(), time.process_time()
     async with sessions() as session:
         found = await call(session)
-    return (time.perf_counter() - started) * 1000, found
+    return (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000, found
 
 
-async def measure_pairs(
+async def backend_cpu_ms(engine: AsyncEngine) -> float:
+    """The CPU time so far of the PostgreSQL backends serving this database (its pool)."""
+    async with engine.connect() as conn:
+        pids = (
+            await conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend'"
+            )
+        ).scalars()
+        total = sum(_cpu_ticks(pid) for pid in pids)
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0  # not on this machine, or gone
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+async def measure(
     title: str,
     kind: str,
     engine: AsyncEngine,
-    queries: list[tuple[str, Call, Call]],
+    queries: list[tuple[str, Call]],
     warmup: int,
-    proposed: bool,
     wait_load: float | None = None,
-) -> list[Timing]:
-    """Each query through the store, then as proposed (same answer required), in turn."""
-    goal = GOAL_MS[kind]
-    store_sessions = proposed_sessions = session_factory(engine)
-    store = Timing(f"{title}, store", goal, True)
-    better = Timing(f"{title}, proposed", goal, False)
+    goal: bool = True,
+) -> Timing:
+    """Each query through the store's code, in turn, after `warmup` unmeasured ones."""
+    sessions = session_factory(engine)
+    timing = Timing(title, GOAL_MS[kind], goal)
     if wait_load is not None:
         await quiet_machine(wait_load)
     print(
@@ -994,24 +921,42 @@ async def measure_pairs(
         flush=True,
     )
     started_load = os.getloadavg()[0]
-    for _, store_call, proposed_call in queries[:warmup]:
-        await timed(store_sessions, store_call)
-        if proposed:
-            await timed(proposed_sessions, proposed_call)
-    for label, store_call, proposed_call in queries:
-        ms, found = await timed(store_sessions, store_call)
-        store.ms.append(ms)
-        store.rows.append(len(found))
-        store.labels.append(label)
-        if proposed:
-            ms, other = await timed(proposed_sessions, proposed_call)
-            if other != found:
-                raise AssertionError(f"{title}: the proposed query answers otherwise ({label})")
-            better.ms.append(ms)
-            better.rows.append(len(other))
-            better.labels.append(label)
-    store.load = better.load = (started_load, os.getloadavg()[0])
-    return [store, better] if proposed else [store]
+    for _, call in queries[:warmup]:
+        await timed(sessions, call)
+    server_before = await backend_cpu_ms(engine) if kind == "postgresql" else None
+    for label, call in queries:
+        ms, cpu, found = await timed_cpu(sessions, call)
+        timing.ms.append(ms)
+        timing.cpu.append(cpu)
+        timing.rows.append(len(found))
+        timing.labels.append(label)
+    if server_before is not None:  # the pool's connections stay open between queries
+        timing.server_cpu_ms = await backend_cpu_ms(engine) - server_before
+    timing.load = (started_load, os.getloadavg()[0])
+    return timing
+
+
+async def same_as_before(
+    engine: AsyncEngine, words: list[tuple[str, str]], count: int
+) -> tuple[int, Timing | None]:
+    """The store's search gives the rows the search before 0012 gave, for `count` words of
+    3 characters or more (checked, query by query); and how long those took before."""
+    sample = [(k, w) for k, w in words if len(w) >= 3][:count]
+    if not sample:
+        return 0, None
+    sessions = session_factory(engine)
+    timing = Timing("name search before 0012 (a sample)", GOAL_MS[engine.dialect.name], False)
+    started_load = os.getloadavg()[0]
+    for label, q in sample:
+        _, now_found = await timed(sessions, search_call(q))
+        ms, then_found = await timed(sessions, before_call(q))
+        if now_found != then_found:
+            raise AssertionError(f"the search of {q!r} answers otherwise than before 0012")
+        timing.ms.append(ms)
+        timing.rows.append(len(then_found))
+        timing.labels.append(f"{label}: {q}")
+    timing.load = (started_load, os.getloadavg()[0])
+    return len(sample), timing
 
 
 async def quiet_machine(below: float, patience: float = 900.0) -> None:
@@ -1106,8 +1051,8 @@ def verdict(kind: str, plan: str) -> str:
         )
     if walk is not None:
         return (
-            f"a walk of {walk.group(walk.lastindex or 0)} in sort order, every row filtered: "
-            "it stops after a page, so it reads the whole index when few rows match"
+            f"a walk of {walk.group(walk.lastindex or 0)} in sort order, every row filtered "
+            "(it stops after a page: fast when many rows match, a whole index when few do)"
         )
     return "index searches only (no scan of a table or of a whole index)"
 
@@ -1116,51 +1061,66 @@ Plan = tuple[str, str, str, str]  # title, statement, parameters, plan
 
 
 async def query_plans(database: Database, engine: AsyncEngine, words: dict[str, str]) -> list[Plan]:
-    """The plans of each query of the benchmark, as sent: the store's, then the proposed."""
+    """The plans of each statement of the benchmark's queries, as sent."""
     kind = database.kind
     first = months_of(datetime.fromisoformat(database.meta["now"]))[12]
     low, high = month_grid(first)
-    store_month, proposed_month = month_calls(first)
     cases: list[tuple[str, Call]] = [
-        (f"Month view, store (`in_range`, {low:%Y-%m-%d} to {high:%Y-%m-%d})", store_month),
-        ("Month view, proposed (`in_range` reading the shown columns)", proposed_month),
+        (
+            f"Month view (`calendar_page`, the days {low:%Y-%m-%d} to {high:%Y-%m-%d} and "
+            f"the first 25 of {first:%B %Y})",
+            month_call(first),
+        ),
+        (f"Calendar API (`in_range`, {low:%Y-%m-%d} to {high:%Y-%m-%d})", api_call(first)),
     ]
     for what, q in words.items():
-        store_search, proposed_search = search_calls(q)
-        cases.append((f"Name search, store, {what} (q={q!r})", store_search))
-        if kind == "sqlite":
-            cases.append((f"Name search, proposed, {what} (q={q!r})", proposed_search))
+        cases.append((f"Name search, {what} (q={q!r})", search_call(q)))
     plans: list[Plan] = []
     capture = Capture(engine)
     for title, call in cases:
         sent = await capture.statements(engine, call)
         for number, (statement, parameters) in enumerate(sent, 1):
-            if len(sent) > 1:
-                title = f"{title.split(', statement')[0]}, statement {number} of {len(sent)}"
+            named = f"{title}, statement {number} of {len(sent)}" if len(sent) > 1 else title
             plan = await explain(engine, kind, statement, parameters)
-            plans.append((title, statement, repr(parameters), plan))
+            plans.append((named, statement, repr(parameters), plan))
             if kind == "postgresql" and title.startswith("Name search"):
                 generic = await explain_generic(engine, statement, parameters)
-                plans.append(
-                    (
-                        title + ", its generic plan",
-                        statement,
-                        repr(parameters),
-                        generic,
-                    )
-                )
+                plans.append((named + ", its generic plan", statement, repr(parameters), generic))
     return plans
 
 
 def plans_markdown(database: Database, plans: list[Plan], when: str) -> list[str]:
     name = "SQLite" if database.kind == "sqlite" else "PostgreSQL"
     how = "EXPLAIN QUERY PLAN" if database.kind == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS)"
-    lines = [f"## {name}", "", f"{how}, {database.meta['meetings']:,} meetings, {when}.", ""]
+    lines = [
+        f"## {name}",
+        "",
+        f"{how}, {database.meta['meetings']:,} meetings, {when}; machine: {machine()}.",
+        "",
+    ]
     for title, statement, parameters, plan in plans:
         lines += [f"### {title}", "", f"Reads by {verdict(database.kind, plan)}.", ""]
-        lines += ["```sql", statement.strip(), "```", "", f"Parameters: `{parameters}`", ""]
-        lines += ["```", plan, "```", ""]
+        lines += ["```sql", _shortened(statement.strip(), 2_000), "```", ""]
+        lines += [f"Parameters: `{_shortened(parameters, 600)}`", ""]
+        lines += ["```", _shortened_plan(plan), "```", ""]
     return lines
+
+
+def _shortened(text: str, most: int) -> str:
+    """The month view counts each of 42 days in a subquery of its own: the same each time."""
+    if len(text) <= most:
+        return text
+    return f"{text[: most - 400]}\n… ({len(text):,} characters in all) …\n{text[-400:]}"
+
+
+def _shortened_plan(plan: str, most: int = 70) -> str:
+    lines = plan.splitlines()
+    if len(lines) <= most:
+        return plan
+    left = len(lines) - most + 20
+    return "\n".join(
+        [*lines[: most - 20], f"… ({left} lines: the same plan for the other days) …", *lines[-20:]]
+    )
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -1200,6 +1160,15 @@ def print_timing(timing: Timing) -> None:
         f"p99 {timing.percentile(99):7.1f} ms   max {max(timing.ms):7.1f} ms   "
         f"Goal p95 <= {timing.goal_ms:.0f} ms   goal {'MET' if timing.met else 'MISSED'}"
     )
+    if timing.cpu:
+        server = ""
+        if timing.server_cpu_ms is not None:
+            server = f", PostgreSQL's backends {timing.server_cpu_ms / len(timing.ms):.1f} ms"
+        print(
+            f"    CPU: this process p50 {timing.percentile(50, timing.cpu):.1f} ms, "
+            f"p95 {timing.percentile(95, timing.cpu):.1f} ms; mean per query "
+            f"{sum(timing.cpu) / len(timing.cpu):.1f} ms{server}"
+        )
     for kind, values in sorted(timing.by_kind().items()):
         print(
             f"      {kind:>10}: {len(values):3} queries, p50 {timing.percentile(50, values):7.1f}"
@@ -1209,10 +1178,8 @@ def print_timing(timing: Timing) -> None:
     print("      slowest: " + ", ".join(f"{label} {ms:.0f} ms" for ms, label in slowest))
 
 
-async def run(
-    kind: str, args: argparse.Namespace, now: datetime, plans_out: list[str]
-) -> tuple[bool, bool]:
-    """(store met its goals, the proposal met them)."""
+async def run(kind: str, args: argparse.Namespace, now: datetime, plans_out: list[str]) -> bool:
+    """Whether the goals were met."""
     build = sqlite_database if kind == "sqlite" else postgresql_database
     name = "SQLite" if kind == "sqlite" else "PostgreSQL"
     print(f"{name}: building or reusing {args.meetings:,} meetings ...", file=sys.stderr)
@@ -1228,38 +1195,45 @@ async def run(
     )
     engine = create_engine(database.url)
     parts = set(args.parts.split(","))
-    proposed = "proposed" in parts
-    store_met = proposed_met = True
+    met = True
     try:
         rng = random.Random(args.seed + 1)
         around = datetime.fromisoformat(meta["now"])
         corpus = make_corpus(args.seed)
         months = [rng.choice(months_of(around)) for _ in range(args.queries)]
         words = search_words(corpus, rng, args.queries)
-        # (title, queries, whether a change is proposed: on PostgreSQL the search needs none)
-        work: list[tuple[str, list[tuple[str, Call, Call]], bool]] = []
+        # (title, queries, whether it has a goal)
+        work: list[tuple[str, list[tuple[str, Call]], bool]] = []
         if "month" in parts:
-            months_work = [(f"{m:%Y-%m}", *month_calls(m)) for m in months]
-            work.append(("month view", months_work, True))
+            work.append(("month view", [(f"{m:%Y-%m}", month_call(m)) for m in months], True))
+        if "api" in parts:
+            work.append(
+                ("calendar API, 2,000 a page", [(f"{m:%Y-%m}", api_call(m)) for m in months], False)
+            )
         if "search" in parts:
-            words_work = [(f"{k}: {w}", *search_calls(w)) for k, w in words]
-            work.append(("name search", words_work, kind == "sqlite"))
-        for title, queries, changed in work:
-            for timing in await measure_pairs(
-                title, kind, engine, queries, args.warmup, proposed and changed, args.wait_load
-            ):
-                print_timing(timing)
-                if timing.store:
-                    store_met = timing.met and store_met
-                if not timing.store or not changed:
-                    proposed_met = timing.met and proposed_met
-        if proposed and work:
-            print("  the proposed queries returned exactly the store's rows for every query")
+            work.append(("name search", [(f"{k}: {w}", search_call(w)) for k, w in words], True))
+        for title, queries, goal in work:
+            timing = await measure(
+                title, kind, engine, queries, args.warmup, args.wait_load, goal=goal
+            )
+            print_timing(timing)
+            met = met and (timing.met or not goal)
+        if "before" in parts:
+            checked, before = await same_as_before(engine, words, args.before)
+            if before is not None:
+                print_timing(before)
+            print(
+                f"  the search returned exactly the rows of the search before 0012 for the "
+                f"{checked} words of 3 characters or more compared"
+            )
         if "plans" in parts:
             examples = {
                 "a rare word": corpus.codenames[len(corpus.codenames) // 2].lower(),
                 "a common word": "review",
                 "a family name": "weber",
+                "a typo": "plaftorm",
+                "two letters": "pr",
+                "two letters, rare": "zq",
             }
             plans = await query_plans(database, engine, examples)
             when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -1270,22 +1244,21 @@ async def run(
         await engine.dispose()
         if database.cleanup is not None:
             await database.cleanup()
-    return store_met, proposed_met
+    return met
 
 
 PLANS_HEADER = """# Query plans of the calendar and the search
 
 Written by `bench/search.py --plans docs/query-plans.md` (docs/benchmarks.md, "Search"):
-the plans of the month view (`moot.ems.store.occurrences.in_range`) and of the name search
-(`moot.ems.store.meetings.list_meetings` with `q`) on the benchmark's data, each statement
-exactly as it was sent (captured from the engine), with its parameters; first the store's
-queries as they are, then as proposed in docs/benchmarks.md. On PostgreSQL each search is
-also shown with its generic plan: the plan a connection's prepared statement is given
-after five executions when PostgreSQL judges it no dearer than the custom plans so far,
-and then keeps. The databases also hold the proposed structures (`ix_meetings_calendar`,
-and on SQLite `meetings_search`), so a plan of the store's own query may name them: SQLite
-looks the meetings of a month up through `ix_meetings_calendar` instead of the primary
-key's index, at the same cost.
+the plans of the month view (`moot.ems.store.occurrences.calendar_page`, as the calendar
+page calls it), of the calendar API's first page (`occurrences.in_range`) and of the name
+search (`moot.ems.store.meetings.list_meetings` with `q`) on the benchmark's data, each
+statement exactly as it was sent (captured from the engine), with its parameters. A search
+on SQLite first counts the candidates of the FTS5 table (or, for 1 or 2 characters, of the
+lower(name) and lower(moderator) B-trees), up to 5,000, and then sends the search: two
+statements. On PostgreSQL each search is also shown with its generic plan: the plan a
+connection's prepared statement is given after five executions when PostgreSQL judges it
+no dearer than the custom plans so far, and then keeps.
 """
 
 
@@ -1293,20 +1266,17 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"machine: {machine()}")
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
     plans: list[str] = []
-    store_met = proposed_met = True
+    met = True
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # of new data
     for kind in kinds:
-        store, proposed = await run(kind, args, now, plans)
-        store_met, proposed_met = store and store_met, proposed and proposed_met
+        met = await run(kind, args, now, plans) and met
     if args.plans:
         text = PLANS_HEADER + "\n" + "\n".join(plans)
         await asyncio.to_thread(Path(args.plans).write_text, text)
         print(f"query plans written to {args.plans}")
-    print(f"the store's queries as they are: goals {'MET' if store_met else 'MISSED'}")
-    if "proposed" in args.parts:
-        print(f"as proposed: goals {'MET' if proposed_met else 'MISSED'}")
+    print(f"goals {'MET' if met else 'MISSED'}")
     print(f"machine load average at the end: {os.getloadavg()[0]:.1f}")
-    return 0 if store_met or not args.check else 1
+    return 0 if met or not args.check else 1
 
 
 def main() -> int:
@@ -1314,13 +1284,16 @@ def main() -> int:
     parser.add_argument("--meetings", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300, help="of each kind (>= 200)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured queries first")
+    parser.add_argument(
+        "--before", type=int, default=30, help="words compared with the search before 0012"
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--keep", action="store_true", help="keep and reuse the databases")
     parser.add_argument(
         "--parts",
-        default="month,search,proposed,plans",
-        help="what to run, of month,search,proposed,plans (default: all)",
+        default="month,api,search,before,plans",
+        help="what to run, of month,api,search,before,plans (default: all)",
     )
     parser.add_argument("--plans", help="write the query plans to this Markdown file")
     parser.add_argument(

@@ -863,5 +863,80 @@ def keys_rotate(
     typer.echo(f"new signing key {kid}" + (f"; {retired} old key(s) retired" if retire_old else ""))
 
 
+config_app = typer.Typer(
+    help="The cluster configuration (docs/admin-guide.md, Configuration).", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="One room server's overrides, not the cluster's.")
+]
+
+
+@config_app.command("show")
+def config_show(
+    server: ServerOption = None,
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+    as_json: JsonFlag = False,
+) -> None:
+    """The cluster's values, or one server's effective values with its overrides marked."""
+    answer = _call("GET", ems_url, "/api/v1/config")
+    if server is None:
+        values, version, overridden = answer["cluster"]["values"], answer["cluster"]["version"], []
+        typer.echo(f"cluster configuration, version {version}")
+    else:
+        found = [s for s in answer["servers"] if s["name"] == server]
+        if not found:
+            fail(f"404: room server {server} not found")
+        values, overridden = found[0]["effective"], found[0]["overridden"]
+        typer.echo(
+            f"room server {server}: configuration version {found[0]['version']}, "
+            f"{found[0]['state']}; overrides version {found[0]['overrides']['version']}"
+        )
+    if as_json:
+        typer.echo(json.dumps(values, indent=2))
+        return
+    for key in answer["keys"]:
+        if key["name"] in values:
+            mark = "  (overrides the cluster value)" if key["name"] in overridden else ""
+            typer.echo(f"{key['section']}.{key['name']} = {json.dumps(values[key['name']])}{mark}")
+
+
+@config_app.command("set")
+def config_set(
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            help='KEY=VALUE; VALUE is JSON (500, true, ["chat"], null) or else text. '
+            "null: the default (cluster) or the cluster's value (--server)."
+        ),
+    ],
+    server: ServerOption = None,
+    comment: Annotated[str, typer.Option(help="Why, for the history.")] = "",
+    ems_url: EmsUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Change keys of the cluster's configuration, or override them on one server."""
+    values: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key.strip():
+            fail(f"{assignment!r}: write KEY=VALUE")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except ValueError:
+            values[key.strip()] = raw
+    answer = _call("GET", ems_url, "/api/v1/config")
+    if server is None:
+        path, based_on = "/api/v1/config/cluster", answer["cluster"]["version"]
+    else:
+        found = [s for s in answer["servers"] if s["name"] == server]
+        based_on = found[0]["overrides"]["version"] if found else 0
+        path = f"/api/v1/config/servers/{server}"
+    body = {"based_on": based_on, "values": values, "comment": comment}
+    changed = _call("PATCH", ems_url, path, json=body)
+    typer.echo(f"configuration version {changed['version']}")
+    for row in changed["servers"]:
+        typer.echo(f"  {row['name']}: version {row['version']}, {row['state']}")
+
+
 def main() -> None:
     app()

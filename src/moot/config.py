@@ -41,6 +41,11 @@ ASYNC_DRIVERS = {
 }
 
 
+# What may be attached to a meeting unless the administrator says otherwise: presentations,
+# documents, spreadsheets, text and pictures (no SVG: it is a document that can run script).
+DEFAULT_FILE_TYPES = "pdf,pptx,ppt,odp,docx,doc,odt,xlsx,xls,ods,txt,md,csv,png,jpg,jpeg,gif"
+
+
 def _http_url(value: str) -> str:
     if value and not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
@@ -149,6 +154,21 @@ class EmsSettings(CommonSettings):
     early_join_minutes: int = Field(
         10, ge=0, description="How long before its start a scheduled meeting may be opened."
     )
+    # The history behind the report of each server's peaks (docs/admin-guide.md, "Reports").
+    sample_interval: float = Field(
+        60.0, gt=0, le=3600, description="Seconds between two server_samples rows per server."
+    )
+    sample_retention_days: int = Field(
+        400, ge=1, description="Days server samples are kept; older ones are deleted."
+    )
+    # Files attached to meetings (docs/admin-guide.md, "Meeting files").
+    max_file_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, le=512 * 1024 * 1024, description="Largest file one may attach."
+    )
+    max_files_per_meeting: int = Field(20, ge=0, le=1000, description="0: no files at all.")
+    allowed_file_types: str = Field(
+        DEFAULT_FILE_TYPES, description="File name extensions that may be attached, by comma."
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS with it.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     tls_client_ca: Path | None = Field(
@@ -158,6 +178,22 @@ class EmsSettings(CommonSettings):
     _tls_paths = field_validator("tls_cert", "tls_key", "tls_client_ca", mode="before")(
         _optional_path
     )
+
+    @field_validator("allowed_file_types")
+    @classmethod
+    def _known_file_types(cls, value: str) -> str:
+        from moot.ems.filetypes import KNOWN_TYPES  # the table of types the EMS can check
+
+        names = [n.strip().lower().lstrip(".") for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in KNOWN_TYPES]
+        if unknown:
+            raise ValueError(
+                f"unknown file types {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_TYPES))}"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    def allowed_file_extensions(self) -> frozenset[str]:
+        return frozenset(n for n in self.allowed_file_types.split(",") if n)
 
     @field_validator("bus_url")
     @classmethod

@@ -35,7 +35,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 PHONE = {"width": 375, "height": 740}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-TABS = ("Essentials", "Security", "Tools", "Locations")
+TABS = ("Essentials", "Files", "Security", "Tools", "Locations")
 
 
 # -- the cluster, the API ------------------------------------------------------------------
@@ -1087,6 +1087,7 @@ def test_new_meeting_with_the_keyboard_only_and_every_control_labelled(
     visited: list[str] = []
     tab_to(page, essentials, visited)
     for key, selected in [
+        ("ArrowRight", "Files"),
         ("ArrowRight", "Security"),
         ("ArrowRight", "Tools"),
         ("ArrowRight", "Locations"),
@@ -1175,6 +1176,8 @@ def test_new_meeting_with_the_keyboard_only_and_every_control_labelled(
 
     # Back to the tabs, and through the other panels.
     tab_to(page, essentials, visited, back=True)
+    keys.press("ArrowRight")
+    expect(tab(form, "Files")).to_be_focused()
     keys.press("ArrowRight")
     expect(tab(form, "Security")).to_be_focused()
     keys.press("Tab")

@@ -162,6 +162,21 @@ def test_unlisted_meetings_are_found_only_by_their_whole_name(api: TestClient) -
     )
     assert duplicate.status_code == 422
     assert "exists already" in duplicate.json()["detail"][0]["msg"]
+    # Renaming another unlisted meeting to that name, or making a listed one of that name
+    # unlisted: refused the same way, and nothing of the change is kept.
+    other = create(api, name="Board dinner", start=start, unlisted=True)
+    listed_twin = create(api, name="Merger talks", start=start)
+    for meeting_id, patch in (
+        (other["id"], {"name": "Merger talks", "duration_minutes": 90}),
+        (listed_twin["id"], {"unlisted": True}),
+    ):
+        refused = api.patch(f"/api/v1/meetings/{meeting_id}", json=patch)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "name"]
+        assert "exists already" in refused.json()["detail"][0]["msg"]
+    kept = api.get(f"/api/v1/meetings/{other['id']}").json()
+    assert kept["name"] == "Board dinner" and kept["duration_minutes"] == 60
+    assert api.get(f"/api/v1/meetings/{listed_twin['id']}").json()["unlisted"] is False
     # Typing the whole name leads to it; a part of the name does not.
     found = api.post(
         "/attend-by-name", data=form_fields(api, name="Merger talks"), follow_redirects=False

@@ -20,15 +20,23 @@ from moot import __version__, metrics
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
 from moot.ems.api import auth as auth_api
+from moot.ems.api import broadcasts as broadcasts_api
 from moot.ems.api import calendar as calendar_api
 from moot.ems.api import capacity as capacity_api
+from moot.ems.api import config as config_api
+from moot.ems.api import files as files_api
 from moot.ems.api import meetings as meetings_api
+from moot.ems.api import reports as reports_api
 from moot.ems.api import servers as servers_api
 from moot.ems.auth.service import AuthService, NotPermitted
+from moot.ems.broadcasts import BroadcastService
 from moot.ems.cluster.detector import Timing
 from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.samples import Sampler
+from moot.ems.configuration import ConfigService
 from moot.ems.deps import Ems
 from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.files import FileLimits, FileNotFound, FileRefused, FileService, UploadLimit
 from moot.ems.meetings import (
     CannotAttend,
     MeetingNotFound,
@@ -41,8 +49,17 @@ from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
 from moot.ems.store.migrate import upgrade_async
+from moot.ems.store.reports import Reports
+from moot.ems.web import (
+    admin_broadcast,
+    admin_config,
+    admin_home,
+    admin_monitor,
+    admin_reports,
+    admin_servers,
+    pages,
+)
 from moot.ems.web import calendar as calendar_page
-from moot.ems.web import pages
 from moot.ems.web.security import CsrfRefused, WebSecurity
 from moot.tokens import load_or_create_private_key, public_key_pem
 
@@ -76,6 +93,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BadCursor)
     async def _cursor(request: Request, exc: BadCursor) -> JSONResponse:
         return _field_error(["query", "cursor"], str(exc))
+
+    @app.exception_handler(FileRefused)
+    async def _file_refused(request: Request, exc: FileRefused) -> JSONResponse:
+        return _field_error(["body", "file"], str(exc), exc.status_code)
+
+    @app.exception_handler(FileNotFound)
+    async def _file_missing(request: Request, exc: FileNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"file {exc} not found"}, status_code=404)
 
     @app.exception_handler(ServerConflict)
     async def _conflict(request: Request, exc: ServerConflict) -> JSONResponse:
@@ -141,6 +166,14 @@ def create_app(settings: EmsSettings) -> FastAPI:
             ),
         )
         await cluster.load()
+        # Before any room server registers: it gets the stored configuration at once.
+        app.state.config = ConfigService(sessions=sessions, cluster=cluster)
+        await app.state.config.load()
+        config_refresh = asyncio.create_task(app.state.config.run())
+        # Messages to all users: before any room server registers, so it gets the current ones.
+        app.state.broadcasts = BroadcastService(sessions=sessions, cluster=cluster)
+        await app.state.broadcasts.start()
+        app.state.broadcasts.end_streams_on_exit_signals()  # before uvicorn waits on them
         live.attach(cluster.registry, sessions)
         background = asyncio.create_task(cluster.run())
         meetings = MeetingService(
@@ -151,7 +184,25 @@ def create_app(settings: EmsSettings) -> FastAPI:
             public_url=settings.resolved_public_url(),
             early_join=timedelta(minutes=settings.early_join_minutes),
         )
+        # Files of meetings: set before any meeting opens, which lists them (cluster.files_of).
+        app.state.files = FileService(
+            sessions=sessions,
+            cluster=cluster,
+            signing_key=key,
+            public_url=settings.resolved_public_url(),
+            limits=FileLimits.of(settings),
+        )
         clock = asyncio.create_task(meetings.run_clock(settings.clock_interval))
+        # Reports, and the server samples behind the report of each server's peaks.
+        app.state.reports = Reports(sessions)
+        sampler = Sampler(
+            sessions,
+            cluster.registry,
+            interval=settings.sample_interval,
+            retention_days=settings.sample_retention_days,
+            observe_every=settings.heartbeat_interval,
+        )
+        sampling = asyncio.create_task(sampler.run())
         auth = AuthService(sessions, settings)
         await auth.load()
         app.state.ems = Ems(
@@ -171,11 +222,13 @@ def create_app(settings: EmsSettings) -> FastAPI:
             yield
         finally:
             app.state.ready = False
-            for task in (clock, background):
+            for task in (clock, background, config_refresh, sampling):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             live.detach()
+            await app.state.broadcasts.close()
+            await app.state.config.close()
             await cluster.close()
             await engine.dispose()
 
@@ -189,12 +242,25 @@ def create_app(settings: EmsSettings) -> FastAPI:
     _install_error_handlers(app)
     https = settings.resolved_public_url().startswith("https://")
     app.add_middleware(WebSecurity, https=https)
+    # No multipart request larger than every file a meeting may have (meeting files).
+    app.add_middleware(UploadLimit, limit=FileLimits.of(settings).request_bytes)
     app.add_middleware(metrics.HttpMetrics)  # added last, so outermost: it times everything
     app.include_router(auth_api.router)
     app.include_router(meetings_api.router)
     app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
     app.include_router(capacity_api.router)
+    app.include_router(files_api.router)
+    app.include_router(config_api.router)
+    app.include_router(admin_config.router)
+    app.include_router(admin_home.router)
+    app.include_router(admin_servers.router)
+    app.include_router(admin_monitor.router)
+    app.include_router(broadcasts_api.router)
+    app.include_router(broadcasts_api.events_router)
+    app.include_router(admin_broadcast.router)
+    app.include_router(reports_api.router)
+    app.include_router(admin_reports.router)
     app.include_router(calendar_page.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")

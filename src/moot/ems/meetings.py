@@ -13,6 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +33,7 @@ from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
-from moot.ems.store.occurrences import When
+from moot.ems.store.occurrences import CalendarEntry, CalendarPage, SortKey, When
 from moot.ems.store.recordings import RecordedSegment
 from moot.placement import ServerState
 from moot.recurrence import (
@@ -278,7 +279,14 @@ class MeetingService:
             await session.flush()  # the meeting row first: its segment and occurrences refer to it
             await write_occurrences(session, row, now)
             if instant:
-                await record_segment(session, row, row.server_name or "", row.epoch, "")
+                await record_segment(
+                    session,
+                    row,
+                    row.server_name or "",
+                    row.epoch,
+                    "",
+                    allowed=self._cluster.recording_allowed(row.server_name or ""),
+                )
             try:
                 await session.commit()
             except IntegrityError as exc:  # two unlisted meetings of one name at once
@@ -355,7 +363,17 @@ class MeetingService:
                 if key in changes:
                     setattr(row, key, changes[key])
             if row.unlisted and {"name", "unlisted"} & changes.keys():
-                await self._check_unlisted_name(session, row.name, row.id)
+                # Not flushed first: the flush itself would break the unique index.
+                with session.no_autoflush:
+                    await self._check_unlisted_name(session, row.name, row.id)
+                try:
+                    await session.flush()
+                except IntegrityError as exc:  # two meetings renamed to one name at once
+                    await session.rollback()
+                    raise InvalidChange(
+                        "name",
+                        "an unlisted meeting of this name exists already; choose another name",
+                    ) from exc
             if row.location_required and not row.location:
                 raise InvalidChange("location_required", "a required location needs a location")
             if "tools" in changes:
@@ -371,9 +389,9 @@ class MeetingService:
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
             if timing:
                 await write_occurrences(session, row, utcnow())
+            await session.commit()
             if row.status == "scheduled" and _BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
-            await session.commit()
             self.forget(meeting_id)
             if row.status == "in_progress" and row.server_name:
                 self._cluster.rebook(row.server_name, row.id, row.expected_participants)
@@ -487,7 +505,10 @@ class MeetingService:
                 raise NotRecorded("this meeting is not recorded")
             segments = await recording_store.segments_of(session, meeting_id, utcnow())
         if not segments:
-            raise NotRecorded("nothing is recorded yet: this meeting has not started")
+            raise NotRecorded(
+                "nothing is recorded: this meeting has not started, or its room server"
+                " may not record (recording_allowed)"
+            )
         return row, segments
 
     async def occurrences_of(
@@ -505,15 +526,46 @@ class MeetingService:
         range_to: datetime,
         q: str | None = None,
         partition: str | None = "*",
-    ) -> list[tuple[OccurrenceRow, MeetingRow]]:
-        """Every listed meeting's occurrences that overlap the range, by start."""
+        *,
+        limit: int = 2000,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[CalendarEntry]:
+        """Listed meetings' occurrences that overlap the range, by start (a page of them)."""
         if range_to <= range_from:
             raise InvalidQuery("to", "must lie after from")
         if range_to - range_from > MAX_CALENDAR_RANGE:
             raise InvalidQuery("to", "a calendar range is at most 62 days")
         async with self._sessions() as session:
             return await occurrence_store.in_range(
-                session, range_from, range_to, q=q, partition=partition
+                session, range_from, range_to, q=q, partition=partition, limit=limit, after=after
+            )
+
+    async def calendar_page(
+        self,
+        days: list[tuple[datetime, datetime]],
+        range_from: datetime,
+        range_to: datetime,
+        *,
+        q: str | None = None,
+        partition: str | None = "*",
+        sort: SortKey = "start",
+        order: Literal["asc", "desc"] = "asc",
+        offset: int = 0,
+        limit: int = 25,
+    ) -> CalendarPage:
+        """The calendar page's counts per day and one page of its list."""
+        async with self._sessions() as session:
+            return await occurrence_store.calendar_page(
+                session,
+                days,
+                range_from,
+                range_to,
+                q=q,
+                partition=partition,
+                sort=sort,
+                order=order,
+                offset=offset,
+                limit=limit,
             )
 
     async def exceptions(self, meeting_id: str) -> list[MeetingExceptionRow]:
@@ -743,7 +795,12 @@ class MeetingService:
                     )
                     if started:
                         await record_segment(
-                            session, row, row.server_name or "", row.epoch, previous_ended=""
+                            session,
+                            row,
+                            row.server_name or "",
+                            row.epoch,
+                            previous_ended="",
+                            allowed=self._cluster.recording_allowed(row.server_name or ""),
                         )
                     await session.commit()
                 if not started:  # deleted or changed while it opened: undo the opening

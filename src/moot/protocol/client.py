@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from moot.protocol.control import Participant
+from moot.protocol.control import MeetingFile, Participant
 
 MAX_CHAT_LENGTH = 2000
 
@@ -61,6 +61,14 @@ class Welcome(_Message):
     you: Participant
     roster: list[Participant]
     history: list[ChatLine]
+    files: list[MeetingFile] = []
+
+
+class Files(_Message):
+    """The meeting's attached files changed: the whole list, as it is now."""
+
+    type: Literal["files"] = "files"
+    files: list[MeetingFile]
 
 
 class Roster(_Message):
@@ -97,8 +105,17 @@ class Notice(_Message):
 
     type: Literal["notice"] = "notice"
     text: str
+    # Set on a message to all users from the administrators: the page shows it as theirs,
+    # remembers a dismissal by this id, and takes it away at `expires_at`.
+    broadcast_id: int | None = None
+    expires_at: datetime | None = None
+    # Withdrawn by the administrators: the page takes it away now (not by its clock).
+    withdrawn: bool = False
 
 
 class Error(_Message):
     type: Literal["error"] = "error"
     message: str
+    # The event refused, when one was (a chat line longer than the configured limit): the
+    # page drops it instead of sending it again.
+    id: str | None = None

@@ -9,7 +9,7 @@ wait for an outcome without a second channel.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -150,6 +150,17 @@ class JournalAck(_Message):
     error: str = ""
 
 
+class MeetingFile(_Message):
+    """A file attached to the meeting, as its pages list it; `url` downloads it from the EMS
+    and carries a capability the EMS signed for this meeting (no second sign-in)."""
+
+    id: int
+    name: str
+    size: int = Field(ge=0)
+    content_type: str
+    url: str
+
+
 class OpenMeeting(_Message):
     type: Literal["open_meeting"] = "open_meeting"
     request_id: str
@@ -163,6 +174,17 @@ class OpenMeeting(_Message):
     history: list[JournalEntry] = Field(
         default=[], description="The meeting's journal so far: it is rebuilt from it."
     )
+    files: list[MeetingFile] = Field(default=[], description="Its attached files.")
+
+
+class MeetingFiles(_Message):
+    """The meeting's files changed while it runs: the whole list, as it is now."""
+
+    type: Literal["meeting_files"] = "meeting_files"
+    request_id: str
+    meeting_id: str
+    epoch: int
+    files: list[MeetingFile]
 
 
 class CloseMeeting(_Message):
@@ -183,6 +205,26 @@ class Notice(_Message):
     meeting_id: str | None = Field(None, description="None: every meeting on this server.")
     text: str = Field(min_length=1, max_length=2000)
     to: Literal["moderators", "everyone"] = "everyone"
+    # A message to all users (the administrators'): kept for pages opened later, until
+    # `expires_at`; one whose `expires_at` has passed is taken away (withdrawn or expired).
+    broadcast_id: int | None = None
+    expires_at: datetime | None = None
+    # The message was withdrawn: taken away now, whatever the page's clock says of
+    # `expires_at` (the EMS's time of withdrawal).
+    withdrawn: bool = False
+
+
+class ApplyConfig(_Message):
+    """The room server's effective cluster configuration (moot.cluster_config): apply it now.
+
+    `values` is a plain mapping, not a closed model, so a room server older than the EMS
+    ignores keys it does not know instead of refusing the whole configuration.
+    """
+
+    type: Literal["apply_config"] = "apply_config"
+    request_id: str
+    version: int = Field(ge=0, description="The newest version of the scopes it comes from.")
+    values: dict[str, Any]
 
 
 UpMessage = Annotated[
@@ -197,7 +239,14 @@ UpMessage = Annotated[
     Field(discriminator="type"),
 ]
 DownMessage = Annotated[
-    Registered | Refused | OpenMeeting | CloseMeeting | Notice | JournalAck,
+    Registered
+    | Refused
+    | OpenMeeting
+    | CloseMeeting
+    | Notice
+    | JournalAck
+    | ApplyConfig
+    | MeetingFiles,
     Field(discriminator="type"),
 ]
 ControlMessage = UpMessage | DownMessage

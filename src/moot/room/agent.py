@@ -21,14 +21,17 @@ from pydantic import ValidationError
 from moot import metrics
 from moot.bus import Link, LinkClosed
 from moot.bus.base import TlsRefused
+from moot.cluster_config import ConfigError
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.client import ChatLine
 from moot.protocol.control import (
+    ApplyConfig,
     CloseMeeting,
     CommandResult,
     JournalAck,
     JournalAppend,
     JournalEntry,
+    MeetingFiles,
     Notice,
     OpenMeeting,
     Refused,
@@ -190,8 +193,28 @@ class Agent:
                 await self.host.close(command.meeting_id, command.reason, moved=command.moved)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, Notice):
-                await self.host.notify(command.meeting_id, command.text, to=command.to)
+                await self.host.notify(
+                    command.meeting_id,
+                    command.text,
+                    to=command.to,
+                    broadcast_id=command.broadcast_id,
+                    expires_at=command.expires_at,
+                    withdrawn=command.withdrawn,
+                )
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, MeetingFiles):
+                await self.host.set_files(command.meeting_id, command.epoch, command.files)
+                await link.send(CommandResult(request_id=command.request_id, ok=True))
+            elif isinstance(command, ApplyConfig):
+                try:
+                    self.host.apply_config(command.version, command.values)
+                except ConfigError as exc:  # refused whole: the old one stays in force
+                    log.warning("refused configuration version %d: %s", command.version, exc)
+                    await link.send(
+                        CommandResult(request_id=command.request_id, ok=False, error=str(exc))
+                    )
+                else:
+                    await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, JournalAck):
                 key = (command.meeting_id, command.sender, command.event_id)
                 waiting = self._journal_waiting.pop(key, None)

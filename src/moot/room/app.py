@@ -12,9 +12,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from moot import __version__, metrics
+from moot.cluster_config import ice_servers
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
-from moot.room.host import Connection, MeetingHost, MeetingNotHere
+from moot.room.host import Connection, HostedMeeting, MeetingHost, MeetingNotHere
 from moot.security_headers import SecurityHeaders
 from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
@@ -77,6 +78,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 "role": claims.role,
                 "token": token,
                 "ems_url": ems_url,
+                "config": host.config,
+                "page_config": _page_config(host, meeting),
             },
         )
 
@@ -173,6 +176,26 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         return Response(metrics.exposition(app_metrics), media_type=metrics.CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _page_config(host: MeetingHost, meeting: HostedMeeting) -> dict[str, object]:
+    """What meeting.js reads from the page: the cluster configuration as this page needs it.
+
+    Read when the page is served, so a configuration applied since shows in pages opened
+    from then on. The TURN credentials are in it: a browser needs them to use the relay.
+    """
+    config = host.config
+    return {
+        "config_version": host.config_version,
+        "max_chat_length": config.max_chat_length,
+        "tools": meeting.tools,
+        "recording": meeting.recording,
+        "presence_enabled": config.presence_enabled,
+        "instant_messages_enabled": config.instant_messages_enabled,
+        "ice_servers": ice_servers(config.model_dump(mode="json")),
+        "max_video_kbps": config.max_video_kbps,
+        "max_audio_kbps": config.max_audio_kbps,
+    }
 
 
 # Lines of one page on their way to the journal at once (see _chat_in_order).

@@ -15,9 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from moot.protocol.client import Ack, ChatLine, Ended, Moved, Notice, Pong, Roster, Welcome
+from moot.cluster_config import ClusterConfig, for_room
+from moot.protocol.client import (
+    Ack,
+    ChatLine,
+    Ended,
+    Error,
+    Files,
+    Moved,
+    Notice,
+    Pong,
+    Roster,
+    Welcome,
+)
 from moot.protocol.control import (
     MeetingEnded,
+    MeetingFile,
     MeetingStatus,
     OpenMeeting,
     Participant,
@@ -48,7 +61,8 @@ class Connection:
     role: Role
 
     async def send(
-        self, message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong | Notice
+        self,
+        message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong | Notice | Error | Files,
     ) -> None:
         try:
             await self.channel.send_text(message.model_dump_json())
@@ -69,6 +83,8 @@ class HostedMeeting:
     seen: dict[str, list[str]] = field(default_factory=dict)
     # (sender, event id) of events waiting for the journal: never acknowledged twice.
     in_flight: set[tuple[str, str]] = field(default_factory=set)
+    # Attached files, with their download links on the EMS (the EMS's word, kept as sent).
+    files: list[MeetingFile] = field(default_factory=list)
 
     def roster(self) -> list[Participant]:
         people: dict[str, Participant] = {}
@@ -115,6 +131,18 @@ class MeetingHost:
         # Events for the EMS, kept until sent: they survive a lost control link.
         self.outbox: deque[OutboxItem] = deque()
         self.outbox_ready = asyncio.Event()
+        # The cluster configuration the EMS sent (defaults until it has): read where used,
+        # so a new one applies from the next line, page or meeting on, without a restart.
+        self.config = ClusterConfig()
+        self.config_version = 0
+        # Messages to all users showing now, by id: a page that joins later gets them too.
+        self.broadcasts: dict[int, Notice] = {}
+
+    def apply_config(self, version: int, values: dict[str, object]) -> None:
+        """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
+        # Whatever comes last wins: the EMS sends one server's configurations one at a time.
+        self.config, self.config_version = for_room(values), version
+        log.info("applied configuration version %d", version)
 
     def post(self, item: OutboxItem) -> None:
         self.outbox.append(item)
@@ -135,8 +163,9 @@ class MeetingHost:
             name=command.name,
             moderator=command.moderator,
             epoch=command.epoch,
-            tools=list(command.tools),
-            recording=command.record,
+            tools=list(command.tools) or list(self.config.default_tools),
+            recording=command.record and self.config.recording_allowed,
+            files=list(command.files),
         )
         for entry in command.history:  # rebuilt from its journal
             meeting.is_duplicate(entry.sender, entry.event_id)
@@ -172,18 +201,59 @@ class MeetingHost:
             )
         log.info("closed meeting %s: %s", meeting_id, reason)
 
-    async def notify(self, meeting_id: str | None, text: str, *, to: str = "everyone") -> None:
-        """Show `text` in the pages of one meeting (None: of every meeting here)."""
+    async def notify(
+        self,
+        meeting_id: str | None,
+        text: str,
+        *,
+        to: str = "everyone",
+        broadcast_id: int | None = None,
+        expires_at: datetime | None = None,
+        withdrawn: bool = False,
+    ) -> None:
+        """Show `text` in the pages of one meeting (None: of every meeting here).
+
+        A message to all users (`broadcast_id`) is also kept until `expires_at`, for the
+        pages that join later; one that has expired already, or is `withdrawn`, is taken
+        away."""
         meetings = (
             list(self.meetings.values())
             if meeting_id is None
             else [m for m in (self.meetings.get(meeting_id),) if m is not None]
         )
-        notice = Notice(text=text)
+        notice = Notice(
+            text=text, broadcast_id=broadcast_id, expires_at=expires_at, withdrawn=withdrawn
+        )
+        if broadcast_id is not None and withdrawn:
+            self.broadcasts.pop(broadcast_id, None)
+        elif broadcast_id is not None:
+            self.broadcasts[broadcast_id] = notice
+            self._drop_expired_broadcasts()
         for meeting in meetings:
             for conn in list(meeting.connections):
                 if to == "everyone" or conn.role == "moderator":
                     await conn.send(notice)
+
+    def current_broadcasts(self) -> list[Notice]:
+        """The messages to all users showing now, oldest first."""
+        self._drop_expired_broadcasts()
+        return list(self.broadcasts.values())
+
+    def _drop_expired_broadcasts(self) -> None:
+        now = _now()
+        for key, notice in list(self.broadcasts.items()):
+            if notice.expires_at is not None and notice.expires_at <= now:
+                del self.broadcasts[key]
+
+    async def set_files(self, meeting_id: str, epoch: int, files: list[MeetingFile]) -> None:
+        """The meeting's files changed at the EMS: every open page gets the new list."""
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None or meeting.epoch != epoch:
+            return  # not (or no longer) hosted here at that epoch: the list is not ours
+        meeting.files = list(files)
+        update = Files(files=meeting.files)
+        for conn in list(meeting.connections):
+            await conn.send(update)
 
     def get(self, meeting_id: str) -> HostedMeeting:
         meeting = self.meetings.get(meeting_id)
@@ -202,8 +272,11 @@ class MeetingHost:
                 you=Participant(user=conn.user, role=conn.role),
                 roster=meeting.roster(),
                 history=meeting.history,
+                files=meeting.files,
             )
         )
+        for notice in self.current_broadcasts():  # messages to all users sent before
+            await conn.send(notice)
         if first_of_user:
             self.post(
                 ParticipantJoined(
@@ -236,6 +309,12 @@ class MeetingHost:
         key = (conn.user, event_id)
         if key in meeting.in_flight:
             return  # a resend while the first is being stored: that one will answer
+        limit = self.config.max_chat_length
+        if len(text) > limit:
+            await conn.send(
+                Error(message=f"a chat line is at most {limit} characters here", id=event_id)
+            )
+            return
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
             meeting.in_flight.add(key)

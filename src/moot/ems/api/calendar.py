@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from moot.ems.api.meetings import allowed, meeting_out
 from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
@@ -13,9 +15,12 @@ from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
+from moot.ems.store.occurrences import CalendarEntry
 from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["calendar"])
+
+CALENDAR_LIMIT = 2000  # occurrences a page of GET /api/v1/calendar, at most and by default
 
 
 def occurrence_out(service: MeetingService, o: OccurrenceRow, m: MeetingRow) -> OccurrenceOut:
@@ -29,6 +34,20 @@ def occurrence_out(service: MeetingService, o: OccurrenceRow, m: MeetingRow) -> 
         original_start=o.original_start,
         moved=o.start_at != o.original_start,
         details_url=f"{service.public_url}/meetings/{m.id}",
+    )
+
+
+def entry_out(service: MeetingService, e: CalendarEntry) -> OccurrenceOut:
+    return OccurrenceOut(
+        meeting_id=e.meeting_id,
+        name=e.name,
+        moderator=e.moderator,
+        status=e.status,
+        start=e.start_at,
+        end=e.end_at,
+        original_start=e.original_start,
+        moved=e.moved,
+        details_url=f"{service.public_url}/meetings/{e.meeting_id}",
     )
 
 
@@ -48,10 +67,16 @@ def _aware(field: str, value: datetime | None) -> None:
 
 @router.get("/calendar", response_model=list[OccurrenceOut])
 async def calendar(
+    request: Request,
+    response: Response,
     meetings: MeetingsDep,
     from_: Annotated[datetime, Query(alias="from")],
     to: Annotated[datetime, Query()],
     q: Annotated[str | None, Query(max_length=200, description="name or moderator")] = None,
+    limit: Annotated[int, Query(ge=1, le=CALENDAR_LIMIT, description="per page")] = CALENDAR_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="from the Link header's rel=next")
+    ] = None,
     *,
     identity: IdentityDep,
     auth: AuthDep,
@@ -59,13 +84,40 @@ async def calendar(
     """Every occurrence of a listed meeting that overlaps [from, to), by start (up to 62 days).
 
     A meeting from 23:30 to 00:30 is in the ranges of both days; a repeating meeting appears
-    once per occurrence, a moved occurrence at its new time.
+    once per occurrence, a moved occurrence at its new time. Up to `limit` a page; when
+    there are more, the `Link` header names the next page (rel="next").
     """
     _aware("from", from_)
     _aware("to", to)
     auth.require(identity, Action.BROWSE)
-    found = await meetings.calendar(from_, to, q or None, auth.scope_of(identity))
-    return [occurrence_out(meetings, o, m) for o, m in found]
+    after = _decode_cursor(cursor) if cursor else None
+    found = await meetings.calendar(
+        from_, to, q or None, auth.scope_of(identity), limit=limit + 1, after=after
+    )
+    if len(found) > limit:
+        found = found[:limit]
+        last = found[-1]
+        following = request.url.include_query_params(
+            cursor=_encode_cursor(last.start_at, last.meeting_id)
+        )
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [entry_out(meetings, e) for e in found]
+
+
+def _encode_cursor(start: datetime, meeting_id: str) -> str:
+    payload = json.dumps([start.isoformat(), meeting_id]).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw, meeting_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        start = datetime.fromisoformat(raw)
+        if not isinstance(meeting_id, str) or start.tzinfo is None:
+            raise ValueError("cursor fields")
+    except (ValueError, TypeError) as exc:
+        raise InvalidQuery("cursor", "the cursor is not valid; start again without it") from exc
+    return start, meeting_id
 
 
 @router.get("/meetings/{meeting_id}/occurrences", response_model=list[OccurrenceOut])

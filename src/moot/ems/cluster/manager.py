@@ -12,7 +12,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -36,11 +36,14 @@ from moot.ems.store.models import MeetingRow, RoomServerRow
 from moot.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
 from moot.protocol import PROTOCOL_VERSION, is_compatible
 from moot.protocol.control import (
+    ApplyConfig,
     CloseMeeting,
     CommandResult,
     JournalAppend,
     JournalEntry,
     MeetingEnded,
+    MeetingFile,
+    MeetingFiles,
     Notice,
     OpenMeeting,
     ParticipantJoined,
@@ -119,6 +122,15 @@ class ClusterManager:
         self._failing: set[str] = set()  # servers being failed in the background
         # Told when a meeting ends or moves here, so caches elsewhere can drop it.
         self.on_meeting_changed: Callable[[str], None] = lambda meeting_id: None
+        # Told when a room server has registered (its configuration is sent then).
+        self.on_registered: Callable[[LiveServer], None] = lambda server: None
+        # Whether a room server may record (the cluster configuration's recording_allowed).
+        self.recording_allowed: Callable[[str], bool] = lambda server_name: True
+        # A meeting's attached files with their links for its pages, at an epoch (ems/files.py).
+        self.files_of: Callable[[MeetingRow, int], Awaitable[list[MeetingFile]]] = _no_files
+        self._files_sends: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, sends waiting
+        # More listeners of a registration, each told after on_registered (messages to all).
+        self.registered_listeners: list[Callable[[LiveServer], None]] = []
         # Draining servers whose meetings move at a deadline (until none is left there).
         self._drain_deadlines: dict[str, datetime] = {}
         self._next_drain_try: dict[str, float] = {}
@@ -288,6 +300,9 @@ class ClusterManager:
             )
         )
         log.info("room server %s registered from %s (%s) %s", live.name, link.peer, live.url, how)
+        self.on_registered(live)  # before the commands below: a reopened meeting gets it
+        for listener in self.registered_listeners:
+            listener(live)
         # The answers come through serve_link's reader, so these commands run in the background.
         for meeting_id, runs_on in stale_meetings.items():  # fencing
             reason = "this meeting moved" if runs_on else "this meeting has ended"
@@ -344,7 +359,12 @@ class ClusterManager:
                 return
             meeting.epoch = epoch
             await record_segment(
-                session, meeting, server.name, epoch, previous_ended=f"{server.name} restarted"
+                session,
+                meeting,
+                server.name,
+                epoch,
+                previous_ended=f"{server.name} restarted",
+                allowed=self.recording_allowed(server.name),
             )
             await session.commit()
         self.on_meeting_changed(meeting_id)
@@ -367,6 +387,7 @@ class ClusterManager:
             tools=list(meeting.tools),
             record=meeting.record,
             history=history,
+            files=await self.files_of(meeting, epoch),
         )
 
     async def _fence(self, session: AsyncSession, name: str, register: Register) -> dict[str, bool]:
@@ -601,7 +622,14 @@ class ClusterManager:
                 left = f"moved off {meeting.server_name}" + (
                     " (evacuated)" if force else f" ({host.state.value if host else 'removed'})"
                 )
-                await record_segment(session, meeting, server.name, epoch, previous_ended=left)
+                await record_segment(
+                    session,
+                    meeting,
+                    server.name,
+                    epoch,
+                    previous_ended=left,
+                    allowed=self.recording_allowed(server.name),
+                )
             await session.commit()
         self._orphans.discard(meeting_id)
         if not moved:  # it ended or moved while it opened there
@@ -769,7 +797,9 @@ class ClusterManager:
     # -- commands down ---------------------------------------------------
 
     async def _command(
-        self, server: LiveServer, message: OpenMeeting | CloseMeeting | Notice
+        self,
+        server: LiveServer,
+        message: OpenMeeting | CloseMeeting | Notice | ApplyConfig | MeetingFiles,
     ) -> None:
         if server.link is None:
             raise CommandFailed(f"room server {server.name} is not connected")
@@ -977,10 +1007,58 @@ class ClusterManager:
         status = server.meetings.get(meeting_id) if server is not None else None
         return len(status.participants) if status is not None else 0
 
+    def files_changed(self, meeting_id: str) -> None:
+        """A meeting's files changed: if it runs, its room server gets the new list.
+
+        In the background, one meeting at a time, each send reading the list afresh: the
+        last list a room server gets is the one stored, however quickly files change.
+        """
+        self._in_background(self._send_files(meeting_id))
+
+    async def _send_files(self, meeting_id: str) -> None:
+        lock, waiting = self._files_sends.get(meeting_id, (asyncio.Lock(), 0))
+        self._files_sends[meeting_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                async with self._sessions() as session:
+                    meeting = await meeting_store.get_meeting(session, meeting_id)
+                if meeting is None or meeting.status != "in_progress" or not meeting.server_name:
+                    return  # not running: the list goes with open_meeting when it starts
+                server = self.registry.get(meeting.server_name)
+                if server is None or server.link is None:
+                    return
+                command = MeetingFiles(
+                    request_id=secrets.token_hex(8),
+                    meeting_id=meeting_id,
+                    epoch=meeting.epoch,
+                    files=await self.files_of(meeting, meeting.epoch),
+                )
+                try:
+                    await self._command(server, command)
+                except CommandFailed as exc:
+                    log.warning("could not send the files of meeting %s: %s", meeting_id, exc)
+        finally:
+            lock, waiting = self._files_sends[meeting_id]
+            if waiting == 1:
+                del self._files_sends[meeting_id]
+            else:
+                self._files_sends[meeting_id] = (lock, waiting - 1)
+
     async def notify(
-        self, server_name: str, meeting_id: str | None, text: str, *, to: str = "moderators"
+        self,
+        server_name: str,
+        meeting_id: str | None,
+        text: str,
+        *,
+        to: str = "moderators",
+        broadcast_id: int | None = None,
+        expires_at: datetime | None = None,
+        withdrawn: bool = False,
     ) -> None:
-        """Show a notice in a meeting's pages (None: in every meeting on that server)."""
+        """Show a notice in a meeting's pages (None: in every meeting on that server).
+
+        With `broadcast_id`, a message to all users (moot.ems.broadcasts): the room server
+        keeps it for pages opened later, until `expires_at`, or takes it away (`withdrawn`)."""
         server = self.registry.get(server_name)
         if server is None or server.link is None:
             return
@@ -992,10 +1070,19 @@ class ClusterManager:
                     meeting_id=meeting_id,
                     text=text,
                     to="moderators" if to == "moderators" else "everyone",
+                    broadcast_id=broadcast_id,
+                    expires_at=expires_at,
+                    withdrawn=withdrawn,
                 ),
             )
         except CommandFailed as exc:
             log.warning("could not notify meeting %s on %s: %s", meeting_id, server_name, exc)
+
+    async def apply_config(self, server: LiveServer, version: int, values: dict[str, Any]) -> None:
+        """Send a room server its configuration; CommandFailed if it did not apply it."""
+        await self._command(
+            server, ApplyConfig(request_id=secrets.token_hex(8), version=version, values=values)
+        )
 
     async def disconnect(self, name: str, reason: str) -> None:
         """Send a removed server away; it stops instead of reconnecting."""
@@ -1007,16 +1094,37 @@ class ClusterManager:
             await link.close(reason, refused=True)
 
 
+async def _no_files(meeting: MeetingRow, epoch: int) -> list[MeetingFile]:
+    return []
+
+
 async def record_segment(
-    session: AsyncSession, meeting: MeetingRow, server_name: str, epoch: int, previous_ended: str
+    session: AsyncSession,
+    meeting: MeetingRow,
+    server_name: str,
+    epoch: int,
+    previous_ended: str,
+    *,
+    allowed: bool = True,
 ) -> None:
-    """A recorded meeting that opens (again) records its new epoch as a new segment."""
-    if meeting.record:
-        await recording_store.begin_segment(
-            session,
-            meeting_id=meeting.id,
-            epoch=epoch,
-            server_name=server_name,
-            at=utcnow(),
-            previous_ended=previous_ended,
+    """A recorded meeting that opens (again) records its new epoch as a new segment.
+
+    allowed: the cluster configuration lets `server_name` record (recording_allowed). Where
+    it does not, the room server records nothing and says so, so no segment begins there:
+    a segment is the recording. The one before still ends.
+    """
+    if not meeting.record:
+        return
+    if not allowed:
+        await recording_store.end_segments(
+            session, meeting.id, utcnow(), previous_ended or "recording not allowed"
         )
+        return
+    await recording_store.begin_segment(
+        session,
+        meeting_id=meeting.id,
+        epoch=epoch,
+        server_name=server_name,
+        at=utcnow(),
+        previous_ended=previous_ended,
+    )

@@ -8,9 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import table
 
 from moot.ems.store.models import AttendanceRow, MeetingRow, OccurrenceRow, RecordingSegmentRow
 from moot.ems.store.recordings import end_segments
@@ -65,8 +78,70 @@ def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[datetime | str, 
     return value, meeting_id
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# The name or moderator search (docs/benchmarks.md, "Search"). Text of 3 characters or more
+# is contained in the name or moderator, ignoring case: on PostgreSQL through the trigram
+# indexes (migration 0010); on SQLite the FTS5 trigram table `meetings_search` (migration
+# 0012) narrows the meetings to its candidates first, unless there are so many that walking
+# the sort order finds a page sooner. Trigrams need 3 characters: 1 or 2 find the names and
+# moderators that start with them, through B-trees on lower(name) and lower(moderator).
+SEARCH_MIN_CONTAINS = 3
+SEARCH_MAX_CANDIDATES = 5_000
+_LAST_CHARACTER = "\U0010ffff"  # every text that starts with p sorts below p + this
+
+
+async def search_condition(session: AsyncSession, q: str) -> ColumnElement[bool]:
+    """The meetings whose name or moderator matches `q`, taken literally (see above)."""
+    if "\x00" in q:  # in no name: PostgreSQL refuses it in text, FTS5 ends a phrase at it
+        return false()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if len(q) < SEARCH_MIN_CONTAINS:
+        return await _starts_with(session, q, sqlite)
+    matches = or_(
+        MeetingRow.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
+        MeetingRow.moderator.ilike(f"%{_escape_like(q)}%", escape="\\"),
+    )
+    if not sqlite:
+        return matches
+    # A phrase of the FTS5 query language: only '"' is special inside one (doubled).
+    phrase = '{name moderator} : "' + q.replace('"', '""') + '"'
+    found: Select[Any] = (
+        select(literal_column("meeting_id"))
+        .select_from(table("meetings_search"))
+        .where(text("meetings_search MATCH :phrase").bindparams(phrase=phrase))
+    )
+    if await _at_least(session, found, SEARCH_MAX_CANDIDATES):
+        return matches
+    # The trigram match folds case as LIKE does, and more: a superset, the ILIKE decides.
+    # A CTE: a calendar statement that counts many days reads the FTS index once.
+    candidates = found.cte("search_candidates")
+    return and_(MeetingRow.id.in_(select(candidates.c.meeting_id)), matches)
+
+
+async def _starts_with(session: AsyncSession, q: str, sqlite: bool) -> ColumnElement[bool]:
+    lowered = func.lower(literal(q))
+    columns = (func.lower(MeetingRow.name), func.lower(MeetingRow.moderator))
+    if not sqlite:  # LIKE 'ab%' through the text_pattern_ops indexes
+        pattern = func.lower(literal(_escape_like(q) + "%"))
+        return or_(*(c.like(pattern) for c in columns))
+    # A range of the B-tree: SQLite uses no index for LIKE on an expression.
+    ranges = [and_(c >= lowered, c < lowered.concat(_LAST_CHARACTER)) for c in columns]
+    candidates = select(MeetingRow.id).where(or_(*ranges))
+    if await _at_least(session, candidates, SEARCH_MAX_CANDIDATES):
+        # Common: walking the sort order finds a page sooner; LIKE keeps SQLite off the
+        # indexes (its LIKE folds ASCII case as lower() does).
+        prefix = _escape_like(q) + "%"
+        return or_(*(c.like(prefix, escape="\\") for c in columns))
+    return or_(*ranges)
+
+
+async def _at_least(session: AsyncSession, found: Select[Any], count: int) -> bool:
+    """Whether `found` has `count` rows or more (reading no more than that)."""
+    counted = select(func.count()).select_from(found.limit(count).subquery())
+    return (await session.scalar(counted) or 0) >= count
 
 
 async def unlisted_named(session: AsyncSession, name: str, *, other_than: str = "") -> bool:
@@ -113,17 +188,11 @@ def where_visible(stmt: _Query, partition: str | None) -> _Query:
     return stmt.where(or_(MeetingRow.partition.is_(None), MeetingRow.partition == partition))
 
 
-def _filtered(query: MeetingQuery) -> Select[MeetingRow]:
+def _filtered(query: MeetingQuery, matches: ColumnElement[bool] | None) -> Select[MeetingRow]:
     # Unlisted meetings are in no list and no search.
     stmt = where_visible(select(MeetingRow).where(MeetingRow.unlisted.is_(False)), query.partition)
-    if query.q:
-        pattern = f"%{_escape_like(query.q)}%"
-        stmt = stmt.where(
-            or_(
-                MeetingRow.name.ilike(pattern, escape="\\"),
-                MeetingRow.moderator.ilike(pattern, escape="\\"),
-            )
-        )
+    if matches is not None:
+        stmt = stmt.where(matches)
     if query.status == "recorded":
         recorded = select(RecordingSegmentRow.id).where(
             RecordingSegmentRow.meeting_id == MeetingRow.id
@@ -147,7 +216,7 @@ async def list_meetings(
 ) -> tuple[list[MeetingRow], str | None]:
     """One page of meetings and the cursor of the next page (None at the end)."""
     column = _SORT_COLUMNS[query.sort]
-    stmt = _filtered(query)
+    stmt = _filtered(query, await search_condition(session, query.q) if query.q else None)
     if query.cursor:
         value, last_id = _decode_cursor(query.cursor, query.sort, query.order)
         if query.order == "asc":

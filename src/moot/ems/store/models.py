@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -176,7 +178,8 @@ class AttendanceRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     server_name: Mapped[str] = mapped_column(String(64))
     epoch: Mapped[int] = mapped_column(Integer)
-    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed for the reports, which read the stays of a date range (migration 0014).
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
@@ -272,6 +275,31 @@ class OccurrenceRow(Base):
     )
 
 
+class MeetingFileRow(Base):
+    """A file attached to a meeting (a presentation, a document), bytes included.
+
+    The bytes are in the database, not on an EMS node's disk: every node serves them and a
+    backup of the database holds them. Lists read the other columns only (store/files.py).
+    """
+
+    __tablename__ = "meeting_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    # From moot.ems.filetypes (by extension and content), never the browser's claim.
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    __table_args__ = (Index("ix_meeting_files_meeting", "meeting_id", "id"),)
+
+
 class UserRow(Base):
     """A local user (the embedded directory); LDAP users are not stored."""
 
@@ -356,3 +384,71 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class BroadcastRow(Base):
+    """A message to all users: shown on every open page until it expires."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text)
+    sent_by: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_broadcasts_expires_at", "expires_at"),)
+
+
+class ConfigVersionRow(Base):
+    """One version of a configuration scope: the cluster ('cluster') or a room server's
+    overrides (its name). Each change adds a row with the scope's full values."""
+
+    __tablename__ = "config_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    scope: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (Index("ix_config_versions_scope", "scope", "version"),)
+
+
+class ConfigAppliedRow(Base):
+    """The configuration version a room server last said it applied."""
+
+    __tablename__ = "config_applied"
+
+    server_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServerSampleRow(Base):
+    """A room server's usage over one sampling interval (the highest values seen in it).
+
+    Written by moot.ems.cluster.samples once a minute per online server, for the report of
+    each server's peak usage; rows older than the retention are deleted.
+    """
+
+    __tablename__ = "server_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Not a foreign key: samples outlive a removed server.
+    server_name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active_meetings: Mapped[int] = mapped_column(Integer)
+    # When the interval's highest meetings and participants were first seen: `at` is the
+    # write, up to an interval later.
+    meetings_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    participants: Mapped[int] = mapped_column(Integer)
+    participants_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cpu_percent: Mapped[float] = mapped_column(Float)
+    memory_percent: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_server_samples_server_at", "server_name", "at"),
+        Index("ix_server_samples_at", "at"),
+    )

@@ -2,20 +2,38 @@
 
 A calendar range is answered from `occurrences` with one index range scan on `start_at`:
 no meeting lasts longer than MAX_DURATION, so every occurrence that overlaps [from, to)
-starts in [from - MAX_DURATION, to).
+starts in [from - MAX_DURATION, to). The calendar reads only the columns it shows, from
+the indexes (docs/query-plans.md), and counts no further than it shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql._typing import _ColumnsClauseArgument
 
 from moot.ems.api.schemas import MAX_DURATION_MINUTES
-from moot.ems.store.meetings import where_visible
+from moot.ems.store.meetings import search_condition, where_visible
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 
 MAX_DURATION = timedelta(minutes=MAX_DURATION_MINUTES)
@@ -46,8 +64,76 @@ async def replace(session: AsyncSession, meeting_id: str, whens: Sequence[When])
         )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+SortKey = Literal["start", "name", "moderator"]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEntry:
+    """What the calendar shows of an occurrence: its times and a few columns of its meeting.
+
+    Read from the indexes alone (`ix_occurrences_range`, `ix_meetings_calendar`), not as
+    ORM rows: building 2,000 full meeting rows cost more than the query (docs/benchmarks.md).
+    """
+
+    meeting_id: str
+    name: str
+    moderator: str
+    status: str
+    original_start: datetime
+    start_at: datetime
+    end_at: datetime
+
+    @property
+    def moved(self) -> bool:
+        return self.start_at != self.original_start
+
+
+Time = datetime | BindParameter[datetime]
+
+
+def _overlapping(
+    range_from: Time,
+    range_to: Time,
+    matches: ColumnElement[bool] | None,
+    partition: str | None,
+    *columns: _ColumnsClauseArgument[Any],
+    since: Time | None = None,
+) -> Select[Any]:
+    """Listed meetings' occurrences that overlap [range_from, range_to): one index range.
+
+    `since`: range_from - MAX_DURATION (given when the times are bound parameters).
+    """
+    if since is None:
+        assert isinstance(range_from, datetime)
+        since = range_from - MAX_DURATION
+    stmt = (
+        select(*columns)
+        .select_from(OccurrenceRow)
+        .join(MeetingRow, MeetingRow.id == OccurrenceRow.meeting_id)
+        .where(
+            OccurrenceRow.start_at >= since,
+            OccurrenceRow.start_at < range_to,
+            OccurrenceRow.end_at > range_from,
+            MeetingRow.unlisted.is_(False),
+        )
+    )
+    stmt = where_visible(stmt, partition)
+    return stmt if matches is None else stmt.where(matches)
+
+
+_ENTRY_COLUMNS = (
+    MeetingRow.id,
+    MeetingRow.name,
+    MeetingRow.moderator,
+    MeetingRow.status,
+    OccurrenceRow.original_start,
+    OccurrenceRow.start_at,
+    OccurrenceRow.end_at,
+)
+
+
+def _entries(rows: Iterable[Sequence[Any]]) -> list[CalendarEntry]:
+    return [CalendarEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 async def in_range(
@@ -58,33 +144,128 @@ async def in_range(
     q: str | None = None,
     partition: str | None = "*",
     limit: int = 2000,
-) -> list[tuple[OccurrenceRow, MeetingRow]]:
-    """Listed meetings' occurrences that overlap [range_from, range_to), by start."""
-    stmt = (
-        select(OccurrenceRow, MeetingRow)
-        .join(MeetingRow, MeetingRow.id == OccurrenceRow.meeting_id)
-        .where(
-            OccurrenceRow.start_at >= range_from - MAX_DURATION,
-            OccurrenceRow.start_at < range_to,
-            OccurrenceRow.end_at > range_from,
-            MeetingRow.unlisted.is_(False),
-        )
-        .order_by(OccurrenceRow.start_at, OccurrenceRow.meeting_id)
-        .limit(limit)
-    )
-    stmt = where_visible(stmt, partition)
-    if q:
-        pattern = f"%{_escape_like(q)}%"
+    after: tuple[datetime, str] | None = None,
+) -> list[CalendarEntry]:
+    """Listed meetings' occurrences that overlap [range_from, range_to), by start and meeting.
+
+    `after` (start, meeting id) of the last entry of the previous page: the next page.
+    """
+    matches = await search_condition(session, q) if q else None
+    stmt = _overlapping(range_from, range_to, matches, partition, *_ENTRY_COLUMNS)
+    if after is not None:
+        start, meeting_id = after
         stmt = stmt.where(
             or_(
-                MeetingRow.name.ilike(pattern, escape="\\"),
-                MeetingRow.moderator.ilike(pattern, escape="\\"),
+                OccurrenceRow.start_at > start,
+                and_(OccurrenceRow.start_at == start, OccurrenceRow.meeting_id > meeting_id),
             )
         )
-    rows: list[tuple[OccurrenceRow, MeetingRow]] = [
-        (row[0], row[1]) for row in await session.execute(stmt)
+    stmt = stmt.order_by(OccurrenceRow.start_at, OccurrenceRow.meeting_id).limit(limit)
+    return _entries(await session.execute(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarPage:
+    """A calendar page: how many occurrences each day has, and one page of a range's list.
+
+    Counts stop at their cap (a day with 1,400 meetings reads "50+", not 1,400 rows): the
+    page reads at most days x DAY_COUNT_CAP + LIST_COUNT_CAP + offset + limit occurrences,
+    whatever the size of the calendar.
+    """
+
+    day_counts: list[int]  # of each day asked for, each at most DAY_COUNT_CAP
+    total: int  # of the list's range, at most LIST_COUNT_CAP
+    entries: list[CalendarEntry]
+    more: bool  # entries after this page
+    sorted_by: SortKey  # "start" when the range has too many to sort otherwise
+
+
+DAY_COUNT_CAP = 50
+LIST_COUNT_CAP = 500  # also the most a list sorts by name or moderator
+
+
+def _capped_count(stmt: Select[Any], cap: int) -> ScalarSelect[int]:
+    # Latest first: the index walk down from the range's end finds `cap` of a busy range
+    # before it reaches the day before the range (read only for meetings lasting into it).
+    capped = stmt.order_by(OccurrenceRow.start_at.desc()).limit(cap)
+    return select(func.count()).select_from(capped.subquery()).scalar_subquery()
+
+
+def _counted(
+    windows: Sequence[tuple[Time, Time, Time]],
+    matches: ColumnElement[bool] | None,
+    partition: str | None,
+) -> Select[Any]:
+    """One row: the capped count of each (since, from, to) window, the first up to
+    LIST_COUNT_CAP (the list's range), the others up to DAY_COUNT_CAP (days)."""
+    one: ColumnElement[Any] = literal_column("1")
+    counts: list[Any] = [
+        _capped_count(
+            _overlapping(low, high, matches, partition, one, since=since),
+            LIST_COUNT_CAP if i == 0 else DAY_COUNT_CAP,
+        )
+        for i, (since, low, high) in enumerate(windows)
     ]
-    return rows
+    return select(*counts)
+
+
+@functools.lru_cache(maxsize=64)
+def _counts(days: int, partition: str | None) -> Select[Any]:
+    """`_counted` of the list's range and `days` days, with times as bound parameters:
+    building the statement of 43 subqueries costs more than running it."""
+    return _counted(
+        [
+            (bindparam(f"since{i}"), bindparam(f"low{i}"), bindparam(f"high{i}"))
+            for i in range(days + 1)
+        ],
+        None,
+        partition,
+    )
+
+
+async def calendar_page(
+    session: AsyncSession,
+    days: Sequence[tuple[datetime, datetime]],
+    range_from: datetime,
+    range_to: datetime,
+    *,
+    q: str | None = None,
+    partition: str | None = "*",
+    sort: SortKey = "start",
+    order: Literal["asc", "desc"] = "asc",
+    offset: int = 0,
+    limit: int = 25,
+) -> CalendarPage:
+    """Per-day counts of `days` and a page of [range_from, range_to), in two statements."""
+    matches = await search_condition(session, q) if q else None
+    windows = [(range_from, range_to), *days]
+    if matches is None:  # the same statement for every month: built once
+        times = {
+            f"{name}{i}": value
+            for i, (low, high) in enumerate(windows)
+            for name, value in (("since", low - MAX_DURATION), ("low", low), ("high", high))
+        }
+        found = (await session.execute(_counts(len(days), partition), times)).one()
+    else:
+        spans = [(low - MAX_DURATION, low, high) for low, high in windows]
+        found = (await session.execute(_counted(spans, matches, partition))).one()
+    total, day_counts = int(found[0]), [int(n) for n in found[1:]]
+    sorted_by: SortKey = sort if total < LIST_COUNT_CAP else "start"
+    keys: list[SQLColumnExpression[Any]] = {
+        "start": [OccurrenceRow.start_at, func.lower(MeetingRow.name)],
+        "name": [func.lower(MeetingRow.name), OccurrenceRow.start_at],
+        "moderator": [func.lower(MeetingRow.moderator), OccurrenceRow.start_at],
+    }[sorted_by]
+    if order == "desc":
+        keys = [k.desc() for k in keys]
+    stmt = (
+        _overlapping(range_from, range_to, matches, partition, *_ENTRY_COLUMNS)
+        .order_by(*keys, OccurrenceRow.meeting_id)
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    entries = _entries(await session.execute(stmt))
+    return CalendarPage(day_counts, total, entries[:limit], len(entries) > limit, sorted_by)
 
 
 async def of_meeting(

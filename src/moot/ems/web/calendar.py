@@ -1,7 +1,9 @@
 """The calendar page: a month view, a day, a week or the month listed, search, sort, pages.
 
 Days are the reader's own: the time zone comes from the `tz` query parameter, else the
-`moot_tz` cookie that times.js sets from the browser, else UTC.
+`moot_tz` cookie that times.js sets from the browser, else UTC. The page reads the counts
+of its days and one page of its list from the database (`occurrences.calendar_page`),
+not the whole month: a busy month holds tens of thousands of occurrences.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
-from moot.ems.store.models import MeetingRow, OccurrenceRow
+from moot.ems.store.occurrences import (
+    DAY_COUNT_CAP,
+    LIST_COUNT_CAP,
+    CalendarEntry,
+    CalendarPage,
+)
 from moot.ems.web.templating import templates
 from moot.permissions import Action
 
@@ -26,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 
 TZ_COOKIE = "moot_tz"
 PAGE_SIZE = 25
+MAX_PAGES = 400  # the list's first 10,000: each page reads (OFFSET) every row before it
 SORTS = ("start", "name", "moderator")
 
 
@@ -35,7 +43,7 @@ class Row:
 
     start: datetime
     end: datetime
-    meeting: MeetingRow
+    entry: CalendarEntry
     moved: bool
 
 
@@ -81,15 +89,6 @@ def _shift_month(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def sorted_rows(rows: list[Row], sort: str, order: str) -> list[Row]:
-    key = {
-        "start": lambda r: (r.start, r.meeting.name.casefold()),
-        "name": lambda r: (r.meeting.name.casefold(), r.start),
-        "moderator": lambda r: (r.meeting.moderator.casefold(), r.start),
-    }[sort]
-    return sorted(rows, key=key, reverse=order == "desc")
-
-
 @router.get("/calendar", response_class=HTMLResponse)
 async def calendar_page(
     request: Request,
@@ -112,7 +111,6 @@ async def calendar_page(
     chosen_day, chosen_week = _day_of(day), _day_of(week)
     first = _month_of(month, (chosen_day or chosen_week or today))
     weeks = month_weeks(first.year, first.month)
-    grid_from, grid_to = _midnight(weeks[0][0], zone), _midnight(weeks[-1][-1] + timedelta(1), zone)
     # What the list shows: the day or week clicked, else the whole month.
     if chosen_day is not None:
         range_from, range_to = chosen_day, chosen_day + timedelta(days=1)
@@ -127,24 +125,39 @@ async def calendar_page(
         title = f"Meetings in {first:%B %Y}"
     if q:
         title += f" matching \u201c{q}\u201d"
-    found = await meetings.calendar(grid_from, grid_to, q or None, auth.scope_of(identity))
-    per_day: dict[date, int] = {}
-    rows: list[Row] = []
+    days = [d for w in weeks for d in w]
+    bounds = [(_midnight(d, zone), _midnight(d + timedelta(days=1), zone)) for d in days]
     list_from, list_to = _midnight(range_from, zone), _midnight(range_to, zone)
-    for occurrence, meeting in found:
-        _count_days(per_day, occurrence, zone)
-        if occurrence.start_at < list_to and occurrence.end_at > list_from:
-            rows.append(
-                Row(
-                    start=occurrence.start_at.astimezone(zone),
-                    end=occurrence.end_at.astimezone(zone),
-                    meeting=meeting,
-                    moved=occurrence.start_at != occurrence.original_start,
-                )
-            )
-    rows = sorted_rows(rows, sort, order)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(page, pages)
+
+    async def read(page: int) -> CalendarPage:
+        return await meetings.calendar_page(
+            bounds,
+            list_from,
+            list_to,
+            q=q or None,
+            partition=auth.scope_of(identity),
+            sort=sort,
+            order=order,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+
+    page = min(page, MAX_PAGES)
+    found = await read(page)
+    exact = found.total < LIST_COUNT_CAP  # else "500 meetings or more", no last page
+    pages = max(1, -(-found.total // PAGE_SIZE)) if exact else None
+    if pages is not None and page > pages:
+        page = pages
+        found = await read(page)
+    rows = [
+        Row(
+            start=e.start_at.astimezone(zone),
+            end=e.end_at.astimezone(zone),
+            entry=e,
+            moved=e.moved,
+        )
+        for e in found.entries
+    ]
     return templates.TemplateResponse(
         request,
         "calendar.html",
@@ -152,18 +165,22 @@ async def calendar_page(
             "first": first,
             "weeks": weeks,
             "today": today,
-            "per_day": per_day,
+            "per_day": {d: n for d, n in zip(days, found.day_counts, strict=True) if n},
+            "day_cap": DAY_COUNT_CAP,
             "previous": _shift_month(first, -1),
             "next": _shift_month(first, 1),
             "chosen_day": chosen_day,
             "chosen_week": chosen_week,
             "title": title,
-            "rows": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-            "total": len(rows),
+            "rows": rows,
+            "total": found.total,
+            "exact": exact,
             "page": page,
             "pages": pages,
+            "more": found.more and page < MAX_PAGES,
             "q": q or "",
-            "sort": sort,
+            "sort": found.sorted_by,
+            "asked_sort": sort,
             "order": order,
             "zone": zone.key,
             "link": _linker(
@@ -188,12 +205,3 @@ def _linker(state: dict[str, str | None]) -> Callable[..., str]:
         return "/calendar?" + urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
     return link
-
-
-def _count_days(per_day: dict[date, int], occurrence: OccurrenceRow, zone: ZoneInfo) -> None:
-    """Count the occurrence on every day of the reader's it touches (23:30-00:30: two)."""
-    day = occurrence.start_at.astimezone(zone).date()
-    last = (occurrence.end_at - timedelta(microseconds=1)).astimezone(zone).date()
-    while day <= last:
-        per_day[day] = per_day.get(day, 0) + 1
-        day += timedelta(days=1)

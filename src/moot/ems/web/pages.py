@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from moot.ems.api.files import FilesDep, download_allowed
 from moot.ems.api.meetings import allowed, recording_out
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.auth.service import SignInFailed, target_of
@@ -22,6 +23,15 @@ from moot.ems.deps import (
     client_address,
 )
 from moot.ems.errors import InvalidChange
+from moot.ems.files import (
+    FileRefused,
+    FileService,
+    Upload,
+    chosen,
+    close_uploads,
+    read_uploads,
+)
+from moot.ems.filetypes import human_size
 from moot.ems.ical import feed_calendar, meeting_calendar
 from moot.ems.meetings import (
     AttendInfo,
@@ -32,7 +42,7 @@ from moot.ems.meetings import (
     Unavailable,
 )
 from moot.ems.store.meetings import MeetingQuery
-from moot.ems.store.models import MeetingRow
+from moot.ems.store.models import MeetingFileRow, MeetingRow
 from moot.ems.web.meeting_form import (
     COMMON_ZONES,
     TOOL_LABELS,
@@ -93,14 +103,46 @@ def _new_form(identity: IdentityDep) -> FormValues:
     return form
 
 
-def _form_context(form: FormValues, errors: dict[str, str], locations: list[str]) -> dict[str, Any]:
+def _form_context(
+    form: FormValues,
+    errors: dict[str, str],
+    locations: list[str],
+    files: FileService,
+    *,
+    attached: list[MeetingFileRow] | None = None,
+    chosen_names: list[str] | None = None,
+) -> dict[str, Any]:
+    limits = files.limits
+    kinds = sorted(limits.allowed)
     return {
         "form": form,
         "errors": errors,
         "tools": TOOL_LABELS,
         "zones": COMMON_ZONES,
         "locations": locations,
+        # The Files tab: what may be attached, what is, what must be chosen again.
+        "file_limits": {
+            "max_files": limits.max_files,
+            "max_size": human_size(limits.max_bytes),
+            "kinds": ", ".join(kinds),
+            "accept": ",".join(f".{k}" for k in kinds),
+        },
+        "attached": [(f, human_size(f.size)) for f in attached or []],
+        "chosen_names": chosen_names or [],
     }
+
+
+async def _uploads_of(
+    posted: Any, files: FileService, errors: dict[str, str]
+) -> tuple[list[Upload], list[str]]:
+    """The files chosen in the form, checked; a refusal goes beside the Files field."""
+    picked = chosen(posted.getlist("files"))
+    names = [p.filename or "" for p in picked]
+    try:
+        return await read_uploads(picked, files.limits), names
+    except FileRefused as exc:
+        errors["files"] = str(exc)
+        return [], names
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -108,6 +150,7 @@ async def home(
     request: Request,
     meetings: MeetingsDep,
     servers: ServersDep,
+    files: FilesDep,
     auth: AuthDep,
     identity: IdentityDep,
     created: str | None = None,
@@ -124,7 +167,7 @@ async def home(
         "home.html",
         {
             **context,
-            **_form_context(_new_form(identity), {}, await servers.locations()),
+            **_form_context(_new_form(identity), {}, await servers.locations(), files),
             "created": created_meeting,
         },
     )
@@ -164,37 +207,68 @@ async def create_from_form(
     request: Request,
     meetings: MeetingsDep,
     servers: ServersDep,
+    files: FilesDep,
     auth: AuthDep,
     identity: IdentityDep,
 ) -> Response:
-    """The new-meeting form; errors come back beside their fields, nothing is saved."""
+    """The new-meeting form; errors come back beside their fields, nothing is saved.
+
+    The meeting and its files are saved together or not at all: every file is checked
+    before the meeting is created, and if storing them fails the meeting is deleted again.
+    """
     auth.require(identity, Action.CREATE)
     unavailable = False
     posted = await request.form()
-    form = read_form(posted, posted.getlist)
-    errors: dict[str, str] = {}
     try:
-        partition = identity.claims.partition if identity.claims else None
-        payload = payload_of(form)
-        password = str(posted.get("password", ""))
-        if password:
-            payload["password"] = password
-        row = await meetings.create(MeetingCreate.model_validate(payload), partition=partition)
-        return RedirectResponse(f"/?created={row.id}", status_code=303)
-    except ValidationError as exc:
-        errors = _errors_of(exc)
-    except InvalidChange as exc:
-        errors[exc.field] = str(exc)
-    except Unavailable as exc:
-        errors["form"] = str(exc)
-        unavailable = True
-    context = await _home_lists(meetings, auth, identity)
-    return templates.TemplateResponse(
-        request,
-        "home.html",
-        {**context, **_form_context(form, errors, await servers.locations()), "created": None},
-        status_code=503 if unavailable else 422,
-    )
+        form = read_form(posted, posted.getlist)
+        errors: dict[str, str] = {}
+        uploads, names = await _uploads_of(posted, files, errors)
+        try:
+            partition = identity.claims.partition if identity.claims else None
+            payload = payload_of(form)
+            password = str(posted.get("password", ""))
+            if password:
+                payload["password"] = password
+            data = MeetingCreate.model_validate(payload)
+            if not errors:
+                row = await meetings.create(data, partition=partition)
+                await _attach_or_undo(meetings, files, row, uploads, identity.name)
+                return RedirectResponse(f"/?created={row.id}", status_code=303)
+        except ValidationError as exc:
+            errors = {**_errors_of(exc), **errors}
+        except InvalidChange as exc:
+            errors[exc.field] = str(exc)
+        except FileRefused as exc:
+            errors["files"] = str(exc)
+        except Unavailable as exc:
+            errors["form"] = str(exc)
+            unavailable = True
+        context = await _home_lists(meetings, auth, identity)
+        locations = await servers.locations()
+        return templates.TemplateResponse(
+            request,
+            "home.html",
+            {
+                **context,
+                **_form_context(form, errors, locations, files, chosen_names=names),
+                "created": None,
+            },
+            status_code=503 if unavailable else 422,
+        )
+
+    finally:  # the files' temporary files
+        await close_uploads(posted.getlist("files"))
+
+
+async def _attach_or_undo(
+    meetings: MeetingsDep, files: FileService, row: MeetingRow, uploads: list[Upload], by: str
+) -> None:
+    """Store a new meeting's files; if that fails, the meeting goes too (nothing half)."""
+    try:
+        await files.add(row.id, uploads, by)
+    except BaseException:
+        await meetings.delete(row.id)
+        raise
 
 
 @router.get("/test", response_class=HTMLResponse)
@@ -241,6 +315,7 @@ async def attend_by_name(
     request: Request,
     meetings: MeetingsDep,
     servers: ServersDep,
+    files: FilesDep,
     auth: AuthDep,
     identity: IdentityDep,
     name: Annotated[str, Form(max_length=MAX_NAME)] = "",
@@ -255,7 +330,7 @@ async def attend_by_name(
         "home.html",
         {
             **context,
-            **_form_context(_new_form(identity), {}, await servers.locations()),
+            **_form_context(_new_form(identity), {}, await servers.locations(), files),
             "created": None,
             "by_name_error": f"No meeting is called \u201c{name.strip()}\u201d. "
             "Type its whole name, exactly as it was given to you.",
@@ -266,7 +341,12 @@ async def attend_by_name(
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 async def details(
-    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    files: FilesDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> HTMLResponse:
     """Everything about one meeting, with Attend, its link and its calendar file."""
     try:
@@ -284,6 +364,8 @@ async def details(
             "tool_labels": dict(TOOL_LABELS),
             "may_modify": auth.decide(identity, Action.MODIFY, target_of(row)).allowed,
             "may_delete": auth.decide(identity, Action.DELETE, target_of(row)).allowed,
+            "files": [(f, human_size(f.size)) for f in await files.of_meeting(row.id)],
+            "may_download": download_allowed(auth, identity, row),
         },
     )
 
@@ -294,6 +376,7 @@ async def edit_form(
     meeting_id: str,
     meetings: MeetingsDep,
     servers: ServersDep,
+    files: FilesDep,
     auth: AuthDep,
     identity: IdentityDep,
 ) -> HTMLResponse:
@@ -304,24 +387,29 @@ async def edit_form(
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     if row.status == "ended":
         return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
-    return _edit_page(request, row, form_of(row), {}, await servers.locations(), 200)
+    return await _edit_page(request, row, form_of(row), {}, await servers.locations(), files, 200)
 
 
-def _edit_page(
+async def _edit_page(
     request: Request,
     row: MeetingRow,
     form: FormValues,
     errors: dict[str, str],
     locations: list[str],
+    files: FileService,
     status_code: int,
+    chosen_names: list[str] | None = None,
 ) -> HTMLResponse:
+    attached = await files.of_meeting(row.id)
     return templates.TemplateResponse(
         request,
         "edit.html",
         {
             "m": row,
             "running": row.status == "in_progress",
-            **_form_context(form, errors, locations),
+            **_form_context(
+                form, errors, locations, files, attached=attached, chosen_names=chosen_names
+            ),
         },
         status_code=status_code,
     )
@@ -338,37 +426,95 @@ async def edit_from_form(
     meeting_id: str,
     meetings: MeetingsDep,
     servers: ServersDep,
+    files: FilesDep,
     auth: AuthDep,
     identity: IdentityDep,
 ) -> Response:
+    """The change form. Bad input saves nothing: the new files are checked first, stored
+    before the meeting is changed, and removed again if the change fails in any way; the
+    files to remove go, and a running meeting's pages hear of the files, only once the
+    change is saved."""
     try:
         row = await meetings.get(meeting_id)
         allowed(auth, identity, Action.MODIFY, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     posted = await request.form()
-    form = read_form(posted, posted.getlist)
-    form.has_password = row.password_hash is not None
-    running = row.status == "in_progress"
-    errors: dict[str, str] = {}
     try:
-        payload = payload_of(form, running=running)
-        password = str(posted.get("password", ""))
-        if password:
-            payload["password"] = password
-        elif "remove_password" in posted:
-            payload["password"] = ""
-        if not running and "recurrence" not in payload:
-            payload["recurrence"] = None
-        await meetings.update(meeting_id, MeetingPatch.model_validate(payload))
-        return RedirectResponse(f"/meetings/{meeting_id}?changed=1", status_code=303)
-    except ValidationError as exc:
-        errors = _errors_of(exc)
-    except InvalidChange as exc:
-        errors[exc.field] = str(exc)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    return _edit_page(request, row, form, errors, await servers.locations(), 422)
+        form = read_form(posted, posted.getlist)
+        form.has_password = row.password_hash is not None
+        running = row.status == "in_progress"
+        errors: dict[str, str] = {}
+        uploads, names = await _uploads_of(posted, files, errors)
+        attached = {f.id for f in await files.of_meeting(meeting_id)}
+        removing = [i for i in _ids(posted.getlist("remove_file")) if i in attached]
+        unavailable = False
+        try:
+            payload = payload_of(form, running=running)
+            password = str(posted.get("password", ""))
+            if password:
+                payload["password"] = password
+            elif "remove_password" in posted:
+                payload["password"] = ""
+            if not running and "recurrence" not in payload:
+                payload["recurrence"] = None
+            patch = MeetingPatch.model_validate(payload)
+            if not errors:
+                await _change_with_files(
+                    meetings, files, meeting_id, patch, uploads, removing, identity.name
+                )
+                return RedirectResponse(f"/meetings/{meeting_id}?changed=1", status_code=303)
+        except ValidationError as exc:
+            errors = {**_errors_of(exc), **errors}
+        except InvalidChange as exc:
+            errors[exc.field] = str(exc)
+        except FileRefused as exc:
+            errors["files"] = str(exc)
+        except MeetingNotFound:
+            return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+        except Unavailable as exc:
+            errors["form"] = str(exc)
+            unavailable = True
+        return await _edit_page(
+            request,
+            row,
+            form,
+            errors,
+            await servers.locations(),
+            files,
+            503 if unavailable else 422,
+            chosen_names=names,
+        )
+    finally:  # the files' temporary files
+        await close_uploads(posted.getlist("files"))
+
+
+async def _change_with_files(
+    meetings: MeetingsDep,
+    files: FileService,
+    meeting_id: str,
+    patch: MeetingPatch,
+    uploads: list[Upload],
+    removing: list[int],
+    by: str,
+) -> None:
+    """Change the meeting and its files together: the new files are stored first (they are
+    counted against the limit with the meeting locked) and removed again if the change
+    fails for any reason; the pages inside a running meeting hear only of a saved change."""
+    added = await files.add(meeting_id, uploads, by, leaving=len(removing), notify=False)
+    try:
+        await meetings.update(meeting_id, patch)
+    except BaseException:
+        if added:
+            await files.remove(meeting_id, added, notify=False)
+        raise
+    removed = await files.remove(meeting_id, removing, notify=False)
+    if added or removed:
+        files.changed(meeting_id)
+
+
+def _ids(values: list[Any]) -> list[int]:
+    return [int(v) for v in values if isinstance(v, str) and v.isdigit() and len(v) < 10]
 
 
 @router.get("/meetings/{meeting_id}/delete", response_class=HTMLResponse)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from moot.ems.web.admin_base import ADMIN_SECTIONS, is_admin
 from moot.ems.web.security import CSRF_FIELD, csrf_token
 
 
@@ -18,6 +19,8 @@ def _every_page(request: Request) -> dict[str, Any]:
         "csrf_token": csrf_token(request),
         "me": identity.claims if identity is not None else None,
         "session_problem": getattr(request.state, "session_problem", None),
+        "is_admin": is_admin(request),  # the main navigation's Administration link
+        "admin_sections": ADMIN_SECTIONS,
     }
 
 

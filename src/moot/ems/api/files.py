@@ -1,0 +1,191 @@
+"""/api/v1/meetings/{id}/files: the presentations and documents attached to a meeting.
+
+Attaching and removing need the right to change the meeting; downloading, the right to
+attend it, or a link from inside the meeting (its capability). Downloads are served so
+that no file can run script in the Meeting Center's origin (moot.ems.filetypes).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from moot.ems.api.meetings import allowed
+from moot.ems.auth.service import AuthService, Identity, NotPermitted, target_of
+from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
+from moot.ems.files import FileService, read_uploads
+from moot.ems.filetypes import content_disposition, extension_of, type_of
+from moot.ems.store.models import MeetingFileRow, MeetingRow
+from moot.permissions import Action
+
+router = APIRouter(prefix="/api/v1/meetings", tags=["files"])
+
+# A served file is a document of its own: no script, no plug-in, no form, nothing loaded.
+SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+FileId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def get_files(request: Request) -> FileService:
+    files: FileService = request.app.state.files
+    return files
+
+
+FilesDep = Annotated[FileService, Depends(get_files)]
+
+
+class FileOut(BaseModel):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+    url: str
+
+
+class FileList(BaseModel):
+    items: list[FileOut]
+
+
+def file_out(files: FileService, row: MeetingFileRow) -> FileOut:
+    return FileOut(
+        id=row.id,
+        name=row.name,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        uploaded_by=row.uploaded_by,
+        uploaded_at=row.uploaded_at,
+        url=files.url(row.meeting_id, row.id),
+    )
+
+
+def may_download(auth: AuthService, identity: Identity, row: MeetingRow) -> None:
+    """Those who may attend; for a meeting with a password, those who may change it (from
+    inside the meeting, its page's links carry the capability instead)."""
+    allowed(auth, identity, Action.ATTEND, row)
+    if (
+        row.password_hash is not None
+        and not auth.decide(identity, Action.MODIFY, target_of(row)).allowed
+    ):
+        raise NotPermitted(
+            "this meeting has a password: its files are open from inside the meeting",
+            signed_in=identity.claims is not None,
+        )
+
+
+def download_allowed(auth: AuthService, identity: Identity, row: MeetingRow) -> bool:
+    try:
+        may_download(auth, identity, row)
+    except NotPermitted:
+        return False
+    return True
+
+
+_REFUSALS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Sign in first."},
+    403: {"description": "Not allowed."},
+    404: {"description": "No such meeting or file."},
+}
+
+
+@router.get("/{meeting_id}/files", response_model=FileList, responses=_REFUSALS)
+async def list_files(
+    meeting_id: str, meetings: MeetingsDep, files: FilesDep, identity: IdentityDep, auth: AuthDep
+) -> FileList:
+    """The meeting's files, in the order they were attached (who may see the meeting)."""
+    allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
+    return FileList(items=[file_out(files, r) for r in await files.of_meeting(meeting_id)])
+
+
+@router.post(
+    "/{meeting_id}/files",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileList,
+    responses={
+        **_REFUSALS,
+        409: {"description": "The meeting has ended."},
+        413: {"description": "A file is larger than max_file_bytes."},
+        415: {"description": "A file's type may not be attached, or its content is not."},
+        422: {"description": "Too many files, an empty file or no file."},
+    },
+)
+async def upload_files(
+    meeting_id: str,
+    file: Annotated[list[UploadFile], File(description="One or more files (repeat the field).")],
+    meetings: MeetingsDep,
+    files: FilesDep,
+    identity: IdentityDep,
+    auth: AuthDep,
+) -> FileList:
+    """Attach files (multipart/form-data, field `file`): all of them, or none if one is
+    refused. A running meeting's pages list them at once."""
+    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    uploads = await read_uploads(file, files.limits)
+    ids = set(await files.add(meeting_id, uploads, identity.name))
+    return FileList(
+        items=[file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
+    )
+
+
+@router.get(
+    "/{meeting_id}/files/{file_id}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        304: {"description": "Not modified (If-None-Match)."},
+        **_REFUSALS,
+    },
+)
+async def download_file(
+    request: Request,
+    meeting_id: str,
+    file_id: FileId,
+    meetings: MeetingsDep,
+    files: FilesDep,
+    identity: IdentityDep,
+    auth: AuthDep,
+    key: Annotated[
+        str | None, Query(max_length=2000, description="The capability of a meeting page.")
+    ] = None,
+) -> Response:
+    """The file's bytes, as an attachment (pictures inline), never as a live document."""
+    meeting = await meetings.get(meeting_id)
+    if not (key and files.opens(key, meeting)):
+        may_download(auth, identity, meeting)
+    row = await files.get(meeting_id, file_id)
+    kind = type_of(extension_of(row.name))
+    inline = kind is not None and kind.inline and kind.content_type == row.content_type
+    headers = {
+        "Content-Disposition": content_disposition(row.name, inline=inline),
+        "Content-Security-Policy": SANDBOX,
+        "ETag": f'"{row.sha256}"',
+        "Cache-Control": "private, max-age=300",
+    }
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    headers["Content-Length"] = str(row.size)
+    return StreamingResponse(files.content(row), media_type=row.content_type, headers=headers)
+
+
+@router.delete(
+    "/{meeting_id}/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_REFUSALS
+)
+async def delete_file(
+    meeting_id: str,
+    file_id: FileId,
+    meetings: MeetingsDep,
+    files: FilesDep,
+    identity: IdentityDep,
+    auth: AuthDep,
+) -> Response:
+    """Remove a file: who may change the meeting. A running meeting's pages drop it at once."""
+    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    await files.get(meeting_id, file_id)  # 404 if it has no such file
+    await files.remove(meeting_id, [file_id])
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
