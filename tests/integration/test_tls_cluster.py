@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -303,8 +304,10 @@ def test_bad_tls_settings_stop_the_ems_and_the_room_server(
             "error: room_tls_key (MOOT_ROOM_TLS_KEY) is set but room_tls_cert",
         ),
     ]
-    for args, env, expected in cases:
-        result = moot(tmp_path, *args, **env)
+    # Each refusal is a whole process start: run them side by side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: moot(tmp_path, *case[0], **case[1]), cases))
+    for (args, env, expected), result in zip(cases, results, strict=True):
         output = result.stdout + result.stderr
         assert result.returncode == 1, (args, env, output)
         assert expected in output, (args, env, output)
