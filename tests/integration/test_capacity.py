@@ -72,9 +72,7 @@ def start(api: TestClient, meeting_id: str) -> str:
     return server
 
 
-def warnings(
-    api: TestClient, count: int, wait: float = 10, **params: str
-) -> list[dict[str, Any]]:
+def warnings(api: TestClient, count: int, wait: float = 10, **params: str) -> list[dict[str, Any]]:
     """The warnings endpoint's answer, once it lists `count` (they are stored in the background)
     or after `wait` seconds."""
     deadline = time.monotonic() + wait
