@@ -508,7 +508,7 @@ def test_the_change_form_adds_and_removes_files_or_nothing(api: TestClient) -> N
     assert [f["name"] for f in listed(api, meeting_id)] == ["new.txt"]
 
 
-def test_a_change_that_fails_in_any_way_keeps_none_of_its_files(
+def test_a_change_refused_after_its_files_were_stored_keeps_none_of_them(
     migrated_url: str, tmp_path: Path
 ) -> None:
     """A change refused after its files were stored (here: a second unlisted meeting of one
