@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from playwright.sync_api import Page, expect
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
 from tests.cluster import Cluster
+from tests.dates import today
 from tests.e2e.conftest import NewContext
 from tests.integration.report_history import EXPECTED, FIRST, LAST, write_history
 
@@ -120,8 +122,8 @@ def test_choose_a_report_see_table_and_chart_download_csv(
     deadline = time.monotonic() + 15
     while True:
         page.get_by_label("Report", exact=True).select_option("server_peaks")
-        page.get_by_label("From").fill("2026-12-01")
-        page.get_by_label("To (included)").fill("2027-12-31")
+        page.get_by_label("From").fill(str(today() - timedelta(days=1)))
+        page.get_by_label("To (included)").fill(str(today() + timedelta(days=1)))
         page.get_by_role("button", name="Show report").click()
         expect(page.locator("#report-h")).to_contain_text("Peak usage of each server")
         found = page.locator("#report-table tbody th").all_inner_texts()

@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 from moot.ems.store import occurrences
 from moot.ems.store.occurrences import DAY_COUNT_CAP
 from moot.ems.web import calendar as web_calendar
+from tests.dates import monday_weeks_ahead
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DAY = date(2027, 9, 6)  # a Monday
+DAY = monday_weeks_ahead(3)  # a Monday, worked out from today (no start may lie in the past)
 
 
 def at(day: date, hour: int, minute: int = 0) -> str:
@@ -252,7 +253,8 @@ def test_the_calendar_page_counts_busy_days_up_to_its_cap(api: TestClient) -> No
     for i in range(DAY_COUNT_CAP + 2):
         create(api, f"Slot {i:03d}", start=at(busy, 8, 0), duration_minutes=15)
     page = api.get(
-        "/calendar", params={"day": busy.isoformat(), "month": "2027-09", "tz": "Europe/Berlin"}
+        "/calendar",
+        params={"day": busy.isoformat(), "month": f"{busy:%Y-%m}", "tz": "Europe/Berlin"},
     )
     assert page.status_code == 200
     assert f"{DAY_COUNT_CAP}+ meetings" in page.text
@@ -264,7 +266,12 @@ def test_the_calendar_page_counts_busy_days_up_to_its_cap(api: TestClient) -> No
     assert names == [f"Slot {i:03d}" for i in range(25)]
     last = api.get(
         "/calendar",
-        params={"day": busy.isoformat(), "month": "2027-09", "tz": "Europe/Berlin", "page": 9},
+        params={
+            "day": busy.isoformat(),
+            "month": f"{busy:%Y-%m}",
+            "tz": "Europe/Berlin",
+            "page": 9,
+        },
     )
     assert f"Page {pages} of {pages}" in last.text  # a page beyond the last shows the last
     assert re.findall(r"<td>(Slot \d{3})</td>", last.text) == [
@@ -284,7 +291,7 @@ def test_a_list_too_long_to_count_pages_on_and_sorts_by_time(
         day = DAY + timedelta(days=3)
         for i, name in enumerate(["delta", "Alpha", "echo", "Charlie", "bravo", "foxtrot", "golf"]):
             create(api, name, start=at(day, 9 + i))
-        params = {"day": day.isoformat(), "month": "2027-09", "tz": "Europe/Berlin"}
+        params = {"day": day.isoformat(), "month": f"{day:%Y-%m}", "tz": "Europe/Berlin"}
         page = api.get("/calendar", params={**params, "sort": "name"})
         assert page.status_code == 200
         assert "6 meetings or more." in page.text
