@@ -166,6 +166,12 @@ class EmsSettings(CommonSettings):
         25 * 1024 * 1024, ge=1, le=512 * 1024 * 1024, description="Largest file one may attach."
     )
     max_files_per_meeting: int = Field(20, ge=0, le=1000, description="0: no files at all.")
+    max_request_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body other than file uploads (JSON, forms): 413 beyond.",
+    )
     allowed_file_types: str = Field(
         DEFAULT_FILE_TYPES, description="File name extensions that may be attached, by comma."
     )

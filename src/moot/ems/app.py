@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from moot import __version__, metrics
+from moot.body_limit import BodyLimit
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
 from moot.ems.api import auth as auth_api
@@ -36,7 +37,7 @@ from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
 from moot.ems.deps import Ems
 from moot.ems.errors import InvalidChange, InvalidQuery
-from moot.ems.files import FileLimits, FileNotFound, FileRefused, FileService, UploadLimit
+from moot.ems.files import FileLimits, FileNotFound, FileRefused, FileService
 from moot.ems.meetings import (
     CannotAttend,
     MeetingNotFound,
@@ -45,6 +46,7 @@ from moot.ems.meetings import (
     NotRecorded,
     Unavailable,
 )
+from moot.ems.request_caps import request_caps
 from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
@@ -242,8 +244,14 @@ def create_app(settings: EmsSettings) -> FastAPI:
     _install_error_handlers(app)
     https = settings.resolved_public_url().startswith("https://")
     app.add_middleware(WebSecurity, https=https)
-    # No multipart request larger than every file a meeting may have (meeting files).
-    app.add_middleware(UploadLimit, limit=FileLimits.of(settings).request_bytes)
+    # Every body capped as it streams: uploads at every file a meeting may have, others small.
+    app.add_middleware(
+        BodyLimit,
+        cap=request_caps(
+            max_request_bytes=settings.max_request_bytes,
+            upload_bytes=FileLimits.of(settings).request_bytes,
+        ),
+    )
     app.add_middleware(metrics.HttpMetrics)  # added last, so outermost: it times everything
     app.include_router(auth_api.router)
     app.include_router(meetings_api.router)

@@ -28,7 +28,6 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moot.config import EmsSettings
 from moot.ems.cluster.manager import ClusterManager
@@ -321,77 +320,3 @@ class FileService:
             )
             for r in rows
         ]
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class UploadLimit:
-    """ASGI middleware: a multipart request larger than any upload may be is refused (413)
-    before it is read, or as soon as it grows past the limit when its size is not given."""
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_multipart(scope):
-            await self.app(scope, receive, send)
-            return
-        length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, send)
-            return
-        seen = 0
-        started = False
-
-        async def counting() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge
-            return message
-
-        async def watching(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting, watching)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        text = f"this request is larger than the uploads allowed ({human_size(self.limit)})"
-        if str(scope.get("path", "")).startswith("/api/"):
-            body = ('{"detail": "' + text + '"}').encode()
-            kind = b"application/json"
-        else:
-            body = f"Not sent: {text}. Go back and choose smaller files.".encode()
-            kind = b"text/plain; charset=utf-8"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _is_multipart(scope: Scope) -> bool:
-    kind = _header(scope, b"content-type") or ""
-    return kind.lower().startswith("multipart/")

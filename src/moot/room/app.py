@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from moot import __version__, metrics
+from moot.body_limit import BodyLimit, fixed
 from moot.cluster_config import ice_servers
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
@@ -29,6 +30,8 @@ STALE_TOKEN = "This join token is for an earlier start of the meeting: open it a
 
 
 TEST_ECHOES = 5
+# The room server takes no request bodies; its WebSocket messages have their own cap (server).
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 def create_app(agent: Agent, ems_url: str) -> FastAPI:
@@ -43,6 +46,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
     # Not yet a Content-Security-Policy on the meeting page: the browser tests drive it with
     # Playwright functions that a CSP without 'unsafe-eval' refuses (the EMS's pages have one).
     app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"), csp=False)
+    app.add_middleware(BodyLimit, cap=fixed(MAX_REQUEST_BYTES, "64 KB"))  # it takes no bodies
     host = agent.host
 
     def refuse(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:

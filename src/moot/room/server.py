@@ -21,6 +21,10 @@ from moot.room.host import MeetingHost
 
 log = logging.getLogger("moot.room")
 
+# The largest WebSocket message a page may send (uvicorn's default is 16 MB): a chat line at
+# max_chat_length (at most 10,000 characters) in JSON fits many times over.
+WS_MAX_BYTES = 256 * 1024
+
 
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: `run_room` owns SIGINT and SIGTERM."""
@@ -74,6 +78,7 @@ async def run_room(
         access_log=False,
         ws_ping_interval=10,
         ws_ping_timeout=10,
+        ws_max_size=WS_MAX_BYTES,
         # The context made at start-up, not uvicorn's own from file names: it is the one
         # whose files were checked, and it refuses TLS older than 1.2.
         ssl_context_factory=(lambda _config, _default: https) if https is not None else None,
