@@ -130,10 +130,16 @@ class EmsSettings(CommonSettings):
         True, description="Anonymous users may delete meetings they do not moderate."
     )
     login_failures_per_user: int = Field(
-        5, ge=1, description="Failed sign-ins per user name in 15 minutes before a pause."
+        5, ge=1, description="Failed sign-ins per user name in a window before a pause."
     )
     login_failures_per_address: int = Field(
-        20, ge=1, description="Failed sign-ins per address in 15 minutes before a pause."
+        20, ge=1, description="Failed sign-ins per address in a window before a pause."
+    )
+    meeting_password_failures_per_address: int = Field(
+        10, ge=1, description="Wrong passwords of one meeting per address in a window."
+    )
+    login_throttle_seconds: int = Field(
+        900, ge=1, le=86400, description="The window of those counts (and of meeting passwords)."
     )
     ldap_url: str = Field("", description="ldap:// or ldaps:// URL; empty: no LDAP sign-in.")
     ldap_bind_dn: str = Field("", description="The service account that searches the directory.")

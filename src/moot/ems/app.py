@@ -52,6 +52,7 @@ from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import BadCursor
 from moot.ems.store.migrate import upgrade_async
 from moot.ems.store.reports import Reports
+from moot.ems.throttle import Throttle
 from moot.ems.web import (
     admin_broadcast,
     admin_config,
@@ -185,6 +186,8 @@ def create_app(settings: EmsSettings) -> FastAPI:
             join_token_ttl=settings.join_token_ttl,
             public_url=settings.resolved_public_url(),
             early_join=timedelta(minutes=settings.early_join_minutes),
+            throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
+            password_failures_per_address=settings.meeting_password_failures_per_address,
         )
         # Files of meetings: set before any meeting opens, which lists them (cluster.files_of).
         app.state.files = FileService(

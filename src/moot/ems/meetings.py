@@ -27,6 +27,7 @@ from moot.ems.cluster.manager import (
     record_segment,
 )
 from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.hashing import off_loop
 from moot.ems.ical import CalendarMeeting
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
@@ -35,6 +36,7 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import CalendarEntry, CalendarPage, SortKey, When
 from moot.ems.store.recordings import RecordedSegment
+from moot.ems.throttle import Throttle, TooMany
 from moot.placement import ServerState
 from moot.recurrence import (
     Exceptions,
@@ -212,8 +214,12 @@ class MeetingService:
         join_token_ttl: int,
         public_url: str,
         early_join: timedelta,
+        throttle: Throttle,
+        password_failures_per_address: int,
     ) -> None:
         self._sessions = sessions
+        self._throttle = throttle
+        self._password_failures = password_failures_per_address
         self._cluster = cluster
         self._key = signing_key
         self._ttl = join_token_ttl
@@ -261,7 +267,7 @@ class MeetingService:
             partition=partition,
             recurrence=_rule(data.recurrence, start, data.timezone, instant=instant),
             record=data.record,
-            password_hash=hash_password(data.password) if data.password else None,
+            password_hash=await off_loop(hash_password, data.password) if data.password else None,
             tools=list(data.tools),
             status="scheduled",
             epoch=0,
@@ -385,7 +391,7 @@ class MeetingService:
                 row.recurrence = _rule(rule, row.start_at, row.timezone, instant=False)
             if "password" in changes:
                 password = changes["password"]
-                row.password_hash = hash_password(password) if password else None
+                row.password_hash = await off_loop(hash_password, password) if password else None
             row.end_at = row.start_at + timedelta(minutes=row.duration_minutes)
             if timing:
                 await write_occurrences(session, row, utcnow())
@@ -732,13 +738,39 @@ class MeetingService:
             raise NotAllowed(str(exc)) from exc
         return await self.attend(await self.attend_info(meeting_id), claims.user, trusted=True)
 
+    async def check_password(self, info: AttendInfo, password: str, address: str) -> None:
+        """CannotAttend unless `password` is the meeting's; guesses are throttled per meeting
+        and address (reserved before the check), and hashed off the event loop."""
+        try:
+            reservation = await self._throttle.reserve(
+                [(f"meeting:{info.id}:{address}", self._password_failures)]
+            )
+        except TooMany as exc:
+            raise CannotAttend(
+                f"too many wrong passwords for this meeting from your address: wait "
+                f"{exc.minutes} minute{'s' if exc.minutes != 1 else ''} and try again"
+            ) from exc
+        try:
+            right = await off_loop(check_password, info.password_hash or "", password)
+        except BaseException:
+            await self._throttle.give_back(reservation)
+            raise
+        if not right:
+            raise CannotAttend("wrong or missing meeting password")
+        await self._throttle.give_back(reservation)  # the right password is no failed guess
+
     async def attend(
-        self, info: AttendInfo, user: str, password: str | None = None, *, trusted: bool = False
+        self,
+        info: AttendInfo,
+        user: str,
+        password: str | None = None,
+        *,
+        address: str = "",
+        trusted: bool = False,
     ) -> AttendRedirect:
         """Start the meeting if it should run, then a signed redirect to its room server."""
-        password_ok = info.password_hash is None or trusted
-        if not password_ok and not check_password(info.password_hash or "", password or ""):
-            raise CannotAttend("wrong or missing meeting password")
+        if info.password_hash is not None and not trusted:
+            await self.check_password(info, password or "", address)
         if info.status != "in_progress":
             info = await self._start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")

@@ -28,14 +28,15 @@ from moot.ems.auth.ldap import (
 )
 from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
 from moot.ems.auth.tokens import verify_session as verify_token
+from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow, SigningKeyRow, UserRow
+from moot.ems.throttle import Throttle, TooMany
 from moot.permissions import Action, Decision, Policy, Subject, Target, decide
 
 log = logging.getLogger("moot.ems.auth")
 
-THROTTLE_WINDOW = timedelta(minutes=15)
 # How often an EMS node reads the key ring again (another node or the CLI may rotate it).
 RING_REFRESH = 30.0
 # What a refused sign-in is told: never which of the two was wrong.
@@ -44,6 +45,10 @@ REFUSED = "wrong user name or password"
 
 class SignInFailed(Exception):
     """The sign-in was refused; `str()` is what the person is told."""
+
+
+class DirectoryDown(SignInFailed):
+    """The directory could not be asked: nobody's fault, so not a failed attempt."""
 
 
 class Throttled(SignInFailed):
@@ -177,6 +182,7 @@ class AuthService:
         ldap = ldap_settings_of(settings)
         self._directory = LdapDirectory(ldap) if ldap else None
         self._ring: dict[str, RingKey] = {}
+        self._throttle = Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds))
         self._ring_loaded_at = 0.0
 
     # -- keys ----------------------------------------------------------------
@@ -226,23 +232,28 @@ class AuthService:
     ) -> tuple[str, SessionClaims]:
         username = username.strip()
         now = utcnow()
-        async with self._sessions() as session:
-            since = now - THROTTLE_WINDOW
-            by_user = await store.failures_since(session, since, username=username)
-            by_address = await store.failures_since(session, since, address=address)
-            if (
-                by_user >= self._settings.login_failures_per_user
-                or by_address >= self._settings.login_failures_per_address
-            ):
+        try:
+            # Reserved before the password is checked: parallel guesses cannot all get in.
+            reservation = await self._throttle.reserve(
+                [
+                    (f"user:{username.casefold()}", self._settings.login_failures_per_user),
+                    (f"address:{address}", self._settings.login_failures_per_address),
+                ]
+            )
+        except TooMany as exc:
+            async with self._sessions() as session:
                 store.record_failure(
                     session, at=now, username=username, address=address, reason="throttled"
                 )
                 await session.commit()
-                raise Throttled(int(THROTTLE_WINDOW.total_seconds() // 60))
-            local = await store.get_user(session, username) if username else None
+            raise Throttled(exc.minutes) from exc
         try:
+            async with self._sessions() as session:
+                local = await store.get_user(session, username) if username else None
             who = await self._check(local, username, password)
         except SignInFailed as exc:
+            if isinstance(exc, DirectoryDown):
+                await self._throttle.give_back(reservation)  # nobody's fault: it does not count
             async with self._sessions() as session:
                 store.record_failure(
                     session, at=now, username=username, address=address, reason=str(exc)
@@ -250,6 +261,10 @@ class AuthService:
                 await session.commit()
             log.warning("sign-in of %r from %s refused: %s", username, address, exc)
             raise SignInFailed(REFUSED) from exc
+        except BaseException:
+            await self._throttle.give_back(reservation)
+            raise
+        await self._throttle.give_back(reservation)  # a success is no failed attempt
         name, display, groups, partition, source = who
         token, claims = sign_session(
             self._signer(),
@@ -265,6 +280,7 @@ class AuthService:
                 session, at=now, username=name, source=source, partition=partition, address=address
             )
             await session.commit()
+        await self._throttle.tidy()
         log.info("%s signed in from %s (%s)", name, address, source)
         return token, claims
 
@@ -275,7 +291,7 @@ class AuthService:
         if not username or not password:
             raise SignInFailed("empty user name or password")
         if local is not None:
-            ok = await asyncio.to_thread(passwords.verify_password, local.password_hash, password)
+            ok = await off_loop(passwords.verify_password, local.password_hash, password)
             if not ok:
                 raise SignInFailed("wrong password")
             if local.disabled:
@@ -283,14 +299,14 @@ class AuthService:
             display = local.display_name or local.username
             return local.username, display, frozenset(local.groups), None, "local"
         if self._directory is None:
-            await asyncio.to_thread(passwords.verify_unknown_user, password)
+            await off_loop(passwords.verify_unknown_user, password)
             raise SignInFailed("no such user")
         try:
             user = await asyncio.to_thread(self._directory.authenticate, username, password)
         except SignInRefused as exc:
             raise SignInFailed(exc.reason) from exc
         except DirectoryError as exc:
-            raise SignInFailed(f"directory unreachable: {exc}") from exc
+            raise DirectoryDown(f"directory unreachable: {exc}") from exc
         return user.username, user.display_name, user.groups, user.partition, "ldap"
 
     async def verify(self, token: str) -> SessionClaims:

@@ -6,7 +6,6 @@ API: the first administrator has to exist before anyone can sign in to create on
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from moot.ems.auth.passwords import hash_password
+from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
 from moot.ems.store.db import create_engine, session_factory, utcnow
 from moot.ems.store.migrate import upgrade_async
@@ -72,7 +72,7 @@ async def add_user(
             row = UserRow(
                 username=name,
                 display_name=display_name.strip() or name,
-                password_hash=await asyncio.to_thread(hash_password, password),
+                password_hash=await off_loop(hash_password, password),
                 groups=sorted(set(groups or [])),
                 created_at=utcnow(),
             )

@@ -452,3 +452,17 @@ class ServerSampleRow(Base):
         Index("ix_server_samples_server_at", "server_name", "at"),
         Index("ix_server_samples_at", "at"),
     )
+
+
+class ThrottleRow(Base):
+    """The attempts of one key (`user:NAME`, `address:IP`, `meeting:ID:IP`) in its window.
+
+    An attempt is reserved before it is checked, by one conditional UPDATE (store.throttles),
+    so that parallel attempts, on one EMS node or many, never get past the limit.
+    """
+
+    __tablename__ = "throttles"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

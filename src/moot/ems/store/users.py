@@ -48,21 +48,6 @@ async def forget_expired_revocations(session: AsyncSession, now: datetime) -> No
     await session.execute(delete(RevokedTokenRow).where(RevokedTokenRow.expires_at <= now))
 
 
-async def failures_since(
-    session: AsyncSession,
-    since: datetime,
-    *,
-    username: str | None = None,
-    address: str | None = None,
-) -> int:
-    stmt = select(func.count()).select_from(LoginFailureRow).where(LoginFailureRow.at >= since)
-    if username is not None:
-        stmt = stmt.where(func.lower(LoginFailureRow.username) == username.lower())
-    if address is not None:
-        stmt = stmt.where(LoginFailureRow.address == address)
-    return int(await session.scalar(stmt) or 0)
-
-
 def record_failure(
     session: AsyncSession, *, at: datetime, username: str, address: str, reason: str
 ) -> None:

@@ -596,7 +596,7 @@ async def _attend(
     if not user or (meeting.needs_password and password is None):
         return _attend_form(request, meeting, user, None, 200)
     try:
-        target = await meetings.attend(meeting, user, password)
+        target = await meetings.attend(meeting, user, password, address=client_address(request))
     except NotYetOpen as exc:
         return templates.TemplateResponse(
             request,
