@@ -127,7 +127,7 @@ class EmsSettings(CommonSettings):
         True, description="Anonymous users may change meetings they do not moderate."
     )
     anonymous_delete_others: bool = Field(
-        True, description="Anonymous users may delete meetings they do not moderate."
+        False, description="Anonymous users may delete meetings they do not moderate."
     )
     login_failures_per_user: int = Field(
         5, ge=1, description="Failed sign-ins per user name in a window before a pause."
@@ -140,6 +140,12 @@ class EmsSettings(CommonSettings):
     )
     login_throttle_seconds: int = Field(
         900, ge=1, le=86400, description="The window of those counts (and of meeting passwords)."
+    )
+    directory_recheck_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="How often a directory user's sign-in is checked again (groups, existence).",
     )
     ldap_url: str = Field("", description="ldap:// or ldaps:// URL; empty: no LDAP sign-in.")
     ldap_bind_dn: str = Field("", description="The service account that searches the directory.")

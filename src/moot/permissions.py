@@ -15,8 +15,11 @@ that decides wins):
    partition's meeting through a name that happens to match. Anonymous subjects have no
    partition: they reach only meetings without one. (For `create`, a target is the meeting
    about to be made.)
-5. The moderator (subject name equals the meeting's moderator, case-insensitively; names are
-   unique within a partition) may do every action on their meeting.
+5. The moderator may do every action on their meeting. Who the moderator is comes from who
+   the subject is, never from a name someone typed: a signed-in subject whose name equals
+   the meeting's moderator (case-insensitively; names are unique within a partition), or a
+   subject holding the meeting's moderator key (the link its creator was given), signed in
+   or not (`moderator_of`: the meetings whose key the caller checked).
 6. Everyone else, by action:
    - create: as with no target (in the subject's partition, or in none as a visitor).
    - browse: anonymous users need `anonymous_browse`; an unlisted meeting is seen only by its
@@ -29,7 +32,8 @@ that decides wins):
      settings also bind signed-in non-moderators: an anonymous visitor can be anyone,
      signed in or not, so a signed-in user never has fewer rights than one, and switching the
      setting off leaves changing meetings to their moderators and the administrators.
-   - end, moderate: nobody but the moderator.
+   - change_access (who moderates it, its password, who may attend it), end, moderate:
+     nobody but the moderator, whatever the policy.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Action(StrEnum):
     CREATE = "create"
     ATTEND = "attend"
     MODIFY = "modify"  # change a meeting
+    CHANGE_ACCESS = "change_access"  # change its moderator, password or restriction
     DELETE = "delete"
     END = "end"
     MODERATE = "moderate"  # control a running meeting
@@ -55,6 +60,7 @@ MEETING_ACTIONS = frozenset(
     {
         Action.ATTEND,
         Action.MODIFY,
+        Action.CHANGE_ACCESS,
         Action.DELETE,
         Action.END,
         Action.MODERATE,
@@ -65,19 +71,22 @@ MEETING_ACTIONS = frozenset(
 
 @dataclass(frozen=True)
 class Policy:
-    """What anonymous users may do; the defaults are the 2002 seed's: all but administer."""
+    """What anonymous users may do; the defaults are the 2002 seed's (browse, create, attend,
+    change others' meetings), bar deleting others' meetings: least privilege for what cannot
+    be undone."""
 
     anonymous_browse: bool = True
     anonymous_create: bool = True
     anonymous_attend: bool = True
     anonymous_modify_others: bool = True
-    anonymous_delete_others: bool = True
+    anonymous_delete_others: bool = False
     admin_group: str = "stadmins"
 
 
 @dataclass(frozen=True)
 class Subject:
-    """Who asks: a signed-in user (name, groups, partition) or an anonymous visitor.
+    """Who asks: a signed-in user (name, groups, partition) or an anonymous visitor; either
+    may hold moderator keys (`moderator_of`: ids of the meetings whose key was checked).
 
     The name must come from sign-in, never from what a visitor typed: it makes its bearer the
     moderator of meetings with that moderator.
@@ -86,6 +95,7 @@ class Subject:
     name: str | None
     groups: frozenset[str] = frozenset()
     partition: str | None = None
+    moderator_of: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.name == "":
@@ -104,12 +114,14 @@ class Subject:
 
 @dataclass(frozen=True)
 class Target:
-    """The meeting acted on. `restricted_to` names users or groups; empty means everyone."""
+    """The meeting acted on. `restricted_to` names users or groups; empty means everyone.
+    `id` matches the subject's moderator keys (empty: a meeting not yet made)."""
 
     moderator: str
     partition: str | None = None
     restricted_to: frozenset[str] = frozenset()
     unlisted: bool = False
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,8 @@ def is_admin(subject: Subject, policy: Policy) -> bool:
 
 
 def _is_moderator(subject: Subject, target: Target) -> bool:
+    if target.id and target.id in subject.moderator_of:
+        return True  # holds the meeting's moderator key
     return subject.name is not None and subject.name.casefold() == target.moderator.casefold()
 
 
@@ -171,6 +185,9 @@ def _browse(subject: Subject, target: Target, policy: Policy) -> Decision:
 
 _CHANGE_REASONS = {
     Action.MODIFY: "only the moderator may change this meeting",
+    Action.CHANGE_ACCESS: (
+        "only the moderator may change this meeting's moderator, password or restriction"
+    ),
     Action.DELETE: "only the moderator may delete this meeting",
     Action.END: "only the moderator may end this meeting",
     Action.MODERATE: "only the moderator may control this meeting",
@@ -199,8 +216,10 @@ def decide(subject: Subject, action: Action, target: Target | None, policy: Poli
         return _member_decides(subject, action, target, policy)
     if target.partition is not None:
         return _refuse("this meeting belongs to another partition")
-    # A public meeting and a subject from a partition: what any visitor may do, no more.
-    decision = _member_decides(ANONYMOUS, action, target, policy)
+    # A public meeting and a subject from a partition: what any visitor may do, no more (a
+    # moderator key is a visitor's too).
+    visitor = Subject(name=None, moderator_of=subject.moderator_of)
+    decision = _member_decides(visitor, action, target, policy)
     if decision.allowed:
         return decision
     return _refuse("this meeting is outside your partition; " + decision.reason)

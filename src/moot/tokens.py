@@ -2,7 +2,8 @@
 
 The EMS alone holds the private key; room servers receive the public key when
 they register and can verify, never mint. A token names the meeting, the user
-and the role, and the epoch of the assignment it was issued for.
+(the name shown), the person behind it, the role, and the epoch of the assignment it was
+issued for.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -31,10 +33,15 @@ class InvalidToken(Exception):
 @dataclass(frozen=True, slots=True)
 class JoinClaims:
     meeting_id: str
-    user: str
+    user: str  # the name shown in the meeting, unique in it
     role: Role
     epoch: int
     expires_at: int
+    # Who the person is, whatever their name: two tabs of one person share it, two people
+    # who typed one name do not ("user:…", "guest:…"; the name for tokens without one).
+    person: str = ""
+    # What the EMS checks again when the token is renewed (rejoin); room servers ignore it.
+    proof: dict[str, Any] = field(default_factory=dict)
 
 
 def generate_private_key() -> Ed25519PrivateKey:
@@ -88,9 +95,11 @@ def sign_join_token(
     epoch: int,
     ttl_seconds: int,
     now: float | None = None,
+    person: str = "",
+    proof: Mapping[str, Any] | None = None,
 ) -> str:
     issued = int(time.time() if now is None else now)
-    claims = {
+    claims: dict[str, Any] = {
         "aud": AUDIENCE,
         "sub": user,
         "mid": meeting_id,
@@ -100,6 +109,10 @@ def sign_join_token(
         "exp": issued + ttl_seconds,
         "jti": secrets.token_urlsafe(8),
     }
+    if person:
+        claims["pid"] = person
+    if proof:
+        claims["ems"] = dict(proof)
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
@@ -135,10 +148,13 @@ def verify_join_token(
     role = claims.get("role")
     if role not in ("moderator", "participant"):
         raise InvalidToken("the join token names no valid role")
+    proof = claims.get("ems")
     return JoinClaims(
         meeting_id=meeting_id,
         user=str(claims["sub"]),
         role=role,
         epoch=int(claims.get("epoch", 0)),
         expires_at=int(claims["exp"]),
+        person=str(claims.get("pid") or claims["sub"]),
+        proof=dict(proof) if isinstance(proof, dict) else {},
     )

@@ -33,14 +33,20 @@ def room_url(cluster: Cluster, meeting_id: str) -> str:
     return str(response.json()["url"])
 
 
+# The moderator keys of the meetings made here, by meeting id (the API shows each once).
+MODERATOR_KEYS: dict[str, str] = {}
+
+
 def create_meeting(cluster: Cluster, name: str, moderator: str) -> str:
-    """A meeting that starts now, made through the REST API; returns its id."""
+    """A meeting that starts now, made through the REST API without signing in; returns its
+    id (its moderator key goes to MODERATOR_KEYS: enter(..., as_moderator=True) uses it)."""
     response = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": name, "moderator": moderator, "expected_participants": 2},
         timeout=10,
     )
     assert response.status_code == 201, response.text
+    MODERATOR_KEYS[response.json()["id"]] = response.json()["moderator_key"]
     return str(response.json()["id"])
 
 
@@ -56,10 +62,19 @@ def give_name_and_attend(page: Page, name: str) -> None:
     page.get_by_role("button", name="Attend").click()
 
 
-def enter(context: BrowserContext, cluster: Cluster, meeting_id: str, name: str) -> Page:
-    """Open the meeting's Meeting Center address in `context` and attend as `name`."""
+def enter(
+    context: BrowserContext,
+    cluster: Cluster,
+    meeting_id: str,
+    name: str,
+    *,
+    as_moderator: bool = False,
+) -> Page:
+    """Open the meeting's Meeting Center address in `context` and attend as `name`; as its
+    moderator through the moderator link its creator was given."""
     page = context.new_page()
-    page.goto(f"{cluster.ems_url}/m/{meeting_id}")
+    key = f"?key={MODERATOR_KEYS[meeting_id]}" if as_moderator else ""
+    page.goto(f"{cluster.ems_url}/m/{meeting_id}{key}")
     give_name_and_attend(page, name)
     expect(page).to_have_url(meeting_page_url(cluster, meeting_id))
     expect(page.locator("#connection")).to_have_text("connected")
@@ -150,7 +165,7 @@ def test_create_attend_chat_and_end_in_two_browsers(
 
 def test_chat_html_is_shown_as_text(cluster: Cluster, new_context: NewContext) -> None:
     meeting_id = create_meeting(cluster, "Escaping", "Alice")
-    alice = enter(new_context(), cluster, meeting_id, "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
     bob = enter(new_context(), cluster, meeting_id, "Bob")
     expect(alice.locator("#roster li")).to_have_text(["Alice (moderator)", "Bob"])
 

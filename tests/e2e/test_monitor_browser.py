@@ -125,7 +125,7 @@ def test_phone_width_and_a_full_server(admin_cluster: Cluster, new_context: NewC
     sign_in(page, cluster, "alice", "/admin/monitor")
     mark_page(page)
     meeting_id = create_meeting(cluster, "A meeting with a rather long name, to wrap", "Dan")
-    enter(new_context(), cluster, meeting_id, "Dan")
+    enter(new_context(), cluster, meeting_id, "Dan", as_moderator=True)
     host = meeting_detail(cluster, meeting_id)["server"]
     full = f"Critical: {host} is at its limit: 1 of 1 meetings"
     expect(page.locator("#alerts li.alert-critical")).to_contain_text([full])

@@ -262,13 +262,15 @@ def test_attend_asks_for_name_and_checks_the_password(api: TestClient) -> None:
     meeting = schedule(
         api, password="s3cret", start=(datetime.now(UTC) + timedelta(minutes=2)).isoformat()
     )
-    form = api.get(f"/m/{meeting['id']}")
+    visitor = {"Authorization": ""}  # not the administrator: the password is for visitors
+    form = api.get(f"/m/{meeting['id']}", headers=visitor)
     assert form.status_code == 200
     assert "Your name" in form.text and "Meeting password" in form.text
     assert 'method="post"' in form.text
     wrong = api.post(
         f"/m/{meeting['id']}",
         data=form_fields(api, name="Eve", password="guess"),
+        headers=visitor,
         follow_redirects=False,
     )
     assert wrong.status_code == 403 and "Wrong or missing meeting password" in wrong.text
@@ -276,6 +278,7 @@ def test_attend_asks_for_name_and_checks_the_password(api: TestClient) -> None:
     right = api.post(
         f"/m/{meeting['id']}",
         data=form_fields(api, name="Ann", password="s3cret"),
+        headers=visitor,
         follow_redirects=False,
     )
     assert right.status_code == 503 and "No room server can host this meeting" in right.text
@@ -340,7 +343,11 @@ def test_drain_deadline_is_stored_replaced_and_cleared(api: TestClient) -> None:
 
 def test_empty_password_is_refused_with_a_message(api: TestClient) -> None:
     meeting = schedule(api, password="s3cret")
-    empty = api.post(f"/m/{meeting['id']}", data=form_fields(api, name="Eve", password=""))
+    empty = api.post(
+        f"/m/{meeting['id']}",
+        data=form_fields(api, name="Eve", password=""),
+        headers={"Authorization": ""},  # a visitor (the administrator needs no password)
+    )
     assert empty.status_code == 403
     assert "Wrong or missing meeting password" in empty.text
 

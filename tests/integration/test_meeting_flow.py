@@ -18,9 +18,11 @@ from tests.cluster import Cluster
 pytestmark = pytest.mark.processes
 
 
-def attend(cluster: Cluster, meeting_id: str, name: str) -> str:
-    """Follow the Meeting Center's redirect; returns the room server's meeting URL."""
-    response = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+def attend(cluster: Cluster, meeting_id: str, name: str, key: str | None = None) -> str:
+    """Follow the Meeting Center's redirect; returns the room server's meeting URL. With
+    `key` (the meeting's moderator key), as its moderator."""
+    params = {"name": name, **({"key": key} if key else {})}
+    response = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params=params, timeout=10)
     assert response.status_code == 303, response.text
     return response.headers["location"]
 
@@ -52,7 +54,8 @@ def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
     assert meeting["server"] in {"room1", "room2"}
     assert meeting["join_url"] == f"{cluster.ems_url}/m/{meeting['id']}"
 
-    alice_page = attend(cluster, meeting["id"], "Alice")
+    # Alice created it: its moderator key (shown once) makes her its moderator.
+    alice_page = attend(cluster, meeting["id"], "Alice", meeting["moderator_key"])
     bob_page = attend(cluster, meeting["id"], "Bob")
     room = httpx.get(
         f"{cluster.ems_url}/api/v1/servers/{meeting['server']}", headers=cluster.admin

@@ -31,15 +31,18 @@ SUBJECTS = {
     "gbob": Subject("bob", frozenset({"staff"}), "globex"),  # another partition's bob
     "lbob": Subject("Bob", frozenset(), None),  # a local (partition-less) bob
     "lou": Subject("lou", frozenset(), None),  # a local user
+    # Holders of moderator keys (the link given to a meeting's creator), by meeting id:
+    "key": Subject(None, moderator_of=frozenset({"public", "mine"})),  # anonymous
+    "gkey": Subject("dave", frozenset(), "globex", moderator_of=frozenset({"public"})),
 }
 
 TARGETS: dict[str, Target | None] = {
-    "mine": Target("Bob", "acme"),
-    "unlisted": Target("bob", "acme", unlisted=True),
-    "by_name": Target("bob", "acme", restricted_to=frozenset({"CAROL"})),
-    "by_group": Target("bob", "acme", restricted_to=frozenset({"Staff"})),
-    "public": Target("bob", None),
-    "public_lou": Target("bob", None, restricted_to=frozenset({"lou"})),
+    "mine": Target("Bob", "acme", id="mine"),
+    "unlisted": Target("bob", "acme", unlisted=True, id="unlisted"),
+    "by_name": Target("bob", "acme", restricted_to=frozenset({"CAROL"}), id="by_name"),
+    "by_group": Target("bob", "acme", restricted_to=frozenset({"Staff"}), id="by_group"),
+    "public": Target("bob", None, id="public"),
+    "public_lou": Target("bob", None, restricted_to=frozenset({"lou"}), id="public_lou"),
     "none": None,
 }
 
@@ -52,13 +55,15 @@ LOCKED = Policy(
     anonymous_delete_others=False,
 )
 
-# Columns: browse create attend modify delete end moderate administer view_recording.
+# Columns: browse create attend modify change_access delete end moderate administer
+# view_recording.
 # Y allowed, N refused, - no such question (an action on a meeting, with no meeting).
 COLUMNS = [
     Action.BROWSE,
     Action.CREATE,
     Action.ATTEND,
     Action.MODIFY,
+    Action.CHANGE_ACCESS,
     Action.DELETE,
     Action.END,
     Action.MODERATE,
@@ -68,120 +73,148 @@ COLUMNS = [
 
 GRID = {
     "seed": """
-        admin  mine      YYYYYYYYY
-        admin  unlisted  YYYYYYYYY
-        admin  by_name   YYYYYYYYY
-        admin  by_group  YYYYYYYYY
-        admin  public    YYYYYYYYY
-        admin  public_lou YYYYYYYYY
-        admin  none      YY-----Y-
-        mod    mine      YYYYYYYNY
-        mod    unlisted  YYYYYYYNY
-        mod    by_name   YYYYYYYNY
-        mod    by_group  YYYYYYYNY
-        mod    public    YYYYYNNNY
-        mod    public_lou NYNNNNNNN
-        mod    none      YY-----N-
-        carol  mine      YYYYYNNNY
-        carol  unlisted  NYYNNNNNY
-        carol  by_name   YYYYYNNNY
-        carol  by_group  YYYYYNNNY
-        carol  public    YYYYYNNNY
-        carol  public_lou NYNNNNNNN
-        carol  none      YY-----N-
-        frank  mine      YYYYYNNNY
-        frank  unlisted  NYYNNNNNY
-        frank  by_name   NYNNNNNNN
-        frank  by_group  NYNNNNNNN
-        frank  public    YYYYYNNNY
-        frank  public_lou NYNNNNNNN
-        frank  none      YY-----N-
-        gbob   mine      NNNNNNNNN
-        gbob   unlisted  NNNNNNNNN
-        gbob   by_name   NNNNNNNNN
-        gbob   by_group  NNNNNNNNN
-        gbob   public    YYYYYNNNY
-        gbob   public_lou NYNNNNNNN
-        gbob   none      YY-----N-
-        lbob   mine      NNNNNNNNN
-        lbob   unlisted  NNNNNNNNN
-        lbob   by_name   NNNNNNNNN
-        lbob   by_group  NNNNNNNNN
-        lbob   public    YYYYYYYNY
-        lbob   public_lou YYYYYYYNY
-        lbob   none      YY-----N-
-        lou    mine      NNNNNNNNN
-        lou    unlisted  NNNNNNNNN
-        lou    by_name   NNNNNNNNN
-        lou    by_group  NNNNNNNNN
-        lou    public    YYYYYNNNY
-        lou    public_lou YYYYYNNNY
-        lou    none      YY-----N-
-        anon   mine      NNNNNNNNN
-        anon   unlisted  NNNNNNNNN
-        anon   by_name   NNNNNNNNN
-        anon   by_group  NNNNNNNNN
-        anon   public    YYYYYNNNY
-        anon   public_lou NYNNNNNNN
-        anon   none      YY-----N-
+        anon   mine       NNNNNNNNNN
+        anon   unlisted   NNNNNNNNNN
+        anon   by_name    NNNNNNNNNN
+        anon   by_group   NNNNNNNNNN
+        anon   public     YYYYNNNNNY
+        anon   public_lou NYNNNNNNNN
+        anon   none       YY------N-
+        admin  mine       YYYYYYYYYY
+        admin  unlisted   YYYYYYYYYY
+        admin  by_name    YYYYYYYYYY
+        admin  by_group   YYYYYYYYYY
+        admin  public     YYYYYYYYYY
+        admin  public_lou YYYYYYYYYY
+        admin  none       YY------Y-
+        mod    mine       YYYYYYYYNY
+        mod    unlisted   YYYYYYYYNY
+        mod    by_name    YYYYYYYYNY
+        mod    by_group   YYYYYYYYNY
+        mod    public     YYYYNNNNNY
+        mod    public_lou NYNNNNNNNN
+        mod    none       YY------N-
+        carol  mine       YYYYNNNNNY
+        carol  unlisted   NYYNNNNNNY
+        carol  by_name    YYYYNNNNNY
+        carol  by_group   YYYYNNNNNY
+        carol  public     YYYYNNNNNY
+        carol  public_lou NYNNNNNNNN
+        carol  none       YY------N-
+        frank  mine       YYYYNNNNNY
+        frank  unlisted   NYYNNNNNNY
+        frank  by_name    NYNNNNNNNN
+        frank  by_group   NYNNNNNNNN
+        frank  public     YYYYNNNNNY
+        frank  public_lou NYNNNNNNNN
+        frank  none       YY------N-
+        gbob   mine       NNNNNNNNNN
+        gbob   unlisted   NNNNNNNNNN
+        gbob   by_name    NNNNNNNNNN
+        gbob   by_group   NNNNNNNNNN
+        gbob   public     YYYYNNNNNY
+        gbob   public_lou NYNNNNNNNN
+        gbob   none       YY------N-
+        lbob   mine       NNNNNNNNNN
+        lbob   unlisted   NNNNNNNNNN
+        lbob   by_name    NNNNNNNNNN
+        lbob   by_group   NNNNNNNNNN
+        lbob   public     YYYYYYYYNY
+        lbob   public_lou YYYYYYYYNY
+        lbob   none       YY------N-
+        lou    mine       NNNNNNNNNN
+        lou    unlisted   NNNNNNNNNN
+        lou    by_name    NNNNNNNNNN
+        lou    by_group   NNNNNNNNNN
+        lou    public     YYYYNNNNNY
+        lou    public_lou YYYYNNNNNY
+        lou    none       YY------N-
+        key    mine       NNNNNNNNNN
+        key    unlisted   NNNNNNNNNN
+        key    by_name    NNNNNNNNNN
+        key    by_group   NNNNNNNNNN
+        key    public     YYYYYYYYNY
+        key    public_lou NYNNNNNNNN
+        key    none       YY------N-
+        gkey   mine       NNNNNNNNNN
+        gkey   unlisted   NNNNNNNNNN
+        gkey   by_name    NNNNNNNNNN
+        gkey   by_group   NNNNNNNNNN
+        gkey   public     YYYYYYYYNY
+        gkey   public_lou NYNNNNNNNN
+        gkey   none       YY------N-
     """,
     "locked": """
-        admin  mine      YYYYYYYYY
-        admin  unlisted  YYYYYYYYY
-        admin  by_name   YYYYYYYYY
-        admin  by_group  YYYYYYYYY
-        admin  public    YYYYYYYYY
-        admin  public_lou YYYYYYYYY
-        admin  none      YY-----Y-
-        mod    mine      YYYYYYYNY
-        mod    unlisted  YYYYYYYNY
-        mod    by_name   YYYYYYYNY
-        mod    by_group  YYYYYYYNY
-        mod    public    NNNNNNNNN
-        mod    public_lou NNNNNNNNN
-        mod    none      YY-----N-
-        carol  mine      YYYNNNNNY
-        carol  unlisted  NYYNNNNNY
-        carol  by_name   YYYNNNNNY
-        carol  by_group  YYYNNNNNY
-        carol  public    NNNNNNNNN
-        carol  public_lou NNNNNNNNN
-        carol  none      YY-----N-
-        frank  mine      YYYNNNNNY
-        frank  unlisted  NYYNNNNNY
-        frank  by_name   NYNNNNNNN
-        frank  by_group  NYNNNNNNN
-        frank  public    NNNNNNNNN
-        frank  public_lou NNNNNNNNN
-        frank  none      YY-----N-
-        gbob   mine      NNNNNNNNN
-        gbob   unlisted  NNNNNNNNN
-        gbob   by_name   NNNNNNNNN
-        gbob   by_group  NNNNNNNNN
-        gbob   public    NNNNNNNNN
-        gbob   public_lou NNNNNNNNN
-        gbob   none      YY-----N-
-        lbob   mine      NNNNNNNNN
-        lbob   unlisted  NNNNNNNNN
-        lbob   by_name   NNNNNNNNN
-        lbob   by_group  NNNNNNNNN
-        lbob   public    YYYYYYYNY
-        lbob   public_lou YYYYYYYNY
-        lbob   none      YY-----N-
-        lou    mine      NNNNNNNNN
-        lou    unlisted  NNNNNNNNN
-        lou    by_name   NNNNNNNNN
-        lou    by_group  NNNNNNNNN
-        lou    public    YYYNNNNNY
-        lou    public_lou YYYNNNNNY
-        lou    none      YY-----N-
-        anon   mine      NNNNNNNNN
-        anon   unlisted  NNNNNNNNN
-        anon   by_name   NNNNNNNNN
-        anon   by_group  NNNNNNNNN
-        anon   public    NNNNNNNNN
-        anon   public_lou NNNNNNNNN
-        anon   none      NN-----N-
+        anon   mine       NNNNNNNNNN
+        anon   unlisted   NNNNNNNNNN
+        anon   by_name    NNNNNNNNNN
+        anon   by_group   NNNNNNNNNN
+        anon   public     NNNNNNNNNN
+        anon   public_lou NNNNNNNNNN
+        anon   none       NN------N-
+        admin  mine       YYYYYYYYYY
+        admin  unlisted   YYYYYYYYYY
+        admin  by_name    YYYYYYYYYY
+        admin  by_group   YYYYYYYYYY
+        admin  public     YYYYYYYYYY
+        admin  public_lou YYYYYYYYYY
+        admin  none       YY------Y-
+        mod    mine       YYYYYYYYNY
+        mod    unlisted   YYYYYYYYNY
+        mod    by_name    YYYYYYYYNY
+        mod    by_group   YYYYYYYYNY
+        mod    public     NNNNNNNNNN
+        mod    public_lou NNNNNNNNNN
+        mod    none       YY------N-
+        carol  mine       YYYNNNNNNY
+        carol  unlisted   NYYNNNNNNY
+        carol  by_name    YYYNNNNNNY
+        carol  by_group   YYYNNNNNNY
+        carol  public     NNNNNNNNNN
+        carol  public_lou NNNNNNNNNN
+        carol  none       YY------N-
+        frank  mine       YYYNNNNNNY
+        frank  unlisted   NYYNNNNNNY
+        frank  by_name    NYNNNNNNNN
+        frank  by_group   NYNNNNNNNN
+        frank  public     NNNNNNNNNN
+        frank  public_lou NNNNNNNNNN
+        frank  none       YY------N-
+        gbob   mine       NNNNNNNNNN
+        gbob   unlisted   NNNNNNNNNN
+        gbob   by_name    NNNNNNNNNN
+        gbob   by_group   NNNNNNNNNN
+        gbob   public     NNNNNNNNNN
+        gbob   public_lou NNNNNNNNNN
+        gbob   none       YY------N-
+        lbob   mine       NNNNNNNNNN
+        lbob   unlisted   NNNNNNNNNN
+        lbob   by_name    NNNNNNNNNN
+        lbob   by_group   NNNNNNNNNN
+        lbob   public     YYYYYYYYNY
+        lbob   public_lou YYYYYYYYNY
+        lbob   none       YY------N-
+        lou    mine       NNNNNNNNNN
+        lou    unlisted   NNNNNNNNNN
+        lou    by_name    NNNNNNNNNN
+        lou    by_group   NNNNNNNNNN
+        lou    public     YYYNNNNNNY
+        lou    public_lou YYYNNNNNNY
+        lou    none       YY------N-
+        key    mine       NNNNNNNNNN
+        key    unlisted   NNNNNNNNNN
+        key    by_name    NNNNNNNNNN
+        key    by_group   NNNNNNNNNN
+        key    public     YYYYYYYYNY
+        key    public_lou NNNNNNNNNN
+        key    none       NN------N-
+        gkey   mine       NNNNNNNNNN
+        gkey   unlisted   NNNNNNNNNN
+        gkey   by_name    NNNNNNNNNN
+        gkey   by_group   NNNNNNNNNN
+        gkey   public     YYYYYYYYNY
+        gkey   public_lou NNNNNNNNNN
+        gkey   none       YY------N-
     """,
 }
 POLICIES = {"seed": SEED, "locked": LOCKED}
@@ -238,12 +271,21 @@ ROWS = [
     ("anon", Action.MODIFY, "public", {"anonymous_modify_others": False}, "only the moderator"),
     ("anon", Action.MODIFY, "public", {"anonymous_delete_others": False}, None),
     ("anon", Action.DELETE, "public", {"anonymous_delete_others": False}, "may delete"),
-    ("anon", Action.DELETE, "public", {"anonymous_modify_others": False}, None),
+    ("anon", Action.DELETE, "public", {}, "only the moderator may delete"),  # the default
+    ("anon", Action.DELETE, "public", {"anonymous_delete_others": True}, None),
+    ("anon", Action.CHANGE_ACCESS, "public", {}, "moderator, password or restriction"),
+    ("carol", Action.CHANGE_ACCESS, "mine", {}, "only the moderator may change this meeting's"),
     ("anon", Action.MODIFY, "public", {"anonymous_browse": False}, "sign in to see"),
     ("anon", Action.ATTEND, "public_lou", {}, "restricted to named people: sign in"),
     ("anon", Action.ADMINISTER, "none", {}, "only members of stadmins may administer"),
     ("carol", Action.MODIFY, "mine", {"anonymous_modify_others": False}, "may change this"),
-    ("carol", Action.DELETE, "mine", {"anonymous_modify_others": False}, None),
+    (
+        "carol",
+        Action.DELETE,
+        "mine",
+        {"anonymous_modify_others": False, "anonymous_delete_others": True},
+        None,
+    ),
     ("carol", Action.DELETE, "mine", {"anonymous_delete_others": False}, "may delete this"),
     ("carol", Action.BROWSE, "mine", {"anonymous_browse": False}, None),
     ("carol", Action.ATTEND, "mine", {"anonymous_attend": False}, None),
@@ -293,6 +335,7 @@ def test_an_anonymous_subject_has_no_groups_partition_or_empty_name() -> None:
     with pytest.raises(ValueError):
         Subject("")
     assert Subject.anonymous() == ANONYMOUS and ANONYMOUS.is_anonymous
+    assert Subject(None, moderator_of=frozenset({"m1"})).is_anonymous  # a key is no name
 
 
 def test_every_action_is_in_the_grid() -> None:
@@ -417,3 +460,14 @@ def test_names_and_groups_compare_without_case(
 ) -> None:
     shouted = replace(s, name=(s.name or "").upper(), groups=frozenset(g.upper() for g in s.groups))
     assert decide(s, *question, p).allowed == decide(shouted, *question, p).allowed
+
+
+@given(subjects(), actions, meetings, policies, st.sampled_from(["m1", "m2"]))
+def test_a_moderator_key_moderates_its_own_meeting_only(
+    s: Subject, a: Action, t: Target, p: Policy, held: str
+) -> None:
+    holder = replace(s, moderator_of=frozenset({held}))
+    own, other = replace(t, id=held), replace(t, id="m3")
+    if own.partition in (None, s.partition):
+        assert decide(holder, Action.MODERATE, own, p).allowed
+    assert decide(holder, a, other, p) == decide(s, a, other, p)

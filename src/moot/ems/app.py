@@ -20,6 +20,7 @@ from moot import __version__, metrics
 from moot.body_limit import BodyLimit
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.config import EmsSettings
+from moot.ems.admission import Admission
 from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
 from moot.ems.api import calendar as calendar_api
@@ -31,6 +32,7 @@ from moot.ems.api import reports as reports_api
 from moot.ems.api import servers as servers_api
 from moot.ems.auth.service import AuthService, NotPermitted
 from moot.ems.broadcasts import BroadcastService
+from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.detector import Timing
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.cluster.samples import Sampler
@@ -216,6 +218,8 @@ def create_app(settings: EmsSettings) -> FastAPI:
             meetings=meetings,
             servers=ServerService(sessions=sessions, cluster=cluster),
             auth=auth,
+            admission=Admission(meetings, auth),
+            feeds=CalendarFeeds(sessions, meetings, auth),
         )
         # Start-up objects (modules, ORM mappers, schemas) never die: move them out of the
         # collector's sight, so full collections stay short on the hot attend path.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from moot.config import EmsSettings
+from moot.ems import moderator_keys
+from moot.ems.admission import Admission
 from moot.ems.auth.service import ANONYMOUS, AuthService, Identity, cluster_administrator
 from moot.ems.auth.tokens import BadToken
+from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.meetings import MeetingService
 from moot.ems.servers import ServerService
@@ -26,6 +29,8 @@ class Ems:
     meetings: MeetingService
     servers: ServerService
     auth: AuthService
+    admission: Admission
+    feeds: CalendarFeeds
 
 
 async def get_ems(request: Request) -> Ems:
@@ -62,6 +67,19 @@ async def get_identity(request: Request) -> Identity:
 
 
 async def _identify(request: Request) -> Identity:
+    identity = await _signed_in(request)
+    keys = tuple(
+        (name.removeprefix(moderator_keys.COOKIE_PREFIX), value)
+        for name, value in request.cookies.items()
+        if name.startswith(moderator_keys.COOKIE_PREFIX) and value
+    )
+    header = request.headers.get(moderator_keys.HEADER, "").strip()
+    if header:
+        keys += (("*", header),)  # for the meeting the request is about
+    return replace(identity, moderator_keys=keys) if keys else identity
+
+
+async def _signed_in(request: Request) -> Identity:
     ems: Ems = request.app.state.ems
     address = client_address(request)
     header = request.headers.get("authorization", "")
@@ -97,9 +115,23 @@ async def get_auth(request: Request) -> AuthService:
     return ems.auth
 
 
+async def get_admission(request: Request) -> Admission:
+    ems: Ems = request.app.state.ems
+    return ems.admission
+
+
 EmsDep = Annotated[Ems, Depends(get_ems)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
+AdmissionDep = Annotated[Admission, Depends(get_admission)]
+
+
+async def get_feeds(request: Request) -> CalendarFeeds:
+    ems: Ems = request.app.state.ems
+    return ems.feeds
+
+
+FeedsDep = Annotated[CalendarFeeds, Depends(get_feeds)]
 AdminDep = Annotated[Identity, Depends(require_admin)]
 MeetingsDep = Annotated[MeetingService, Depends(get_meetings)]
 ServersDep = Annotated[ServerService, Depends(get_servers)]

@@ -11,14 +11,16 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.ems import moderator_keys
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.cluster.manager import (
     ClusterManager,
@@ -33,6 +35,7 @@ from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
+from moot.ems.store.meetings import Reader
 from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import CalendarEntry, CalendarPage, SortKey, When
 from moot.ems.store.recordings import RecordedSegment
@@ -48,7 +51,7 @@ from moot.recurrence import (
     normalize_rule,
     occurrences,
 )
-from moot.tokens import InvalidToken, Role, sign_join_token, verify_join_token
+from moot.tokens import InvalidToken, JoinClaims, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
 
@@ -155,6 +158,11 @@ class AttendInfo:
     server_name: str | None
     epoch: int
     password_hash: str | None
+    # Who may enter, and as what (moot.permissions reads these: auth.service.MeetingLike).
+    partition: str | None = None
+    restricted_to: tuple[str, ...] = ()
+    unlisted: bool = False
+    moderator_key_hash: str | None = None
 
     @classmethod
     def of(cls, row: MeetingRow) -> AttendInfo:
@@ -166,11 +174,26 @@ class AttendInfo:
             server_name=row.server_name,
             epoch=row.epoch,
             password_hash=row.password_hash,
+            partition=row.partition,
+            restricted_to=tuple(row.restricted_to),
+            unlisted=row.unlisted,
+            moderator_key_hash=row.moderator_key_hash,
         )
 
     @property
     def needs_password(self) -> bool:
         return self.password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Entrant:
+    """Who enters a meeting: the name shown (unique in the meeting), the person behind it,
+    the role, and what renewing their token checks again (moot.tokens.JoinClaims.proof)."""
+
+    name: str
+    person: str
+    role: Role
+    proof: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +225,25 @@ def check_password(stored: str, password: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+# Changes that decide who moderates a meeting or may enter it (Action.CHANGE_ACCESS).
+ACCESS_FIELDS = ("moderator", "password", "restricted_to")
+
+
+def changes_access(row: MeetingRow, changes: dict[str, Any]) -> list[str]:
+    """The fields of `changes` that would change who moderates or may enter the meeting
+    (a password given counts: it cannot be compared)."""
+    changed = []
+    if "moderator" in changes and changes["moderator"] != row.moderator:
+        changed.append("moderator")
+    if "password" in changes and (changes["password"] or row.password_hash is not None):
+        changed.append("password")
+    if "restricted_to" in changes and sorted(
+        e.casefold() for e in changes["restricted_to"] or []
+    ) != sorted(e.casefold() for e in row.restricted_to):
+        changed.append("restricted_to")
+    return changed
 
 
 class MeetingService:
@@ -242,7 +284,12 @@ class MeetingService:
     # -- create and change ---------------------------------------------
 
     async def create(
-        self, data: MeetingCreate, now: datetime | None = None, *, partition: str | None = None
+        self,
+        data: MeetingCreate,
+        now: datetime | None = None,
+        *,
+        partition: str | None = None,
+        moderator_key_hash: str | None = None,
     ) -> MeetingRow:
         now = now or utcnow()
         instant = data.start is None
@@ -265,6 +312,7 @@ class MeetingService:
             unlisted=data.unlisted,
             restricted_to=list(data.restricted_to),
             partition=partition,
+            moderator_key_hash=moderator_key_hash,
             recurrence=_rule(data.recurrence, start, data.timezone, instant=instant),
             record=data.record,
             password_hash=await off_loop(hash_password, data.password) if data.password else None,
@@ -283,6 +331,7 @@ class MeetingService:
         async with self._sessions() as session:
             session.add(row)
             await session.flush()  # the meeting row first: its segment and occurrences refer to it
+            await store.set_access(session, row)
             await write_occurrences(session, row, now)
             if instant:
                 await record_segment(
@@ -304,6 +353,16 @@ class MeetingService:
                     "name", "an unlisted meeting of this name exists already; choose another name"
                 ) from exc
         return row
+
+    async def new_moderator_key(self, meeting_id: str) -> str:
+        """A new moderator key for the meeting (moderator_keys): the old one opens nothing."""
+        key = moderator_keys.new_key()
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            row.moderator_key_hash = moderator_keys.key_hash(key)
+            await session.commit()
+        self.forget(meeting_id)
+        return key
 
     @staticmethod
     async def _check_unlisted_name(session: AsyncSession, name: str, meeting_id: str) -> None:
@@ -382,6 +441,8 @@ class MeetingService:
                     ) from exc
             if row.location_required and not row.location:
                 raise InvalidChange("location_required", "a required location needs a location")
+            if "restricted_to" in changes:
+                await store.set_access(session, row)
             if "tools" in changes:
                 row.tools = list(dict.fromkeys(changes["tools"]))
             if "duration_minutes" in changes and changes["duration_minutes"] is not None:
@@ -531,7 +592,7 @@ class MeetingService:
         range_from: datetime,
         range_to: datetime,
         q: str | None = None,
-        partition: str | None = "*",
+        reader: Reader = Reader(),
         *,
         limit: int = 2000,
         after: tuple[datetime, str] | None = None,
@@ -543,7 +604,7 @@ class MeetingService:
             raise InvalidQuery("to", "a calendar range is at most 62 days")
         async with self._sessions() as session:
             return await occurrence_store.in_range(
-                session, range_from, range_to, q=q, partition=partition, limit=limit, after=after
+                session, range_from, range_to, q=q, reader=reader, limit=limit, after=after
             )
 
     async def calendar_page(
@@ -553,7 +614,7 @@ class MeetingService:
         range_to: datetime,
         *,
         q: str | None = None,
-        partition: str | None = "*",
+        reader: Reader = Reader(),
         sort: SortKey = "start",
         order: Literal["asc", "desc"] = "asc",
         offset: int = 0,
@@ -567,7 +628,7 @@ class MeetingService:
                 range_from,
                 range_to,
                 q=q,
-                partition=partition,
+                reader=reader,
                 sort=sort,
                 order=order,
                 offset=offset,
@@ -645,10 +706,13 @@ class MeetingService:
                 row, await occurrence_store.exceptions_of(session, row.id)
             )
 
-    async def moderated_by(self, name: str) -> list[CalendarMeeting]:
-        """The meetings `name` moderates that have not ended, for a personal calendar feed."""
+    async def moderated_by(
+        self, name: str, visible: Callable[[MeetingRow], bool]
+    ) -> list[CalendarMeeting]:
+        """The meetings `name` moderates that have not ended and `visible` lets through, for
+        a personal calendar feed."""
         async with self._sessions() as session:
-            rows = await store.moderated_by(session, name)
+            rows = [r for r in await store.moderated_by(session, name) if visible(r)]
             return [
                 self._calendar_meeting(r, await occurrence_store.exceptions_of(session, r.id))
                 for r in rows
@@ -721,22 +785,16 @@ class MeetingService:
         self._changes += 1
         self._running.pop(meeting_id, None)
 
-    async def rejoin(self, meeting_id: str, old_token: str) -> AttendRedirect:
-        """A meeting page lost its room server: where the meeting is now, and a new token.
-
-        The old token (signed by us, expired at most REJOIN_WINDOW ago) is the proof
-        that this person was let in, password and all.
-        """
+    def old_token(self, meeting_id: str, token: str) -> JoinClaims:
+        """The claims of a join token we signed for this meeting, expired at most
+        REJOIN_WINDOW ago (how a meeting page that lost its room server asks back in);
+        NotAllowed if it is not one."""
         try:
-            claims = verify_join_token(
-                self._key.public_key(),
-                old_token,
-                meeting_id=meeting_id,
-                expired_for=REJOIN_WINDOW,
+            return verify_join_token(
+                self._key.public_key(), token, meeting_id=meeting_id, expired_for=REJOIN_WINDOW
             )
         except InvalidToken as exc:
             raise NotAllowed(str(exc)) from exc
-        return await self.attend(await self.attend_info(meeting_id), claims.user, trusted=True)
 
     async def check_password(self, info: AttendInfo, password: str, address: str) -> None:
         """CannotAttend unless `password` is the meeting's; guesses are throttled per meeting
@@ -759,18 +817,12 @@ class MeetingService:
             raise CannotAttend("wrong or missing meeting password")
         await self._throttle.give_back(reservation)  # the right password is no failed guess
 
-    async def attend(
-        self,
-        info: AttendInfo,
-        user: str,
-        password: str | None = None,
-        *,
-        address: str = "",
-        trusted: bool = False,
-    ) -> AttendRedirect:
-        """Start the meeting if it should run, then a signed redirect to its room server."""
-        if info.password_hash is not None and not trusted:
-            await self.check_password(info, password or "", address)
+    async def attend(self, info: AttendInfo, entrant: Entrant) -> AttendRedirect:
+        """Start the meeting if it should run, then a signed redirect to its room server.
+
+        Who enters, under which name and in which role, was decided before (admission.py):
+        this signs what it was told.
+        """
         if info.status != "in_progress":
             info = await self._start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")
@@ -778,18 +830,19 @@ class MeetingService:
             raise Unavailable(
                 "the room server hosting this meeting is not reachable; try again shortly"
             )
-        role: Role = "moderator" if user.casefold() == info.moderator.casefold() else "participant"
         token = sign_join_token(
             self._key,
             meeting_id=info.id,
-            user=user,
-            role=role,
+            user=entrant.name,
+            role=entrant.role,
             epoch=info.epoch,
             ttl_seconds=self._ttl,
+            person=entrant.person,
+            proof=entrant.proof,
         )
         return AttendRedirect(
             url=f"{server.url}/meeting/{info.id}?token={token}",
-            role=role,
+            role=entrant.role,
             socket_url=_socket_base(server.url) + f"/meeting/{info.id}/ws?token={token}",
             token=token,
         )

@@ -16,7 +16,14 @@ from moot.body_limit import BodyLimit, fixed
 from moot.cluster_config import ice_servers
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
-from moot.room.host import Connection, HostedMeeting, MeetingHost, MeetingNotHere
+from moot.room.host import (
+    Connection,
+    HostedMeeting,
+    MeetingHost,
+    MeetingNotHere,
+    NameTaken,
+    name_taken_text,
+)
 from moot.security_headers import SecurityHeaders
 from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
@@ -26,6 +33,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # WebSocket close codes the meeting client understands (docs/protocol.md).
 CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
+CLOSE_NAME_TAKEN = 4409
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
 
 
@@ -73,6 +81,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             return refuse(request, "Not here", "This meeting is not hosted on this server.", 404)
         if claims.epoch != meeting.epoch:
             return refuse(request, "Cannot enter", STALE_TOKEN, 403)
+        if meeting.name_taken(claims.user, claims.person):
+            return refuse(request, "Name taken", name_taken_text(claims.user), 409)
         return templates.TemplateResponse(
             request,
             "meeting.html",
@@ -100,13 +110,19 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_BAD_TOKEN)
             return
-        conn = Connection(channel=websocket, user=claims.user, role=claims.role)
+        conn = Connection(
+            channel=websocket, user=claims.user, role=claims.role, person=claims.person
+        )
         try:
             if host.get(meeting_id).epoch != claims.epoch:
                 await websocket.send_text(Error(message=STALE_TOKEN).model_dump_json())
                 await websocket.close(code=CLOSE_BAD_TOKEN)
                 return
             await host.join(meeting_id, conn)
+        except NameTaken as exc:
+            await websocket.send_text(Error(message=str(exc)).model_dump_json())
+            await websocket.close(code=CLOSE_NAME_TAKEN)
+            return
         except MeetingNotHere:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
             await websocket.close(code=CLOSE_NOT_HERE)

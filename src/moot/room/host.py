@@ -57,8 +57,9 @@ class ClientChannel(Protocol):
 @dataclass(eq=False)
 class Connection:
     channel: ClientChannel
-    user: str
+    user: str  # the name shown: one person's in a meeting (see HostedMeeting.holder_of)
     role: Role
+    person: str = ""  # who it is (the join token's): one person's tabs share their name
 
     async def send(
         self,
@@ -97,6 +98,19 @@ class HostedMeeting:
             meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
         )
 
+    def holder_of(self, name: str) -> str | None:
+        """The person who holds `name` in the meeting now (compared ignoring case), if any."""
+        wanted = name.casefold()
+        for conn in self.connections:
+            if conn.user.casefold() == wanted:
+                return conn.person or conn.user
+        return None
+
+    def name_taken(self, name: str, person: str) -> bool:
+        """Whether someone else holds `name` here: two people never share one in a meeting."""
+        holder = self.holder_of(name)
+        return holder is not None and holder != (person or name)
+
     def forget_event(self, sender: str, event_id: str) -> None:
         seen = self.seen.get(sender, [])
         if event_id in seen:
@@ -113,6 +127,10 @@ class HostedMeeting:
 
 class MeetingNotHere(Exception):
     pass
+
+
+class NameTaken(Exception):
+    """Someone else in the meeting holds this name; `str()` says what to do."""
 
 
 Journal = Callable[[HostedMeeting, ChatLine], Awaitable[bool]]
@@ -263,6 +281,8 @@ class MeetingHost:
 
     async def join(self, meeting_id: str, conn: Connection) -> HostedMeeting:
         meeting = self.get(meeting_id)
+        if meeting.name_taken(conn.user, conn.person):
+            raise NameTaken(name_taken_text(conn.user))
         first_of_user = all(c.user != conn.user for c in meeting.connections)
         meeting.connections.append(conn)
         await conn.send(
@@ -333,6 +353,13 @@ class MeetingHost:
     async def _broadcast(meeting: HostedMeeting, message: Roster | ChatLine) -> None:
         for conn in list(meeting.connections):
             await conn.send(message)
+
+
+def name_taken_text(name: str) -> str:
+    return (
+        f"Someone else in this meeting is called {name}: "
+        "open the meeting again and choose another name."
+    )
 
 
 def _now() -> datetime:

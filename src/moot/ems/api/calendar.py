@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel, Field
 
 from moot.ems.api.meetings import allowed, meeting_out
 from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
-from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
+from moot.ems.auth.service import NotPermitted
+from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
@@ -65,6 +67,35 @@ def _aware(field: str, value: datetime | None) -> None:
         raise InvalidQuery(field, "needs a time zone offset, e.g. 2026-12-01T00:00:00Z")
 
 
+class FeedOut(BaseModel):
+    url: str = Field(
+        description="The secret address of your calendar feed (shown once; subscribe to it"
+        " with webcal:// in a calendar program). A new one ends the old."
+    )
+
+
+@router.post(
+    "/calendar/feed",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedOut,
+    responses={401: {}},
+)
+async def new_feed(identity: IdentityDep, feeds: FeedsDep) -> FeedOut:
+    """A new secret address for your personal calendar feed (the meetings you moderate)."""
+    if identity.claims is None or identity.claims.source == "cluster-secret":
+        raise NotPermitted("sign in to have a calendar feed", signed_in=identity.claims is not None)
+    return FeedOut(url=await feeds.new_address(identity))
+
+
+@router.delete("/calendar/feed", status_code=status.HTTP_204_NO_CONTENT, responses={401: {}})
+async def stop_feed(identity: IdentityDep, feeds: FeedsDep) -> Response:
+    """Stop your calendar feed: its address opens nothing from now on."""
+    if identity.claims is None or identity.claims.source == "cluster-secret":
+        raise NotPermitted("sign in to have a calendar feed", signed_in=identity.claims is not None)
+    await feeds.stop(identity)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/calendar", response_model=list[OccurrenceOut])
 async def calendar(
     request: Request,
@@ -92,7 +123,7 @@ async def calendar(
     auth.require(identity, Action.BROWSE)
     after = _decode_cursor(cursor) if cursor else None
     found = await meetings.calendar(
-        from_, to, q or None, auth.scope_of(identity), limit=limit + 1, after=after
+        from_, to, q or None, auth.reader_of(identity), limit=limit + 1, after=after
     )
     if len(found) > limit:
         found = found[:limit]

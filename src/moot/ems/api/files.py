@@ -1,7 +1,8 @@
 """/api/v1/meetings/{id}/files: the presentations and documents attached to a meeting.
 
 Attaching and removing need the right to change the meeting; downloading, the right to
-attend it, or a link from inside the meeting (its capability). Downloads are served so
+attend it (for a meeting with a password: the right to change its password), or a link from
+inside the meeting (its capability, the proof that its holder got in). Downloads are served so
 that no file can run script in the Meeting Center's origin (moot.ems.filetypes).
 """
 
@@ -15,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from moot.ems.api.meetings import allowed
-from moot.ems.auth.service import AuthService, Identity, NotPermitted, target_of
+from moot.ems.auth.service import AuthService, Identity, NotPermitted
 from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.files import FileService, read_uploads
 from moot.ems.filetypes import content_disposition, extension_of, type_of
@@ -66,12 +67,13 @@ def file_out(files: FileService, row: MeetingFileRow) -> FileOut:
 
 
 def may_download(auth: AuthService, identity: Identity, row: MeetingRow) -> None:
-    """Those who may attend; for a meeting with a password, those who may change it (from
-    inside the meeting, its page's links carry the capability instead)."""
+    """Those who may attend; for a meeting with a password, those who may change it (its
+    moderator, administrators): everyone else proves the password from inside the meeting,
+    whose page's links carry the capability instead."""
     allowed(auth, identity, Action.ATTEND, row)
     if (
         row.password_hash is not None
-        and not auth.decide(identity, Action.MODIFY, target_of(row)).allowed
+        and not auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
     ):
         raise NotPermitted(
             "this meeting has a password: its files are open from inside the meeting",

@@ -8,21 +8,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from moot.ems import moderator_keys
 from moot.ems.api.schemas import (
     Attendee,
     MeetingCreate,
+    MeetingCreated,
     MeetingDetail,
     MeetingOut,
     MeetingPage,
     MeetingPatch,
+    ModeratorKeyOut,
     RecordedEvent,
     RecordingOut,
     RecordingSegment,
     RejoinOut,
     RejoinRequest,
 )
-from moot.ems.auth.service import AuthService, Identity, NotPermitted, target_of
-from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
+from moot.ems.auth.service import AuthService, Identity, NotPermitted
+from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import (
     CannotAttend,
@@ -30,6 +33,7 @@ from moot.ems.meetings import (
     MeetingService,
     NotAllowed,
     Unavailable,
+    changes_access,
 )
 from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
@@ -123,7 +127,7 @@ def recording_out(
 def allowed(auth: AuthService, identity: Identity, action: Action, row: MeetingRow) -> None:
     """NotPermitted (401/403) unless `identity` may do `action` on the meeting. A meeting of
     another partition is not found at all: its existence is none of their business."""
-    decision = auth.decide(identity, action, target_of(row))
+    decision = auth.decide_on(identity, action, row)
     if not decision.allowed:
         if "another partition" in decision.reason:
             raise MeetingNotFound(row.id)
@@ -143,22 +147,56 @@ def attendee_out(row: AttendanceRow) -> Attendee:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=MeetingOut,
+    response_model=MeetingCreated,
     responses={401: {}, 503: {"description": "No room server can host it now."}},
 )
 async def create_meeting(
     body: MeetingCreate, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
-) -> MeetingOut:
+) -> MeetingCreated:
     """Schedule a meeting, or start it now when `start` is absent.
 
     Signed in, you moderate it unless `moderator` names someone else, and it belongs to your
-    partition.
+    partition. Not signed in (or as the cluster administrator), you get its moderator key,
+    this once: presented later, it makes its holder the moderator.
     """
     auth.require(identity, Action.CREATE)
     if identity.claims is not None and "moderator" not in body.model_fields_set:
         body = body.model_copy(update={"moderator": identity.claims.username})
     partition = identity.claims.partition if identity.claims else None
-    return meeting_out(meetings, await meetings.create(body, partition=partition))
+    key = moderator_keys.new_key() if needs_moderator_key(identity) else None
+    row = await meetings.create(
+        body,
+        partition=partition,
+        moderator_key_hash=moderator_keys.key_hash(key) if key else None,
+    )
+    return MeetingCreated(
+        **meeting_out(meetings, row).model_dump(),
+        moderator_key=key,
+        moderator_url=f"{meetings.join_url(row.id)}?key={key}" if key else None,
+    )
+
+
+def needs_moderator_key(identity: Identity) -> bool:
+    """A creator who will not be recognised by sign-in: anonymous, or the cluster secret."""
+    return identity.claims is None or identity.claims.source == "cluster-secret"
+
+
+@router.post(
+    "/{meeting_id}/moderator-key",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModeratorKeyOut,
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def new_moderator_key(
+    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+) -> ModeratorKeyOut:
+    """A new moderator key (the moderator or an administrator): the old one opens nothing
+    from now on. Shown this once."""
+    allowed(auth, identity, Action.CHANGE_ACCESS, await meetings.get(meeting_id))
+    key = await meetings.new_moderator_key(meeting_id)
+    return ModeratorKeyOut(
+        moderator_key=key, moderator_url=f"{meetings.join_url(meeting_id)}?key={key}"
+    )
 
 
 @router.get("", response_model=MeetingPage)
@@ -191,7 +229,7 @@ async def list_meetings(
             order=order,
             limit=limit,
             cursor=cursor,
-            partition=auth.scope_of(identity),
+            reader=auth.reader_of(identity),
         )
     )
     return MeetingPage(items=[meeting_out(meetings, r) for r in rows], next_cursor=next_cursor)
@@ -223,7 +261,12 @@ async def get_recording(
 async def patch_meeting(
     meeting_id: str, body: MeetingPatch, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> MeetingOut:
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    """Change a meeting. Its moderator, password and restriction only its moderator (or an
+    administrator) may change."""
+    row = await meetings.get(meeting_id)
+    allowed(auth, identity, Action.MODIFY, row)
+    if changes_access(row, body.model_dump(exclude_unset=True)):
+        allowed(auth, identity, Action.CHANGE_ACCESS, row)
     return meeting_out(meetings, await meetings.update(meeting_id, body))
 
 
@@ -258,19 +301,22 @@ async def rejoin_preflight(meeting_id: str) -> Response:
     responses={403: {}, 404: {}, 409: {}, 503: {}},
 )
 async def rejoin_meeting(
-    meeting_id: str, body: RejoinRequest, meetings: MeetingsDep
+    meeting_id: str, body: RejoinRequest, admission: AdmissionDep
 ) -> RejoinOut | JSONResponse:
     """For a meeting page whose room server went away: where to reconnect, with a new token.
 
     Called by the meeting page itself (from the room server's origin), so that a moved
-    meeting carries on without a refresh.
+    meeting carries on without a refresh. Whoever the old token was given to must still
+    be allowed in: 403 with the reason if they were signed out or removed, if a password
+    was set or a restriction added since; the role is theirs now (a moderator key given
+    anew, a moderator changed: participant).
     """
     # Answered here, errors included: the page must read them across origins.
     try:
-        target = await meetings.rejoin(meeting_id, body.token)
+        target = await admission.readmit(meeting_id, body.token)
     except MeetingNotFound:
         return _cross_origin(404, f"meeting {meeting_id} not found")
-    except NotAllowed as exc:
+    except (NotAllowed, NotPermitted) as exc:
         return _cross_origin(403, str(exc))
     except CannotAttend as exc:
         return _cross_origin(409, str(exc))

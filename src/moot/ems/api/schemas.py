@@ -208,6 +208,24 @@ class MeetingDetail(MeetingOut):
     attendance: list[Attendee]
 
 
+class ModeratorKeyOut(BaseModel):
+    moderator_key: str = Field(
+        description="Shown once, stored only as a hash: whoever presents it moderates the "
+        "meeting (header X-Moderator-Key, or the moderator_url in a browser)."
+    )
+    moderator_url: str = Field(description="The moderator link: join_url with the key.")
+
+
+class MeetingCreated(MeetingOut):
+    """A new meeting; made by someone not signed in (or by the cluster administrator), with
+    its moderator key, shown this once."""
+
+    moderator_key: str | None = Field(
+        None, description="null when the signed-in creator (or the named moderator) signs in"
+    )
+    moderator_url: str | None = None
+
+
 class OccurrenceOut(BaseModel):
     meeting_id: str
     name: str

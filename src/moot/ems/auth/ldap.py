@@ -409,6 +409,29 @@ class LdapDirectory:
                 f"the directory refused the sign-in ({_describe(connection.result)})"
             )
 
+    def lookup(self, username: str, partition: str | None = None) -> DirectoryUser | None:
+        """The user of exactly this name, with their groups now (of one partition, or of any
+        when None), or None: how a sign-in is checked again after it was given. No password:
+        the service account searches. DirectoryError if the directory cannot be asked."""
+        if not username.strip():
+            return None
+        try:
+            partitions = (
+                self.settings.partitions if partition is None else (self._partition(partition),)
+            )
+        except ValueError:  # a partition no longer configured: nobody is in it
+            return None
+        user_filter = self.settings.user_filter.format(username=escape_filter_chars(username))
+        with self._service() as service:
+            for where in partitions:
+                found = self._search(
+                    service, where.search_base, user_filter, self._user_attributes(), size_limit=1
+                )
+                if found:
+                    dn, attributes = found[0]
+                    return self._user(service, where, dn, attributes, username)
+        return None
+
     def find_users(self, text: str, partition: str, *, limit: int = 20) -> list[DirectoryUser]:
         """Users of one partition whose name, id or mail contains text (the moderator picker).
 

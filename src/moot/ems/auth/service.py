@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.config import EmsSettings
+from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
 from moot.ems.auth.ldap import (
     DirectoryError,
+    DirectoryUser,
     LdapDirectory,
     LdapPartition,
     LdapSettings,
@@ -31,7 +34,8 @@ from moot.ems.auth.tokens import verify_session as verify_token
 from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
 from moot.ems.store.db import utcnow
-from moot.ems.store.models import MeetingRow, SigningKeyRow, UserRow
+from moot.ems.store.meetings import Reader
+from moot.ems.store.models import SigningKeyRow, UserRow
 from moot.ems.throttle import Throttle, TooMany
 from moot.permissions import Action, Decision, Policy, Subject, Target, decide
 
@@ -39,6 +43,8 @@ log = logging.getLogger("moot.ems.auth")
 
 # How often an EMS node reads the key ring again (another node or the CLI may rotate it).
 RING_REFRESH = 30.0
+# How long a name looked up in the directory (is it a user's?) is taken as known.
+KNOWN_NAMES_FOR = 300.0
 # What a refused sign-in is told: never which of the two was wrong.
 REFUSED = "wrong user name or password"
 
@@ -59,6 +65,24 @@ class Throttled(SignInFailed):
         )
 
 
+class NotSignedIn(Exception):
+    """A sign-in that a join token was given under has ended; `str()` says why."""
+
+
+def _ended(
+    found: tuple[frozenset[str], datetime | None] | None, groups: frozenset[str], issued_at: int
+) -> str:
+    """Why a sign-in token no longer holds ("" if it does): its user as they are now."""
+    if found is None:
+        return "the user of this sign-in no longer exists or is disabled: sign in again"
+    now_groups, created = found
+    if created is not None and created.timestamp() > issued_at + 1:
+        return "the user of this sign-in no longer exists or is disabled: sign in again"
+    if {g.casefold() for g in now_groups} != {g.casefold() for g in groups}:
+        return "your groups have changed since you signed in: sign in again"
+    return ""
+
+
 class NotPermitted(Exception):
     """`decide` refused; `str()` says why, `signed_in` tells 401 from 403."""
 
@@ -69,10 +93,15 @@ class NotPermitted(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is asking: a verified sign-in, or nobody."""
+    """Who is asking: a verified sign-in, or nobody; with the moderator keys presented
+    ((meeting id, key) from cookies; ("*", key) from the X-Moderator-Key header)."""
 
     claims: SessionClaims | None
     address: str = ""
+    moderator_keys: tuple[tuple[str, str], ...] = ()
+
+    def keys_for(self, meeting_id: str) -> list[str]:
+        return [key for where, key in self.moderator_keys if where in (meeting_id, "*")]
 
     @property
     def subject(self) -> Subject:
@@ -121,13 +150,31 @@ def cluster_administrator(admin_group: str, address: str) -> Identity:
 ALL_PARTITIONS = "*"
 
 
-def target_of(row: MeetingRow) -> Target:
+class MeetingLike(Protocol):
+    """What permissions read of a meeting (a MeetingRow, or the cached AttendInfo)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def moderator(self) -> str: ...
+    @property
+    def partition(self) -> str | None: ...
+    @property
+    def restricted_to(self) -> Sequence[str]: ...
+    @property
+    def unlisted(self) -> bool: ...
+    @property
+    def moderator_key_hash(self) -> str | None: ...
+
+
+def target_of(meeting: MeetingLike) -> Target:
     """A meeting as the permission check sees it."""
     return Target(
-        moderator=row.moderator,
-        partition=row.partition,
-        restricted_to=frozenset(row.restricted_to),
-        unlisted=row.unlisted,
+        moderator=meeting.moderator,
+        partition=meeting.partition,
+        restricted_to=frozenset(meeting.restricted_to),
+        unlisted=meeting.unlisted,
+        id=meeting.id,
     )
 
 
@@ -183,6 +230,11 @@ class AuthService:
         self._directory = LdapDirectory(ldap) if ldap else None
         self._ring: dict[str, RingKey] = {}
         self._throttle = Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds))
+        # (name, partition) -> (when asked, the directory's answer): see _user_now.
+        self._directory_answers: dict[
+            tuple[str, str | None], tuple[float, DirectoryUser | None]
+        ] = {}
+        self._recheck = settings.directory_recheck_seconds
         self._ring_loaded_at = 0.0
 
     # -- keys ----------------------------------------------------------------
@@ -310,7 +362,8 @@ class AuthService:
         return user.username, user.display_name, user.groups, user.partition, "ldap"
 
     async def verify(self, token: str) -> SessionClaims:
-        """A token every EMS node honours, unless it was signed out; BadToken if not."""
+        """A token every EMS node honours, unless it was signed out or its user was removed,
+        disabled or changed groups since; BadToken (with the reason) if not."""
         if time.monotonic() - self._ring_loaded_at > RING_REFRESH:
             await self.load()  # keys rotated or retired with `moot keys rotate`
         try:
@@ -323,7 +376,82 @@ class AuthService:
         async with self._sessions() as session:
             if await store.is_revoked(session, claims.jti):
                 raise BadToken("signed out: sign in again")
+        found = await self._user_now(
+            claims.username, claims.source, claims.partition, unknown=claims.groups
+        )
+        problem = _ended(found, claims.groups, claims.issued_at)
+        if problem:
+            raise BadToken(problem)
         return claims
+
+    async def subject_again(
+        self, *, username: str, source: str, partition: str | None, jti: str, issued_at: int
+    ) -> Subject:
+        """Who a sign-in is now, for renewing a join token it got (rejoin): its user as they
+        are now (their groups today); NotSignedIn if it was signed out or its user removed."""
+        async with self._sessions() as session:
+            if jti and await store.is_revoked(session, jti):
+                raise NotSignedIn("you have signed out: sign in and open the meeting again")
+        found = await self._user_now(username, source, partition, unknown=frozenset())
+        if found is None:
+            raise NotSignedIn("your user no longer exists or is disabled")
+        groups, created = found
+        if created is not None and created.timestamp() > issued_at + 1:
+            raise NotSignedIn("your user no longer exists or is disabled")
+        return Subject(name=username, groups=groups, partition=partition)
+
+    async def _user_now(
+        self, username: str, source: str, partition: str | None, *, unknown: frozenset[str]
+    ) -> tuple[frozenset[str], datetime | None] | None:
+        """(groups now, when made for local users) of a signed-in user; None if removed or
+        disabled. The directory is asked at most every `directory_recheck_seconds` per user;
+        while it cannot be asked, its last answer stands, or with none, `unknown` groups."""
+        if source == "local":
+            async with self._sessions() as session:
+                row = await store.get_user(session, username)
+            if row is None or row.disabled:
+                return None
+            return frozenset(row.groups), row.created_at
+        if source != "ldap" or self._directory is None:
+            return None if source == "ldap" else (frozenset(), None)
+        key = (username.casefold(), partition)
+        cached = self._directory_answers.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._recheck:
+            user = cached[1]
+        else:
+            try:
+                user = await asyncio.to_thread(self._directory.lookup, username, partition)
+            except DirectoryError as exc:
+                log.warning("could not check %s in the directory: %s", username, exc)
+                if cached is None:
+                    return unknown, None
+                user = cached[1]
+            else:
+                self._directory_answers[key] = (time.monotonic(), user)
+        return None if user is None else (user.groups, None)
+
+    async def is_known_user(self, name: str) -> bool:
+        """Whether someone may sign in under this name (a local user, or one of the
+        directory): a visitor who types it is shown as a guest."""
+        name = name.strip()
+        if not name:
+            return False
+        async with self._sessions() as session:
+            if await store.get_user(session, name) is not None:
+                return True
+        if self._directory is None:
+            return False
+        key = (name.casefold(), None)
+        cached = self._directory_answers.get(key)
+        if cached is not None and time.monotonic() - cached[0] < KNOWN_NAMES_FOR:
+            return cached[1] is not None
+        try:
+            user = await asyncio.to_thread(self._directory.lookup, name, None)
+        except DirectoryError as exc:
+            log.warning("could not look %r up in the directory: %s", name, exc)
+            return cached is not None and cached[1] is not None
+        self._directory_answers[key] = (time.monotonic(), user)
+        return user is not None
 
     async def sign_out(self, claims: SessionClaims) -> None:
         async with self._sessions() as session:
@@ -372,15 +500,31 @@ class AuthService:
         if not decision.allowed:
             raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
 
+    def subject_on(self, identity: Identity, meeting: MeetingLike) -> Subject:
+        """The subject as it acts on this meeting: holding its moderator key, if presented."""
+        subject = identity.subject
+        if any(keys.opens(k, meeting.moderator_key_hash) for k in identity.keys_for(meeting.id)):
+            return replace(subject, moderator_of=frozenset({meeting.id}))
+        return subject
+
+    def decide_on(self, identity: Identity, action: Action, meeting: MeetingLike) -> Decision:
+        return decide(self.subject_on(identity, meeting), action, target_of(meeting), self.policy)
+
+    def decide_subject(self, subject: Subject, action: Action, meeting: MeetingLike) -> Decision:
+        return decide(subject, action, target_of(meeting), self.policy)
+
     def is_admin(self, identity: Identity) -> bool:
         return self.decide(identity, Action.ADMINISTER).allowed
 
-    def scope_of(self, identity: Identity) -> str | None:
-        """Whose meetings lists show: every partition's (administrators), or those without a
-        partition and the subject's own."""
+    def reader_of(self, identity: Identity) -> Reader:
+        """Whose lists: what they show is only what this reader may open (store.Reader)."""
         if self.is_admin(identity):
-            return ALL_PARTITIONS
-        return identity.claims.partition if identity.claims else None
+            return Reader.everything()
+        if identity.claims is None:
+            return Reader(partition=None)
+        claims = identity.claims
+        entries = frozenset({claims.username.lower(), *(g.lower() for g in claims.groups)})
+        return Reader(partition=claims.partition, name=claims.username, entries=entries)
 
     async def audit(
         self,

@@ -5,7 +5,9 @@ bearer token. It names the user, their groups and partition, and expires. The ri
 in the database (`signing_keys`), so a token one EMS node signed is honoured by every
 other; the header's `kid` says which key signed it. Rotating adds a key that signs from
 then on; a retired key verifies nothing, so retiring one cuts off every token it signed.
-Signing out adds the token's `jti` to `revoked_tokens`. Pure: no I/O here.
+Signing out adds the token's `jti` to `revoked_tokens`; a token also ends when its user is
+removed, disabled or changes groups (the service checks the user at every use: a token
+names the groups it was issued with and when). Pure: no I/O here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SessionClaims:
     source: str  # "local" or "ldap"
     jti: str
     expires_at: int
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ def sign_session(
         source=source,
         jti=secrets.token_urlsafe(16),
         expires_at=issued + ttl_seconds,
+        issued_at=issued,
     )
     payload = {
         "iss": ISSUER,
@@ -131,4 +135,5 @@ def verify_session(
         source=str(payload.get("src", "local")),
         jti=str(payload["jti"]),
         expires_at=int(payload["exp"]),
+        issued_at=int(payload["iat"]),
     )

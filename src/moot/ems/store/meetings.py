@@ -12,6 +12,8 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
+    delete,
     false,
     func,
     literal,
@@ -25,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import table
 
-from moot.ems.store.models import AttendanceRow, MeetingRow, OccurrenceRow, RecordingSegmentRow
+from moot.ems.store.models import (
+    AttendanceRow,
+    MeetingAccessRow,
+    MeetingRow,
+    OccurrenceRow,
+    RecordingSegmentRow,
+)
 from moot.ems.store.recordings import end_segments
 
 SortKey = Literal["start", "name", "moderator"]
@@ -43,6 +51,60 @@ class BadCursor(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Reader:
+    """Whose list it is, as far as SQL must know to show only what they may open.
+
+    `partition`: "*" for administrators (everything), else the reader's partition (None:
+    none). `name` and `entries` (their name and groups, lower case) for a signed-in reader;
+    None and empty for an anonymous one. The rules are moot.permissions' `browse`: a
+    meeting of the reader's partition (or of none, for a reader without one) is seen unless
+    restricted, or if its moderator is the reader, or if it names the reader or a group of
+    theirs; a meeting of no partition is seen by readers of a partition only when it is not
+    restricted (there they are visitors).
+    """
+
+    partition: str | None = "*"
+    name: str | None = None
+    entries: frozenset[str] = frozenset()
+
+    @classmethod
+    def everything(cls) -> Reader:
+        return cls()
+
+    @classmethod
+    def shaped(cls, kind: str) -> Reader:
+        """A reader of that kind: for a statement built once, its values bound later."""
+        return {
+            "all": cls(),
+            "anonymous": cls(None),
+            "member": cls(None, "-"),
+            "member-of-partition": cls("-", "-"),
+        }[kind]
+
+    @property
+    def kind(self) -> str:
+        """The shape of the condition (what a cached statement depends on)."""
+        if self.partition == "*":
+            return "all"
+        if self.name is None:
+            return "anonymous"
+        return "member" if self.partition is None else "member-of-partition"
+
+    def parameters(self) -> dict[str, Any]:
+        """The values of the condition's bound parameters (see where_visible)."""
+        kind = self.kind
+        if kind in ("all", "anonymous"):
+            return {}
+        values: dict[str, Any] = {
+            "reader_name": (self.name or "").lower(),
+            "reader_entries": sorted(self.entries),
+        }
+        if kind == "member-of-partition":
+            values["reader_partition"] = self.partition
+        return values
+
+
+@dataclass(frozen=True, slots=True)
 class MeetingQuery:
     q: str | None = None
     status: StatusFilter | None = None
@@ -52,8 +114,8 @@ class MeetingQuery:
     order: Literal["asc", "desc"] = "asc"
     limit: int = 50
     cursor: str | None = None
-    # Whose meetings: "*" every partition's; else those without one, and this one's.
-    partition: str | None = "*"
+    # Whose list it is: only what they may open is in it.
+    reader: Reader = Reader()
 
 
 def _encode_cursor(sort: str, order: str, value: datetime | str, meeting_id: str) -> str:
@@ -179,18 +241,45 @@ async def moderated_by(session: AsyncSession, name: str, limit: int = 500) -> li
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
-def where_visible(stmt: _Query, partition: str | None) -> _Query:
-    """Only meetings a partition may see: its own and those of no partition ("*": all)."""
-    if partition == "*":
+def where_visible(stmt: _Query, reader: Reader) -> _Query:
+    """Only meetings the reader may see (Reader), with bound parameters where a statement is
+    built once for many readers (reader.parameters() gives their values)."""
+    kind = reader.kind
+    if kind == "all":
         return stmt
-    if partition is None:
-        return stmt.where(MeetingRow.partition.is_(None))
-    return stmt.where(or_(MeetingRow.partition.is_(None), MeetingRow.partition == partition))
+    open_to_all = MeetingRow.restricted.is_(False)
+    if kind == "anonymous":
+        return stmt.where(MeetingRow.partition.is_(None), open_to_all)
+    named = (
+        select(MeetingAccessRow.meeting_id)
+        .where(
+            MeetingAccessRow.meeting_id == MeetingRow.id,
+            MeetingAccessRow.entry.in_(bindparam("reader_entries", expanding=True)),
+        )
+        .exists()
+    )
+    theirs = or_(
+        open_to_all,
+        func.lower(MeetingRow.moderator) == bindparam("reader_name"),
+        named,
+    )
+    if kind == "member":
+        return stmt.where(MeetingRow.partition.is_(None), theirs)
+    own = and_(MeetingRow.partition == bindparam("reader_partition"), theirs)
+    return stmt.where(or_(own, and_(MeetingRow.partition.is_(None), open_to_all)))
+
+
+async def set_access(session: AsyncSession, row: MeetingRow) -> None:
+    """Write `restricted` and meeting_access from the meeting's `restricted_to`."""
+    entries = sorted({e.strip().lower() for e in row.restricted_to if e.strip()})
+    row.restricted = bool(entries)
+    await session.execute(delete(MeetingAccessRow).where(MeetingAccessRow.meeting_id == row.id))
+    session.add_all(MeetingAccessRow(meeting_id=row.id, entry=e) for e in entries)
 
 
 def _filtered(query: MeetingQuery, matches: ColumnElement[bool] | None) -> Select[MeetingRow]:
     # Unlisted meetings are in no list and no search.
-    stmt = where_visible(select(MeetingRow).where(MeetingRow.unlisted.is_(False)), query.partition)
+    stmt = where_visible(select(MeetingRow).where(MeetingRow.unlisted.is_(False)), query.reader)
     if matches is not None:
         stmt = stmt.where(matches)
     if query.status == "recorded":
@@ -227,7 +316,9 @@ async def list_meetings(
         stmt = stmt.order_by(column.asc(), MeetingRow.id.asc())
     else:
         stmt = stmt.order_by(column.desc(), MeetingRow.id.desc())
-    rows = list((await session.scalars(stmt.limit(query.limit + 1))).all())
+    rows = list(
+        (await session.scalars(stmt.limit(query.limit + 1), query.reader.parameters())).all()
+    )
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

@@ -80,8 +80,12 @@ class MeetingRow(Base):
     unlisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The directory partition of whoever created it: other partitions never see it.
     partition: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # Users or groups who may attend; empty: everyone.
+    # Users or groups who may attend; empty: everyone. Kept in lower case, one row each, in
+    # meeting_access too (with `restricted`), so that lists can filter in SQL (0016).
     restricted_to: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SHA-256 (hex) of the moderator key its creator was given; NULL: none (0016).
+    moderator_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -124,6 +128,19 @@ class MeetingRow(Base):
             postgresql_where=text("unlisted"),
         ),
     )
+
+
+class MeetingAccessRow(Base):
+    """One user or group name (lower case) of a meeting's `restricted_to` (migration 0016)."""
+
+    __tablename__ = "meeting_access"
+
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    __table_args__ = (Index("ix_meeting_access_entry", "entry", "meeting_id"),)
 
 
 class ServerEventRow(Base):
@@ -466,3 +483,16 @@ class ThrottleRow(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CalendarFeedRow(Base):
+    """A person's secret calendar feed address, as its SHA-256 (the address is shown once)."""
+
+    __tablename__ = "calendar_feeds"
+
+    # "partition/username" in lower case: one feed per person.
+    owner: Mapped[str] = mapped_column(String(300), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

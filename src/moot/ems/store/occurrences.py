@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql._typing import _ColumnsClauseArgument
 
 from moot.ems.api.schemas import MAX_DURATION_MINUTES
-from moot.ems.store.meetings import search_condition, where_visible
+from moot.ems.store.meetings import Reader, search_condition, where_visible
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 
 MAX_DURATION = timedelta(minutes=MAX_DURATION_MINUTES)
@@ -95,7 +95,7 @@ def _overlapping(
     range_from: Time,
     range_to: Time,
     matches: ColumnElement[bool] | None,
-    partition: str | None,
+    reader: Reader,
     *columns: _ColumnsClauseArgument[Any],
     since: Time | None = None,
 ) -> Select[Any]:
@@ -117,7 +117,7 @@ def _overlapping(
             MeetingRow.unlisted.is_(False),
         )
     )
-    stmt = where_visible(stmt, partition)
+    stmt = where_visible(stmt, reader)
     return stmt if matches is None else stmt.where(matches)
 
 
@@ -142,7 +142,7 @@ async def in_range(
     range_to: datetime,
     *,
     q: str | None = None,
-    partition: str | None = "*",
+    reader: Reader = Reader(),
     limit: int = 2000,
     after: tuple[datetime, str] | None = None,
 ) -> list[CalendarEntry]:
@@ -151,7 +151,7 @@ async def in_range(
     `after` (start, meeting id) of the last entry of the previous page: the next page.
     """
     matches = await search_condition(session, q) if q else None
-    stmt = _overlapping(range_from, range_to, matches, partition, *_ENTRY_COLUMNS)
+    stmt = _overlapping(range_from, range_to, matches, reader, *_ENTRY_COLUMNS)
     if after is not None:
         start, meeting_id = after
         stmt = stmt.where(
@@ -161,7 +161,7 @@ async def in_range(
             )
         )
     stmt = stmt.order_by(OccurrenceRow.start_at, OccurrenceRow.meeting_id).limit(limit)
-    return _entries(await session.execute(stmt))
+    return _entries(await session.execute(stmt, reader.parameters()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +194,14 @@ def _capped_count(stmt: Select[Any], cap: int) -> ScalarSelect[int]:
 def _counted(
     windows: Sequence[tuple[Time, Time, Time]],
     matches: ColumnElement[bool] | None,
-    partition: str | None,
+    reader: Reader,
 ) -> Select[Any]:
     """One row: the capped count of each (since, from, to) window, the first up to
     LIST_COUNT_CAP (the list's range), the others up to DAY_COUNT_CAP (days)."""
     one: ColumnElement[Any] = literal_column("1")
     counts: list[Any] = [
         _capped_count(
-            _overlapping(low, high, matches, partition, one, since=since),
+            _overlapping(low, high, matches, reader, one, since=since),
             LIST_COUNT_CAP if i == 0 else DAY_COUNT_CAP,
         )
         for i, (since, low, high) in enumerate(windows)
@@ -210,16 +210,16 @@ def _counted(
 
 
 @functools.lru_cache(maxsize=64)
-def _counts(days: int, partition: str | None) -> Select[Any]:
-    """`_counted` of the list's range and `days` days, with times as bound parameters:
-    building the statement of 43 subqueries costs more than running it."""
+def _counts(days: int, kind: str) -> Select[Any]:
+    """`_counted` of the list's range and `days` days, with times (and the reader) as bound
+    parameters: building the statement of 43 subqueries costs more than running it."""
     return _counted(
         [
             (bindparam(f"since{i}"), bindparam(f"low{i}"), bindparam(f"high{i}"))
             for i in range(days + 1)
         ],
         None,
-        partition,
+        Reader.shaped(kind),
     )
 
 
@@ -230,7 +230,7 @@ async def calendar_page(
     range_to: datetime,
     *,
     q: str | None = None,
-    partition: str | None = "*",
+    reader: Reader = Reader(),
     sort: SortKey = "start",
     order: Literal["asc", "desc"] = "asc",
     offset: int = 0,
@@ -245,10 +245,12 @@ async def calendar_page(
             for i, (low, high) in enumerate(windows)
             for name, value in (("since", low - MAX_DURATION), ("low", low), ("high", high))
         }
-        found = (await session.execute(_counts(len(days), partition), times)).one()
+        times |= reader.parameters()
+        found = (await session.execute(_counts(len(days), reader.kind), times)).one()
     else:
         spans = [(low - MAX_DURATION, low, high) for low, high in windows]
-        found = (await session.execute(_counted(spans, matches, partition))).one()
+        counted = _counted(spans, matches, reader)
+        found = (await session.execute(counted, reader.parameters())).one()
     total, day_counts = int(found[0]), [int(n) for n in found[1:]]
     sorted_by: SortKey = sort if total < LIST_COUNT_CAP else "start"
     keys: list[SQLColumnExpression[Any]] = {
@@ -259,12 +261,12 @@ async def calendar_page(
     if order == "desc":
         keys = [k.desc() for k in keys]
     stmt = (
-        _overlapping(range_from, range_to, matches, partition, *_ENTRY_COLUMNS)
+        _overlapping(range_from, range_to, matches, reader, *_ENTRY_COLUMNS)
         .order_by(*keys, OccurrenceRow.meeting_id)
         .offset(offset)
         .limit(limit + 1)
     )
-    entries = _entries(await session.execute(stmt))
+    entries = _entries(await session.execute(stmt, reader.parameters()))
     return CalendarPage(day_counts, total, entries[:limit], len(entries) > limit, sorted_by)
 
 

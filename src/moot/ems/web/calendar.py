@@ -16,16 +16,18 @@ from typing import Annotated, Literal
 from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
+from moot.ems.auth.service import NotPermitted
+from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.store.occurrences import (
     DAY_COUNT_CAP,
     LIST_COUNT_CAP,
     CalendarEntry,
     CalendarPage,
 )
+from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
 from moot.permissions import Action
 
@@ -135,7 +137,7 @@ async def calendar_page(
             list_from,
             list_to,
             q=q or None,
-            partition=auth.scope_of(identity),
+            reader=auth.reader_of(identity),
             sort=sort,
             order=order,
             offset=(page - 1) * PAGE_SIZE,
@@ -183,6 +185,8 @@ async def calendar_page(
             "asked_sort": sort,
             "order": order,
             "zone": zone.key,
+            # A feed address just made (new_feed): shown this once, never from the query.
+            "feed_url": getattr(request.state, "feed_url", None),
             "link": _linker(
                 {
                     "month": first.strftime("%Y-%m"),
@@ -205,3 +209,29 @@ def _linker(state: dict[str, str | None]) -> Callable[..., str]:
         return "/calendar?" + urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
     return link
+
+
+@router.post("/calendar/feed", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+async def new_feed(
+    request: Request,
+    meetings: MeetingsDep,
+    feeds: FeedsDep,
+    auth: AuthDep,
+    identity: IdentityDep,
+) -> HTMLResponse:
+    """A new secret address for the signed-in person's feed, shown on the calendar once."""
+    _signed_in(identity)
+    request.state.feed_url = await feeds.new_address(identity)
+    return await calendar_page(request, meetings, auth=auth, identity=identity)
+
+
+@router.post("/calendar/feed/stop", dependencies=[Depends(check_csrf)], response_model=None)
+async def stop_feed(feeds: FeedsDep, identity: IdentityDep) -> RedirectResponse:
+    _signed_in(identity)
+    await feeds.stop(identity)
+    return RedirectResponse("/calendar", status_code=303)
+
+
+def _signed_in(identity: IdentityDep) -> None:
+    if identity.claims is None or identity.claims.source == "cluster-secret":
+        raise NotPermitted("sign in to have a calendar feed", signed_in=identity.claims is not None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -10,13 +12,17 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from moot.ems import moderator_keys
+from moot.ems.admission import Visitor
 from moot.ems.api.files import FilesDep, download_allowed
-from moot.ems.api.meetings import allowed, recording_out
+from moot.ems.api.meetings import allowed, needs_moderator_key, recording_out
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
-from moot.ems.auth.service import SignInFailed, target_of
+from moot.ems.auth.service import NotPermitted, SignInFailed
 from moot.ems.deps import (
     SESSION_COOKIE,
+    AdmissionDep,
     AuthDep,
+    FeedsDep,
     IdentityDep,
     MeetingsDep,
     ServersDep,
@@ -40,6 +46,7 @@ from moot.ems.meetings import (
     NotRecorded,
     NotYetOpen,
     Unavailable,
+    changes_access,
 )
 from moot.ems.store.meetings import MeetingQuery
 from moot.ems.store.models import MeetingFileRow, MeetingRow
@@ -60,6 +67,8 @@ from moot.text import sentence
 router = APIRouter(include_in_schema=False)
 
 NAME_COOKIE = "moot_name"
+# A browser's own id: two tabs of one browser are one person; another browser, another.
+GUEST_COOKIE = "moot_guest"
 MAX_NAME = 200
 
 
@@ -77,15 +86,15 @@ async def _home_lists(
             "may_browse": False,
             "may_create": may_create,
         }
-    scope = auth.scope_of(identity)
+    reader = auth.reader_of(identity)
     in_progress, _ = await meetings.list(
-        MeetingQuery(status="in_progress", limit=100, partition=scope)
+        MeetingQuery(status="in_progress", limit=100, reader=reader)
     )
     scheduled, _ = await meetings.list(
-        MeetingQuery(status="scheduled", start_from=datetime.now(UTC), limit=100, partition=scope)
+        MeetingQuery(status="scheduled", start_from=datetime.now(UTC), limit=100, reader=reader)
     )
     recorded, _ = await meetings.list(
-        MeetingQuery(status="recorded", sort="start", order="desc", limit=20, partition=scope)
+        MeetingQuery(status="recorded", sort="start", order="desc", limit=20, reader=reader)
     )
     return {
         "in_progress": in_progress,
@@ -156,12 +165,18 @@ async def home(
     created: str | None = None,
 ) -> HTMLResponse:
     context = await _home_lists(meetings, auth, identity)
-    created_meeting = None
+    created_meeting, moderator_url = None, None
     if created:
         try:
-            created_meeting = await meetings.get(created)
+            row = await meetings.get(created)
         except MeetingNotFound:
-            created_meeting = None
+            row = None
+        # Only to whoever may see it (its creator holds its key, or moderates it).
+        if row is not None and auth.decide_on(identity, Action.BROWSE, row).allowed:
+            created_meeting = row
+            key = request.cookies.get(moderator_keys.cookie_name(row.id), "")
+            if moderator_keys.opens(key, row.moderator_key_hash):
+                moderator_url = f"{meetings.join_url(row.id)}?key={key}"
     return templates.TemplateResponse(
         request,
         "home.html",
@@ -169,6 +184,7 @@ async def home(
             **context,
             **_form_context(_new_form(identity), {}, await servers.locations(), files),
             "created": created_meeting,
+            "moderator_url": moderator_url,
         },
     )
 
@@ -231,9 +247,17 @@ async def create_from_form(
                 payload["password"] = password
             data = MeetingCreate.model_validate(payload)
             if not errors:
-                row = await meetings.create(data, partition=partition)
+                key = moderator_keys.new_key() if needs_moderator_key(identity) else None
+                row = await meetings.create(
+                    data,
+                    partition=partition,
+                    moderator_key_hash=moderator_keys.key_hash(key) if key else None,
+                )
                 await _attach_or_undo(meetings, files, row, uploads, identity.name)
-                return RedirectResponse(f"/?created={row.id}", status_code=303)
+                done = RedirectResponse(f"/?created={row.id}", status_code=303)
+                if key:  # the creator's browser moderates it; the page shows the link
+                    _keep_key(done, request, row.id, key)
+                return done
         except ValidationError as exc:
             errors = {**_errors_of(exc), **errors}
         except InvalidChange as exc:
@@ -295,12 +319,40 @@ async def meeting_ics(
 
 
 @router.get("/calendar/{person}.ics", response_model=None)
-async def personal_feed(person: str, meetings: MeetingsDep) -> Response:
-    """A personal calendar feed (subscribe with webcal://): the meetings `person` moderates."""
+async def personal_feed(
+    request: Request, person: str, feeds: FeedsDep, auth: AuthDep, identity: IdentityDep
+) -> Response:
+    """One's own calendar feed, signed in: the meetings one moderates (calendar programs,
+    which cannot sign in, use the secret address of /calendar/feeds/{token}.ics)."""
     person = unquote(person).strip()[:MAX_NAME]
-    entries = await meetings.moderated_by(person)
+    claims = identity.claims
+    if claims is None or claims.username.casefold() != person.casefold():
+        raise NotPermitted(
+            "a calendar feed is its owner's: sign in as them, or use their secret feed address",
+            signed_in=claims is not None,
+        )
+    entries = await feeds.meetings_of(identity.subject)
     return Response(
-        feed_calendar(entries, name=f"Moot meetings of {person}"),
+        feed_calendar(entries, name=f"Moot meetings of {claims.username}"),
+        media_type="text/calendar; charset=utf-8",
+    )
+
+
+@router.get("/calendar/feeds/{token}.ics", response_model=None)
+async def secret_feed(request: Request, token: str, feeds: FeedsDep) -> Response:
+    """A person's calendar feed at its secret address (subscribe with webcal://)."""
+    found = await feeds.at_address(token[:200])
+    if found is None:
+        return _message(
+            request,
+            "No such feed",
+            "This calendar feed address opens nothing (any more): its owner may have made a "
+            "new one, or stopped it.",
+            404,
+        )
+    owner, entries = found
+    return Response(
+        feed_calendar(entries, name=f"Moot meetings of {owner}"),
         media_type="text/calendar; charset=utf-8",
     )
 
@@ -322,7 +374,7 @@ async def attend_by_name(
 ) -> Response:
     """Unlisted meetings are attended by typing their whole name, exactly."""
     found = await meetings.find_by_name(name) if name.strip() else None
-    if found is not None and auth.decide(identity, Action.ATTEND, target_of(found)).allowed:
+    if found is not None and auth.decide_on(identity, Action.ATTEND, found).allowed:
         return RedirectResponse(f"/m/{found.id}", status_code=303)
     context = await _home_lists(meetings, auth, identity)
     return templates.TemplateResponse(
@@ -362,8 +414,8 @@ async def details(
             "attendance": attendance,
             "join_url": meetings.join_url(row.id),
             "tool_labels": dict(TOOL_LABELS),
-            "may_modify": auth.decide(identity, Action.MODIFY, target_of(row)).allowed,
-            "may_delete": auth.decide(identity, Action.DELETE, target_of(row)).allowed,
+            "may_modify": auth.decide_on(identity, Action.MODIFY, row).allowed,
+            "may_delete": auth.decide_on(identity, Action.DELETE, row).allowed,
             "files": [(f, human_size(f.size)) for f in await files.of_meeting(row.id)],
             "may_download": download_allowed(auth, identity, row),
         },
@@ -387,7 +439,17 @@ async def edit_form(
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     if row.status == "ended":
         return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
-    return await _edit_page(request, row, form_of(row), {}, await servers.locations(), files, 200)
+    may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
+    return await _edit_page(
+        request,
+        row,
+        form_of(row),
+        {},
+        await servers.locations(),
+        files,
+        200,
+        may_change_access=may_change_access,
+    )
 
 
 async def _edit_page(
@@ -399,6 +461,8 @@ async def _edit_page(
     files: FileService,
     status_code: int,
     chosen_names: list[str] | None = None,
+    *,
+    may_change_access: bool,
 ) -> HTMLResponse:
     attached = await files.of_meeting(row.id)
     return templates.TemplateResponse(
@@ -407,6 +471,8 @@ async def _edit_page(
         {
             "m": row,
             "running": row.status == "in_progress",
+            # Its moderator, password and restriction: the moderator's (shown, not editable).
+            "may_change_access": may_change_access,
             **_form_context(
                 form, errors, locations, files, attached=attached, chosen_names=chosen_names
             ),
@@ -439,6 +505,7 @@ async def edit_from_form(
         allowed(auth, identity, Action.MODIFY, row)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
     posted = await request.form()
     try:
         form = read_form(posted, posted.getlist)
@@ -459,6 +526,9 @@ async def edit_from_form(
             if not running and "recurrence" not in payload:
                 payload["recurrence"] = None
             patch = MeetingPatch.model_validate(payload)
+            if not may_change_access:
+                for field in changes_access(row, patch.model_dump(exclude_unset=True)):
+                    errors[field] = "only the moderator may change this"
             if not errors:
                 await _change_with_files(
                     meetings, files, meeting_id, patch, uploads, removing, identity.name
@@ -484,6 +554,7 @@ async def edit_from_form(
             files,
             503 if unavailable else 422,
             chosen_names=names,
+            may_change_access=may_change_access,
         )
     finally:  # the files' temporary files
         await close_uploads(posted.getlist("files"))
@@ -549,12 +620,14 @@ async def attend(
     request: Request,
     meeting_id: str,
     meetings: MeetingsDep,
-    auth: AuthDep,
+    admission: AdmissionDep,
     identity: IdentityDep,
     name: Annotated[str | None, Query(max_length=MAX_NAME)] = None,
+    key: Annotated[str | None, Query(max_length=200, description="a moderator link's key")] = None,
 ) -> Response:
-    """Attend: ask who you are if we do not know, then send you to the room server."""
-    return await _attend(request, meetings, auth, identity, meeting_id, name, None)
+    """Attend: ask who you are if we do not know, then send you to the room server. With
+    `key` (the moderator link), this browser keeps the key and moderates the meeting."""
+    return await _attend(request, meetings, admission, identity, meeting_id, name, None, key)
 
 
 @router.post(
@@ -567,51 +640,105 @@ async def attend_with_form(
     request: Request,
     meeting_id: str,
     meetings: MeetingsDep,
-    auth: AuthDep,
+    admission: AdmissionDep,
     identity: IdentityDep,
     name: Annotated[str, Form(max_length=MAX_NAME)] = "",
     password: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """The attend form; a password travels in the body, never in an address."""
-    return await _attend(request, meetings, auth, identity, meeting_id, name, password)
+    return await _attend(request, meetings, admission, identity, meeting_id, name, password, None)
 
 
 async def _attend(
     request: Request,
     meetings: MeetingsDep,
-    auth: AuthDep,
+    admission: AdmissionDep,
     identity: IdentityDep,
     meeting_id: str,
     name: str | None,
     password: str | None,
+    key: str | None,
 ) -> Response:
     try:
-        allowed(auth, identity, Action.ATTEND, await meetings.get(meeting_id))
         meeting = await meetings.attend_info(meeting_id)
+        if key is not None:
+            if not moderator_keys.opens(key, meeting.moderator_key_hash):
+                return _message(
+                    request,
+                    meeting.name,
+                    "This moderator link is not (or no longer) the meeting's: ask whoever "
+                    f"gave it to you for the new one, or attend without it at /m/{meeting_id}.",
+                    403,
+                )
+            identity = replace(
+                identity, moderator_keys=(*identity.moderator_keys, (meeting_id, key))
+            )
+        subject = admission.subject(identity, meeting)
     except MeetingNotFound:
         return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    if identity.claims is not None and identity.claims.source != "cluster-secret":
+    browser = request.cookies.get(GUEST_COOKIE, "")
+    visitor = Visitor(identity, browser=browser or secrets.token_urlsafe(12))
+    if visitor.signed_in and identity.claims is not None:
         name = identity.claims.username  # signed in: that is who attends
     user = (name or unquote(request.cookies.get(NAME_COOKIE, ""))).strip()[:MAX_NAME]
-    if not user or (meeting.needs_password and password is None):
-        return _attend_form(request, meeting, user, None, 200)
+    needs_password = admission.needs_password(subject, meeting)
+    response: Response
+    if not user or (needs_password and password is None):
+        response = _attend_form(request, meeting, user, None, 200, needs_password)
+    else:
+        response = await _admit(
+            request, admission, meeting, replace(visitor, typed_name=user), password
+        )
+    if key is not None:  # this browser keeps the moderator key of the meeting
+        _keep_key(response, request, meeting_id, key)
+    if not browser:
+        response.set_cookie(
+            GUEST_COOKIE, visitor.browser, max_age=365 * 86400, httponly=True, samesite="lax"
+        )
+    return response
+
+
+async def _admit(
+    request: Request,
+    admission: AdmissionDep,
+    meeting: AttendInfo,
+    visitor: Visitor,
+    password: str | None,
+) -> Response:
     try:
-        target = await meetings.attend(meeting, user, password, address=client_address(request))
+        target = await admission.admit(meeting, visitor, password, client_address(request))
     except NotYetOpen as exc:
         return templates.TemplateResponse(
             request,
             "lobby.html",
-            {"meeting": meeting, "name": user, "password": password, "opens_at": exc.opens_at},
+            {
+                "meeting": meeting,
+                "name": visitor.typed_name,
+                "password": password,
+                "opens_at": exc.opens_at,
+            },
         )
     except CannotAttend as exc:
         if meeting.needs_password and "password" in str(exc):
-            return _attend_form(request, meeting, user, sentence(str(exc)), 403)
+            return _attend_form(request, meeting, visitor.typed_name, sentence(str(exc)), 403)
         return _message(request, meeting.name, sentence(str(exc)), 409)
     except Unavailable as exc:
         return _message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)
-    response.set_cookie(NAME_COOKIE, quote(user), max_age=365 * 86400, samesite="lax")
+    response.set_cookie(NAME_COOKIE, quote(visitor.typed_name), max_age=365 * 86400, samesite="lax")
     return response
+
+
+def _keep_key(response: Response, request: Request, meeting_id: str, key: str) -> None:
+    """The browser keeps a meeting's moderator key in a cookie of its own (a year)."""
+    response.set_cookie(
+        moderator_keys.cookie_name(meeting_id),
+        key,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
 
 
 @router.get("/recordings/{meeting_id}", response_class=HTMLResponse)
@@ -633,7 +760,12 @@ async def recording(
 
 
 def _attend_form(
-    request: Request, meeting: AttendInfo, name: str, error: str | None, status_code: int
+    request: Request,
+    meeting: AttendInfo,
+    name: str,
+    error: str | None,
+    status_code: int,
+    needs_password: bool = True,
 ) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
@@ -641,7 +773,7 @@ def _attend_form(
         {
             "meeting": meeting,
             "name": name,
-            "needs_password": meeting.needs_password,
+            "needs_password": needs_password and meeting.needs_password,
             "error": error,
         },
         status_code=status_code,

@@ -200,6 +200,19 @@ function showEnded(reason) {
   setState("ended", false);
 }
 
+// Another person in the meeting has our name: back to the Meeting Center to choose one.
+function showNameTaken() {
+  ended = true;
+  const p = document.createElement("p");
+  p.textContent = document.getElementById("connection").textContent + " ";
+  const a = document.createElement("a");
+  a.href = `${emsUrl}/m/${meetingId}`;
+  a.textContent = "Choose another name";
+  p.append(a);
+  endedEl.replaceChildren(p);
+  endedEl.hidden = false;
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = socketUrl ||
@@ -238,8 +251,9 @@ function connect() {
         refused = true; setState(msg.message, false); break;
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (ended || socket !== ws) return;
+    if (event.code === 4409) { showNameTaken(); return; } // someone else has this name here
     rejoin(refused);
   };
 }

@@ -88,3 +88,17 @@ if (form) {
   select(panel ? tabs.find((t) => t.getAttribute("aria-controls") === panel.id) : tabs[0], false);
   if (invalid) invalid.focus();
 }
+
+// The moderator link on the "created" notice: Copy puts it on the clipboard (or selects it).
+for (const button of document.querySelectorAll("button.copy-link")) {
+  const field = document.getElementById(button.dataset.copy);
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(field.value);
+      button.textContent = "Copied";
+    } catch {
+      field.focus();
+      field.select();
+    }
+  });
+}
