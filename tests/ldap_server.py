@@ -42,6 +42,7 @@ from moot.netcheck import free_port
 
 SLAPD = "/usr/sbin/slapd"
 LDAPADD = "/usr/bin/ldapadd"
+LDAPMODIFY = "/usr/bin/ldapmodify"
 START_TIMEOUT = 15.0
 HOST = "127.0.0.1"
 
@@ -72,6 +73,7 @@ class Slapd:
     log_file: Path
     started_in: float
     pid: int = field(compare=False)
+    root_password: str = field(default="", compare=False, repr=False)
 
     def settings(self, **changes: Any) -> LdapSettings:
         """LdapSettings for this directory over plain ldap://, with any field changed."""
@@ -86,6 +88,30 @@ class Slapd:
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
+
+    def modify(self, partition: str, ldif: str) -> None:
+        """Change the directory as its administrator would (ldapmodify, an LDIF of changes)."""
+        suffix = SUFFIXES[partition]
+        result = subprocess.run(
+            [
+                LDAPMODIFY,
+                "-x",
+                "-H",
+                self.url,
+                "-D",
+                f"cn=admin,{suffix}",
+                "-w",
+                self.root_password,
+            ],
+            input=ldif,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LDAPNOINIT": "1"},
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ldapmodify in {suffix} failed: {result.stdout}{result.stderr}")
 
 
 def require_slapd() -> None:
@@ -431,6 +457,7 @@ def running_slapd(
             log_file=log_file,
             started_in=started_in,
             pid=process.pid,
+            root_password=root_password,
         )
     finally:
         _stop(process)

@@ -839,7 +839,34 @@ def users_remove(username: str, database_url: DatabaseUrl = None) -> None:
         asyncio.run(remove_user(_database(database_url), username))
     except UserError as exc:
         fail(str(exc))
-    typer.echo(f"user {username.strip()} removed")
+    typer.echo(f"user {username.strip()} removed; their sign-ins end with them")
+
+
+@users_app.command("groups")
+def users_groups(
+    username: str,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", help="A group to join; give it again for more.")
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="A group to leave; give it again for more."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a local user's groups; their sign-ins end (they sign in again, with these)."""
+    from moot.ems.auth.users import UserError, change_groups
+
+    try:
+        user = asyncio.run(
+            change_groups(_database(database_url), username, add=add or [], remove=remove or [])
+        )
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"user {user.username} is in {', '.join(user.groups) or 'no group'} now;"
+        " their sign-ins end: they sign in again"
+    )
 
 
 keys_app = typer.Typer(help="The keys that sign sign-in tokens.", no_args_is_help=True)

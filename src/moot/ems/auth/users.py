@@ -110,6 +110,33 @@ async def remove_user(database_url: str, username: str) -> None:
         await engine.dispose()
 
 
+async def change_groups(
+    database_url: str, username: str, *, add: list[str], remove: list[str]
+) -> LocalUser:
+    """Join and leave groups. The user's sign-in tokens name their old groups: every EMS
+    refuses them from now on (AuthService.verify), so they sign in again."""
+    wanted = [g.strip() for g in add if g.strip()]
+    leaving = {g.strip().casefold() for g in remove if g.strip()}
+    if not wanted and not leaving:
+        raise UserError("say which groups to join (--add GROUP) or to leave (--remove GROUP)")
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            row = await store.get_user(session, username)
+            if row is None:
+                raise UserError(f"there is no user {username.strip()!r} (see `moot users list`)")
+            kept = [g for g in row.groups if g.casefold() not in leaving]
+            known = {g.casefold() for g in kept}
+            row.groups = sorted(
+                kept + [g for g in dict.fromkeys(wanted) if g.casefold() not in known]
+            )
+            await session.commit()
+            return _out(row)
+    finally:
+        await engine.dispose()
+
+
 async def ensure_first_admin(database_url: str, admin_group: str) -> str | None:
     """With no user at all yet, an `admin` in the admin group; its password, shown once."""
     await upgrade_async(database_url)
