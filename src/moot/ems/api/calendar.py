@@ -199,8 +199,11 @@ async def remove_exception(
     meeting_id: str,
     meetings: MeetingsDep,
     original_start: Annotated[datetime, Query(description="the occurrence to restore")],
+    identity: IdentityDep,
+    auth: AuthDep,
 ) -> Response:
-    """The occurrence happens as the repeat rule says again."""
+    """The occurrence happens as the repeat rule says again (who may change the meeting)."""
     _aware("original_start", original_start)
+    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
     await meetings.remove_exception(meeting_id, original_start)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
