@@ -87,6 +87,12 @@ class ClusterConfig(BaseModel):
     max_chat_length: int = Field(
         CHAT_LIMIT, ge=1, le=CHAT_LIMIT, description="The longest chat line, in characters."
     )
+    max_chat_lines_per_minute: int = Field(
+        60,
+        ge=1,
+        le=6000,
+        description="Chat lines one person may send in a minute (a sixth of it at once).",
+    )
     default_tools: list[str] = Field(
         default_factory=lambda: list(TOOLS),
         min_length=1,
@@ -172,6 +178,7 @@ KEYS: dict[str, Key] = {
         Key("presence_enabled", "community", "Presence", "live"),
         Key("instant_messages_enabled", "community", "Instant messages", "live"),
         Key("max_chat_length", "meeting", "Longest chat line", "live"),
+        Key("max_chat_lines_per_minute", "meeting", "Chat lines per person a minute", "live"),
         Key("default_tools", "meeting", "Default tools", "live"),
         Key("recording_allowed", "meeting", "Recording allowed", "live"),
         Key("welcome_message", "meeting", "Welcome message", "live"),

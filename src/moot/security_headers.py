@@ -29,19 +29,18 @@ DOCS_PATHS = ("/docs", "/redoc")
 
 
 def with_security_headers(
-    headers: list[tuple[bytes, bytes]], path: str, *, https: bool, csp: bool = True
+    headers: list[tuple[bytes, bytes]], path: str, *, https: bool
 ) -> list[tuple[bytes, bytes]]:
-    extra = [] if path.startswith(DOCS_PATHS) else HEADERS if csp else HEADERS[1:]
+    extra = [] if path.startswith(DOCS_PATHS) else HEADERS
     return [*headers, *extra, *([HSTS] if https else [])]
 
 
 class SecurityHeaders:
     """ASGI middleware: the headers above on every HTTP answer."""
 
-    def __init__(self, app: ASGIApp, *, https: bool, csp: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
         self.https = https
-        self.csp = csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +51,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = with_security_headers(
-                    list(message.get("headers", [])), path, https=self.https, csp=self.csp
+                    list(message.get("headers", [])), path, https=self.https
                 )
             await send(message)
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -51,8 +53,24 @@ def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
         running.stop()
 
 
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(client: TestClient | httpx.Client) -> str:
+    """The CSRF token this browser's forms carry (bound to its cookies), read from a page."""
+    page = client.get("/signin")
+    found = CSRF_FIELD.search(page.text)
+    assert found, "the sign-in page has no CSRF field"
+    return found.group(1)
+
+
+async def csrf_of_async(client: httpx.AsyncClient) -> str:
+    """csrf_of, for an asynchronous client."""
+    found = CSRF_FIELD.search((await client.get("/signin")).text)
+    assert found, "the sign-in page has no CSRF field"
+    return found.group(1)
+
+
 def form_fields(client: TestClient, **fields: str) -> dict[str, str]:
     """Form fields as a page of the Meeting Center sends them: with its CSRF token."""
-    if "moot_csrf" not in client.cookies:
-        client.get("/healthz")  # every answer gives a browser its CSRF cookie
-    return {**fields, "csrf": client.cookies["moot_csrf"]}
+    return {**fields, "csrf": csrf_of(client)}

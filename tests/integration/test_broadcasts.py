@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from moot.ems.auth.users import add_user
 from moot.netcheck import free_port
 from tests.cluster import Cluster
+from tests.integration.conftest import csrf_of
 
 pytestmark = pytest.mark.processes
 
@@ -417,8 +418,7 @@ def test_a_message_stored_by_another_ems_node_reaches_this_ones_pages(cluster: C
 
 def test_page_form_sends_and_says_what_is_wrong_beside_the_field(api: TestClient) -> None:
     """The administration page in process: errors beside the field, the text kept."""
-    api.get("/healthz")
-    csrf = api.cookies["moot_csrf"]
+    csrf = csrf_of(api)
     page = api.get("/admin/broadcast")
     assert page.status_code == 200 and 'for="broadcast-text"' in page.text
 
@@ -468,8 +468,7 @@ def test_control_characters_are_refused_beside_the_field(api: TestClient) -> Non
         assert answer.status_code == 422, (text, answer.text)
         [error] = answer.json()["detail"]
         assert error["loc"] == ["body", "text"] and "control character" in error["msg"]
-    api.get("/healthz")
-    csrf = api.cookies["moot_csrf"]
+    csrf = csrf_of(api)
     refused = api.post(
         "/admin/broadcast", data={"csrf": csrf, "text": "a\u0000b", "show_for": "60"}
     )

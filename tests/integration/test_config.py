@@ -193,6 +193,7 @@ def test_the_page_shows_errors_beside_the_field_and_saves(api: TestClient) -> No
         scope="cluster",
         based_on="0",
         max_chat_length="many",
+        max_chat_lines_per_minute="60",
         max_video_kbps="1500",
         max_audio_kbps="64",
         comment="try",
@@ -544,7 +545,7 @@ def test_control_characters_and_a_bad_turn_count_are_refused(api: TestClient) ->
     assert api.get("/api/v1/config").json()["version"] == 1
 
     base = {"scope": "cluster", "based_on": "1", "max_chat_length": "100"}
-    base |= {"max_video_kbps": "1500", "max_audio_kbps": "64"}
+    base |= {"max_video_kbps": "1500", "max_audio_kbps": "64", "max_chat_lines_per_minute": "60"}
     fields = form_fields(api, **base, comment="a\u0000b")
     page = api.post("/admin/config", data=fields)
     assert page.status_code == 422

@@ -34,7 +34,7 @@ from moot.ems.files import FileService, read_uploads
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import MeetingFileRow, MeetingRow
 from tests.cluster import Cluster
-from tests.integration.conftest import form_fields
+from tests.integration.conftest import csrf_of, csrf_of_async, form_fields
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 SECRET = "secret"
@@ -538,10 +538,9 @@ def test_a_change_refused_after_its_files_were_stored_keeps_none_of_them(
 def enter(cluster: Cluster, meeting_id: str, name: str, password: str) -> str:
     """Attend with the meeting's password, through the form; the room server's page URL."""
     with httpx.Client(base_url=cluster.ems_url, timeout=10) as browser:
-        browser.get("/healthz")  # the CSRF cookie
         entered = browser.post(
             f"/m/{meeting_id}",
-            data={"csrf": browser.cookies["moot_csrf"], "name": name, "password": password},
+            data={"csrf": csrf_of(browser), "name": name, "password": password},
         )
     assert entered.status_code == 303, entered.text
     return entered.headers["location"]
@@ -564,8 +563,7 @@ def test_a_file_added_while_the_meeting_runs_reaches_its_pages(cluster: Cluster)
             assert welcome["files"] == []
             # The organiser changes the meeting through the form and attaches a file.
             async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=10) as browser:
-                await browser.get("/healthz")
-                csrf = browser.cookies["moot_csrf"]
+                csrf = await csrf_of_async(browser)
                 saved = await browser.post(
                     f"/meetings/{meeting_id}/edit",
                     data={
@@ -621,9 +619,8 @@ def test_a_refused_change_keeps_none_of_its_files_and_the_pages_never_see_them(
         async with websockets.connect(socket_url(room_page)) as ben:
             assert (await next_of(ben, "welcome"))["files"] == []
             async with httpx.AsyncClient(base_url=cluster.ems_url, timeout=10) as browser:
-                await browser.get("/healthz")
                 fields = {
-                    "csrf": browser.cookies["moot_csrf"],
+                    "csrf": await csrf_of_async(browser),
                     "moderator": "Ann",
                     "expected_participants": "4",
                     "tools": "chat",

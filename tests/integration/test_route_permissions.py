@@ -31,6 +31,7 @@ from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from tests.dates import today
+from tests.integration.conftest import csrf_of
 
 ROLES = ("anonymous", "user", "moderator", "admin")
 USERS = {"user": "bob", "moderator": "alice", "admin": "root"}
@@ -125,9 +126,7 @@ class Env:
                 del self.client.cookies[name]
 
     def csrf(self) -> dict[str, str]:
-        if "moot_csrf" not in self.client.cookies:
-            self.client.get("/healthz")
-        return {"csrf": self.client.cookies["moot_csrf"]}
+        return {"csrf": csrf_of(self.client)}
 
 
 Build = Callable[[Env], Request]

@@ -65,8 +65,8 @@ from moot.ems.web import (
     pages,
 )
 from moot.ems.web import calendar as calendar_page
-from moot.ems.web.security import CsrfRefused, WebSecurity
-from moot.tokens import load_or_create_private_key, public_key_pem
+from moot.ems.web.security import CsrfRefused, WebSecurity, csrf_key
+from moot.tokens import load_or_create_private_key, private_key_pem, public_key_pem
 
 log = logging.getLogger("moot.ems")
 
@@ -158,6 +158,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
         key = load_or_create_private_key(settings.resolved_signing_key_file())
+        app.state.csrf_key = csrf_key(private_key_pem(key))  # forms' tokens (web/security.py)
         cluster = ClusterManager(
             sessions=sessions,
             cluster_secret=settings.cluster_secret,

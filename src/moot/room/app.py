@@ -51,9 +51,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    # Not yet a Content-Security-Policy on the meeting page: the browser tests drive it with
-    # Playwright functions that a CSP without 'unsafe-eval' refuses (the EMS's pages have one).
-    app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"), csp=False)
+    # The same Content-Security-Policy as the EMS's pages: scripts and styles from this server
+    # only (Playwright's page functions run through the DevTools protocol, which it spares).
+    app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"))
     app.add_middleware(BodyLimit, cap=fixed(MAX_REQUEST_BYTES, "64 KB"))  # it takes no bodies
     host = agent.host
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from moot.protocol.control import (
     ParticipantJoined,
     ParticipantLeft,
 )
+from moot.room.ratelimit import RateLimits
 from moot.tokens import Role
 
 log = logging.getLogger("moot.room.host")
@@ -86,6 +89,8 @@ class HostedMeeting:
     in_flight: set[tuple[str, str]] = field(default_factory=set)
     # Attached files, with their download links on the EMS (the EMS's word, kept as sent).
     files: list[MeetingFile] = field(default_factory=list)
+    # How fast each person may chat (max_chat_lines_per_minute).
+    rates: RateLimits = field(default_factory=RateLimits)
 
     def roster(self) -> list[Participant]:
         people: dict[str, Participant] = {}
@@ -335,6 +340,12 @@ class MeetingHost:
                 Error(message=f"a chat line is at most {limit} characters here", id=event_id)
             )
             return
+        if event_id not in meeting.seen.get(conn.user, ()):  # a resend costs nothing
+            per_minute = self.config.max_chat_lines_per_minute
+            wait = meeting.rates.take(conn.person or conn.user, per_minute, time.monotonic())
+            if wait:
+                await conn.send(Error(message=too_fast_text(per_minute, wait), id=event_id))
+                return
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
             meeting.in_flight.add(key)
@@ -353,6 +364,13 @@ class MeetingHost:
     async def _broadcast(meeting: HostedMeeting, message: Roster | ChatLine) -> None:
         for conn in list(meeting.connections):
             await conn.send(message)
+
+
+def too_fast_text(per_minute: int, wait: float) -> str:
+    return (
+        f"you are sending chat lines too fast: at most {per_minute} a minute here;"
+        f" wait {max(1, math.ceil(wait))} s"
+    )
 
 
 def name_taken_text(name: str) -> str:

@@ -1,14 +1,18 @@
 """Web protections of the Meeting Center: security headers and CSRF tokens on every form.
 
-CSRF is the double-submit pattern: a random `moot_csrf` cookie (SameSite=Strict, not
-readable across sites) and the same value in a hidden field of every form; a POST whose
-field does not match the cookie is refused. The JSON API needs no token: a browser sends
-JSON across sites only after a CORS preflight, which the EMS refuses (bar the rejoin call,
-which carries its own credential).
+CSRF is the signed double-submit pattern: a random `moot_csrf` cookie (SameSite=Strict,
+HttpOnly) and, in a hidden field of every form, an HMAC of that cookie and the browser's
+sign-in cookie, keyed by a secret of the EMS; a POST whose field is not the HMAC of the
+cookies it comes with is refused. So a token is bound to its session: one made for another
+browser, or before signing in or out, opens nothing, even to someone who can plant cookies.
+The JSON API needs no token: a browser sends JSON across sites only after a CORS preflight,
+which the EMS refuses (bar the rejoin call, which carries its own credential).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from http.cookies import SimpleCookie
@@ -16,6 +20,7 @@ from http.cookies import SimpleCookie
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moot.ems.deps import SESSION_COOKIE
 from moot.security_headers import with_security_headers
 
 CSRF_COOKIE = "moot_csrf"
@@ -70,15 +75,29 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 def csrf_token(request: Request) -> str:
-    return str(getattr(request.state, "csrf", ""))
+    """The token this browser's forms carry: its CSRF cookie bound to its sign-in."""
+    return bound_token(request, str(getattr(request.state, "csrf", "")))
+
+
+def bound_token(request: Request, cookie: str) -> str:
+    """HMAC(EMS secret, the CSRF cookie and the sign-in cookie): a token for this session."""
+    key: bytes = request.app.state.csrf_key
+    session = request.cookies.get(SESSION_COOKIE, "")
+    mac = hmac.new(key, f"{cookie}\0{session}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def csrf_key(signing_key_pem: bytes) -> bytes:
+    """The EMS's CSRF secret, from its signing key: the same on every EMS node."""
+    return hashlib.sha256(b"moot csrf\0" + signing_key_pem).digest()
 
 
 async def check_csrf(request: Request) -> None:
-    """A dependency of every form POST: the form's token must match the cookie's."""
+    """A dependency of every form POST: the form's token must be the one of its cookies."""
     form = await request.form()  # Starlette keeps it: the route reads the same form
     sent = str(form.get(CSRF_FIELD, ""))
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not sent or not cookie or not hmac.compare_digest(sent, cookie):
+    if not sent or not cookie or not hmac.compare_digest(sent, bound_token(request, cookie)):
         raise CsrfRefused(
             "this form is out of date or was not sent from the Meeting Center: "
             "go back, reload the page and send it again"
