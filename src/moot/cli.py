@@ -477,6 +477,10 @@ def meetings_create(
         body["start"] = start
     row = _call("POST", ems_url, "/api/v1/meetings", json=body)
     typer.echo(f"meeting {row['id']} ({row['status']}): attend at {row['join_url']}")
+    if row.get("moderator_url"):  # made with the cluster secret: nobody signs in as its maker
+        typer.echo(
+            f"moderator link (shown only now; give it to the moderator): {row['moderator_url']}"
+        )
 
 
 def _when(text: str) -> str:
