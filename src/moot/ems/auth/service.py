@@ -23,7 +23,6 @@ from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
 from moot.ems.auth.ldap import (
     DirectoryError,
-    DirectoryUser,
     LdapDirectory,
     LdapPartition,
     LdapSettings,
@@ -31,6 +30,7 @@ from moot.ems.auth.ldap import (
 )
 from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
 from moot.ems.auth.tokens import verify_session as verify_token
+from moot.ems.auth.users_now import UsersNow
 from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
 from moot.ems.store.db import utcnow
@@ -43,8 +43,6 @@ log = logging.getLogger("moot.ems.auth")
 
 # How often an EMS node reads the key ring again (another node or the CLI may rotate it).
 RING_REFRESH = 30.0
-# How long a name looked up in the directory (is it a user's?) is taken as known.
-KNOWN_NAMES_FOR = 300.0
 # What a refused sign-in is told: never which of the two was wrong.
 REFUSED = "wrong user name or password"
 
@@ -230,11 +228,9 @@ class AuthService:
         self._directory = LdapDirectory(ldap) if ldap else None
         self._ring: dict[str, RingKey] = {}
         self._throttle = Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds))
-        # (name, partition) -> (when asked, the directory's answer): see _user_now.
-        self._directory_answers: dict[
-            tuple[str, str | None], tuple[float, DirectoryUser | None]
-        ] = {}
-        self._recheck = settings.directory_recheck_seconds
+        self._users = UsersNow(
+            sessions, self._directory, recheck_seconds=settings.directory_recheck_seconds
+        )
         self._ring_loaded_at = 0.0
 
     # -- keys ----------------------------------------------------------------
@@ -376,7 +372,7 @@ class AuthService:
         async with self._sessions() as session:
             if await store.is_revoked(session, claims.jti):
                 raise BadToken("signed out: sign in again")
-        found = await self._user_now(
+        found = await self._users.now(
             claims.username, claims.source, claims.partition, unknown=claims.groups
         )
         problem = _ended(found, claims.groups, claims.issued_at)
@@ -392,7 +388,7 @@ class AuthService:
         async with self._sessions() as session:
             if jti and await store.is_revoked(session, jti):
                 raise NotSignedIn("you have signed out: sign in and open the meeting again")
-        found = await self._user_now(username, source, partition, unknown=frozenset())
+        found = await self._users.now(username, source, partition, unknown=frozenset())
         if found is None:
             raise NotSignedIn("your user no longer exists or is disabled")
         groups, created = found
@@ -400,58 +396,9 @@ class AuthService:
             raise NotSignedIn("your user no longer exists or is disabled")
         return Subject(name=username, groups=groups, partition=partition)
 
-    async def _user_now(
-        self, username: str, source: str, partition: str | None, *, unknown: frozenset[str]
-    ) -> tuple[frozenset[str], datetime | None] | None:
-        """(groups now, when made for local users) of a signed-in user; None if removed or
-        disabled. The directory is asked at most every `directory_recheck_seconds` per user;
-        while it cannot be asked, its last answer stands, or with none, `unknown` groups."""
-        if source == "local":
-            async with self._sessions() as session:
-                row = await store.get_user(session, username)
-            if row is None or row.disabled:
-                return None
-            return frozenset(row.groups), row.created_at
-        if source != "ldap" or self._directory is None:
-            return None if source == "ldap" else (frozenset(), None)
-        key = (username.casefold(), partition)
-        cached = self._directory_answers.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._recheck:
-            user = cached[1]
-        else:
-            try:
-                user = await asyncio.to_thread(self._directory.lookup, username, partition)
-            except DirectoryError as exc:
-                log.warning("could not check %s in the directory: %s", username, exc)
-                if cached is None:
-                    return unknown, None
-                user = cached[1]
-            else:
-                self._directory_answers[key] = (time.monotonic(), user)
-        return None if user is None else (user.groups, None)
-
     async def is_known_user(self, name: str) -> bool:
-        """Whether someone may sign in under this name (a local user, or one of the
-        directory): a visitor who types it is shown as a guest."""
-        name = name.strip()
-        if not name:
-            return False
-        async with self._sessions() as session:
-            if await store.get_user(session, name) is not None:
-                return True
-        if self._directory is None:
-            return False
-        key = (name.casefold(), None)
-        cached = self._directory_answers.get(key)
-        if cached is not None and time.monotonic() - cached[0] < KNOWN_NAMES_FOR:
-            return cached[1] is not None
-        try:
-            user = await asyncio.to_thread(self._directory.lookup, name, None)
-        except DirectoryError as exc:
-            log.warning("could not look %r up in the directory: %s", name, exc)
-            return cached is not None and cached[1] is not None
-        self._directory_answers[key] = (time.monotonic(), user)
-        return user is not None
+        """Whether someone may sign in under this name: a visitor who types it is a guest."""
+        return await self._users.is_known(name)
 
     async def sign_out(self, claims: SessionClaims) -> None:
         async with self._sessions() as session:
