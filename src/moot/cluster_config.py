@@ -90,7 +90,7 @@ class ClusterConfig(BaseModel):
     max_chat_lines_per_minute: int = Field(
         60,
         ge=1,
-        le=6000,
+        le=1_000_000,
         description="Chat lines one person may send in a minute (a sixth of it at once).",
     )
     default_tools: list[str] = Field(
