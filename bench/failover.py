@@ -262,8 +262,9 @@ class Http:
         self._writer: asyncio.StreamWriter | None = None
 
     async def request(
-        self, method: str, path: str, body: bytes = b""
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         for attempt in (1, 2):
             fresh = self._writer is None
             if fresh:
@@ -271,29 +272,29 @@ class Http:
             assert self._reader is not None and self._writer is not None
             head = (
                 f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
             )
             try:
                 self._writer.write(head.encode() + body)
                 raw = await self._reader.readuntil(b"\r\n\r\n")
                 lines = raw.decode("latin-1").split("\r\n")
                 status = int(lines[0].split(" ", 2)[1])
-                headers = {}
+                answer = {}
                 for line in lines[1:]:
                     if line:
                         key, _, value = line.partition(":")
-                        headers[key.strip().lower()] = value.strip()
-                if "content-length" not in headers:
+                        answer[key.strip().lower()] = value.strip()
+                if "content-length" not in answer:
                     raise RuntimeError(f"{method} {path}: an answer without Content-Length")
-                data = await self._reader.readexactly(int(headers["content-length"]))
+                data = await self._reader.readexactly(int(answer["content-length"]))
             except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
                 self.close()
                 if fresh or attempt == 2:  # a kept-alive connection may have timed out
                     raise
                 continue
-            if headers.get("connection", "").lower() == "close":
+            if answer.get("connection", "").lower() == "close":
                 self.close()
-            return status, headers, data
+            return status, answer, data
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -312,11 +313,11 @@ class HttpPool:
             self._free.put_nowait(http)
 
     async def request(
-        self, method: str, path: str, body: bytes = b""
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         http = await self._free.get()
         try:
-            return await http.request(method, path, body)
+            return await http.request(method, path, body, headers)
         finally:
             self._free.put_nowait(http)
 
@@ -640,14 +641,35 @@ async def one_run(
 
 
 async def end_meetings(cluster: Cluster) -> None:
-    """End every meeting in progress, so the next run starts on an empty cluster."""
+    """End every meeting in progress, so the next run starts on an empty cluster.
+
+    As the administrator: the meetings' moderator is a typed name, and only the moderator
+    or an administrator may end a meeting (an anonymous request is refused with 403).
+    """
     http = HttpPool(HOST, cluster.ems_port, 8)
     try:
-        status, _, data = await http.request("GET", "/api/v1/meetings?status=in_progress&limit=500")
-        if status != 200:
-            raise RuntimeError(f"listing meetings answered {status}: {data[:300]!r}")
-        ids = [m["id"] for m in json.loads(data)["items"]]
-        await asyncio.gather(*(http.request("POST", f"/api/v1/meetings/{m}/end") for m in ids))
+        ids: list[str] = []
+        cursor = ""
+        while True:
+            path = "/api/v1/meetings?status=in_progress&limit=500" + (
+                f"&cursor={quote(cursor)}" if cursor else ""
+            )
+            status, _, data = await http.request("GET", path, headers=ADMIN)
+            if status != 200:
+                raise RuntimeError(f"listing meetings answered {status}: {data[:300]!r}")
+            page = json.loads(data)
+            ids += [m["id"] for m in page["items"]]
+            if not page.get("next_cursor"):
+                break
+            cursor = page["next_cursor"]
+
+        async def end(meeting_id: str) -> None:
+            path = f"/api/v1/meetings/{meeting_id}/end"
+            status, _, data = await http.request("POST", path, headers=ADMIN)
+            if status != 200:
+                raise RuntimeError(f"ending meeting {meeting_id} answered {status}: {data[:300]!r}")
+
+        await asyncio.gather(*(end(m) for m in ids))
     finally:
         http.close()
 
