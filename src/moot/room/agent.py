@@ -190,10 +190,10 @@ class Agent:
                 self.host.open(command)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, CloseMeeting):
-                await self.host.close(command.meeting_id, command.reason, moved=command.moved)
+                self.host.close(command.meeting_id, command.reason, moved=command.moved)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, Notice):
-                await self.host.notify(
+                self.host.notify(
                     command.meeting_id,
                     command.text,
                     to=command.to,
@@ -203,7 +203,7 @@ class Agent:
                 )
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, MeetingFiles):
-                await self.host.set_files(command.meeting_id, command.epoch, command.files)
+                self.host.set_files(command.meeting_id, command.epoch, command.files)
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, ApplyConfig):
                 try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -15,7 +16,8 @@ from moot import __version__, metrics
 from moot.cluster_config import ice_servers
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
-from moot.room.host import Connection, HostedMeeting, MeetingHost, MeetingNotHere
+from moot.room.connection import Connection
+from moot.room.host import HostedMeeting, MeetingHost, MeetingNotHere
 from moot.security_headers import SecurityHeaders
 from moot.text import sentence
 from moot.tokens import InvalidToken, verify_join_token
@@ -26,6 +28,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
+# Seconds a closing socket may take to send what is queued for it (`ended`, the close).
+DRAIN_TIMEOUT = 5.0
 
 
 TEST_ECHOES = 5
@@ -85,7 +89,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
 
     @app.websocket("/meeting/{meeting_id}/ws")
     async def meeting_socket(
-        websocket: WebSocket, meeting_id: str, token: str | None = None
+        websocket: WebSocket, meeting_id: str, token: str | None = None, roster: str = ""
     ) -> None:
         await websocket.accept()
         try:
@@ -96,13 +100,20 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_BAD_TOKEN)
             return
-        conn = Connection(channel=websocket, user=claims.user, role=claims.role)
+        # `roster=changes`: the page takes `joined` / `left`; without it, the deprecated
+        # whole `roster` (docs/protocol.md).
+        conn = Connection(
+            channel=websocket,
+            user=claims.user,
+            role=claims.role,
+            roster_changes=roster == "changes",
+        )
         try:
             if host.get(meeting_id).epoch != claims.epoch:
                 await websocket.send_text(Error(message=STALE_TOKEN).model_dump_json())
                 await websocket.close(code=CLOSE_BAD_TOKEN)
                 return
-            await host.join(meeting_id, conn)
+            host.join(meeting_id, conn)
         except MeetingNotHere:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
             await websocket.close(code=CLOSE_NOT_HERE)
@@ -112,34 +123,33 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
         chatting = asyncio.create_task(_chat_in_order(host, meeting_id, conn, lines))
         try:
-            while True:
+            while not conn.closing:  # closing: the meeting ended, or this page fell behind
                 text = await websocket.receive_text()
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
                     reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    await websocket.send_text(Error(message=reason).model_dump_json())
+                    conn.send(Error(message=reason))
                     continue
                 if isinstance(message, Ping):
-                    await conn.send(Pong())
+                    conn.send(Pong())
                 elif isinstance(message, SendChat):
                     lines.put_nowait(message)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
-                        await websocket.send_text(
-                            Error(
-                                message="only the moderator can end the meeting"
-                            ).model_dump_json()
-                        )
+                        conn.send(Error(message="only the moderator can end the meeting"))
                         continue
-                    await host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
-                    return
+                    host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
             pass
         finally:
             lines.put_nowait(None)
-            await host.leave(meeting_id, conn)
+            host.leave(meeting_id, conn)
             await chatting
+            # What is queued (`ended`, the close) goes out before the handler returns,
+            # which closes the socket; a page that reads nothing is not waited for long.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.drained(), DRAIN_TIMEOUT)
 
     @app.websocket("/test/ws")
     async def test_socket(websocket: WebSocket) -> None:
