@@ -7,13 +7,16 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moot import __version__, metrics
 from moot.cluster_config import ice_servers
+from moot.negotiation import wants_html
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.connection import Connection
@@ -28,6 +31,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
+NOT_FOUND_TEXT = "There is no page at this address on this room server."
 # Seconds a closing socket may take to send what is queued for it (`ended`, the close).
 DRAIN_TIMEOUT = 5.0
 
@@ -56,6 +60,14 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             {"title": title, "text": text, "ems_url": ems_url},
             status_code=status_code,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A browser that opens an unknown address gets a page with a way to the Meeting
+        # Center; programs keep FastAPI's JSON.
+        if exc.status_code == 404 and wants_html(request):
+            return refuse(request, "Page not found", NOT_FOUND_TEXT, 404)
+        return await http_exception_handler(request, exc)
 
     @app.get("/meeting/{meeting_id}", response_class=HTMLResponse)
     async def meeting_page(
