@@ -148,7 +148,9 @@ def server_summary(cluster: Cluster) -> str:
 class Cluster:
     """The EMS and its room servers, all on 127.0.0.1."""
 
-    def __init__(self, procs: Processes, log_level: str, rooms: int) -> None:
+    def __init__(
+        self, procs: Processes, log_level: str, rooms: int, database_url: str | None = None
+    ) -> None:
         self.procs = procs
         self.log_level = log_level
         data = procs.workdir / "data"
@@ -168,7 +170,7 @@ class Cluster:
                 **self.common,
                 # INFO: the EMS logs how long moving a failed server's meetings took.
                 "MOOT_LOG_LEVEL": "info",
-                "MOOT_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'moot.db'}",
+                "MOOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{data / 'moot.db'}",
             },
         )
         wait_for(lambda: self._status("/readyz") == 200, "the EMS to be ready", self.ems)

@@ -28,7 +28,8 @@ Scenarios (`--scenario`):
 The clients share the machine with the servers: their CPU and how late their event loops
 ran are printed, so a saturated load generator is seen.
 
-Run: `.venv/bin/python bench/room.py [--scenario one|many|storm|ceiling|all] [--check]`.
+Run: `.venv/bin/python bench/room.py [--scenario one|many|storm|ceiling|all] [--check]`;
+`--database-url` puts the EMS's store in an empty PostgreSQL database (one scenario a run).
 """
 
 from __future__ import annotations
@@ -265,6 +266,25 @@ async def run_page(
 # -- the coordinator -------------------------------------------------------------------
 
 
+def histogram(url: str, name: str) -> tuple[float, float]:
+    """(sum, count) of a Prometheus histogram at url/metrics; (0, 0) if not there."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return 0.0, 0.0
+    values = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for key in values:
+            if line.startswith(f"{name}_{key} ") or line.startswith(f"{name}_{key}{{"):
+                values[key] += float(line.rsplit(" ", 1)[1])
+    return values["sum"], values["count"]
+
+
+def mean_between(before: tuple[float, float], after: tuple[float, float]) -> float:
+    count = after[1] - before[1]
+    return (after[0] - before[0]) / count if count else math.nan
+
+
 @dataclass
 class Watch:
     """What the coordinator sees of the servers meanwhile."""
@@ -293,6 +313,7 @@ class Outcome:
     generator_lag: float
     room_log_drops: int
     window: float
+    means: dict[str, float]  # from the servers' own metrics, over the run
 
     @property
     def joined(self) -> list[PageResult]:
@@ -359,6 +380,12 @@ def run_pages(
         room_process = psutil.Process(cluster.rooms[rooms[0]].popen.pid)
         watch = Watch(rss_start=room_process.memory_info().rss)
         cpu_before = {k: cpu_seconds(pid) for k, pid in watched.items()}
+        room_url = next(s["url"] for s in cluster.servers() if s["name"] == rooms[0])
+        meters = {
+            "EMS journal batch": (cluster.ems_url, "moot_journal_batch_seconds"),
+            f"{rooms[0]} journal round trip": (room_url, "moot_room_journal_seconds"),
+        }
+        meters_before = {k: histogram(*v) for k, v in meters.items()}
         wall_start = time.time()
         job.start = time.monotonic() + 1.0
         for index, pipe in enumerate(pipes):
@@ -395,6 +422,7 @@ def run_pages(
                 watch.not_online.append(f"the EMS did not answer: {exc}")
             time.sleep(0.5)
         window = time.monotonic() - job.start
+        means = {k: mean_between(meters_before[k], histogram(*v)) for k, v in meters.items()}
         cpu = {k: (cpu_seconds(pid) - cpu_before[k]) / window for k, pid in watched.items()}
     finally:
         for process in processes:
@@ -438,6 +466,7 @@ def run_pages(
         generator_lag=max(r.lag for r in done),
         room_log_drops=drops,
         window=window,
+        means=means,
     )
 
 
@@ -497,7 +526,8 @@ def common_lines(o: Outcome, goal_p99: float | None) -> tuple[list[str], bool]:
             f"    while people join: p50 {ms(pct(joining, 50))}, p99 {ms(pct(joining, 99))}; "
             f"after: p50 {ms(pct(after, 50))}, p99 {ms(pct(after, 99))}",
             f"    the journal (sending to the sender's ack): "
-            f"p50 {ms(pct(o.ack_delays, 50))}, p99 {ms(pct(o.ack_delays, 99))}",
+            f"p50 {ms(pct(o.ack_delays, 50))}, p99 {ms(pct(o.ack_delays, 99))}; means "
+            + ", ".join(f"{k} {ms(v)}" for k, v in o.means.items()),
         ]
     lines.append(
         "  room servers marked suspect or failed: "
@@ -519,7 +549,7 @@ def common_lines(o: Outcome, goal_p99: float | None) -> tuple[list[str], bool]:
 
 def scenario_one(procs: Processes, args: argparse.Namespace, people: int) -> tuple[bool, str]:
     join_seconds = people / args.join_rate
-    cluster = Cluster(procs, args.log_level, 2)
+    cluster = Cluster(procs, args.log_level, 2, args.database_url)
     try:
         (meeting,) = create_meetings(cluster, 1, people)
         rooms = [meeting["server"]]
@@ -550,7 +580,7 @@ def scenario_one(procs: Processes, args: argparse.Namespace, people: int) -> tup
 
 def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str]:
     meetings_count, size = args.meetings, args.size
-    cluster = Cluster(procs, args.log_level, 1)
+    cluster = Cluster(procs, args.log_level, 1, args.database_url)
     try:
         meetings = create_meetings(cluster, meetings_count, size)
         people = meetings_count * size
@@ -592,7 +622,7 @@ def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str
 
 
 def scenario_storm(procs: Processes, args: argparse.Namespace) -> tuple[bool, str]:
-    cluster = Cluster(procs, args.log_level, 2)
+    cluster = Cluster(procs, args.log_level, 2, args.database_url)
     try:
         meetings = create_meetings(cluster, args.storm // 100, 100)
         rooms = sorted({m["server"] for m in meetings})
@@ -714,6 +744,11 @@ def main() -> int:
     parser.add_argument("--ping", type=float, default=1.0, help="seconds between pings")
     parser.add_argument("--workers", type=int, default=4, help="load generator processes")
     parser.add_argument("--log-level", default="warning", help="of the room servers")
+    parser.add_argument(
+        "--database-url",
+        help="the EMS's store (default: SQLite in a temporary directory); an empty "
+        "PostgreSQL database for each scenario, e.g. postgresql+asyncpg://127.0.0.1/bench",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--verbose", action="store_true", help="on an error, show the logs")
     args = parser.parse_args()
