@@ -32,6 +32,7 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
 NOT_FOUND_TEXT = "There is no page at this address on this room server."
+PONG = Pong().model_dump_json()  # every page pings every second: serialised once
 # Seconds a closing socket may take to send what is queued for it (`ended`, the close).
 DRAIN_TIMEOUT = 5.0
 
@@ -144,7 +145,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     conn.send(Error(message=reason))
                     continue
                 if isinstance(message, Ping):
-                    conn.send(Pong())
+                    conn.send_text(PONG)
                 elif isinstance(message, SendChat):
                     lines.put_nowait(message)
                 elif isinstance(message, EndMeeting):
