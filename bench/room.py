@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import multiprocessing
@@ -133,6 +134,8 @@ class WorkerResult:
 
 def worker_main(pipe: Pipe) -> None:
     """A process of simulated pages: says ready, takes its job, sends back the results."""
+    # No collector pauses in the measurement (a run is short; what it keeps is small).
+    gc.disable()
     pipe.send("ready")
     job: Job = pipe.recv()
     pipe.send(asyncio.run(run_job(job)))
@@ -403,7 +406,10 @@ def run_pages(
             )
         results: list[WorkerResult | None] = [None] * workers
         deadline = job.start + job.end + 120
+        meters_joined: dict[str, tuple[float, float]] = {}
         while any(r is None for r in results):
+            if not meters_joined and time.monotonic() >= job.start + join_seconds:
+                meters_joined = {k: histogram(*v) for k, v in meters.items()}
             if time.monotonic() > deadline:
                 raise RuntimeError("the load generators did not finish in time")
             for index, pipe in enumerate(pipes):
@@ -422,7 +428,11 @@ def run_pages(
                 watch.not_online.append(f"the EMS did not answer: {exc}")
             time.sleep(0.5)
         window = time.monotonic() - job.start
-        means = {k: mean_between(meters_before[k], histogram(*v)) for k, v in meters.items()}
+        meters_joined = meters_joined or meters_before
+        means = {}
+        for key, meter in meters.items():
+            means[f"{key} while joining"] = mean_between(meters_before[key], meters_joined[key])
+            means[f"{key} after"] = mean_between(meters_joined[key], histogram(*meter))
         cpu = {k: (cpu_seconds(pid) - cpu_before[k]) / window for k, pid in watched.items()}
     finally:
         for process in processes:
@@ -685,7 +695,7 @@ def run(args: argparse.Namespace) -> int:
                     met, text = scenario_many(procs, args)
                 else:
                     met, text = scenario_storm(procs, args)
-            except (RuntimeError, OSError, httpx.HTTPError) as exc:
+            except (RuntimeError, OSError, EOFError, httpx.HTTPError) as exc:
                 if args.verbose:
                     traceback.print_exc()
                     for child in procs.children:
