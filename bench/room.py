@@ -681,9 +681,10 @@ def run(args: argparse.Namespace) -> int:
     scenarios = ["one", "many", "storm"] if args.scenario == "all" else [args.scenario]
     met_all = True
     with tempfile.TemporaryDirectory(prefix="moot-bench-room-") as tmp:
+        where = Path(args.keep or tmp)
         for number, name in enumerate(scenarios):
-            procs = Processes(Path(tmp) / f"{number}-{name}")
-            procs.workdir.mkdir()
+            procs = Processes(where / f"{number}-{name}")
+            procs.workdir.mkdir(parents=True)
             started = time.monotonic()
             try:
                 if name == "ceiling":
@@ -761,6 +762,7 @@ def main() -> int:
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--verbose", action="store_true", help="on an error, show the logs")
+    parser.add_argument("--keep", help="a new directory to keep the servers' logs and data in")
     args = parser.parse_args()
     try:
         return run(args)
