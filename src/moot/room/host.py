@@ -185,9 +185,15 @@ class MeetingHost:
         self.meetings: dict[str, HostedMeeting] = {}
         # Where events are made durable before they are acknowledged (the agent's).
         self.journal: Journal = journal or _unjournaled
-        # Events for the EMS, kept until sent: they survive a lost control link.
+        # Events for the EMS, kept until sent: they survive a lost control link. The agent
+        # takes them from its own thread (a deque's append and popleft are thread-safe) when
+        # `on_post` wakes it.
         self.outbox: deque[OutboxItem] = deque()
-        self.outbox_ready = asyncio.Event()
+        self.on_post: Callable[[], None] = lambda: None
+        # What the heartbeat reports, for the agent's thread to read: (every meeting's
+        # status, connections). Replaced whole, never changed, after the meetings change.
+        self.published: tuple[tuple[MeetingStatus, ...], int] = ((), 0)
+        self._publish_due = False
         # The cluster configuration the EMS sent (defaults until it has): read where used,
         # so a new one applies from the next line, page or meeting on, without a restart.
         self.config = ClusterConfig()
@@ -203,7 +209,23 @@ class MeetingHost:
 
     def post(self, item: OutboxItem) -> None:
         self.outbox.append(item)
-        self.outbox_ready.set()
+        self.on_post()
+
+    def _changed(self) -> None:
+        """The meetings or their rosters changed: publish them for the heartbeat, once for
+        all the changes of this turn of the event loop (a storm of joins sorts the roster
+        once a turn, not once a join)."""
+        if self._publish_due:
+            return
+        self._publish_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._publish)
+        except RuntimeError:  # no loop (a unit test): at once
+            self._publish()
+
+    def _publish(self) -> None:
+        self._publish_due = False
+        self.published = (tuple(self.statuses()), self.logins())
 
     def logins(self) -> int:
         return sum(len(m.connections) for m in self.meetings.values())
@@ -233,6 +255,7 @@ class MeetingHost:
                 )
             )
         self.meetings[command.meeting_id] = meeting
+        self._changed()
         log.info(
             "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
         )
@@ -255,6 +278,7 @@ class MeetingHost:
             conn.send_text(text)
             conn.close(1000, "meeting ended")
         meeting.connections.clear()
+        self._changed()
         if ended_by is not None:
             self.post(
                 MeetingEnded(
@@ -328,6 +352,7 @@ class MeetingHost:
         """A page joins: it gets `welcome`; the others, if it is a new person, `joined`."""
         meeting = self.get(meeting_id)
         first_of_user = meeting.add(conn)
+        self._changed()
         you = meeting.people[conn.user]
         conn.send_text(meeting.welcome_json(you), bounded=False)
         for notice in self.current_broadcasts():  # messages to all users sent before
@@ -352,6 +377,8 @@ class MeetingHost:
             self._remove(meeting, conn)
 
     def _remove(self, meeting: HostedMeeting, conn: Connection) -> None:
+        if conn in meeting.connections:
+            self._changed()  # one connection fewer, whoever it was
         if not meeting.remove(conn):
             return  # not in it, or the user still has another page open
         self.post(

@@ -84,7 +84,7 @@ async def run_room(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
-    agent_task = asyncio.create_task(agent.run())
+    agent_task = asyncio.create_task(agent.run_in_thread())
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
         {serving, agent_task, stopping}, return_when=asyncio.FIRST_COMPLETED
