@@ -132,9 +132,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.close(code=CLOSE_NOT_HERE)
             return
         # Lines wait for the EMS's journal: they go through a queue of their own, in order,
-        # so the reader still answers pings (the page's keep-alive) meanwhile.
+        # so the reader still answers pings (the page's keep-alive) meanwhile. Made at the
+        # page's first line: most pages of a large meeting only read.
         lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
-        chatting = asyncio.create_task(_chat_in_order(host, meeting_id, conn, lines))
+        chatting: asyncio.Task[None] | None = None
         try:
             while not conn.closing:  # closing: the meeting ended, or this page fell behind
                 text = await websocket.receive_text()
@@ -147,6 +148,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
                 elif isinstance(message, SendChat):
+                    if chatting is None:
+                        chatting = asyncio.create_task(
+                            _chat_in_order(host, meeting_id, conn, lines)
+                        )
                     lines.put_nowait(message)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
@@ -156,9 +161,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
             pass
         finally:
-            lines.put_nowait(None)
             host.leave(meeting_id, conn)
-            await chatting
+            if chatting is not None:
+                lines.put_nowait(None)
+                await chatting
             # What is queued (`ended`, the close) goes out before the handler returns,
             # which closes the socket; a page that reads nothing is not waited for long.
             with contextlib.suppress(TimeoutError):
