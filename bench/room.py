@@ -523,8 +523,8 @@ def common_lines(o: Outcome, goal_p99: float | None) -> tuple[list[str], bool]:
         met = met and delivered and fan_out <= goal_p99
         sent_lines = o.lines_acked + sum(p.unacked for p in o.pages)
         lines += [
-            f"  lines: {sent_lines:,} sent, {o.lines_acked:,} acknowledged; "
-            f"(page, line) pairs missing {o.missing:,}, shown twice {o.duplicates:,}   "
+            f"  lines: {sent_lines:,} sent, {o.lines_acked:,} acknowledged; (page, line) pairs "
+            f"missing at the end {o.missing:,}, shown twice {o.duplicates:,}   "
             f"Goal: every line to every page   {verdict(delivered)}",
             f"  fan-out (each page's arrival after the line's first arrival anywhere): "
             f"p50 {ms(pct(o.spreads, 50))}, p99 {ms(fan_out)}, "
@@ -575,7 +575,7 @@ def scenario_one(procs: Processes, args: argparse.Namespace, people: int) -> tup
             chat_until=seconds,
             line_every=1.0,
             ping_every=args.ping,
-            end=seconds + 3,
+            end=seconds + args.drain,
         )
         outcome = run_pages(cluster, plans, job, args.workers, rooms, join_seconds)
     finally:
@@ -612,7 +612,7 @@ def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str
             chat_until=join_seconds + 2 + args.seconds,
             line_every=1.0,
             ping_every=args.ping,
-            end=join_seconds + 5 + args.seconds,
+            end=join_seconds + 2 + args.seconds + args.drain,
         )
         outcome = run_pages(cluster, plans, job, args.workers, ["room1"], join_seconds)
     finally:
@@ -752,6 +752,12 @@ def main() -> int:
     parser.add_argument("--storm", type=int, default=1000, help="people in `storm`")
     parser.add_argument("--storm-seconds", type=float, default=10.0)
     parser.add_argument("--ceiling-max", type=int, default=5000)
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=10.0,
+        help="seconds the pages stay after the last line: a line not there by then is missing",
+    )
     parser.add_argument("--ping", type=float, default=1.0, help="seconds between pings")
     parser.add_argument("--workers", type=int, default=4, help="load generator processes")
     parser.add_argument("--log-level", default="warning", help="of the room servers")
