@@ -32,7 +32,9 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
 NOT_FOUND_TEXT = "There is no page at this address on this room server."
-PONG = Pong().model_dump_json()  # every page pings every second: serialised once
+# Every page pings every second (meeting.js sends exactly PING): the answer, serialised once.
+PING = Ping().model_dump_json()
+PONG = Pong().model_dump_json()
 # Seconds a closing socket may take to send what is queued for it (`ended`, the close).
 DRAIN_TIMEOUT = 5.0
 
@@ -139,6 +141,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         try:
             while not conn.closing:  # closing: the meeting ended, or this page fell behind
                 text = await websocket.receive_text()
+                if text == PING:  # every page, every second: answered without parsing
+                    conn.send_text(PONG)
+                    continue
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
