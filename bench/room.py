@@ -120,6 +120,7 @@ class PageResult:
     unacked: int = 0
     lost: str = ""  # how it lost its socket before the end, if it did
     dropped: int = 0  # closed by the room server for falling behind (4408)
+    received: int = 0  # messages of any kind, `welcome` included
 
 
 @dataclass
@@ -206,6 +207,7 @@ async def run_page(
         out.error = f"{type(exc).__name__}: {exc}"[:200]
         return
     out.join_s = time.monotonic() - arrived
+    out.received = 1
     out.have.update(line["id"] for line in welcome["history"])
     sent: dict[str, float] = {}
 
@@ -236,6 +238,7 @@ async def run_page(
     try:
         async for raw in ws:
             now = time.monotonic()
+            out.received += 1
             message = json.loads(raw)
             kind = message["type"]
             if kind == "chat":
@@ -546,6 +549,12 @@ def common_lines(o: Outcome, goal_p99: float | None) -> tuple[list[str], bool]:
     )
     if o.watch.not_online:
         lines.append(f"  !! seen not online: {', '.join(o.watch.not_online[:5])}")
+    received = sum(p.received for p in o.pages)
+    room_cpu = sum(v for k, v in o.cpu.items() if k.startswith("room")) * o.window
+    lines.append(
+        f"  messages to pages: {received:,} ({received / o.window:,.0f}/s); the room "
+        f"server's CPU per message sent: {room_cpu / max(1, received) * 1e6:.0f} µs"
+    )
     lines.append(
         "  CPU over the run (cores): "
         + ", ".join(f"{k} {v:.0%}" for k, v in o.cpu.items())
