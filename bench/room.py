@@ -570,6 +570,13 @@ def common_lines(o: Outcome, goal_p99: float | None) -> tuple[list[str], bool]:
 
 
 def scenario_one(procs: Processes, args: argparse.Namespace, people: int) -> tuple[bool, str]:
+    met, text, _ = one_meeting(procs, args, people)
+    return met, text
+
+
+def one_meeting(
+    procs: Processes, args: argparse.Namespace, people: int
+) -> tuple[bool, str, Outcome]:
     join_seconds = people / args.join_rate
     cluster = Cluster(procs, args.log_level, 2, args.database_url)
     try:
@@ -597,7 +604,7 @@ def scenario_one(procs: Processes, args: argparse.Namespace, people: int) -> tup
         f"one meeting of {people:,} joining within {join_seconds:.0f} s, "
         f"{args.lines_per_second} lines/s, {seconds:.0f} s (on {rooms[0]} of 2 room servers)"
     )
-    return met, "\n".join([title, *lines, f"  goals {verdict(met)}"])
+    return met, "\n".join([title, *lines, f"  goals {verdict(met)}"]), outcome
 
 
 def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str]:
@@ -727,23 +734,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def ceiling(procs: Processes, args: argparse.Namespace) -> bool:
-    """Scenario `one` with more people each time, until a goal is missed."""
+    """Scenario `one` with more people each time, up to --ceiling-max or until it breaks
+    (pages thrown out, lines lost, the room server failed); a table at the end."""
     steps = [500, 750, 1000, 1500, 2000, 3000, 4000, 5000]
     print("\nceiling: one meeting, more people each time, 50 joining a second", flush=True)
-    for people in steps:
-        if people > args.ceiling_max:
-            break
+    rows = []
+    for people in (n for n in steps if n <= args.ceiling_max):
         step = Processes(procs.workdir / f"{people}")
         step.workdir.mkdir()
         try:
-            met, text = scenario_one(step, args, people)
+            met, text, o = one_meeting(step, args, people)
         finally:
             step.stop_all()
         print(f"\n{text}", flush=True)
-        if not met:
-            print(f"\nceiling: goals met up to the step before {people:,} people")
-            return True
-    print("\nceiling: every step met its goals")
+        room = next(v for k, v in o.cpu.items() if k.startswith("room"))
+        broke = bool(o.events or o.lost or o.missing or len(o.joined) < o.people)
+        rows.append(
+            f"  {people:>6,} | {'yes' if met else 'no ':>4} | {'yes' if broke else 'no':>5} | "
+            f"{ms(pct(o.spreads, 99)):>8} | {ms(pct([d for _, d in o.delays], 99)):>8} | "
+            f"{room:>4.0%} | {o.cpu['load generators']:>4.0%} | "
+            f"{o.generator_lag * 1000:>6.0f} ms | {psutil.getloadavg()[0]:>5.2f}"
+        )
+        if broke:
+            break
+    print(
+        "\nceiling (goals: fan-out p99 <= 100 ms, every line, no server failed)\n"
+        "  people | met? | broke | fan-out  | end2end  | room | gens | gen. lag  | load\n"
+        + "\n".join(rows)
+    )
     return True
 
 
