@@ -3,6 +3,13 @@
 With --tls, all of it over TLS: HTTPS for browsers, wss:// for the control channel
 (verified against the demo's CA), room servers joining by client certificate.
 
+The demo supervises its room servers, so failover can be watched: when one dies it says
+which and how, the EMS moves its meetings to the other (their pages reconnect by
+themselves), and the demo starts it again after a few seconds, waiting longer each time
+it dies again soon (RESTART_AFTER, doubled up to RESTART_MAX). It comes back empty: the
+EMS fences a server that returns after its meetings moved. Without the EMS there is no
+demo: if the EMS dies, the demo says so and stops the room servers.
+
 The children die with us: on Ctrl-C or SIGTERM we stop them (SIGTERM, then
 SIGKILL after a grace period), and on Linux the kernel sends them SIGTERM if
 this process is killed outright (PR_SET_PDEATHSIG), so none is left behind.
@@ -19,8 +26,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,6 +52,13 @@ ROOM_NAMES = ("room1", "room2")
 DEMO_HOSTS = ("127.0.0.1", "localhost")
 READY_TIMEOUT = 60.0
 STOP_GRACE = 5.0
+# A dead room server is started again after RESTART_AFTER seconds; if it dies again
+# within STABLE_AFTER of its start, the wait doubles, up to RESTART_MAX.
+RESTART_AFTER = 3.0
+RESTART_MAX = 60.0
+STABLE_AFTER = 60.0
+# How often the demo asks the EMS about its room servers, to say what became of them.
+WATCH_EVERY = 1.0
 
 
 class DemoFailed(Exception):
@@ -51,9 +66,41 @@ class DemoFailed(Exception):
 
 
 @dataclass
+class Backoff:
+    """How long to wait before starting a dead room server again. Pure: no clock."""
+
+    wait: float = RESTART_AFTER
+
+    def after_death(self, ran_for: float) -> float:
+        """The wait before the next start, for a server that died after `ran_for` s."""
+        if ran_for >= STABLE_AFTER:
+            self.wait = RESTART_AFTER
+        now, self.wait = self.wait, min(self.wait * 2, RESTART_MAX)
+        return now
+
+
+@dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: float | None = None  # dead, to be started again then
+    # What to tell once the EMS shows it: that it failed over, that it is back online.
+    await_failed: bool = False
+    await_online: bool = False
+
+
+def exit_status(code: int) -> str:
+    """How a process ended, in words: a signal by its name, or the exit code."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name} (exit code {code})"
+        except ValueError:
+            return f"killed by signal {-code} (exit code {code})"
+    return f"exit code {code}"
 
 
 def _die_with_parent() -> None:
@@ -63,13 +110,16 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str]) -> Child:
-    process = subprocess.Popen(
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "moot", *args],
         env={**os.environ, **env},
         preexec_fn=_die_with_parent,
     )
-    return Child(name, process)
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> Child:
+    return Child(name, _start(args, env), args, env, started_at=time.monotonic())
 
 
 def stop_all(children: list[Child]) -> None:
@@ -246,13 +296,82 @@ def run_demo(
         if password is not None:
             say(f"Administrator: sign in as admin with the password {password} (shown only now)")
         say("Press Ctrl-C to stop the EMS and both room servers.")
-        while not stopping:
-            for child in children:
-                if child.process.poll() is not None:
-                    raise DemoFailed(f"{child.name} stopped (exit code {child.process.returncode})")
-            time.sleep(0.2)
+        _supervise(children, ems_url, secret, verify, lambda: stopping, say)
         return 0
     finally:
         stop_all(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _supervise(
+    children: list[Child],
+    ems_url: str,
+    secret: str,
+    verify: ssl.SSLContext | bool,
+    stopping: Callable[[], bool],
+    say: Callable[[str], None],
+) -> None:
+    """Keep the room servers running until Ctrl-C; DemoFailed when the EMS dies."""
+    ems, rooms = children[0], children[1:]
+    next_look = 0.0
+    with httpx.Client(timeout=2.0, verify=verify, trust_env=False) as client:
+        while not stopping():
+            now = time.monotonic()
+            if ems.process.poll() is not None:
+                raise DemoFailed(
+                    f"the EMS stopped: {exit_status(ems.process.returncode)}. The demo "
+                    "cannot go on without it, so it stopped the room servers too. Its log "
+                    "is above; run `moot demo` again to start over."
+                )
+            for room in rooms:
+                if room.restart_at is None and room.process.poll() is not None:
+                    wait = room.backoff.after_death(now - room.started_at)
+                    room.restart_at = now + wait
+                    room.await_failed, room.await_online = True, False
+                    say(
+                        f"{room.name} stopped: {exit_status(room.process.returncode)}. The "
+                        "EMS moves its meetings to the other room server; their pages "
+                        f"reconnect by themselves. Starting it again in {wait:.0f} s."
+                    )
+                elif room.restart_at is not None and now >= room.restart_at:
+                    room.process = _start(room.args, room.env)
+                    room.started_at, room.restart_at = now, None
+                    room.await_online = True
+                    say(f"{room.name} started again; it comes back empty (its meetings moved).")
+            if now >= next_look and any(r.await_failed or r.await_online for r in rooms):
+                next_look = now + WATCH_EVERY
+                _tell_states(client, ems_url, secret, rooms, say)
+            time.sleep(0.2)
+
+
+def _tell_states(
+    client: httpx.Client,
+    ems_url: str,
+    secret: str,
+    rooms: list[Child],
+    say: Callable[[str], None],
+) -> None:
+    """Say what the EMS made of a room server that died, and when it is back online."""
+    try:
+        answer = client.get(
+            f"{ems_url}/api/v1/servers", headers={"Authorization": f"Bearer {secret}"}
+        )
+        servers: list[dict[str, Any]] = answer.json() if answer.status_code == 200 else []
+    except (httpx.HTTPError, ValueError):
+        return  # asked again in a second
+    by_name = {s["name"]: s for s in servers}
+    for room in rooms:
+        name = room.name.removeprefix("room server ")
+        status = by_name.get(name, {}).get("status")
+        if room.await_failed and status == "failed":
+            room.await_failed = False
+            hosts = ", ".join(
+                f"{s['name']} hosts {s['active_meetings']}"
+                for s in servers
+                if s["name"] != name and s["status"] == "online"
+            )
+            say(f"The EMS marked {name} failed and moved its meetings ({hosts or 'no server'}).")
+        elif room.await_online and status == "online":
+            room.await_failed = room.await_online = False
+            say(f"{room.name} is back online.")

@@ -189,3 +189,40 @@ def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
+
+
+def test_pages_that_ask_for_roster_changes_get_joined_and_left(cluster: Cluster) -> None:
+    meeting = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={"name": "Roster changes", "moderator": "Maria"},
+        headers=cluster.admin,
+        timeout=10,
+    ).json()
+    alice_url = socket_url(attend(cluster, meeting["id"], "Alice")) + "&roster=changes"
+    bob_url = socket_url(attend(cluster, meeting["id"], "Bob")) + "&roster=changes"
+
+    async def scenario() -> None:
+        seen: list[str] = []  # every message type Alice received, in order
+
+        async def next_for_alice(alice: Any, kind: str) -> dict[str, Any]:
+            while True:
+                message: dict[str, Any] = json.loads(await asyncio.wait_for(alice.recv(), 5))
+                seen.append(message["type"])
+                if message["type"] == kind:
+                    return message
+
+        async with websockets.connect(alice_url) as alice:
+            welcome = await next_for_alice(alice, "welcome")
+            assert [p["user"] for p in welcome["roster"]] == ["Alice"]
+            async with websockets.connect(bob_url) as bob:
+                welcome = await next_of(bob, "welcome")
+                assert [p["user"] for p in welcome["roster"]] == ["Alice", "Bob"]
+                joined = await next_for_alice(alice, "joined")
+                assert joined == {"type": "joined", "user": "Bob", "role": "participant"}
+            left = await next_for_alice(alice, "left")
+            assert left == {"type": "left", "user": "Bob"}
+            await alice.send(json.dumps({"type": "ping"}))
+            await next_for_alice(alice, "pong")
+        assert seen == ["welcome", "joined", "left", "pong"]  # never the whole roster
+
+    asyncio.run(scenario())

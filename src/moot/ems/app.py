@@ -12,9 +12,11 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moot import __version__, metrics
 from moot.body_limit import BodyLimit
@@ -66,9 +68,12 @@ from moot.ems.web import (
 )
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web.security import CsrfRefused, WebSecurity, csrf_key
+from moot.negotiation import wants_html
 from moot.tokens import load_or_create_private_key, private_key_pem, public_key_pem
 
 log = logging.getLogger("moot.ems")
+
+NOT_FOUND_TEXT = "There is no page at this address. It may have moved, or the link is mistyped."
 
 
 def _field_error(location: list[str], message: str, status_code: int = 422) -> JSONResponse:
@@ -134,6 +139,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A browser that opens an unknown address gets a page with a way back; API paths
+        # and programs keep FastAPI's JSON.
+        if exc.status_code == 404 and wants_html(request):
+            return pages.message(request, "Page not found", NOT_FOUND_TEXT, 404)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

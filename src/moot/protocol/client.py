@@ -71,7 +71,25 @@ class Files(_Message):
     files: list[MeetingFile]
 
 
+class Joined(_Message):
+    """A user's first connection to the meeting opened: add them to the roster."""
+
+    type: Literal["joined"] = "joined"
+    user: str
+    role: Literal["moderator", "participant"]
+
+
+class Left(_Message):
+    """A user's last connection to the meeting closed: take them off the roster."""
+
+    type: Literal["left"] = "left"
+    user: str
+
+
 class Roster(_Message):
+    """Deprecated (removed in protocol 2): the whole roster, for a client that did not ask
+    for `joined` / `left` (`roster=changes` on the WebSocket's address)."""
+
     type: Literal["roster"] = "roster"
     roster: list[Participant]
 

@@ -5,14 +5,27 @@ meetings it still hosts, so an EMS restart ends no meeting. A refusal
 (wrong secret, incompatible version, removed) is final: the process stops.
 A TLS failure (an EMS certificate tls_ca does not verify, a client
 certificate the EMS refuses) is logged as an error and retried.
+
+`moot room` runs the agent on an event loop of its own, in a thread of its own
+(`run_in_thread`), so that nothing the meetings do delays a report or a command:
+a room server that fans a line out to thousands of pages, or takes a storm of
+joins, is busy, not dead, and its heartbeat says so on time. The two loops meet
+in few places: the host publishes what the reports say (`MeetingHost.published`),
+commands run on the meetings' loop (`_on_meetings`), chat lines go to the journal
+through the agent's loop (`journal`), and events for the EMS through the host's
+outbox (a deque, safe across threads).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -46,6 +59,7 @@ from moot.room.host import HostedMeeting, MeetingHost
 from moot.tokens import load_public_key
 
 log = logging.getLogger("moot.room.agent")
+T = TypeVar("T")
 
 Dialer = Callable[[], Awaitable[Link]]
 # How long a chat line may wait for the EMS's journal before the sender must resend it:
@@ -77,12 +91,84 @@ class Agent:
         self.public_key: Ed25519PublicKey | None = None
         self.registered = asyncio.Event()
         self._link: Link | None = None
+        # The control link's event loop and the meetings' (the same one unless the agent
+        # runs in a thread of its own: run_in_thread).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._meetings_loop: asyncio.AbstractEventLoop | None = None
+        self._outbox_ready = asyncio.Event()
         self._seq = 0
         self._journal_waiting: dict[tuple[str, str, str], asyncio.Future[JournalAck]] = {}
         # Appends sent and not acknowledged yet, in the order sent: after a lost link they
         # are sent again, before any new one, so each person's lines stay in order.
         self._journal_unacked: dict[tuple[str, str, str], JournalAppend] = {}
         host.journal = self.journal
+        host.on_post = self._outbox_posted
+
+    # -- its own thread --------------------------------------------------------
+
+    async def run_in_thread(self) -> None:
+        """run(), on an event loop of its own in a thread of its own, until cancelled."""
+        meetings = self._meetings_loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.new_event_loop()
+        control = loop.create_task(self.run())
+        finished: asyncio.Future[None] = meetings.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if finished.done():
+                return
+            if isinstance(error, asyncio.CancelledError):
+                finished.cancel()
+            elif error is not None:
+                finished.set_exception(error)
+            else:
+                finished.set_result(None)
+
+        def body() -> None:
+            error: BaseException | None = None
+            try:
+                loop.run_until_complete(control)
+            except BaseException as exc:  # handed to the meetings' loop, which decides
+                error = exc
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+            with contextlib.suppress(RuntimeError):  # the meetings' loop is closed
+                meetings.call_soon_threadsafe(settle, error)
+
+        thread = threading.Thread(target=body, name=f"moot-control-{self.name}", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(finished)
+        except asyncio.CancelledError:
+            with contextlib.suppress(RuntimeError):  # its loop has ended already
+                loop.call_soon_threadsafe(control.cancel)
+            await asyncio.to_thread(thread.join)
+            raise
+
+    def _outbox_posted(self) -> None:
+        """The host posted an event for the EMS (on the meetings' loop): wake the sender."""
+        loop = self._loop
+        if loop is None:
+            self._outbox_ready.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the control loop is closed: stopping
+                loop.call_soon_threadsafe(self._outbox_ready.set)
+
+    async def _on_meetings(self, action: Callable[[], T]) -> T:
+        """Run a MeetingHost call on the meetings' loop, and wait for its outcome."""
+        meetings = self._meetings_loop
+        if meetings is None or meetings is asyncio.get_running_loop():
+            return action()
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                outcome.set_result(action())
+            except Exception as exc:
+                outcome.set_exception(exc)
+
+        meetings.call_soon_threadsafe(call)
+        return await asyncio.wrap_future(outcome)
 
     async def run(self) -> None:
         """Stay connected until cancelled; RegistrationRefused ends it."""
@@ -116,6 +202,7 @@ class Agent:
             await asyncio.sleep(delay)
 
     async def _session(self, link: Link) -> None:
+        statuses, _ = self.host.published
         await link.send(
             Register(
                 name=self.name,
@@ -123,7 +210,7 @@ class Agent:
                 protocol_version=PROTOCOL_VERSION,
                 secret=self._secret,
                 limits=self.limits,
-                meetings=self.host.statuses(),
+                meetings=list(statuses),
             )
         )
         reply = parse_down(await link.receive_text())
@@ -155,11 +242,12 @@ class Agent:
         psutil.cpu_percent(None)  # the first call primes the counter
         while True:
             self._seq += 1
+            statuses, logins = self.host.published  # as the meetings' loop last published it
             await link.send(
                 Status(
                     seq=self._seq,
-                    meetings=self.host.statuses(),
-                    logins=self.host.logins(),
+                    meetings=list(statuses),
+                    logins=logins,
                     cpu_percent=psutil.cpu_percent(None),
                     memory_percent=psutil.virtual_memory().percent,
                 )
@@ -169,10 +257,10 @@ class Agent:
     async def _forward_outbox(self, link: Link) -> None:
         outbox = self.host.outbox
         if outbox:  # left over from a lost link
-            self.host.outbox_ready.set()
+            self._outbox_ready.set()
         while True:
-            await self.host.outbox_ready.wait()
-            self.host.outbox_ready.clear()
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
             while outbox:
                 # Removed only once sent: a lost link leaves it for the next one.
                 await link.send(outbox[0])
@@ -186,28 +274,38 @@ class Agent:
             except ValidationError as exc:
                 log.warning("ignored a malformed command from the EMS: %s", exc)
                 continue
+            host = self.host
             if isinstance(command, OpenMeeting):
-                self.host.open(command)
+                await self._on_meetings(partial(host.open, command))
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, CloseMeeting):
-                await self.host.close(command.meeting_id, command.reason, moved=command.moved)
+                await self._on_meetings(
+                    partial(host.close, command.meeting_id, command.reason, moved=command.moved)
+                )
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, Notice):
-                await self.host.notify(
-                    command.meeting_id,
-                    command.text,
-                    to=command.to,
-                    broadcast_id=command.broadcast_id,
-                    expires_at=command.expires_at,
-                    withdrawn=command.withdrawn,
+                await self._on_meetings(
+                    partial(
+                        host.notify,
+                        command.meeting_id,
+                        command.text,
+                        to=command.to,
+                        broadcast_id=command.broadcast_id,
+                        expires_at=command.expires_at,
+                        withdrawn=command.withdrawn,
+                    )
                 )
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, MeetingFiles):
-                await self.host.set_files(command.meeting_id, command.epoch, command.files)
+                await self._on_meetings(
+                    partial(host.set_files, command.meeting_id, command.epoch, command.files)
+                )
                 await link.send(CommandResult(request_id=command.request_id, ok=True))
             elif isinstance(command, ApplyConfig):
                 try:
-                    self.host.apply_config(command.version, command.values)
+                    await self._on_meetings(
+                        partial(host.apply_config, command.version, command.values)
+                    )
                 except ConfigError as exc:  # refused whole: the old one stays in force
                     log.warning("refused configuration version %d: %s", command.version, exc)
                     await link.send(
@@ -227,7 +325,21 @@ class Agent:
 
     @metrics.journalled
     async def journal(self, meeting: HostedMeeting, line: ChatLine) -> bool:
-        """Make an event durable in the EMS's journal; False if it could not be now."""
+        """Make an event durable in the EMS's journal; False if it could not be now.
+
+        Called on the meetings' loop; the round trip runs on the control link's."""
+        loop = self._loop
+        if loop is None or loop is asyncio.get_running_loop():
+            return await self._journal(meeting.id, meeting.epoch, line)
+        try:
+            sent = asyncio.run_coroutine_threadsafe(
+                self._journal(meeting.id, meeting.epoch, line), loop
+            )
+        except RuntimeError:  # the control loop is closed: the server is stopping
+            return False
+        return await asyncio.wrap_future(sent)
+
+    async def _journal(self, meeting_id: str, epoch: int, line: ChatLine) -> bool:
         if not self.registered.is_set():  # no await when registered: lines go out in order
             try:
                 await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
@@ -236,12 +348,12 @@ class Agent:
         link = self._link
         if link is None:
             return False
-        key = (meeting.id, line.sender, line.id)
+        key = (meeting_id, line.sender, line.id)
         future: asyncio.Future[JournalAck] = asyncio.get_running_loop().create_future()
         self._journal_waiting[key] = future
         append = JournalAppend(
-            meeting_id=meeting.id,
-            epoch=meeting.epoch,
+            meeting_id=meeting_id,
+            epoch=epoch,
             entry=JournalEntry(
                 event_id=line.id,
                 sender=line.sender,
@@ -261,10 +373,22 @@ class Agent:
             self._journal_waiting.pop(key, None)
             self._journal_unacked.pop(key, None)
         if not ack.ok:
-            log.warning("the EMS refused event %s of %s: %s", line.id, meeting.id, ack.error)
+            log.warning("the EMS refused event %s of %s: %s", line.id, meeting_id, ack.error)
         return ack.ok
 
     async def announce_shutdown(self) -> None:
+        loop = self._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            try:
+                sent = asyncio.run_coroutine_threadsafe(self._announce_shutdown(), loop)
+            except RuntimeError:  # the control loop has ended: nobody to tell
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.wrap_future(sent), 5)
+            return
+        await self._announce_shutdown()
+
+    async def _announce_shutdown(self) -> None:
         if self._link is not None:
             with contextlib.suppress(LinkClosed):
                 await self._link.send(ShuttingDown())

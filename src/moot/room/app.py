@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moot import __version__, metrics
 from moot.body_limit import BodyLimit, fixed
 from moot.cluster_config import ice_servers
+from moot.negotiation import wants_html
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
+from moot.room.connection import Connection
 from moot.room.host import (
-    Connection,
     HostedMeeting,
     MeetingHost,
     MeetingNotHere,
@@ -35,6 +39,12 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_NOT_HERE = 4404
 CLOSE_NAME_TAKEN = 4409
 STALE_TOKEN = "This join token is for an earlier start of the meeting: open it again."
+NOT_FOUND_TEXT = "There is no page at this address on this room server."
+# Every page pings every second (meeting.js sends exactly PING): the answer, serialised once.
+PING = Ping().model_dump_json()
+PONG = Pong().model_dump_json()
+# Seconds a closing socket may take to send what is queued for it (`ended`, the close).
+DRAIN_TIMEOUT = 5.0
 
 
 TEST_ECHOES = 5
@@ -64,6 +74,14 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             {"title": title, "text": text, "ems_url": ems_url},
             status_code=status_code,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A browser that opens an unknown address gets a page with a way to the Meeting
+        # Center; programs keep FastAPI's JSON.
+        if exc.status_code == 404 and wants_html(request):
+            return refuse(request, "Page not found", NOT_FOUND_TEXT, 404)
+        return await http_exception_handler(request, exc)
 
     @app.get("/meeting/{meeting_id}", response_class=HTMLResponse)
     async def meeting_page(
@@ -99,7 +117,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
 
     @app.websocket("/meeting/{meeting_id}/ws")
     async def meeting_socket(
-        websocket: WebSocket, meeting_id: str, token: str | None = None
+        websocket: WebSocket, meeting_id: str, token: str | None = None, roster: str = ""
     ) -> None:
         await websocket.accept()
         try:
@@ -110,15 +128,21 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_BAD_TOKEN)
             return
+        # `roster=changes`: the page takes `joined` / `left`; without it, the deprecated
+        # whole `roster` (docs/protocol.md).
         conn = Connection(
-            channel=websocket, user=claims.user, role=claims.role, person=claims.person
+            channel=websocket,
+            user=claims.user,
+            role=claims.role,
+            person=claims.person,
+            roster_changes=roster == "changes",
         )
         try:
             if host.get(meeting_id).epoch != claims.epoch:
                 await websocket.send_text(Error(message=STALE_TOKEN).model_dump_json())
                 await websocket.close(code=CLOSE_BAD_TOKEN)
                 return
-            await host.join(meeting_id, conn)
+            host.join(meeting_id, conn)
         except NameTaken as exc:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_NAME_TAKEN)
@@ -128,38 +152,46 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.close(code=CLOSE_NOT_HERE)
             return
         # Lines wait for the EMS's journal: they go through a queue of their own, in order,
-        # so the reader still answers pings (the page's keep-alive) meanwhile.
+        # so the reader still answers pings (the page's keep-alive) meanwhile. Made at the
+        # page's first line: most pages of a large meeting only read.
         lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
-        chatting = asyncio.create_task(_chat_in_order(host, meeting_id, conn, lines))
+        chatting: asyncio.Task[None] | None = None
         try:
-            while True:
+            while not conn.closing:  # closing: the meeting ended, or this page fell behind
                 text = await websocket.receive_text()
+                if text == PING:  # every page, every second: answered without parsing
+                    conn.send_text(PONG)
+                    continue
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
                     reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    await websocket.send_text(Error(message=reason).model_dump_json())
+                    conn.send(Error(message=reason))
                     continue
                 if isinstance(message, Ping):
-                    await conn.send(Pong())
+                    conn.send_text(PONG)
                 elif isinstance(message, SendChat):
+                    if chatting is None:
+                        chatting = asyncio.create_task(
+                            _chat_in_order(host, meeting_id, conn, lines)
+                        )
                     lines.put_nowait(message)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
-                        await websocket.send_text(
-                            Error(
-                                message="only the moderator can end the meeting"
-                            ).model_dump_json()
-                        )
+                        conn.send(Error(message="only the moderator can end the meeting"))
                         continue
-                    await host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
-                    return
+                    host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
             pass
         finally:
-            lines.put_nowait(None)
-            await host.leave(meeting_id, conn)
-            await chatting
+            host.leave(meeting_id, conn)
+            if chatting is not None:
+                lines.put_nowait(None)
+                await chatting
+            # What is queued (`ended`, the close) goes out before the handler returns,
+            # which closes the socket; a page that reads nothing is not waited for long.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.drained(), DRAIN_TIMEOUT)
 
     @app.websocket("/test/ws")
     async def test_socket(websocket: WebSocket) -> None:

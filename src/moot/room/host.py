@@ -11,11 +11,12 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+
+from pydantic import BaseModel, TypeAdapter
 
 from moot.cluster_config import ClusterConfig, for_room
 from moot.protocol.client import (
@@ -24,10 +25,10 @@ from moot.protocol.client import (
     Ended,
     Error,
     Files,
+    Joined,
+    Left,
     Moved,
     Notice,
-    Pong,
-    Roster,
     Welcome,
 )
 from moot.protocol.control import (
@@ -39,39 +40,18 @@ from moot.protocol.control import (
     ParticipantJoined,
     ParticipantLeft,
 )
+from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
-from moot.tokens import Role
 
 log = logging.getLogger("moot.room.host")
 
 OutboxItem = ParticipantJoined | ParticipantLeft | MeetingEnded
 # How many client event ids a meeting remembers per sender to drop resends.
 SEEN_IDS_PER_SENDER = 1000
+# The deprecated whole-roster message goes to a client at most this often (seconds).
+FULL_ROSTER_EVERY = 1.0
 
-
-class ClientChannel(Protocol):
-    """What the engine needs of a browser connection."""
-
-    async def send_text(self, text: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-
-@dataclass(eq=False)
-class Connection:
-    channel: ClientChannel
-    user: str  # the name shown: one person's in a meeting (see HostedMeeting.holder_of)
-    role: Role
-    person: str = ""  # who it is (the join token's): one person's tabs share their name
-
-    async def send(
-        self,
-        message: Welcome | Roster | ChatLine | Ack | Ended | Moved | Pong | Notice | Error | Files,
-    ) -> None:
-        try:
-            await self.channel.send_text(message.model_dump_json())
-        except Exception:  # a dead socket is cleaned up by its own reader
-            log.debug("could not send to %s", self.user, exc_info=True)
+_participants: TypeAdapter[list[Participant]] = TypeAdapter(list[Participant])
 
 
 @dataclass
@@ -82,8 +62,14 @@ class HostedMeeting:
     epoch: int
     tools: list[str]
     recording: bool = False
-    connections: list[Connection] = field(default_factory=list)
+    # Insertion-ordered set: a connection leaves in O(1), even from a meeting of 500.
+    connections: dict[Connection, None] = field(default_factory=dict)
+    # Who is in it (a user with several pages counts once, with the role of the first).
+    people: dict[str, Participant] = field(default_factory=dict)
+    pages_of: Counter[str] = field(default_factory=Counter)
     history: list[ChatLine] = field(default_factory=list)
+    # Each line of `history` as sent: a `welcome` splices them in, never serialises again.
+    history_json: list[str] = field(default_factory=list)
     seen: dict[str, list[str]] = field(default_factory=dict)
     # (sender, event id) of events waiting for the journal: never acknowledged twice.
     in_flight: set[tuple[str, str]] = field(default_factory=set)
@@ -91,30 +77,96 @@ class HostedMeeting:
     files: list[MeetingFile] = field(default_factory=list)
     # How fast each person may chat (max_chat_lines_per_minute).
     rates: RateLimits = field(default_factory=RateLimits)
+    # Who holds each name now (the name case-folded: the person): one person a name.
+    holders: dict[str, str] = field(default_factory=dict)
+    # Connections that asked for no roster changes (the deprecated whole `roster`).
+    full_roster_pages: int = 0
+    full_roster_due: asyncio.TimerHandle | None = None
+    full_roster_sent_at: float = -FULL_ROSTER_EVERY
+    # Built once per change of the roster, not once per join or per report.
+    _roster: list[Participant] | None = None
+    _roster_json: str | None = None
+    _status: MeetingStatus | None = None
 
     def roster(self) -> list[Participant]:
-        people: dict[str, Participant] = {}
-        for conn in self.connections:
-            people.setdefault(conn.user, Participant(user=conn.user, role=conn.role))
-        return sorted(people.values(), key=lambda p: (p.role != "moderator", p.user.casefold()))
+        """Everyone in the meeting, moderators first, then by name."""
+        if self._roster is None:
+            self._roster = sorted(
+                self.people.values(), key=lambda p: (p.role != "moderator", p.user.casefold())
+            )
+        return self._roster
+
+    def roster_json(self) -> str:
+        if self._roster_json is None:
+            self._roster_json = _participants.dump_json(self.roster()).decode()
+        return self._roster_json
 
     def status(self) -> MeetingStatus:
-        return MeetingStatus(
-            meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
-        )
+        if self._status is None:
+            self._status = MeetingStatus(
+                meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
+            )
+        return self._status
 
-    def holder_of(self, name: str) -> str | None:
-        """The person who holds `name` in the meeting now (compared ignoring case), if any."""
-        wanted = name.casefold()
-        for conn in self.connections:
-            if conn.user.casefold() == wanted:
-                return conn.person or conn.user
-        return None
+    def add(self, conn: Connection) -> bool:
+        """Count a new connection in; True if it is its user's first (a roster change)."""
+        self.connections[conn] = None
+        if not conn.roster_changes:
+            self.full_roster_pages += 1
+        self.pages_of[conn.user] += 1
+        if conn.user in self.people:
+            return False
+        self.people[conn.user] = Participant(user=conn.user, role=conn.role)
+        self.holders[conn.user.casefold()] = conn.person or conn.user
+        self._roster = self._roster_json = self._status = None
+        return True
+
+    def remove(self, conn: Connection) -> bool:
+        """Count a connection out; True if it was its user's last (a roster change)."""
+        if self.connections.pop(conn, False) is False:
+            return False
+        if not conn.roster_changes:
+            self.full_roster_pages -= 1
+        self.pages_of[conn.user] -= 1
+        if self.pages_of[conn.user] > 0:
+            return False
+        del self.pages_of[conn.user]
+        del self.people[conn.user]
+        self.holders.pop(conn.user.casefold(), None)
+        self._roster = self._roster_json = self._status = None
+        return True
 
     def name_taken(self, name: str, person: str) -> bool:
         """Whether someone else holds `name` here: two people never share one in a meeting."""
-        holder = self.holder_of(name)
+        holder = self.holders.get(name.casefold())
         return holder is not None and holder != (person or name)
+
+    def welcome_json(self, you: Participant) -> str:
+        """The `welcome` for a new page, built from parts serialised once.
+
+        The roster and the history can be large (500 people, thousands of lines) and the
+        same for every page that joins, so they are spliced in as they were sent, not
+        serialised again for each. The result is what `Welcome(...).model_dump_json()`
+        gives (a unit test checks it). The splice is safe: inside a JSON string a quote is
+        escaped, so `"roster":[],"history":[]` can only be the fields themselves.
+        """
+        empty = Welcome(
+            meeting_id=self.id,
+            meeting_name=self.name,
+            you=you,
+            roster=[],
+            history=[],
+            files=self.files,
+        ).model_dump_json()
+        parts = f'"roster":{self.roster_json()},"history":[{",".join(self.history_json)}]'
+        return empty.replace('"roster":[],"history":[]', parts, 1)
+
+    def record(self, line: ChatLine) -> str:
+        """Add a line to the history; its JSON, as every page gets it."""
+        text = line.model_dump_json()
+        self.history.append(line)
+        self.history_json.append(text)
+        return text
 
     def forget_event(self, sender: str, event_id: str) -> None:
         seen = self.seen.get(sender, [])
@@ -130,12 +182,12 @@ class HostedMeeting:
         return False
 
 
-class MeetingNotHere(Exception):
-    pass
-
-
 class NameTaken(Exception):
     """Someone else in the meeting holds this name; `str()` says what to do."""
+
+
+class MeetingNotHere(Exception):
+    pass
 
 
 Journal = Callable[[HostedMeeting, ChatLine], Awaitable[bool]]
@@ -151,9 +203,15 @@ class MeetingHost:
         self.meetings: dict[str, HostedMeeting] = {}
         # Where events are made durable before they are acknowledged (the agent's).
         self.journal: Journal = journal or _unjournaled
-        # Events for the EMS, kept until sent: they survive a lost control link.
+        # Events for the EMS, kept until sent: they survive a lost control link. The agent
+        # takes them from its own thread (a deque's append and popleft are thread-safe) when
+        # `on_post` wakes it.
         self.outbox: deque[OutboxItem] = deque()
-        self.outbox_ready = asyncio.Event()
+        self.on_post: Callable[[], None] = lambda: None
+        # What the heartbeat reports, for the agent's thread to read: (every meeting's
+        # status, connections). Replaced whole, never changed, after the meetings change.
+        self.published: tuple[tuple[MeetingStatus, ...], int] = ((), 0)
+        self._publish_due = False
         # The cluster configuration the EMS sent (defaults until it has): read where used,
         # so a new one applies from the next line, page or meeting on, without a restart.
         self.config = ClusterConfig()
@@ -169,12 +227,29 @@ class MeetingHost:
 
     def post(self, item: OutboxItem) -> None:
         self.outbox.append(item)
-        self.outbox_ready.set()
+        self.on_post()
+
+    def _changed(self) -> None:
+        """The meetings or their rosters changed: publish them for the heartbeat, once for
+        all the changes of this turn of the event loop (a storm of joins sorts the roster
+        once a turn, not once a join)."""
+        if self._publish_due:
+            return
+        self._publish_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._publish)
+        except RuntimeError:  # no loop (a unit test): at once
+            self._publish()
+
+    def _publish(self) -> None:
+        self._publish_due = False
+        self.published = (tuple(self.statuses()), self.logins())
 
     def logins(self) -> int:
         return sum(len(m.connections) for m in self.meetings.values())
 
     def statuses(self) -> list[MeetingStatus]:
+        """What the heartbeat reports: built once per roster change, not once per report."""
         return [m.status() for m in self.meetings.values()]
 
     def open(self, command: OpenMeeting) -> None:
@@ -192,30 +267,36 @@ class MeetingHost:
         )
         for entry in command.history:  # rebuilt from its journal
             meeting.is_duplicate(entry.sender, entry.event_id)
-            meeting.history.append(
+            meeting.record(
                 ChatLine(
                     id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
                 )
             )
         self.meetings[command.meeting_id] = meeting
+        self._changed()
         log.info(
             "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
         )
 
-    async def close(
+    def close(
         self, meeting_id: str, reason: str, ended_by: str | None = None, *, moved: bool = False
     ) -> None:
-        """Close a meeting: tell everyone, drop them, and tell the EMS if we ended it."""
+        """Close a meeting: tell everyone, drop them, and tell the EMS if we ended it.
+
+        Each page gets `ended` (or `moved`), then its socket closes, in its own time: a
+        slow browser holds up neither the others nor the EMS waiting for the answer.
+        """
         meeting = self.meetings.pop(meeting_id, None)
         if meeting is None:
             return
-        for conn in list(meeting.connections):
-            await conn.send(Moved() if moved else Ended(reason=reason))
-            try:
-                await conn.channel.close(code=1000, reason="meeting ended")
-            except Exception:
-                log.debug("closing a client of %s failed", meeting_id, exc_info=True)
+        if meeting.full_roster_due is not None:
+            meeting.full_roster_due.cancel()
+        text = (Moved() if moved else Ended(reason=reason)).model_dump_json()
+        for conn in meeting.connections:
+            conn.send_text(text)
+            conn.close(1000, "meeting ended")
         meeting.connections.clear()
+        self._changed()
         if ended_by is not None:
             self.post(
                 MeetingEnded(
@@ -224,7 +305,7 @@ class MeetingHost:
             )
         log.info("closed meeting %s: %s", meeting_id, reason)
 
-    async def notify(
+    def notify(
         self,
         meeting_id: str | None,
         text: str,
@@ -252,10 +333,13 @@ class MeetingHost:
         elif broadcast_id is not None:
             self.broadcasts[broadcast_id] = notice
             self._drop_expired_broadcasts()
+        wire = notice.model_dump_json()
         for meeting in meetings:
-            for conn in list(meeting.connections):
-                if to == "everyone" or conn.role == "moderator":
-                    await conn.send(notice)
+            if to == "everyone":
+                self._fan_out(meeting, wire)
+            else:
+                moderators = [c for c in meeting.connections if c.role == "moderator"]
+                self._fan_out(meeting, wire, moderators)
 
     def current_broadcasts(self) -> list[Notice]:
         """The messages to all users showing now, oldest first."""
@@ -268,15 +352,13 @@ class MeetingHost:
             if notice.expires_at is not None and notice.expires_at <= now:
                 del self.broadcasts[key]
 
-    async def set_files(self, meeting_id: str, epoch: int, files: list[MeetingFile]) -> None:
+    def set_files(self, meeting_id: str, epoch: int, files: list[MeetingFile]) -> None:
         """The meeting's files changed at the EMS: every open page gets the new list."""
         meeting = self.meetings.get(meeting_id)
         if meeting is None or meeting.epoch != epoch:
             return  # not (or no longer) hosted here at that epoch: the list is not ours
         meeting.files = list(files)
-        update = Files(files=meeting.files)
-        for conn in list(meeting.connections):
-            await conn.send(update)
+        self._fan_out(meeting, Files(files=meeting.files).model_dump_json())
 
     def get(self, meeting_id: str) -> HostedMeeting:
         meeting = self.meetings.get(meeting_id)
@@ -284,24 +366,17 @@ class MeetingHost:
             raise MeetingNotHere(meeting_id)
         return meeting
 
-    async def join(self, meeting_id: str, conn: Connection) -> HostedMeeting:
+    def join(self, meeting_id: str, conn: Connection) -> HostedMeeting:
+        """A page joins: it gets `welcome`; the others, if it is a new person, `joined`."""
         meeting = self.get(meeting_id)
         if meeting.name_taken(conn.user, conn.person):
             raise NameTaken(name_taken_text(conn.user))
-        first_of_user = all(c.user != conn.user for c in meeting.connections)
-        meeting.connections.append(conn)
-        await conn.send(
-            Welcome(
-                meeting_id=meeting.id,
-                meeting_name=meeting.name,
-                you=Participant(user=conn.user, role=conn.role),
-                roster=meeting.roster(),
-                history=meeting.history,
-                files=meeting.files,
-            )
-        )
+        first_of_user = meeting.add(conn)
+        self._changed()
+        you = meeting.people[conn.user]
+        conn.send_text(meeting.welcome_json(you), bounded=False)
         for notice in self.current_broadcasts():  # messages to all users sent before
-            await conn.send(notice)
+            conn.send(notice)
         if first_of_user:
             self.post(
                 ParticipantJoined(
@@ -312,21 +387,24 @@ class MeetingHost:
                     at=_now(),
                 )
             )
-            await self._broadcast(meeting, Roster(roster=meeting.roster()))
+            joined = Joined(user=you.user, role=you.role).model_dump_json()
+            self._roster_changed(meeting, joined, but=conn)
         return meeting
 
-    async def leave(self, meeting_id: str, conn: Connection) -> None:
+    def leave(self, meeting_id: str, conn: Connection) -> None:
         meeting = self.meetings.get(meeting_id)
-        if meeting is None or conn not in meeting.connections:
-            return
-        meeting.connections.remove(conn)
-        if all(c.user != conn.user for c in meeting.connections):
-            self.post(
-                ParticipantLeft(
-                    meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now()
-                )
-            )
-            await self._broadcast(meeting, Roster(roster=meeting.roster()))
+        if meeting is not None:
+            self._remove(meeting, conn)
+
+    def _remove(self, meeting: HostedMeeting, conn: Connection) -> None:
+        if conn in meeting.connections:
+            self._changed()  # one connection fewer, whoever it was
+        if not meeting.remove(conn):
+            return  # not in it, or the user still has another page open
+        self.post(
+            ParticipantLeft(meeting_id=meeting.id, epoch=meeting.epoch, user=conn.user, at=_now())
+        )
+        self._roster_changed(meeting, Left(user=conn.user).model_dump_json())
 
     async def chat(self, meeting_id: str, conn: Connection, event_id: str, text: str) -> None:
         """Store the line off this server, then show it to everyone, then acknowledge it."""
@@ -336,15 +414,19 @@ class MeetingHost:
             return  # a resend while the first is being stored: that one will answer
         limit = self.config.max_chat_length
         if len(text) > limit:
-            await conn.send(
-                Error(message=f"a chat line is at most {limit} characters here", id=event_id)
+            self._deliver(
+                meeting,
+                conn,
+                Error(message=f"a chat line is at most {limit} characters here", id=event_id),
             )
             return
         if event_id not in meeting.seen.get(conn.user, ()):  # a resend costs nothing
             per_minute = self.config.max_chat_lines_per_minute
             wait = meeting.rates.take(conn.person or conn.user, per_minute, time.monotonic())
             if wait:
-                await conn.send(Error(message=too_fast_text(per_minute, wait), id=event_id))
+                self._deliver(
+                    meeting, conn, Error(message=too_fast_text(per_minute, wait), id=event_id)
+                )
                 return
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
@@ -356,14 +438,54 @@ class MeetingHost:
             if not stored:
                 meeting.forget_event(conn.user, event_id)
                 return  # no ack: the client sends it again
-            meeting.history.append(line)
-            await self._broadcast(meeting, line)
-        await conn.send(Ack(id=event_id))
+            self._fan_out(meeting, meeting.record(line))
+        self._deliver(meeting, conn, Ack(id=event_id))
 
-    @staticmethod
-    async def _broadcast(meeting: HostedMeeting, message: Roster | ChatLine) -> None:
-        for conn in list(meeting.connections):
-            await conn.send(message)
+    def _deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
+        """Queue a message for one page (dropped, and off the roster, if too far behind)."""
+        if not conn.send(message) and conn.behind:
+            self._remove(meeting, conn)
+
+    def _fan_out(
+        self, meeting: HostedMeeting, text: str, to: Iterable[Connection] | None = None
+    ) -> None:
+        """Queue one serialised message on many pages (default: all); waits on none.
+
+        A page too far behind is dropped (its socket closed with CLOSE_TOO_SLOW) and leaves
+        the roster at once: its page rejoins and gets the meeting afresh.
+        """
+        behind = [
+            conn
+            for conn in (list(meeting.connections) if to is None else to)
+            if not conn.send_text(text) and conn.behind
+        ]
+        for conn in behind:
+            self._remove(meeting, conn)
+
+    def _roster_changed(
+        self, meeting: HostedMeeting, change: str, but: Connection | None = None
+    ) -> None:
+        """Send a roster change (`joined`, `left`) to every page of the meeting but `but`.
+
+        Pages that did not ask for changes get the deprecated whole `roster` instead, at
+        most once a second per meeting, built and serialised once for all of them.
+        """
+        self._fan_out(
+            meeting, change, [c for c in meeting.connections if c.roster_changes and c is not but]
+        )
+        if meeting.full_roster_pages == 0 or meeting.full_roster_due is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, meeting.full_roster_sent_at + FULL_ROSTER_EVERY - loop.time())
+        meeting.full_roster_due = loop.call_later(wait, self._send_full_roster, meeting)
+
+    def _send_full_roster(self, meeting: HostedMeeting) -> None:
+        meeting.full_roster_due = None
+        meeting.full_roster_sent_at = asyncio.get_running_loop().time()
+        if self.meetings.get(meeting.id) is not meeting:
+            return
+        wire = f'{{"type":"roster","roster":{meeting.roster_json()}}}'
+        self._fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])
 
 
 def too_fast_text(per_minute: int, wait: float) -> str:

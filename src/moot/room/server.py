@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import ssl
@@ -32,6 +33,23 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+# How many container objects Python allocates between two collections of its youngest
+# generation: 50,000, not the default 700. A room server makes short-lived objects for
+# every message to every page; collected 700 at a time, the ones alive at that moment are
+# promoted often enough to set off full collections, which scan every page's objects: with
+# 5,000 pages, pauses of half a second to a second every few seconds (bench/room.py),
+# during which the GIL is held, so the agent's thread could not report either.
+GC_YOUNG_GENERATION = 50_000
+
+
+def _tune_garbage_collector() -> None:
+    """Fewer, later collections; what start-up made (modules, the app) never scanned again."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_GENERATION, older, oldest)
 
 
 def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -> Agent:
@@ -84,12 +102,13 @@ async def run_room(
         ssl_context_factory=(lambda _config, _default: https) if https is not None else None,
     )
     server = _QuietServer(config)
+    _tune_garbage_collector()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
-    agent_task = asyncio.create_task(agent.run())
+    agent_task = asyncio.create_task(agent.run_in_thread())
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
         {serving, agent_task, stopping}, return_when=asyncio.FIRST_COMPLETED

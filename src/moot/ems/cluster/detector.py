@@ -1,8 +1,10 @@
 """The failure detector: two signals, one decision. Pure: no I/O, no clock of its own.
 
 A dropped control connection makes a server SUSPECT, and FAILED unless it reconnects
-within `reconnect_grace`. A server that stays connected but reports nothing for
+within `reconnect_grace`. A server that stays connected but says nothing for
 `failure_after` seconds is FAILED too: a hung process or a cut network closes nothing.
+Any message counts, not only a report: a busy server's report may be read late behind
+a burst of its events, which are no silence.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Observation:
 
     state: ServerState
     connected: bool
-    since_report: float | None
+    since_report: float | None  # since its last report or any other message
     since_disconnect: float | None
 
 

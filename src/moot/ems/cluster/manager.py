@@ -192,6 +192,7 @@ class ClusterManager:
         try:
             while True:
                 text = await link.receive_text()
+                server.last_message_at = time.monotonic()
                 try:
                     message = parse_up(text)
                 except ValidationError as exc:
@@ -525,7 +526,7 @@ class ClusterManager:
             seen = Observation(
                 state=server.state,
                 connected=server.link is not None,
-                since_report=None if server.last_report_at is None else now - server.last_report_at,
+                since_report=None if server.last_heard_at is None else now - server.last_heard_at,
                 since_disconnect=(
                     None if server.disconnected_at is None else now - server.disconnected_at
                 ),
@@ -917,7 +918,7 @@ class ClusterManager:
         """Heard from within two heartbeats. A page is not sent to a server gone silent:
         it may hang (SIGSTOP, a cut network), which closes no connection, and the page
         would wait on it until the failure detector moves the meeting anyway."""
-        last = server.last_report_at
+        last = server.last_heard_at
         return last is not None and time.monotonic() - last <= 2 * self._heartbeat
 
     def unbook(self, meeting_id: str) -> None:

@@ -30,6 +30,9 @@ class LiveServer:
     state: ServerState = ServerState.OFFLINE
     link: Link | None = None
     last_report_at: float | None = None
+    # Monotonic time of any message from it: a busy room server's report can be read late
+    # behind a burst of its events (a meeting of 500 ending), but those events are no silence.
+    last_message_at: float | None = None
     last_seen_at: datetime | None = None
     disconnected_at: float | None = None  # monotonic, while SUSPECT
     meetings: dict[str, MeetingStatus] = field(default_factory=dict)
@@ -41,6 +44,12 @@ class LiveServer:
     logins: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
+
+    @property
+    def last_heard_at(self) -> float | None:
+        """When it last said anything: a report or any other message (monotonic)."""
+        times = [t for t in (self.last_report_at, self.last_message_at) if t is not None]
+        return max(times, default=None)
 
     @property
     def participants(self) -> int:

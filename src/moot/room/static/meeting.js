@@ -28,18 +28,50 @@ function setState(text, live) {
   stateEl.classList.toggle("live", live);
 }
 
-function renderRoster(roster) {
-  rosterEl.replaceChildren(...roster.map((p) => {
-    const li = document.createElement("li");
-    li.textContent = p.user;
-    if (p.role === "moderator") {
-      const role = document.createElement("span");
-      role.className = "role";
-      role.textContent = " (moderator)";
-      li.append(role);
-    }
-    return li;
-  }));
+// The roster: the whole list comes in `welcome`, then only changes (`joined`, `left`),
+// so a meeting of 500 does not send 500 names to everyone at every arrival. Each person
+// is one <li>, put in its place (moderators first, then by name) and taken out alone.
+const rosterItems = new Map(); // user -> their <li>
+
+function rosterBefore(a, b) {
+  if ((a.role === "moderator") !== (b.role === "moderator")) return a.role === "moderator";
+  const x = a.user.toLowerCase();
+  const y = b.user.toLowerCase();
+  return x < y || (x === y && a.user < b.user);
+}
+
+function rosterItem(p) {
+  const li = document.createElement("li");
+  li.textContent = p.user;
+  li.dataset.user = p.user;
+  li.dataset.role = p.role;
+  if (p.role === "moderator") {
+    const role = document.createElement("span");
+    role.className = "role";
+    role.textContent = " (moderator)";
+    li.append(role);
+  }
+  rosterItems.set(p.user, li);
+  return li;
+}
+
+function addToRoster(p) {
+  removeFromRoster(p.user);
+  const li = rosterItem(p);
+  // The list is in order: the new one goes before the first that sorts after it.
+  const next = [...rosterEl.children].find(
+    (other) => rosterBefore(p, { user: other.dataset.user, role: other.dataset.role }));
+  rosterEl.insertBefore(li, next || null);
+}
+
+function removeFromRoster(user) {
+  rosterItems.get(user)?.remove();
+  rosterItems.delete(user);
+}
+
+function renderRoster(roster) { // the whole list, already in order (from `welcome`)
+  rosterItems.clear();
+  rosterEl.replaceChildren(...roster.map(rosterItem));
 }
 
 function renderLine(line) {
@@ -217,7 +249,8 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = socketUrl ||
     `${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`;
-  const ws = new WebSocket(url);
+  // roster=changes: this page takes `joined` / `left` rather than the whole roster.
+  const ws = new WebSocket(url + "&roster=changes");
   socket = ws;
   lastHeard = Date.now();
   let refused = false;
@@ -233,7 +266,8 @@ function connect() {
         msg.history.forEach(renderLine);
         for (const [id, text] of unacked) ws.send(JSON.stringify({ type: "chat", id, text }));
         break;
-      case "roster": renderRoster(msg.roster); break;
+      case "joined": addToRoster(msg); break;
+      case "left": removeFromRoster(msg.user); break;
       case "files": renderFiles(msg.files); break;
       case "chat": renderLine(msg); break;
       case "ack":
