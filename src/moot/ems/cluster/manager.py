@@ -79,7 +79,11 @@ class NoRoomServer(Exception):
 
 
 class CommandFailed(Exception):
-    """The room server refused a command or did not answer in time."""
+    """The room server refused a command (`refusal` says why) or did not answer in time."""
+
+    def __init__(self, message: str, refusal: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 def limits_of(row: RoomServerRow) -> ServerLimits:
@@ -813,7 +817,10 @@ class ClusterManager:
         finally:
             self._waiting.pop(message.request_id, None)
         if not result.ok:
-            raise CommandFailed(f"room server {server.name} refused {message.type}: {result.error}")
+            refusal = result.error or "no reason given"
+            raise CommandFailed(
+                f"room server {server.name} refused {message.type}: {refusal}", refusal
+            )
 
     # -- bookings of scheduled meetings (resource booking) ------------------
 
@@ -957,11 +964,17 @@ class ClusterManager:
         )
         try:
             await self._command(server, command)
-        except CommandFailed:
+        except CommandFailed as exc:
             self.registry.unbook(server, meeting.id)
             if reservation is not None:
                 self.registry.reserve(meeting.id, reservation)
-            raise
+            if exc.refusal is None:
+                await self._close_unanswered(server, meeting.id)
+            why = "it did not answer in time" if exc.refusal is None else exc.refusal
+            raise CommandFailed(
+                f"room server {server.name} could not open the meeting ({why}); try again shortly",
+                exc.refusal,
+            ) from exc
         meeting.booked_server = None
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         if choice.warning:
@@ -969,6 +982,21 @@ class ClusterManager:
                 choice.warning_kind, choice.warning, meeting_id=meeting.id, server_name=server.name
             )
         return server, epoch
+
+    async def _close_unanswered(self, server: LiveServer, meeting_id: str) -> None:
+        """An open_meeting went unanswered: a slow server may still open the meeting, with
+        nobody ever sent there. A close queued behind the open, on the same link, undoes it
+        in order; its answer is not awaited (a hung server would not give one)."""
+        link = server.link
+        if link is None:
+            return
+        close = CloseMeeting(
+            request_id=secrets.token_hex(8),
+            meeting_id=meeting_id,
+            reason="not opened: the Meeting Center stopped waiting for it",
+        )
+        with contextlib.suppress(LinkClosed):
+            await link.send(close)
 
     def rebook(self, server_name: str, meeting_id: str, expected: int) -> None:
         """A running meeting now expects another number of participants."""
