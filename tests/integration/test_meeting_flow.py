@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -186,3 +187,62 @@ def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
+
+
+def test_a_notice_to_moderators_reaches_only_the_moderators_pages(cluster: Cluster) -> None:
+    """The room server's filter of `to: moderators`: the EMS tells a moderator that the
+    meeting's time is over (its occurrence was skipped while people were in it); the
+    participant's page never gets that notice."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+    created = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={
+            "name": "Daily sync",
+            "moderator": "Mona",
+            "start": start.isoformat(),
+            "duration_minutes": 30,
+            "recurrence": "FREQ=DAILY;COUNT=2",
+            "timezone": "UTC",
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    meeting_id = created.json()["id"]
+    # The participant first: the room server's list of pages has her before the moderator.
+    pat_page, mona_page = attend(cluster, meeting_id, "Pat"), attend(cluster, meeting_id, "Mona")
+
+    def people_reported() -> int:
+        found = httpx.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
+        return sum(len(m["participants"]) for m in found["meetings"] if m["id"] == meeting_id)
+
+    async def scenario() -> None:
+        async with (
+            websockets.connect(socket_url(pat_page)) as pat,
+            websockets.connect(socket_url(mona_page)) as mona,
+        ):
+            await next_of(pat, "welcome")
+            assert (await next_of(mona, "welcome"))["you"]["role"] == "moderator"
+            await asyncio.to_thread(
+                cluster.wait_for, lambda: people_reported() == 2, "a report of both in it"
+            )
+            skipped = await asyncio.to_thread(
+                httpx.post,
+                f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/exceptions",
+                json={"original_start": start.isoformat(), "skip": True},
+                headers=cluster.admin,
+                timeout=10,
+            )
+            assert skipped.status_code == 201, skipped.text
+            # The meeting clock (every 0.5 s here) finds it running with people past its time.
+            notice = await next_of(mona, "notice", within=10)
+            assert notice["text"].startswith("The meeting's scheduled time is over.")
+            # A chat line of Mona's, sent after her notice, reaches Pat after anything the
+            # room server sent Pat before it: no notice among it.
+            await mona.send(json.dumps({"type": "chat", "id": "after", "text": "Wrapping up"}))
+            while (message := json.loads(await asyncio.wait_for(pat.recv(), 5)))["type"] != "chat":
+                assert message["type"] != "notice", message
+            assert (message["sender"], message["text"]) == ("Mona", "Wrapping up")
+
+    asyncio.run(scenario())
+    shown = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
+    assert shown["status"] == "in_progress"  # it runs on while people are in it
