@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint system-deps install install-test clean
+.PHONY: demo test screenshots lint system-deps install install-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Moot needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -47,6 +47,11 @@ lint: install-test
 ## Everything CI runs: lint first, then the whole suite.
 test: system-deps install-test lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+## The pictures in docs/screenshots, taken again from the pages as they are now. The suite
+## itself writes them to a temporary folder and never changes a tracked file.
+screenshots: system-deps install-test
+	MOOT_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider -m screenshots
 
 clean:
 	rm -rf $(VENV) moot-data .mypy_cache .ruff_cache .pytest_cache

@@ -65,8 +65,9 @@ def chart_width(page: Page) -> int:
     return width
 
 
+@pytest.mark.screenshots
 def test_choose_a_report_see_table_and_chart_download_csv(
-    cluster: Cluster, new_context: NewContext, tmp_path: Path
+    cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     page = new_context(
         timezone_id="Europe/Paris", viewport={"width": 1200, "height": 900}
@@ -102,7 +103,7 @@ def test_choose_a_report_see_table_and_chart_download_csv(
     )
     page.wait_for_function("document.querySelector('#chart').complete")
     assert chart_width(page) > 0, "the chart did not load"
-    page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "admin-reports.png"), full_page=True)
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
