@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from moot.certs import ClusterCerts, client_ssl_context
 from moot.netcheck import free_port
@@ -182,6 +183,24 @@ class Cluster:
         except httpx.HTTPError:
             return None
         return str(response.json()["status"]) if response.status_code == 200 else None
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the EMS's /metrics (0 if it has none yet)."""
+        response = httpx.get(self.ems_url + "/metrics", timeout=5, verify=self.verify)
+        assert response.status_code == 200, response.text
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def detector_ran(self, times: int = 2) -> None:
+        """Until the EMS's failure detector has run `times` more times: whatever it decides
+        as of now (a server failed, a drain deadline passed) is decided and counted by then.
+        The positive signal before a test says that nothing moved."""
+        runs = "moot_failure_detector_runs_total"
+        before = self.metric(runs)
+        self.wait_for(lambda: self.metric(runs) >= before + times, "the failure detector to run")
 
     def wait_for(
         self,

@@ -551,14 +551,15 @@ class ClusterManager:
             self._in_background(self._retry_orphans())
         if self._drain_deadlines:
             self._check_drain_deadlines(now)
+        metrics.DETECTOR_RUNS.inc()
 
     async def _fail(self, server: LiveServer, why: str) -> None:
         """FAILED: fence it (close its link, if any) and move its meetings elsewhere."""
+        metrics.FAILOVERS.inc()  # counted as decided, before the first await
         try:
             link = server.link
             self._drop_link(server)
             await self._set_state(server, ServerState.FAILED, why)
-            metrics.FAILOVERS.inc()
             if link is not None:
                 await link.close(f"failed: {why}")
             await self._move_meetings_off(server)
