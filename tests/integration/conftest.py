@@ -38,9 +38,10 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
-    """An EMS on SQLite with three room servers, by name; a stopped one is resumed at the end."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+def three(database_url: str, tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
+    """An EMS (on SQLite, then on PostgreSQL: failover and drain write the store under way)
+    with three room servers, by name; a stopped one is resumed at the end."""
+    running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems()
         rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}

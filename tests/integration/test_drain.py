@@ -254,6 +254,7 @@ def test_remove_refused_while_busy_and_forced_moves_meetings_first(
     rooms[victim].popen.wait(timeout=10)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the CLI's checks only
 def test_drain_cli_checks_its_options(three: tuple[Cluster, dict[str, Process]]) -> None:
     cluster, _ = three
     bad = moot(cluster, "servers", "drain", "room1", "--deadline", "soon")
