@@ -296,13 +296,18 @@ class ClusterManager:
         await self._set_state(live, ServerState.ONLINE, f"registered from {link.peer}")
         if old is not None:
             await old.close("replaced by a new connection from the same room server")
-        await link.send(
-            Registered(
-                heartbeat_interval=self._heartbeat,
-                join_token_public_key=self._public_key_pem,
-                limits=live.limits,
+        try:
+            await link.send(
+                Registered(
+                    heartbeat_interval=self._heartbeat,
+                    join_token_public_key=self._public_key_pem,
+                    limits=live.limits,
+                )
             )
-        )
+        except LinkClosed:  # gone before it heard back (it stopped): a lost link as any other
+            if live.link is link:
+                await self._link_lost(live)
+            return None
         log.info("room server %s registered from %s (%s) %s", live.name, link.peer, live.url, how)
         self.on_registered(live)  # before the commands below: a reopened meeting gets it
         for listener in self.registered_listeners:
