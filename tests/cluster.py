@@ -15,7 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from moot.certs import ClusterCerts, client_ssl_context
-from moot.netcheck import free_port
+from tests.ports import free_port
 
 START_TIMEOUT = 30.0
 
@@ -147,6 +147,17 @@ class Cluster:
             )
         return process
 
+    def start_rooms(self, *names: str, **env: str) -> list[Process]:
+        """Start room servers side by side, then wait until every one is registered."""
+        started = [self.start_room(name, wait=False, **env) for name in names]
+        for name, process in zip(names, started, strict=True):
+            self.wait_for(
+                lambda name=name: self.server_status(name) == "online",  # type: ignore[misc]
+                f"room server {name} to register",
+                process,
+            )
+        return started
+
     def _get(self, path: str) -> int:
         try:
             return httpx.get(self.ems_url + path, timeout=2, verify=self.verify).status_code
@@ -224,9 +235,18 @@ class Cluster:
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
     def stop(self) -> None:
-        """Stop every process; a traceback in any log fails the test (errors must be clear)."""
-        for process in reversed(self.processes):
+        """Stop every process; a traceback in any log fails the test (errors must be clear).
+
+        The room servers (and any other process) side by side, then the EMS, so that each
+        room server can still tell it that it shuts down."""
+        rest = [p for p in reversed(self.processes) if p is not self.ems]
+        for process in rest:
+            if process.alive():
+                process.popen.send_signal(signal.SIGTERM)
+        for process in rest:
             process.stop()
+        if self.ems is not None:
+            self.ems.stop()
         broken = [p.name for p in self.processes if "Traceback" in p.output()]
         if broken:
             logs = "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)

@@ -97,14 +97,18 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
     assert not page_errors, "JavaScript errors in the page:\n" + "\n".join(page_errors)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}")
+def two_room_servers(workdir: Path) -> Iterator[Cluster]:
+    """An EMS on SQLite with two room servers, all real processes; stopped afterwards."""
+    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
     try:
         running.start_ems()
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """An EMS on SQLite with two room servers, all real processes."""
+    yield from two_room_servers(tmp_path)

@@ -29,8 +29,10 @@ from tests.integration.report_history import EXPECTED, FIRST, LAST, write_histor
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One EMS for the module's tests, which only read its reports."""
+    tmp_path = tmp_path_factory.mktemp("reports")
     url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
 
     def prepare() -> None:
@@ -45,8 +47,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=url)
     try:
         running.start_ems(MOOT_SAMPLE_INTERVAL="1")
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()

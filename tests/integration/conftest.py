@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from moot.config import EmsSettings
 from moot.ems.app import create_app
 from tests.cluster import Cluster, Process
+from tests.conftest import postgres_database
 
 
 @pytest.fixture
@@ -30,11 +32,36 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def shared_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """As `cluster`, started once for the tests of a module that leave each other alone: each
+    makes meetings of its own (never counting every meeting), and none stops a process,
+    changes a server or the cluster's configuration, or sends a message to all users."""
+    workdir = tmp_path_factory.mktemp("shared-cluster")
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, workdir / "moot.db")
+        urls: Iterator[str] = iter([f"sqlite+aiosqlite:///{workdir / 'moot.db'}"])
+    else:
+        urls = postgres_database(request.getfixturevalue("postgres_template"))
+    for url in urls:
+        running = Cluster(workdir=workdir, database_url=url)
+        try:
+            running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
+            running.start_rooms("room1", "room2")
+            yield running
+        finally:
+            running.stop()
 
 
 @pytest.fixture
@@ -44,7 +71,8 @@ def three(database_url: str, tmp_path: Path) -> Iterator[tuple[Cluster, dict[str
     running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems()
-        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
+        names = ("room1", "room2", "room3")
+        rooms = dict(zip(names, running.start_rooms(*names), strict=True))
         yield running, rooms
     finally:
         for process in running.processes:

@@ -226,8 +226,7 @@ def test_real_room_servers_without_instant_meetings_refuse_one_saying_why(
     cluster = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         cluster.start_ems()
-        cluster.start_room("room1", MOOT_INSTANT_MEETINGS="0")
-        cluster.start_room("room2", MOOT_INSTANT_MEETINGS="0")
+        cluster.start_rooms("room1", "room2", MOOT_INSTANT_MEETINGS="0")
         instant = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Now"}, timeout=10)
         assert instant.status_code == 503, instant.text
         assert instant.json()["detail"] == (
@@ -381,8 +380,8 @@ def test_moot_capacity_shows_the_booked_peak_and_checks_its_options(
     cluster = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         cluster.start_ems()
-        cluster.start_room("room1", MOOT_MAX_ACTIVE_MEETINGS="2", MOOT_MAX_USERS_PER_MEETING="50")
-        cluster.start_room("room2", MOOT_MAX_ACTIVE_MEETINGS="2", MOOT_MAX_USERS_PER_MEETING="50")
+        limits = {"MOOT_MAX_ACTIVE_MEETINGS": "2", "MOOT_MAX_USERS_PER_MEETING": "50"}
+        cluster.start_rooms("room1", "room2", **limits)
         for expected in (50, 50, 50, 50, 30):  # 230 booked at 9:00 where 200 fit
             created = httpx.post(
                 f"{cluster.ems_url}/api/v1/meetings",

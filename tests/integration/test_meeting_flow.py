@@ -1,4 +1,7 @@
-"""End to end through real processes: EMS + two room servers, on SQLite and PostgreSQL."""
+"""End to end through real processes: EMS + two room servers, on SQLite and PostgreSQL.
+
+The tests share one cluster per store (`shared_cluster`): each makes its own meetings. The
+burst, which counts where every meeting went, has a cluster of its own."""
 
 from __future__ import annotations
 
@@ -41,7 +44,8 @@ async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
             return message
 
 
-def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
+def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     created = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Integration", "moderator": "Alice", "expected_participants": 2},
@@ -121,7 +125,8 @@ def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
     assert "has ended" in again.text
 
 
-def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
+def test_end_through_the_api_closes_the_room(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     meeting = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": "API end"}, timeout=10
     ).json()
@@ -143,7 +148,8 @@ def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
     assert httpx.get(page).status_code == 404
 
 
-def test_scheduled_meeting_starts_with_its_first_attendee(cluster: Cluster) -> None:
+def test_scheduled_meeting_starts_with_its_first_attendee(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 120))
     created = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
@@ -167,7 +173,8 @@ def test_burst_of_meetings_spreads_over_both_servers(cluster: Cluster) -> None:
     assert Counter(m["server"] for m in meetings) == Counter({"room1": 10, "room2": 10})
 
 
-def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
+def test_forged_token_is_refused_by_the_room_server(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guarded"}).json()
     page = attend(cluster, meeting["id"], "Eve")
     forged = page.rsplit("=", 1)[0] + "=eyJhbGciOiJFZERTQSJ9.e30.AAAA"
@@ -189,10 +196,11 @@ def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
     asyncio.run(scenario())
 
 
-def test_a_notice_to_moderators_reaches_only_the_moderators_pages(cluster: Cluster) -> None:
+def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster: Cluster) -> None:
     """The room server's filter of `to: moderators`: the EMS tells a moderator that the
     meeting's time is over (its occurrence was skipped while people were in it); the
     participant's page never gets that notice."""
+    cluster = shared_cluster
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
     created = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
