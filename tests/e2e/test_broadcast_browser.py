@@ -42,9 +42,10 @@ WATCH = """() => {
 # from the tab of the same browser that holds the stream: the positive signal that a page
 # got a message it shows no banner for.
 SEEN = """(() => {
-  window.broadcastsSeen = [];
-  const note = (kind, data) => {
-    if (kind === "broadcast") window.broadcastsSeen.push(String(data.id));
+  const note = (kind, data) => {  // on the page's root element, for Playwright to wait on
+    if (kind !== "broadcast") return;
+    const root = document.documentElement;
+    root.dataset.broadcastsSeen = `${root.dataset.broadcastsSeen || ""} ${data.id} `;
   };
   const Source = window.EventSource;
   window.EventSource = class extends Source {
@@ -157,7 +158,9 @@ def test_message_to_all_reaches_open_pages_on_both_room_servers(
     center.reload()
     expect(center.get_by_role("heading", level=1).first).to_be_visible()
     # Handed the message again (its stream gives what is showing), and it stays hidden.
-    center.wait_for_function(f"window.broadcastsSeen.includes('{showing['id']}')")
+    expect(center.locator("html")).to_have_attribute(
+        "data-broadcasts-seen", re.compile(rf" {showing['id']} ")
+    )
     expect(banner(center)).to_have_count(0)
     banner(ann).get_by_role("button", name="Dismiss the message from the administrators").click()
     expect(banner(ann)).to_have_count(0)

@@ -102,7 +102,7 @@ def test_choose_a_report_see_table_and_chart_download_csv(
         f"Chart of community statistics from {FIRST} to {LAST}; "
         "the table below holds the same figures.",
     )
-    page.wait_for_function("document.querySelector('#chart').complete")
+    expect(page.locator("#chart")).to_have_js_property("complete", True)
     assert chart_width(page) > 0, "the chart did not load"
     page.screenshot(path=str(screenshots / "admin-reports.png"), full_page=True)
 
@@ -133,7 +133,7 @@ def test_choose_a_report_see_table_and_chart_download_csv(
             break
         time.sleep(1)
     assert {"room1", "room2"} <= set(found)
-    page.wait_for_function("document.querySelector('#chart').complete")
+    expect(page.locator("#chart")).to_have_js_property("complete", True)
     assert chart_width(page) > 0
 
 
