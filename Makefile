@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint system-deps install install-test clean
+.PHONY: demo test screenshots lint system-deps install install-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Moot needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -44,9 +44,19 @@ lint: install-test
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
-## Everything CI runs: lint first, then the whole suite.
+## Everything CI runs: lint first, then the whole suite, a worker per core (pytest-xdist;
+## an idle worker takes tests from a busy one). Python may cache compiled modules for the
+## run whatever the environment says: every EMS and room server a test starts would
+## otherwise compile Moot's sources again (a tenth of a second each, hundreds of times).
+PYTEST_WORKERS ?= auto
 test: system-deps install-test lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider \
+		-n $(PYTEST_WORKERS) --dist worksteal
+
+## The pictures in docs/screenshots, taken again from the pages as they are now. The suite
+## itself writes them to a temporary folder and never changes a tracked file.
+screenshots: system-deps install-test
+	MOOT_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider -m screenshots
 
 clean:
 	rm -rf $(VENV) moot-data .mypy_cache .ruff_cache .pytest_cache

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from moot.certs import ClusterCerts, client_ssl_context
-from moot.netcheck import free_port
+from tests.ports import free_port
 
 START_TIMEOUT = 30.0
 
@@ -146,6 +147,17 @@ class Cluster:
             )
         return process
 
+    def start_rooms(self, *names: str, **env: str) -> list[Process]:
+        """Start room servers side by side, then wait until every one is registered."""
+        started = [self.start_room(name, wait=False, **env) for name in names]
+        for name, process in zip(names, started, strict=True):
+            self.wait_for(
+                lambda name=name: self.server_status(name) == "online",  # type: ignore[misc]
+                f"room server {name} to register",
+                process,
+            )
+        return started
+
     def _get(self, path: str) -> int:
         try:
             return httpx.get(self.ems_url + path, timeout=2, verify=self.verify).status_code
@@ -183,6 +195,24 @@ class Cluster:
             return None
         return str(response.json()["status"]) if response.status_code == 200 else None
 
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the EMS's /metrics (0 if it has none yet)."""
+        response = httpx.get(self.ems_url + "/metrics", timeout=5, verify=self.verify)
+        assert response.status_code == 200, response.text
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def detector_ran(self, times: int = 2) -> None:
+        """Until the EMS's failure detector has run `times` more times: whatever it decides
+        as of now (a server failed, a drain deadline passed) is decided and counted by then.
+        The positive signal before a test says that nothing moved."""
+        runs = "moot_failure_detector_runs_total"
+        before = self.metric(runs)
+        self.wait_for(lambda: self.metric(runs) >= before + times, "the failure detector to run")
+
     def wait_for(
         self,
         condition: object,
@@ -205,9 +235,18 @@ class Cluster:
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
     def stop(self) -> None:
-        """Stop every process; a traceback in any log fails the test (errors must be clear)."""
-        for process in reversed(self.processes):
+        """Stop every process; a traceback in any log fails the test (errors must be clear).
+
+        The room servers (and any other process) side by side, then the EMS, so that each
+        room server can still tell it that it shuts down."""
+        rest = [p for p in reversed(self.processes) if p is not self.ems]
+        for process in rest:
+            if process.alive():
+                process.popen.send_signal(signal.SIGTERM)
+        for process in rest:
             process.stop()
+        if self.ems is not None:
+            self.ems.stop()
         broken = [p.name for p in self.processes if "Traceback" in p.output()]
         if broken:
             logs = "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.testclient import TestClient
 
@@ -21,16 +21,22 @@ from moot.protocol.control import (
 )
 
 SECRET = "secret"
+REFUSAL = "this room server is out of memory"
+
+# How the fake answers a kind of command: ok, ok=False with REFUSAL, or not at all.
+Answer = Literal["ok", "refuse", "silent"]
 
 
 class FakeRoom:
     """A room server in the test's process: it registers, then a thread answers every
-    command with ok. `report` sends a status report."""
+    command with ok, or as `answers` says for its type (`answers["open_meeting"] =
+    "refuse"`). `report` sends a status report."""
 
     def __init__(self, api: TestClient, name: str, **limits: Any) -> None:
         self.name = name
         self.opened: list[str] = []
         self.commands: list[dict[str, Any]] = []  # every command the EMS sent, in order
+        self.answers: dict[str, Answer] = {}
         self._context = api.websocket_connect(CONTROL_PATH)
         self._ws = self._context.__enter__()
         limits = {"max_active_meetings": 10, "max_users_per_meeting": 10, **limits}
@@ -51,10 +57,15 @@ class FakeRoom:
             while True:
                 message = json.loads(self._ws.receive_text())
                 self.commands.append(message)
-                if message["type"] == "open_meeting":
+                answer = self.answers.get(message["type"], "ok")
+                if message["type"] == "open_meeting" and answer == "ok":
                     self.opened.append(message["meeting_id"])
-                if "request_id" in message:
-                    result = CommandResult(request_id=message["request_id"], ok=True)
+                if "request_id" in message and answer != "silent":
+                    result = CommandResult(
+                        request_id=message["request_id"],
+                        ok=answer == "ok",
+                        error="" if answer == "ok" else REFUSAL,
+                    )
                     self._ws.send_text(result.model_dump_json())
 
     def report(self, participants: dict[str, int], epoch: int = 1) -> None:

@@ -20,11 +20,19 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def require(service: str, host: str, port: int) -> None:
-    """Fail under CI (CI=true), skip with the reason on a developer's machine."""
-    if reachable(host, port):
-        return
-    message = f"{service} is not reachable at {host}:{port}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: a missing service is a failure)")
+def under_ci() -> bool:
+    """CI is set to anything but empty, 0 or false (CI systems say true, 1, yes, ...)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def missing(message: str) -> None:
+    """A service or program a test needs is missing: fail under CI, else skip saying why."""
+    if under_ci():
+        pytest.fail(f"{message} (CI={os.environ['CI']}: a missing service is a failure)")
     pytest.skip(message)
+
+
+def require(service: str, host: str, port: int) -> None:
+    """Fail under CI, skip with the reason on a developer's machine."""
+    if not reachable(host, port):
+        missing(f"{service} is not reachable at {host}:{port}")

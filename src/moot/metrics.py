@@ -68,6 +68,12 @@ FAILOVERS = Counter(
     "their meetings move to other servers.",
     registry=None,
 )
+DETECTOR_RUNS = Counter(
+    "moot_failure_detector_runs",
+    "Runs of the failure detector (ten a second): each judges every room server, and the "
+    "drain deadlines, as of that moment. A count that stops growing means it stalled.",
+    registry=None,
+)
 MOVE_REASONS = ("failover", "shutdown", "evacuated", "removed")
 MEETINGS_MOVED = Counter(
     "moot_meetings_moved",
@@ -130,6 +136,7 @@ for _kind in WARNING_KINDS:
 EMS_METRICS = (
     PLACEMENTS,
     FAILOVERS,
+    DETECTOR_RUNS,
     MEETINGS_MOVED,
     JOURNAL_EVENTS,
     JOURNAL_BATCH_SECONDS,

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
 from tests.cluster import Cluster
+from tests.services import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,12 +36,24 @@ NewContext = Callable[..., BrowserContext]
 
 
 def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"Debian Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    if not CHROMIUM.exists():
+        missing(f"Debian Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+
+
+# Where the pictures of docs/ go: a folder of the run's own, so that the suite never rewrites
+# a tracked file; `make screenshots` (MOOT_SCREENSHOTS=docs/screenshots) refreshes the docs'.
+# Read at import: each test's clean environment drops MOOT_* settings.
+SCREENSHOTS_TO = os.environ.get("MOOT_SCREENSHOTS", "")
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder a test writes the docs' screenshots to (tests marked `screenshots`)."""
+    if not SCREENSHOTS_TO:
+        return tmp_path_factory.mktemp("screenshots")
+    folder = Path(SCREENSHOTS_TO).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +97,18 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
     assert not page_errors, "JavaScript errors in the page:\n" + "\n".join(page_errors)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}")
+def two_room_servers(workdir: Path) -> Iterator[Cluster]:
+    """An EMS on SQLite with two room servers, all real processes; stopped afterwards."""
+    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
     try:
         running.start_ems()
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """An EMS on SQLite with two room servers, all real processes."""
+    yield from two_room_servers(tmp_path)

@@ -45,8 +45,7 @@ def running_admin_cluster(tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems()
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()

@@ -1,8 +1,11 @@
-"""The Meeting Center and the meeting page in a real browser, against real processes."""
+"""The Meeting Center and the meeting page in a real browser, against real processes.
+
+The tests share one EMS with two room servers: each makes and ends meetings of its own."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -10,9 +13,14 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.cluster import Cluster
-from tests.e2e.conftest import NewContext
+from tests.e2e.conftest import NewContext, two_room_servers
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    yield from two_room_servers(tmp_path_factory.mktemp("browser"))
 
 
 def meeting_detail(cluster: Cluster, meeting_id: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LIMIT = 1024 * 1024
 PDF = b"%PDF-1.5\n" + bytes(range(256)) * 2000 + b"\n%%EOF\n"  # 512 kB
 NOTES = b"Agenda\n1. <b>Budget</b>\n2. Plans\n"
@@ -34,8 +33,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
     try:
         running.start_ems(MOOT_MAX_FILE_BYTES=str(LIMIT))
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
@@ -66,8 +64,9 @@ def meetings_named(cluster: Cluster, name: str) -> list[dict[str, Any]]:
     return [m for m in found if m["name"] == name]
 
 
+@pytest.mark.screenshots
 def test_attach_files_see_them_and_download_one_inside_the_meeting(
-    new_context: NewContext, cluster: Cluster, tmp_path: Path
+    new_context: NewContext, cluster: Cluster, tmp_path: Path, screenshots: Path
 ) -> None:
     page, form, dialogs = open_form(new_context, cluster)
     form.get_by_label("Meeting name").fill("Budget review")
@@ -112,7 +111,7 @@ def test_attach_files_see_them_and_download_one_inside_the_meeting(
     expect(markup).to_be_visible()
     expect(panel).to_contain_text("(500 KB)")
     assert panel.locator("img, script").count() == 0
-    page.screenshot(path=str(SCREENSHOTS / "meeting-files.png"))
+    page.screenshot(path=str(screenshots / "meeting-files.png"))
     with page.expect_download() as download_info:
         markup.click()
     assert Path(download_info.value.path()).read_bytes() == NOTES
@@ -162,8 +161,15 @@ def test_attach_files_see_them_and_download_one_inside_the_meeting(
         ),
     ],
 )
+@pytest.mark.screenshots
 def test_a_refused_file_is_named_beside_the_field_and_nothing_is_saved(
-    new_context: NewContext, cluster: Cluster, name: str, data: bytes, mime: str, message: str
+    new_context: NewContext,
+    cluster: Cluster,
+    screenshots: Path,
+    name: str,
+    data: bytes,
+    mime: str,
+    message: str,
 ) -> None:
     page, form, dialogs = open_form(new_context, cluster)
     title = f"Refused {name}"
@@ -190,6 +196,6 @@ def test_a_refused_file_is_named_beside_the_field_and_nothing_is_saved(
     expect(form.get_by_label("Meeting name")).to_have_value(title)  # the rest as typed
     assert form.locator("#files-error b, #files-error i").count() == 0
     if name.startswith("Huge"):
-        form.locator("#panel-files").screenshot(path=str(SCREENSHOTS / "form-files-refused.png"))
+        form.locator("#panel-files").screenshot(path=str(screenshots / "form-files-refused.png"))
     assert meetings_named(cluster, title) == []
     assert dialogs == []

@@ -34,7 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 PHONE = {"width": 375, "height": 740}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TABS = ("Essentials", "Files", "Security", "Tools", "Locations")
 
 
@@ -45,8 +44,7 @@ def _cluster(workdir: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
     try:
         running.start_ems()
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
@@ -1294,9 +1292,11 @@ def test_pages_are_usable_at_phone_width(quiet_cluster: Cluster, new_context: Ne
 # -- 10. screenshots for the docs ------------------------------------------------------------
 
 
-def test_screenshots_of_the_main_pages(quiet_cluster: Cluster, new_context: NewContext) -> None:
+@pytest.mark.screenshots
+def test_screenshots_of_the_main_pages(
+    quiet_cluster: Cluster, new_context: NewContext, screenshots: Path
+) -> None:
     cluster = quiet_cluster
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     month = month_ahead(1)
     api_create(cluster, name="All hands", moderator="Ada", expected_participants=300)
     recurring = api_create(
@@ -1326,7 +1326,7 @@ def test_screenshots_of_the_main_pages(quiet_cluster: Cluster, new_context: NewC
     written: list[Path] = []
 
     def shoot(page: Page, name: str) -> None:
-        path = SCREENSHOTS / f"{name}.png"
+        path = screenshots / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         written.append(path)
 

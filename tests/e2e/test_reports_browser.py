@@ -29,8 +29,10 @@ from tests.integration.report_history import EXPECTED, FIRST, LAST, write_histor
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One EMS for the module's tests, which only read its reports."""
+    tmp_path = tmp_path_factory.mktemp("reports")
     url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
 
     def prepare() -> None:
@@ -45,8 +47,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=url)
     try:
         running.start_ems(MOOT_SAMPLE_INTERVAL="1")
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
@@ -65,8 +66,9 @@ def chart_width(page: Page) -> int:
     return width
 
 
+@pytest.mark.screenshots
 def test_choose_a_report_see_table_and_chart_download_csv(
-    cluster: Cluster, new_context: NewContext, tmp_path: Path
+    cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     page = new_context(
         timezone_id="Europe/Paris", viewport={"width": 1200, "height": 900}
@@ -100,9 +102,9 @@ def test_choose_a_report_see_table_and_chart_download_csv(
         f"Chart of community statistics from {FIRST} to {LAST}; "
         "the table below holds the same figures.",
     )
-    page.wait_for_function("document.querySelector('#chart').complete")
+    expect(page.locator("#chart")).to_have_js_property("complete", True)
     assert chart_width(page) > 0, "the chart did not load"
-    page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "admin-reports.png"), full_page=True)
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
@@ -131,7 +133,7 @@ def test_choose_a_report_see_table_and_chart_download_csv(
             break
         time.sleep(1)
     assert {"room1", "room2"} <= set(found)
-    page.wait_for_function("document.querySelector('#chart').complete")
+    expect(page.locator("#chart")).to_have_js_property("complete", True)
     assert chart_width(page) > 0
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from moot.config import EmsSettings
 from moot.ems.app import create_app
 from tests.cluster import Cluster, Process
+from tests.conftest import postgres_database
 
 
 @pytest.fixture
@@ -27,24 +29,52 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
 
 @pytest.fixture
 def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS (on SQLite, then on PostgreSQL) with two room servers."""
+    """An EMS (on SQLite, then on PostgreSQL) with two room servers; its meeting clock
+    checks every half second, so meetings open and end on time without a wait."""
     running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
-        running.start_ems()
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def shared_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """As `cluster`, started once for the tests of a module that leave each other alone: each
+    makes meetings of its own (never counting every meeting), and none stops a process,
+    changes a server or the cluster's configuration, or sends a message to all users."""
+    workdir = tmp_path_factory.mktemp("shared-cluster")
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, workdir / "moot.db")
+        urls: Iterator[str] = iter([f"sqlite+aiosqlite:///{workdir / 'moot.db'}"])
+    else:
+        urls = postgres_database(request.getfixturevalue("postgres_template"))
+    for url in urls:
+        running = Cluster(workdir=workdir, database_url=url)
+        try:
+            running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
+            running.start_rooms("room1", "room2")
+            yield running
+        finally:
+            running.stop()
+
+
 @pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
-    """An EMS on SQLite with three room servers, by name; a stopped one is resumed at the end."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+def three(database_url: str, tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
+    """An EMS (on SQLite, then on PostgreSQL: failover and drain write the store under way)
+    with three room servers, by name; a stopped one is resumed at the end."""
+    running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems()
-        rooms = {name: running.start_room(name) for name in ("room1", "room2", "room3")}
+        names = ("room1", "room2", "room3")
+        rooms = dict(zip(names, running.start_rooms(*names), strict=True))
         yield running, rooms
     finally:
         for process in running.processes:

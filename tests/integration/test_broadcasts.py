@@ -24,9 +24,9 @@ import websockets
 from fastapi.testclient import TestClient
 
 from moot.ems.auth.users import add_user
-from moot.netcheck import free_port
 from tests.cluster import Cluster
 from tests.integration.conftest import csrf_of
+from tests.ports import free_port
 
 pytestmark = pytest.mark.processes
 

@@ -20,25 +20,9 @@ import psutil
 import pytest
 import websockets
 
-from moot.netcheck import free_port
+from tests.ports import free_block
 
 pytestmark = pytest.mark.processes
-
-
-def free_block() -> int:
-    """A port p with p, p+1 and p+2 free."""
-    for _ in range(50):
-        port = free_port()
-        if port + 2 > 65535:
-            continue
-        try:
-            for p in (port, port + 1, port + 2):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no block of three free ports")
 
 
 def start_demo(tmp_path: Path, port: int) -> subprocess.Popen[str]:
@@ -85,7 +69,7 @@ def wait_for_address(demo: subprocess.Popen[str]) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_demo_starts_three_processes_and_stops_them_all(tmp_path: Path, stop_signal: int) -> None:
-    port = free_block()
+    port = free_block(3)
     demo = start_demo(tmp_path, port)
     try:
         address, _ = wait_for_address(demo)
@@ -109,7 +93,7 @@ def test_demo_starts_three_processes_and_stops_them_all(tmp_path: Path, stop_sig
 
 
 def test_demo_children_die_with_a_killed_demo(tmp_path: Path) -> None:
-    demo = start_demo(tmp_path, free_block())
+    demo = start_demo(tmp_path, free_block(3))
     try:
         wait_for_address(demo)
         children = psutil.Process(demo.pid).children(recursive=True)
@@ -122,7 +106,7 @@ def test_demo_children_die_with_a_killed_demo(tmp_path: Path) -> None:
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
-    port = free_block()
+    port = free_block(3)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port + 1))
         taken.listen()

@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from moot.certs import client_ssl_context, describe
-from tests.integration.test_demo import free_block, stop, wait_for_address
+from tests.integration.test_demo import stop, wait_for_address
+from tests.ports import free_block
 
 pytestmark = pytest.mark.processes
 
@@ -45,7 +46,7 @@ def next_line(demo: subprocess.Popen[str]) -> str:
 
 
 def test_tls_demo_serves_everything_over_https_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_block()
+    port = free_block(3)
     demo = start_tls_demo(tmp_path, port)
     try:
         address, _ = wait_for_address(demo)
@@ -85,7 +86,7 @@ def test_tls_demo_reuses_its_certificates(tmp_path: Path) -> None:
     """A browser told to trust the demo's ca.pem once keeps trusting it on the next run."""
     fingerprints: list[str] = []
     for _ in range(2):
-        port = free_block()
+        port = free_block(3)
         demo = start_tls_demo(tmp_path, port)
         try:
             wait_for_address(demo)

@@ -662,8 +662,7 @@ def strict_cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=database_url)
     try:
         running.start_ems(MOOT_ANONYMOUS_MODIFY_OTHERS="false")
-        running.start_room("room1")
-        running.start_room("room2")
+        running.start_rooms("room1", "room2")
         yield running
     finally:
         running.stop()

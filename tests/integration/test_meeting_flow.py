@@ -1,4 +1,7 @@
-"""End to end through real processes: EMS + two room servers, on SQLite and PostgreSQL."""
+"""End to end through real processes: EMS + two room servers, on SQLite and PostgreSQL.
+
+The tests share one cluster per store (`shared_cluster`): each makes its own meetings. The
+burst, which counts where every meeting went, has a cluster of its own."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +46,8 @@ async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
             return message
 
 
-def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
+def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     created = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Integration", "moderator": "Alice", "expected_participants": 2},
@@ -123,7 +128,8 @@ def test_create_attend_chat_end_and_attendance(cluster: Cluster) -> None:
     assert "has ended" in again.text
 
 
-def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
+def test_end_through_the_api_closes_the_room(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     meeting = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": "API end"}, timeout=10
     ).json()
@@ -145,7 +151,8 @@ def test_end_through_the_api_closes_the_room(cluster: Cluster) -> None:
     assert httpx.get(page).status_code == 404
 
 
-def test_scheduled_meeting_starts_with_its_first_attendee(cluster: Cluster) -> None:
+def test_scheduled_meeting_starts_with_its_first_attendee(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 120))
     created = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
@@ -169,7 +176,8 @@ def test_burst_of_meetings_spreads_over_both_servers(cluster: Cluster) -> None:
     assert Counter(m["server"] for m in meetings) == Counter({"room1": 10, "room2": 10})
 
 
-def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
+def test_forged_token_is_refused_by_the_room_server(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guarded"}).json()
     page = attend(cluster, meeting["id"], "Eve")
     forged = page.rsplit("=", 1)[0] + "=eyJhbGciOiJFZERTQSJ9.e30.AAAA"
@@ -191,7 +199,8 @@ def test_forged_token_is_refused_by_the_room_server(cluster: Cluster) -> None:
     asyncio.run(scenario())
 
 
-def test_pages_that_ask_for_roster_changes_get_joined_and_left(cluster: Cluster) -> None:
+def test_pages_that_ask_for_roster_changes_get_joined_and_left(shared_cluster: Cluster) -> None:
+    cluster = shared_cluster
     meeting = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Roster changes", "moderator": "Maria"},
@@ -226,3 +235,65 @@ def test_pages_that_ask_for_roster_changes_get_joined_and_left(cluster: Cluster)
         assert seen == ["welcome", "joined", "left", "pong"]  # never the whole roster
 
     asyncio.run(scenario())
+
+
+def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster: Cluster) -> None:
+    """The room server's filter of `to: moderators`: the EMS tells a moderator that the
+    meeting's time is over (its occurrence was skipped while people were in it); the
+    participant's page never gets that notice."""
+    cluster = shared_cluster
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+    created = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={
+            "name": "Daily sync",
+            "moderator": "Mona",
+            "start": start.isoformat(),
+            "duration_minutes": 30,
+            "recurrence": "FREQ=DAILY;COUNT=2",
+            "timezone": "UTC",
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    meeting_id = created.json()["id"]
+    # The participant first: the room server's list of pages has her before the moderator.
+    key = created.json()["moderator_key"]  # she created it: the key makes her its moderator
+    pat_page = attend(cluster, meeting_id, "Pat")
+    mona_page = attend(cluster, meeting_id, "Mona", key)
+
+    def people_reported() -> int:
+        found = httpx.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
+        return sum(len(m["participants"]) for m in found["meetings"] if m["id"] == meeting_id)
+
+    async def scenario() -> None:
+        async with (
+            websockets.connect(socket_url(pat_page)) as pat,
+            websockets.connect(socket_url(mona_page)) as mona,
+        ):
+            await next_of(pat, "welcome")
+            assert (await next_of(mona, "welcome"))["you"]["role"] == "moderator"
+            await asyncio.to_thread(
+                cluster.wait_for, lambda: people_reported() == 2, "a report of both in it"
+            )
+            skipped = await asyncio.to_thread(
+                httpx.post,
+                f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/exceptions",
+                json={"original_start": start.isoformat(), "skip": True},
+                headers=cluster.admin,
+                timeout=10,
+            )
+            assert skipped.status_code == 201, skipped.text
+            # The meeting clock (every 0.5 s here) finds it running with people past its time.
+            notice = await next_of(mona, "notice", within=10)
+            assert notice["text"].startswith("The meeting's scheduled time is over.")
+            # A chat line of Mona's, sent after her notice, reaches Pat after anything the
+            # room server sent Pat before it: no notice among it.
+            await mona.send(json.dumps({"type": "chat", "id": "after", "text": "Wrapping up"}))
+            while (message := json.loads(await asyncio.wait_for(pat.recv(), 5)))["type"] != "chat":
+                assert message["type"] != "notice", message
+            assert (message["sender"], message["text"]) == ("Mona", "Wrapping up")
+
+    asyncio.run(scenario())
+    shown = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
+    assert shown["status"] == "in_progress"  # it runs on while people are in it

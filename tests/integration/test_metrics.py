@@ -30,8 +30,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     try:
         running.start_ems(**JSON_LOGS)
-        running.start_room("room1", **JSON_LOGS)
-        running.start_room("room2", **JSON_LOGS)
+        running.start_rooms("room1", "room2", **JSON_LOGS)
         yield running
     finally:
         running.stop()

@@ -81,8 +81,7 @@ async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
 
 
 def test_https_cluster_registers_attends_and_chats(ems: Cluster, certs: ClusterCerts) -> None:
-    ems.start_room("room1")
-    ems.start_room("room2")
+    ems.start_rooms("room1", "room2")
     with ems.http() as client:
         servers = {s["name"]: s for s in client.get(f"{ems.ems_url}/api/v1/servers").json()}
         assert {name: s["status"] for name, s in servers.items()} == {

@@ -50,8 +50,8 @@ def test_any_password_round_trips(password: str) -> None:
         "$argon2id$",
         "$argon2id$v=19$m=65536,t=3,p=4$AAAA$BBBB",
         "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",  # bcrypt
-        STORED[:-4],
-        STORED.replace("argon2id", "argon2i"),
+        pytest.param(STORED[:-4], id="cut-short"),  # ids: the hash's salt differs per run
+        pytest.param(STORED.replace("argon2id", "argon2i"), id="argon2i"),
         "é$argon2id$",  # not ASCII
         "\x00",
     ],

@@ -79,7 +79,11 @@ class NoRoomServer(Exception):
 
 
 class CommandFailed(Exception):
-    """The room server refused a command or did not answer in time."""
+    """The room server refused a command (`refusal` says why) or did not answer in time."""
+
+    def __init__(self, message: str, refusal: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 def limits_of(row: RoomServerRow) -> ServerLimits:
@@ -293,13 +297,18 @@ class ClusterManager:
         await self._set_state(live, ServerState.ONLINE, f"registered from {link.peer}")
         if old is not None:
             await old.close("replaced by a new connection from the same room server")
-        await link.send(
-            Registered(
-                heartbeat_interval=self._heartbeat,
-                join_token_public_key=self._public_key_pem,
-                limits=live.limits,
+        try:
+            await link.send(
+                Registered(
+                    heartbeat_interval=self._heartbeat,
+                    join_token_public_key=self._public_key_pem,
+                    limits=live.limits,
+                )
             )
-        )
+        except LinkClosed:  # gone before it heard back (it stopped): a lost link as any other
+            if live.link is link:
+                await self._link_lost(live)
+            return None
         log.info("room server %s registered from %s (%s) %s", live.name, link.peer, live.url, how)
         self.on_registered(live)  # before the commands below: a reopened meeting gets it
         for listener in self.registered_listeners:
@@ -548,14 +557,15 @@ class ClusterManager:
             self._in_background(self._retry_orphans())
         if self._drain_deadlines:
             self._check_drain_deadlines(now)
+        metrics.DETECTOR_RUNS.inc()
 
     async def _fail(self, server: LiveServer, why: str) -> None:
         """FAILED: fence it (close its link, if any) and move its meetings elsewhere."""
+        metrics.FAILOVERS.inc()  # counted as decided, before the first await
         try:
             link = server.link
             self._drop_link(server)
             await self._set_state(server, ServerState.FAILED, why)
-            metrics.FAILOVERS.inc()
             if link is not None:
                 await link.close(f"failed: {why}")
             await self._move_meetings_off(server)
@@ -814,7 +824,10 @@ class ClusterManager:
         finally:
             self._waiting.pop(message.request_id, None)
         if not result.ok:
-            raise CommandFailed(f"room server {server.name} refused {message.type}: {result.error}")
+            refusal = result.error or "no reason given"
+            raise CommandFailed(
+                f"room server {server.name} refused {message.type}: {refusal}", refusal
+            )
 
     # -- bookings of scheduled meetings (resource booking) ------------------
 
@@ -958,11 +971,17 @@ class ClusterManager:
         )
         try:
             await self._command(server, command)
-        except CommandFailed:
+        except CommandFailed as exc:
             self.registry.unbook(server, meeting.id)
             if reservation is not None:
                 self.registry.reserve(meeting.id, reservation)
-            raise
+            if exc.refusal is None:
+                await self._close_unanswered(server, meeting.id)
+            why = "it did not answer in time" if exc.refusal is None else exc.refusal
+            raise CommandFailed(
+                f"room server {server.name} could not open the meeting ({why}); try again shortly",
+                exc.refusal,
+            ) from exc
         meeting.booked_server = None
         log.info("meeting %s opened on %s (epoch %d)", meeting.id, server.name, epoch)
         if choice.warning:
@@ -970,6 +989,21 @@ class ClusterManager:
                 choice.warning_kind, choice.warning, meeting_id=meeting.id, server_name=server.name
             )
         return server, epoch
+
+    async def _close_unanswered(self, server: LiveServer, meeting_id: str) -> None:
+        """An open_meeting went unanswered: a slow server may still open the meeting, with
+        nobody ever sent there. A close queued behind the open, on the same link, undoes it
+        in order; its answer is not awaited (a hung server would not give one)."""
+        link = server.link
+        if link is None:
+            return
+        close = CloseMeeting(
+            request_id=secrets.token_hex(8),
+            meeting_id=meeting_id,
+            reason="not opened: the Meeting Center stopped waiting for it",
+        )
+        with contextlib.suppress(LinkClosed):
+            await link.send(close)
 
     def rebook(self, server_name: str, meeting_id: str, expected: int) -> None:
         """A running meeting now expects another number of participants."""

@@ -1,0 +1,202 @@
+"""A room server that refuses to open a meeting, or never answers, on SQLite and PostgreSQL.
+
+The person creating or attending gets 503 with the reason; nothing is left half-started (no
+meeting stored, none marked in progress, no place kept on the server, no meeting open on a
+server the EMS gave up on); and the next attempt works. In process, the room servers are
+fakes told how to answer (tests/fake_room.py); the last test stops a real room server
+between the EMS's command and its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from fastapi.testclient import TestClient
+
+from moot.config import EmsSettings
+from moot.ems.app import create_app
+from moot.ems.meetings import MeetingService
+from moot.text import sentence
+from tests.cluster import Cluster
+from tests.fake_room import REFUSAL, Answer, FakeRoom
+from tests.fake_room import SECRET as FAKE_SECRET
+from tests.integration.conftest import form_fields
+
+OPEN_TIMEOUT = 0.5  # seconds the EMS waits for an answer to open_meeting
+TRY_AGAIN = "try again shortly"
+
+
+def soon() -> datetime:
+    """Two minutes from now: a scheduled meeting that may be opened now (early join)."""
+    return (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)
+
+
+def reason(answer: Answer) -> str:
+    why = REFUSAL if answer == "refuse" else "it did not answer in time"
+    return f"room server r1 could not open the meeting ({why}); {TRY_AGAIN}"
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = EmsSettings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        cluster_secret=FAKE_SECRET,
+        heartbeat_interval=60,  # the fake need not report to stay online
+        clock_interval=60,  # the test runs the meeting clock itself
+        open_timeout=OPEN_TIMEOUT,
+    )
+    headers = {"Authorization": f"Bearer {FAKE_SECRET}"}
+    with TestClient(create_app(settings), headers=headers) as client:
+        yield client
+
+
+@pytest.fixture
+def room(api: TestClient) -> Iterator[FakeRoom]:
+    """One room server taking one meeting at a time: a place the EMS kept by mistake would
+    leave it none for the next attempt."""
+    fake = FakeRoom(api, "r1", max_active_meetings=1, instant_meetings=1)
+    yield fake
+    fake.close()
+
+
+def meeting(api: TestClient, meeting_id: str) -> dict[str, Any]:
+    response = api.get(f"/api/v1/meetings/{meeting_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def sent(room: FakeRoom, kind: str) -> list[str]:
+    """The meetings of every command of that kind the room server got, in order."""
+    return [c["meeting_id"] for c in list(room.commands) if c["type"] == kind]
+
+
+@pytest.mark.parametrize("answer", ["refuse", "silent"])
+def test_an_instant_meeting_the_room_server_does_not_open_is_not_created(
+    api: TestClient, room: FakeRoom, answer: Answer
+) -> None:
+    room.answers["open_meeting"] = answer
+    started = time.monotonic()
+    refused = api.post("/api/v1/meetings", json={"name": "Stand-up"})
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["detail"] == reason(answer)
+    if answer == "silent":
+        assert time.monotonic() - started >= OPEN_TIMEOUT
+    # The form on the home page says the same beside the form, and keeps what was typed.
+    fields = {"type": "collaboration", "name": "Retro", "moderator": "Ann"}
+    now = {"start_mode": "now", "expected_participants": "3", "hours": "1", "minutes": "0"}
+    page = api.post("/meetings/new", data=form_fields(api, **fields, **now))
+    assert page.status_code == 503
+    assert reason(answer) in page.text and 'value="Retro"' in page.text
+    assert api.get("/api/v1/meetings").json()["items"] == []  # nothing half-created
+    tried = sent(room, "open_meeting")
+    assert len(tried) == 2
+
+    room.answers["open_meeting"] = "ok"
+    created = api.post("/api/v1/meetings", json={"name": "Stand-up"})
+    # r1 takes one instant meeting: the places the failed attempts took are free again.
+    assert created.status_code == 201, created.text
+    assert (created.json()["server"], created.json()["status"]) == ("r1", "in_progress")
+    assert [m["id"] for m in api.get("/api/v1/meetings").json()["items"]] == [created.json()["id"]]
+    # Whatever the EMS sent before the last open_meeting reached the fake before it.
+    deadline = time.monotonic() + 5
+    while created.json()["id"] not in sent(room, "open_meeting"):
+        assert time.monotonic() < deadline, room.commands
+        time.sleep(0.02)
+    # Unanswered, each open is closed again right behind it, should r1 open it late;
+    # refused, there is nothing to close.
+    assert sent(room, "close_meeting") == (tried if answer == "silent" else [])
+
+
+@pytest.mark.parametrize("answer", ["refuse", "silent"])
+def test_attending_a_meeting_its_room_server_does_not_open_starts_nothing(
+    api: TestClient, room: FakeRoom, answer: Answer
+) -> None:
+    created = api.post(
+        "/api/v1/meetings", json={"name": "Review", "moderator": "Ann", "start": soon().isoformat()}
+    )
+    assert created.status_code == 201, created.text
+    meeting_id = created.json()["id"]
+    assert created.json()["booked_server"] == "r1"
+    room.answers["open_meeting"] = answer
+
+    page = api.get(f"/m/{meeting_id}", params={"name": "Ann"}, follow_redirects=False)
+    assert page.status_code == 503
+    assert sentence(reason(answer)) in page.text
+    # Not started: scheduled, on no server, still booked where it was.
+    shown = meeting(api, meeting_id)
+    assert (shown["status"], shown["server"], shown["epoch"]) == ("scheduled", None, 0)
+    assert shown["booked_server"] == "r1"
+
+    # The meeting clock tries to open it at its start, and fails the same way.
+    service: MeetingService = api.app.state.ems.meetings  # type: ignore[attr-defined]
+    api.portal.call(service.tick, soon())  # type: ignore[union-attr]
+    assert meeting(api, meeting_id)["status"] == "scheduled"
+    assert len(sent(room, "open_meeting")) == 2
+
+    room.answers["open_meeting"] = "ok"
+    again = api.get(f"/m/{meeting_id}", params={"name": "Ann"}, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"].startswith("http://r1.test/meeting/")
+    shown = meeting(api, meeting_id)
+    assert (shown["status"], shown["server"], shown["epoch"]) == ("in_progress", "r1", 1)
+
+
+# -- a real room server that stops answering ---------------------------------------------
+
+
+@pytest.mark.processes
+def test_a_room_server_that_answers_too_late_keeps_no_meeting_open(tmp_path: Path) -> None:
+    """Stopped (SIGSTOP) while the EMS waits for it to open an instant meeting: 503; resumed,
+    it reads the open and the close behind it, and hosts only the meetings the EMS knows."""
+    cluster = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        # Silent for 20 heartbeats before it counts as failed: the test is done well before.
+        cluster.start_ems(MOOT_OPEN_TIMEOUT="1", MOOT_FAILURE_AFTER="20")
+        room = cluster.start_room("room1")
+        with httpx.Client(base_url=cluster.ems_url, headers=cluster.admin, timeout=10) as ems:
+            room.popen.send_signal(signal.SIGSTOP)
+            try:
+                refused = ems.post("/api/v1/meetings", json={"name": "Too late"})
+            finally:
+                room.popen.send_signal(signal.SIGCONT)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["detail"] == (
+                f"room server room1 could not open the meeting (it did not answer in time); "
+                f"{TRY_AGAIN}"
+            )
+            assert ems.get("/api/v1/meetings").json()["items"] == []
+
+            created = ems.post("/api/v1/meetings", json={"name": "On time"})
+            assert created.status_code == 201, created.text
+            location = ems.get(
+                f"/m/{created.json()['id']}", params={"name": "Ann"}, follow_redirects=False
+            ).headers["location"]
+
+            async def in_the_meeting() -> None:
+                socket = location.replace("http://", "ws://").replace("?token", "/ws?token")
+                async with websockets.connect(socket) as ws:
+                    assert json.loads(await ws.recv())["type"] == "welcome"
+                    # A report with Ann in it was made after room1 handled every command
+                    # sent before the one that opened her meeting.
+                    await asyncio.to_thread(
+                        cluster.wait_for,
+                        lambda: ems.get("/api/v1/servers/room1").json()["participants"] == 1,
+                        "a report of Ann in the meeting",
+                    )
+
+            asyncio.run(in_the_meeting())
+            assert ems.get("/api/v1/servers/room1").json()["active_meetings"] == 1
+    finally:
+        cluster.stop()
