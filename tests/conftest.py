@@ -81,6 +81,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from postgres_database(request.getfixturevalue("postgres_template"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database with no schema at all (for a migration test that starts from an old
+    revision), once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
+    else:
+        yield from postgres_database()
+
+
 @pytest.fixture
 def migrated_url(database_url: str) -> str:
     upgrade(database_url)  # at the head already: the check a starting EMS makes

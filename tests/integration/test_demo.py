@@ -188,7 +188,7 @@ class MeetingPage:
 def test_demo_keeps_running_when_a_room_server_dies(tmp_path: Path) -> None:
     """SIGKILL the room server of a meeting: its page moves to the other one, the demo
     says so and starts the dead one again (back online, empty); Ctrl-C still stops all."""
-    port = free_block()
+    port = free_block(3)
     demo = start_demo(tmp_path, port)
     try:
         address, _ = wait_for_address(demo)
@@ -245,7 +245,7 @@ def test_demo_keeps_running_when_a_room_server_dies(tmp_path: Path) -> None:
 
 
 def test_demo_stops_everything_when_the_ems_dies(tmp_path: Path) -> None:
-    demo = start_demo(tmp_path, free_block())
+    demo = start_demo(tmp_path, free_block(3))
     try:
         wait_for_address(demo)
         children = psutil.Process(demo.pid).children()

@@ -14,7 +14,8 @@ from moot.ems.store.meetings import MeetingQuery, Reader, list_meetings
 from moot.ems.store.migrate import upgrade
 
 
-def test_restricted_meetings_made_before_0016_stay_restricted(database_url: str) -> None:
+def test_restricted_meetings_made_before_0016_stay_restricted(empty_database_url: str) -> None:
+    database_url = empty_database_url
     upgrade(database_url, "0015")
     start = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
 

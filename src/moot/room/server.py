@@ -129,4 +129,9 @@ async def run_room(
     stopping.cancel()
     server.should_exit = True
     await asyncio.gather(serving, agent_task, stopping, return_exceptions=True)
+    # Now, not when asyncio.run closes the loop: it closes its self-pipe before it removes
+    # the handlers, so a second SIGTERM in between printed a traceback ("Bad file
+    # descriptor"). From here a signal has its default effect; we are exiting anyway.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
     return code
