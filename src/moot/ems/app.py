@@ -64,6 +64,7 @@ from moot.ems.web import (
     admin_monitor,
     admin_reports,
     admin_servers,
+    attend_route,
     pages,
 )
 from moot.ems.web import calendar as calendar_page
@@ -255,7 +256,8 @@ def create_app(settings: EmsSettings) -> FastAPI:
             await cluster.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # Attend's GET is answered ahead of FastAPI's generic layers: the hot path (attend_route).
+    app = attend_route.MeetingCenterApp(
         title="Moot Meeting Center",
         version=__version__,
         description="REST API v1 of the Moot EMS: meetings, room servers, the cluster.",
@@ -265,6 +267,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
     _install_error_handlers(app)
     https = settings.resolved_public_url().startswith("https://")
     app.add_middleware(WebSecurity, https=https)
+    app.serve_attend_first(https=https)
     # Every body capped as it streams: uploads at every file a meeting may have, others small.
     app.add_middleware(
         BodyLimit,

@@ -627,7 +627,7 @@ async def attend(
 ) -> Response:
     """Attend: ask who you are if we do not know, then send you to the room server. With
     `key` (the moderator link), this browser keeps the key and moderates the meeting."""
-    return await _attend(request, meetings, admission, identity, meeting_id, name, None, key)
+    return await attend_page(request, meetings, admission, identity, meeting_id, name, None, key)
 
 
 @router.post(
@@ -646,10 +646,12 @@ async def attend_with_form(
     password: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """The attend form; a password travels in the body, never in an address."""
-    return await _attend(request, meetings, admission, identity, meeting_id, name, password, None)
+    return await attend_page(
+        request, meetings, admission, identity, meeting_id, name, password, None
+    )
 
 
-async def _attend(
+async def attend_page(
     request: Request,
     meetings: MeetingsDep,
     admission: AdmissionDep,
