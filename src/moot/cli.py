@@ -19,9 +19,11 @@ import httpx
 import typer
 from pydantic import ValidationError
 
-from moot import certs, config, logs, tls
-from moot.netcheck import PortInUse, ensure_port_free
-from moot.secrets_file import load_or_create_cluster_secret
+from moot.infra import certs, logs, tls
+from moot.infra.netcheck import PortInUse, ensure_port_free
+from moot.infra.secrets_file import load_or_create_cluster_secret
+from moot.infra.settings import CommonSettings, EmsSettings, RoomSettings
+from moot.infra.settings import load as load_settings
 
 app = typer.Typer(
     help="Moot: an enterprise meeting server.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -45,9 +47,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(cls: type[config.CommonSettings], **overrides: Any) -> Any:
+def _settings(cls: type[CommonSettings], **overrides: Any) -> Any:
     try:
-        return config.load(cls, **overrides)
+        return load_settings(cls, **overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -77,7 +79,7 @@ def serve(
     from moot.ems.app import create_app
 
     settings = _settings(
-        config.EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
+        EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
     )
     logs.setup(settings.log_level, settings.log_format)
     if settings.bus_url != "direct":
@@ -95,9 +97,9 @@ def serve(
         fail(f"{exc}. Choose another with --port or MOOT_PORT.")
     protocols: dict[str, Any] = {}
     if https is not None:
-        from moot.asgi_tls import HttpsStartupLine, TlsWebSocketsProtocol, tls_http_protocol
+        from moot.infra.asgi_tls import HttpsStartupLine, TlsWebSocketsProtocol, tls_http_protocol
 
-        # Moot runs the TLS handshake, not uvicorn: see moot/asgi_tls.py for why.
+        # Moot runs the TLS handshake, not uvicorn: see moot/infra/asgi_tls.py for why.
         protocols = {"http": tls_http_protocol(https), "ws": TlsWebSocketsProtocol}
         logging.getLogger("uvicorn.error").addFilter(HttpsStartupLine())
     uvicorn.run(
@@ -127,7 +129,7 @@ def room(
     from moot.room.server import run_room
 
     settings = _settings(
-        config.RoomSettings,
+        RoomSettings,
         room_name=name,
         room_host=host,
         room_port=port,
@@ -196,7 +198,7 @@ def db_upgrade(
 
     from moot.ems.store.migrate import upgrade
 
-    settings = _settings(config.EmsSettings, database_url=database_url)
+    settings = _settings(EmsSettings, database_url=database_url)
     url = settings.resolved_database_url()
     try:
         shown = make_url(url).render_as_string(hide_password=True)
@@ -229,7 +231,7 @@ def _credentials() -> dict[str, str]:
     in the data directory on this machine)."""
     token = os.environ.get("MOOT_TOKEN", "").strip()
     if not token:
-        settings = _settings(config.CommonSettings)
+        settings = _settings(CommonSettings)
         token = settings.cluster_secret
         secret_file = settings.data_dir / "cluster-secret"
         if not token and secret_file.is_file():
@@ -585,7 +587,7 @@ CertDir = Annotated[
 def _cert_dir(directory: Path | None) -> Path:
     if directory is not None:
         return directory
-    settings: config.CommonSettings = _settings(config.CommonSettings)
+    settings: CommonSettings = _settings(CommonSettings)
     return settings.data_dir / "certs"
 
 
@@ -773,7 +775,7 @@ DatabaseUrl = Annotated[
 
 
 def _database(database_url: str | None) -> str:
-    settings = _settings(config.EmsSettings, database_url=database_url)
+    settings = _settings(EmsSettings, database_url=database_url)
     return str(settings.resolved_database_url())
 
 
@@ -793,7 +795,7 @@ def users_add(
     """Add a local user; without --password-stdin a password is made and shown once."""
     from moot.ems.auth.users import UserError, add_user, new_password
 
-    settings = _settings(config.EmsSettings, database_url=database_url)
+    settings = _settings(EmsSettings, database_url=database_url)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else new_password()
     groups = list(group or []) + ([settings.admin_group] if admin else [])
     try:

@@ -27,12 +27,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.files import FileService, read_uploads
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import MeetingFileRow, MeetingRow
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.integration.conftest import csrf_of, csrf_of_async, form_fields
 from tests.integration.test_meeting_flow import next_of, socket_url

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moot.ems.cluster.registry import LiveServer, Registry
-from moot.placement import (
+from moot.core.placement import (
     LoadTable,
     MeetingRequest,
     Placement,
@@ -29,6 +28,7 @@ from moot.placement import (
     is_candidate,
     place,
 )
+from moot.ems.cluster.registry import LiveServer, Registry
 from moot.protocol.control import MeetingStatus, Participant, ServerLimits, Status
 
 
@@ -851,7 +851,7 @@ H9 = 1_000  # an hour number (hours since the epoch); which one does not matter
 def test_hour_span_counts_every_hour_a_meeting_touches() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from moot.placement import hour_span
+    from moot.core.placement import hour_span
 
     nine = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     first = int(nine.timestamp()) // 3600

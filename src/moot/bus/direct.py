@@ -13,7 +13,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
 from moot.bus.base import Link, LinkClosed, TlsRefused
-from moot.certs import peer_name
+from moot.infra.certs import peer_name
 
 CONTROL_PATH = "/cluster/ws"
 # Close code for a refused registration (the 4000-4999 range is ours).
@@ -36,7 +36,7 @@ def verified_certificate_name(scope: Mapping[str, Any]) -> str | None:
     """The CN of the client certificate in the ASGI TLS extension, None without one.
 
     The server lists a certificate there only once its handshake verified it against the
-    CA it was given (moot.asgi_tls fills the extension on the EMS; uvicorn alone does not).
+    CA it was given (moot.infra.asgi_tls fills the extension on the EMS; uvicorn alone does not).
     """
     extensions = scope.get("extensions") or {}
     tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
@@ -131,7 +131,7 @@ def _closed_after_handshake(exc: BaseException) -> bool:
     """The EMS closed the connection in or right after the TLS handshake, without a word.
 
     That is what an EMS does to a client certificate it refuses: asyncio drops its alert
-    (see moot.asgi_tls), so the room server sees only the end of the stream.
+    (see moot.infra.asgi_tls), so the room server sees only the end of the stream.
     """
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
         return True

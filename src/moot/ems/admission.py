@@ -1,6 +1,6 @@
 """Admission: who enters a meeting, under which name, and in which role.
 
-The role comes from who the person is (moot.permissions): a signed-in moderator, an
+The role comes from who the person is (moot.core.permissions): a signed-in moderator, an
 administrator, or whoever holds the meeting's moderator key. A typed name is only a name:
 a visitor who types the name of a user, or of the meeting's moderator, is shown as
 "NAME (guest)". Each entrant carries the person behind the name (`user:…` for a sign-in,
@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from moot.core.permissions import Action, Subject, decide
 from moot.ems import moderator_keys as keys
 from moot.ems.auth.service import (
     AuthService,
@@ -35,8 +36,7 @@ from moot.ems.meetings import (
     MeetingService,
     NotAllowed,
 )
-from moot.permissions import Action, Subject, decide
-from moot.tokens import Role
+from moot.infra.tokens import Role
 
 GUEST = " (guest)"
 CLUSTER_SECRET = "cluster-secret"

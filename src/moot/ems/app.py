@@ -18,10 +18,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from moot import __version__, metrics
-from moot.body_limit import BodyLimit
+from moot import __version__
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
-from moot.config import EmsSettings
+from moot.core.detector import Timing
 from moot.ems.admission import Admission
 from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
@@ -35,7 +34,6 @@ from moot.ems.api import servers as servers_api
 from moot.ems.auth.service import AuthService, NotPermitted
 from moot.ems.broadcasts import BroadcastService
 from moot.ems.calendar_feeds import CalendarFeeds
-from moot.ems.cluster.detector import Timing
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
@@ -68,8 +66,11 @@ from moot.ems.web import (
 )
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web.security import CsrfRefused, WebSecurity, csrf_key
-from moot.negotiation import wants_html
-from moot.tokens import load_or_create_private_key, private_key_pem, public_key_pem
+from moot.infra import metrics
+from moot.infra.body_limit import BodyLimit
+from moot.infra.negotiation import wants_html
+from moot.infra.settings import EmsSettings
+from moot.infra.tokens import load_or_create_private_key, private_key_pem, public_key_pem
 
 log = logging.getLogger("moot.ems")
 

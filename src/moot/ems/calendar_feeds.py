@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.core.ical import CalendarMeeting
+from moot.core.permissions import Action, Subject
 from moot.ems.auth.service import AuthService, Identity, NotSignedIn
-from moot.ems.ical import CalendarMeeting
 from moot.ems.meetings import MeetingService
 from moot.ems.store import feeds as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow
-from moot.permissions import Action, Subject
 
 
 def _hash(token: str) -> str:

@@ -25,8 +25,9 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import cluster_config
-from moot.cluster_config import DEFAULTS, Effective, effective
+from moot.core import configuration as cluster_config
+from moot.core.configuration import DEFAULTS, Effective, effective
+from moot.core.placement import ServerState
 from moot.ems.cluster.manager import ClusterManager, CommandFailed
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
@@ -34,7 +35,6 @@ from moot.ems.store import config as store
 from moot.ems.store import servers as server_store
 from moot.ems.store.config import CLUSTER
 from moot.ems.store.db import utcnow
-from moot.placement import ServerState
 
 log = logging.getLogger("moot.ems.config")
 

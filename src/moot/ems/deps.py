@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from moot.config import EmsSettings
+from moot.core.permissions import Action
 from moot.ems import moderator_keys
 from moot.ems.admission import Admission
 from moot.ems.auth.service import ANONYMOUS, AuthService, Identity, cluster_administrator
@@ -17,7 +17,7 @@ from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.meetings import MeetingService
 from moot.ems.servers import ServerService
-from moot.permissions import Action
+from moot.infra.settings import EmsSettings
 
 
 @dataclass(slots=True)

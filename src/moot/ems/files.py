@@ -1,7 +1,7 @@
 """Files attached to meetings: checked, stored in the database, served, and told to rooms.
 
 An upload is checked whole before anything is stored (`check_upload`, pure): its size, its
-name and its type (moot.ems.filetypes). A batch of files is stored in one transaction, with
+name and its type (moot.core.filetypes). A batch of files is stored in one transaction, with
 the meeting's file count checked inside it, so a refused file leaves none of its batch.
 A request holds one file in memory at a time: the files wait in the request's spooled
 temporary files (on disk past 1 MiB), each is read to be checked, dropped, and read again
@@ -29,13 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
-from moot.config import EmsSettings
+from moot.core.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
 from moot.ems.cluster.manager import ClusterManager
-from moot.ems.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
 from moot.ems.meetings import MeetingNotFound
 from moot.ems.store import files as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingFileRow, MeetingRow
+from moot.infra.settings import EmsSettings
 from moot.protocol.control import MeetingFile
 
 CAPABILITY_AUDIENCE = "moot-files"

@@ -20,6 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.core.ical import CalendarMeeting
+from moot.core.placement import ServerState
+from moot.core.recurrence import (
+    Exceptions,
+    Moved,
+    RecurrenceError,
+    first_start,
+    is_occurrence,
+    last_end,
+    normalize_rule,
+    occurrences,
+)
 from moot.ems import moderator_keys
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.cluster.manager import (
@@ -30,7 +42,6 @@ from moot.ems.cluster.manager import (
 )
 from moot.ems.errors import InvalidChange, InvalidQuery
 from moot.ems.hashing import off_loop
-from moot.ems.ical import CalendarMeeting
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
@@ -40,18 +51,7 @@ from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow
 from moot.ems.store.occurrences import CalendarEntry, CalendarPage, SortKey, When
 from moot.ems.store.recordings import RecordedSegment
 from moot.ems.throttle import Throttle, TooMany
-from moot.placement import ServerState
-from moot.recurrence import (
-    Exceptions,
-    Moved,
-    RecurrenceError,
-    first_start,
-    is_occurrence,
-    last_end,
-    normalize_rule,
-    occurrences,
-)
-from moot.tokens import InvalidToken, JoinClaims, Role, sign_join_token, verify_join_token
+from moot.infra.tokens import InvalidToken, JoinClaims, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
 
@@ -158,7 +158,7 @@ class AttendInfo:
     server_name: str | None
     epoch: int
     password_hash: str | None
-    # Who may enter, and as what (moot.permissions reads these: auth.service.MeetingLike).
+    # Who may enter, and as what (moot.core.permissions reads these: auth.service.MeetingLike).
     partition: str | None = None
     restricted_to: tuple[str, ...] = ()
     unlisted: bool = False
@@ -188,7 +188,7 @@ class AttendInfo:
 @dataclass(frozen=True, slots=True)
 class Entrant:
     """Who enters a meeting: the name shown (unique in the meeting), the person behind it,
-    the role, and what renewing their token checks again (moot.tokens.JoinClaims.proof)."""
+    the role, and what renewing their token checks again (moot.infra.tokens.JoinClaims.proof)."""
 
     name: str
     person: str

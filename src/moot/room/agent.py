@@ -31,10 +31,11 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from moot import metrics
 from moot.bus import Link, LinkClosed
 from moot.bus.base import TlsRefused
-from moot.cluster_config import ConfigError
+from moot.core.configuration import ConfigError
+from moot.infra import metrics
+from moot.infra.tokens import load_public_key
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.client import ChatLine
 from moot.protocol.control import (
@@ -56,7 +57,6 @@ from moot.protocol.control import (
     parse_down,
 )
 from moot.room.host import HostedMeeting, MeetingHost
-from moot.tokens import load_public_key
 
 log = logging.getLogger("moot.room.agent")
 T = TypeVar("T")

@@ -14,10 +14,14 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from moot import __version__, metrics
-from moot.body_limit import BodyLimit, fixed
-from moot.cluster_config import ice_servers
-from moot.negotiation import wants_html
+from moot import __version__
+from moot.core.configuration import ice_servers
+from moot.core.text import sentence
+from moot.infra import metrics
+from moot.infra.body_limit import BodyLimit, fixed
+from moot.infra.negotiation import wants_html
+from moot.infra.security_headers import SecurityHeaders
+from moot.infra.tokens import InvalidToken, verify_join_token
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
 from moot.room.agent import Agent
 from moot.room.connection import Connection
@@ -28,9 +32,6 @@ from moot.room.host import (
     NameTaken,
     name_taken_text,
 )
-from moot.security_headers import SecurityHeaders
-from moot.text import sentence
-from moot.tokens import InvalidToken, verify_join_token
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

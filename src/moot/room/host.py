@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, TypeAdapter
 
-from moot.cluster_config import ClusterConfig, for_room
+from moot.core.configuration import ClusterConfig, for_room
 from moot.protocol.client import (
     Ack,
     ChatLine,

@@ -14,7 +14,7 @@ import uvicorn
 
 from moot.bus import Link
 from moot.bus.direct import dial
-from moot.config import RoomSettings
+from moot.infra.settings import RoomSettings
 from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
 from moot.room.app import create_app
@@ -84,7 +84,7 @@ async def run_room(
     """Serve until SIGINT/SIGTERM (exit 0) or until the EMS refuses us (exit 2).
 
     https: serve the meeting pages over HTTPS with it; ems_tls: for the control channel.
-    Both come from moot.tls, which checked the files before anything started.
+    Both come from moot.infra.tls, which checked the files before anything started.
     """
     agent = build_agent(settings, ems_tls)
     app = create_app(agent, settings.ems_url)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from moot.core.permissions import Action
 from moot.ems.api.meetings import allowed, meeting_out
 from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
 from moot.ems.auth.service import NotPermitted
@@ -18,7 +19,6 @@ from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import CalendarEntry
-from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["calendar"])
 

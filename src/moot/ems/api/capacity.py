@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from moot.core.placement import HOUR
 from moot.ems.api.schemas import (
     CapacityPlanOut,
     CapacityWarningOut,
@@ -17,7 +18,6 @@ from moot.ems.api.schemas import (
 )
 from moot.ems.deps import EmsDep, require_admin
 from moot.ems.errors import InvalidQuery
-from moot.placement import HOUR
 
 router = APIRouter(
     dependencies=[Depends(require_admin)], prefix="/api/v1/capacity", tags=["capacity"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from moot.cluster_config import DEFAULTS, KEYS, ConfigError, masked
+from moot.core.configuration import DEFAULTS, KEYS, ConfigError, masked
 from moot.ems.configuration import (
     ConfigConflict,
     ConfigService,

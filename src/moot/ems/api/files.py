@@ -3,7 +3,7 @@
 Attaching and removing need the right to change the meeting; downloading, the right to
 attend it (for a meeting with a password: the right to change its password), or a link from
 inside the meeting (its capability, the proof that its holder got in). Downloads are served so
-that no file can run script in the Meeting Center's origin (moot.ems.filetypes).
+that no file can run script in the Meeting Center's origin (moot.core.filetypes).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, Up
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from moot.core.filetypes import content_disposition, extension_of, type_of
+from moot.core.permissions import Action
 from moot.ems.api.meetings import allowed
 from moot.ems.auth.service import AuthService, Identity, NotPermitted
 from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
 from moot.ems.files import FileService, read_uploads
-from moot.ems.filetypes import content_disposition, extension_of, type_of
 from moot.ems.store.models import MeetingFileRow, MeetingRow
-from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["files"])
 

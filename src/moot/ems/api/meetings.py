@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from moot.core.permissions import Action
 from moot.ems import moderator_keys
 from moot.ems.api.schemas import (
     Attendee,
@@ -39,7 +40,6 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
 from moot.ems.store.recordings import RecordedSegment
-from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from moot import reports as pure
+from moot.core import reports as pure
 from moot.ems.deps import require_admin
 from moot.ems.errors import InvalidQuery
 from moot.ems.store.reports import Reports

@@ -1,6 +1,6 @@
 """Sign-in: local users and LDAP, throttling, sign-in tokens and their revocation, the audit log.
 
-Who may do what is decided by `moot.permissions.decide` (pure); this service supplies its
+Who may do what is decided by `moot.core.permissions.decide` (pure); this service supplies its
 inputs: the subject (from a verified token, or anonymous) and the policy (from settings).
 """
 
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.config import EmsSettings
+from moot.core.permissions import Action, Decision, Policy, Subject, Target, decide
 from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
 from moot.ems.auth.ldap import (
@@ -37,7 +37,7 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import Reader
 from moot.ems.store.models import SigningKeyRow, UserRow
 from moot.ems.throttle import Throttle, TooMany
-from moot.permissions import Action, Decision, Policy, Subject, Target, decide
+from moot.infra.settings import EmsSettings
 
 log = logging.getLogger("moot.ems.auth")
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import metrics
 from moot.bus import LinkClosed
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.store import journal as store
+from moot.infra import metrics
 from moot.protocol.control import JournalAck, JournalAppend, JournalEntry
 
 log = logging.getLogger("moot.ems.journal")

@@ -19,12 +19,11 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import metrics
 from moot.bus import Link, LinkClosed
-from moot.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
-from moot.certs import EMS_NAME
+from moot.core.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
+from moot.core.detector import Observation, Timing, assess
+from moot.core.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
 from moot.ems.cluster.capacity import CapacityWatch
-from moot.ems.cluster.detector import Observation, Timing, assess
 from moot.ems.cluster.journal import JournalWriter, entries_of
 from moot.ems.cluster.registry import LiveServer, Registry, Reservation
 from moot.ems.store import journal as journal_store
@@ -33,7 +32,8 @@ from moot.ems.store import recordings as recording_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow, RoomServerRow
-from moot.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
+from moot.infra import metrics
+from moot.infra.certs import EMS_NAME
 from moot.protocol import PROTOCOL_VERSION, is_compatible
 from moot.protocol.control import (
     ApplyConfig,
@@ -912,7 +912,7 @@ class ClusterManager:
     def capacity_plan(
         self, hours: range
     ) -> tuple[list[ServerCapacity], list[HourPlan], list[PlanWarning]]:
-        """Booked against available capacity over `hours` (`moot.capacity_plan`)."""
+        """Booked against available capacity over `hours` (`moot.core.capacity_plan`)."""
         servers = [
             ServerCapacity(
                 name=s.name,

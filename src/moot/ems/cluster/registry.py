@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from moot.bus import Link
-from moot.placement import LoadTable, ServerLoad, ServerState
+from moot.core.placement import LoadTable, ServerLoad, ServerState
 from moot.protocol.control import MeetingStatus, ServerLimits, Status
 
 
@@ -97,7 +97,7 @@ class Reservation:
     """A scheduled meeting's booking: its expected participants on a server for its hours."""
 
     server: str
-    hours: tuple[int, int]  # as `moot.placement.hour_span`
+    hours: tuple[int, int]  # as `moot.core.placement.hour_span`
     participants: int
 
 

@@ -56,7 +56,7 @@ class Reader:
 
     `partition`: "*" for administrators (everything), else the reader's partition (None:
     none). `name` and `entries` (their name and groups, lower case) for a signed-in reader;
-    None and empty for an anonymous one. The rules are moot.permissions' `browse`: a
+    None and empty for an anonymous one. The rules are moot.core.permissions' `browse`: a
     meeting of the reader's partition (or of none, for a reader without one) is seen unless
     restricted, or if its moderator is the reader, or if it names the reader or a group of
     theirs; a meeting of no partition is seen by readers of a partition only when it is not

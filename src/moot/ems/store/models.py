@@ -306,7 +306,7 @@ class MeetingFileRow(Base):
         String(16), ForeignKey("meetings.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(200))
-    # From moot.ems.filetypes (by extension and content), never the browser's claim.
+    # From moot.core.filetypes (by extension and content), never the browser's claim.
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

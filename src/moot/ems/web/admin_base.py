@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
+from moot.core.permissions import Action
 from moot.ems.auth.service import Identity, NotPermitted
 from moot.ems.deps import Ems, get_identity
-from moot.permissions import Action
 
 # (section, title, path), in the order the sub-navigation shows them.
 ADMIN_SECTIONS: tuple[tuple[str, str, str], ...] = (

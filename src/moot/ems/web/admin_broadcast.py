@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from moot.core.text import sentence
 from moot.ems.api.broadcasts import BroadcastsDep
 from moot.ems.broadcasts import DEFAULT_SHOW, MAX_TEXT, BroadcastService
 from moot.ems.deps import AuthDep
@@ -19,7 +20,6 @@ from moot.ems.errors import InvalidChange
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.text import sentence
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_admin_page)])
 

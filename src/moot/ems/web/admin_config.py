@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from moot.cluster_config import KEYS, MASK, SECTIONS, TOOLS, ClusterConfig, ConfigError, masked
+from moot.core.configuration import KEYS, MASK, SECTIONS, TOOLS, ClusterConfig, ConfigError, masked
 from moot.ems.api.config import get_config
 from moot.ems.configuration import ConfigConflict, ConfigService, UnknownServer
 from moot.ems.errors import InvalidChange

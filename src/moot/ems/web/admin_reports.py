@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pygal.style import Style
 
-from moot import reports as pure
+from moot.core import reports as pure
 from moot.ems.api.reports import ReportsDep, build
 from moot.ems.web.admin_base import require_admin_page
 from moot.ems.web.calendar import reader_zone

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from moot.core.permissions import Action
 from moot.ems.auth.service import NotPermitted
 from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.store.occurrences import (
@@ -29,7 +30,6 @@ from moot.ems.store.occurrences import (
 )
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.permissions import Action
 
 router = APIRouter(include_in_schema=False)
 

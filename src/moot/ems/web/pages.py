@@ -12,6 +12,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from moot.core.filetypes import human_size
+from moot.core.ical import feed_calendar, meeting_calendar
+from moot.core.permissions import Action
+from moot.core.text import sentence
 from moot.ems import moderator_keys
 from moot.ems.admission import Visitor
 from moot.ems.api.files import FilesDep, download_allowed
@@ -37,8 +41,6 @@ from moot.ems.files import (
     close_uploads,
     read_uploads,
 )
-from moot.ems.filetypes import human_size
-from moot.ems.ical import feed_calendar, meeting_calendar
 from moot.ems.meetings import (
     AttendInfo,
     CannotAttend,
@@ -61,8 +63,6 @@ from moot.ems.web.meeting_form import (
 )
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.permissions import Action
-from moot.text import sentence
 
 router = APIRouter(include_in_schema=False)
 

@@ -36,8 +36,8 @@ from moot import __version__
 if TYPE_CHECKING:  # not at run time: a room server needs none of the EMS's modules (numpy)
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from moot.core.placement import Placement
     from moot.ems.cluster.registry import LiveServer, Registry
-    from moot.placement import Placement
     from moot.room.agent import Agent
 
 log = logging.getLogger("moot.metrics")
