@@ -84,7 +84,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from moot.core.recurrence import occurrences as rule_occurrences
-from moot.ems.api.schemas import ALL_TOOLS
+from moot.ems.model.meetings import ALL_TOOLS
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import MeetingQuery, list_meetings
 from moot.ems.store.migrate import upgrade_async

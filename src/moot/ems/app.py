@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from moot import __version__
 from moot.bus.direct import CONTROL_PATH, ServerSideLink
 from moot.core.detector import Timing
+from moot.ems import metrics
 from moot.ems.admission import Admission
 from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
@@ -66,8 +67,8 @@ from moot.ems.web import (
 )
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web.security import CsrfRefused, WebSecurity, csrf_key
-from moot.infra import metrics
 from moot.infra.body_limit import BodyLimit
+from moot.infra.metrics import CONTENT_TYPE_LATEST, exposition
 from moot.infra.negotiation import wants_html
 from moot.infra.settings import EmsSettings
 from moot.infra.tokens import load_or_create_private_key, private_key_pem, public_key_pem
@@ -318,6 +319,6 @@ def create_app(settings: EmsSettings) -> FastAPI:
         """Prometheus text format. `async def`, so it runs on the event loop: the
         collectors read the live registry between two awaits, never while it changes."""
         await live.refresh()
-        return Response(metrics.exposition(app_metrics), media_type=metrics.CONTENT_TYPE_LATEST)
+        return Response(exposition(app_metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app

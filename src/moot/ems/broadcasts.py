@@ -18,7 +18,7 @@ Three ways out, one source: the `broadcasts` table.
 The streams end when the client leaves (Starlette cancels the stream) and when the EMS
 stops: uvicorn waits for open responses before it runs the app's shutdown, so a stream
 that waited for that would hang the stop; `end_streams_on_exit_signals` ends them at the
-signal instead (through moot.ems.web.streams, which the monitor's streams share).
+signal instead (through moot.infra.streams, which the monitor's streams share).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from moot.ems.errors import InvalidChange
 from moot.ems.store import broadcasts as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import BroadcastRow
-from moot.ems.web.streams import event, exit_signals
+from moot.infra.streams import event, exit_signals
 
 log = logging.getLogger("moot.ems.broadcasts")
 
@@ -178,7 +178,7 @@ class BroadcastService:
 
     def end_streams_on_exit_signals(self) -> None:
         """End the streams at SIGTERM or SIGINT, before uvicorn waits for open responses
-        (moot.ems.web.streams); `close` stops watching."""
+        (moot.infra.streams); `close` stops watching."""
         self._restore_signals()
         self._restore_signals = exit_signals.register(self.end_streams)
 

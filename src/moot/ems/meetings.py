@@ -33,7 +33,6 @@ from moot.core.recurrence import (
     occurrences,
 )
 from moot.ems import moderator_keys
-from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.cluster.manager import (
     ClusterManager,
     CommandFailed,
@@ -42,6 +41,7 @@ from moot.ems.cluster.manager import (
 )
 from moot.ems.errors import InvalidChange, InvalidQuery
 from moot.ems.hashing import off_loop
+from moot.ems.model.meetings import MeetingCreate, MeetingPatch
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store

@@ -8,7 +8,10 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.ems.api.schemas import (
+from moot.ems.cluster.manager import ClusterManager, limits_of
+from moot.ems.cluster.registry import LiveServer
+from moot.ems.errors import InvalidChange
+from moot.ems.model.servers import (
     DEFAULT_DRAIN_MINUTES,
     ClusterMeeting,
     ClusterOut,
@@ -18,9 +21,6 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.cluster.manager import ClusterManager, limits_of
-from moot.ems.cluster.registry import LiveServer
-from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as store
 from moot.ems.store.db import utcnow

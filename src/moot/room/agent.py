@@ -34,7 +34,6 @@ from pydantic import ValidationError
 from moot.bus import Link, LinkClosed
 from moot.bus.base import TlsRefused
 from moot.core.configuration import ConfigError
-from moot.infra import metrics
 from moot.infra.tokens import load_public_key
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.client import ChatLine
@@ -56,6 +55,7 @@ from moot.protocol.control import (
     Status,
     parse_down,
 )
+from moot.room import metrics
 from moot.room.host import HostedMeeting, MeetingHost
 
 log = logging.getLogger("moot.room.agent")

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 
 from moot.core.permissions import Action
 from moot.ems.api.meetings import allowed, meeting_out
-from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
 from moot.ems.auth.service import NotPermitted
 from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
+from moot.ems.model.meetings import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import CalendarEntry
 

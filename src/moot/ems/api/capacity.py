@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from moot.core.placement import HOUR
-from moot.ems.api.schemas import (
+from moot.ems.deps import EmsDep, require_admin
+from moot.ems.errors import InvalidQuery
+from moot.ems.model.capacity import (
     CapacityPlanOut,
     CapacityWarningOut,
     HourOut,
@@ -16,8 +18,6 @@ from moot.ems.api.schemas import (
     PlanWarningOut,
     ServerHourOut,
 )
-from moot.ems.deps import EmsDep, require_admin
-from moot.ems.errors import InvalidQuery
 
 router = APIRouter(
     dependencies=[Depends(require_admin)], prefix="/api/v1/capacity", tags=["capacity"]

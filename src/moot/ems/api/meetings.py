@@ -10,7 +10,18 @@ from fastapi.responses import JSONResponse
 
 from moot.core.permissions import Action
 from moot.ems import moderator_keys
-from moot.ems.api.schemas import (
+from moot.ems.auth.service import AuthService, Identity, NotPermitted
+from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
+from moot.ems.errors import InvalidQuery
+from moot.ems.meetings import (
+    CannotAttend,
+    MeetingNotFound,
+    MeetingService,
+    NotAllowed,
+    Unavailable,
+    changes_access,
+)
+from moot.ems.model.meetings import (
     Attendee,
     MeetingCreate,
     MeetingCreated,
@@ -24,17 +35,6 @@ from moot.ems.api.schemas import (
     RecordingSegment,
     RejoinOut,
     RejoinRequest,
-)
-from moot.ems.auth.service import AuthService, Identity, NotPermitted
-from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
-from moot.ems.errors import InvalidQuery
-from moot.ems.meetings import (
-    CannotAttend,
-    MeetingNotFound,
-    MeetingService,
-    NotAllowed,
-    Unavailable,
-    changes_access,
 )
 from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter

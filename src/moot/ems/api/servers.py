@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from moot.ems.api.schemas import (
+from moot.ems.deps import AdminDep, AuthDep, ServersDep, require_admin
+from moot.ems.model.servers import (
     ClusterOut,
     DrainRequest,
     ServerCreate,
@@ -14,7 +15,6 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.deps import AdminDep, AuthDep, ServersDep, require_admin
 
 # Administrators only: members of the admin group, or the CLI with the cluster secret.
 router = APIRouter(prefix="/api/v1", tags=["servers"], dependencies=[Depends(require_admin)])

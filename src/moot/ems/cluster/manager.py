@@ -23,6 +23,7 @@ from moot.bus import Link, LinkClosed
 from moot.core.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
 from moot.core.detector import Observation, Timing, assess
 from moot.core.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
+from moot.ems import metrics
 from moot.ems.cluster.capacity import CapacityWatch
 from moot.ems.cluster.journal import JournalWriter, entries_of
 from moot.ems.cluster.registry import LiveServer, Registry, Reservation
@@ -32,7 +33,6 @@ from moot.ems.store import recordings as recording_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow, RoomServerRow
-from moot.infra import metrics
 from moot.infra.certs import EMS_NAME
 from moot.protocol import PROTOCOL_VERSION, is_compatible
 from moot.protocol.control import (

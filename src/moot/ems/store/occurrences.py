@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql._typing import _ColumnsClauseArgument
 
-from moot.ems.api.schemas import MAX_DURATION_MINUTES
+from moot.ems.model.meetings import MAX_DURATION_MINUTES
 from moot.ems.store.meetings import Reader, search_condition, where_visible
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from moot.ems.api.schemas import (
+from moot.ems.deps import AuthDep, ServersDep
+from moot.ems.model.servers import (
     DEFAULT_DRAIN_MINUTES,
     MAX_DRAIN_MINUTES,
     DrainRequest,
@@ -23,7 +24,6 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.deps import AuthDep, ServersDep
 from moot.ems.servers import ServerConflict, ServerNotFound
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.pages import message

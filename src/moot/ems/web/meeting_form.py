@@ -16,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from moot.core.recurrence import RecurrenceError, build_rule
-from moot.ems.api.schemas import ALL_TOOLS
 from moot.ems.errors import InvalidChange
+from moot.ems.model.meetings import ALL_TOOLS
 from moot.ems.store.models import MeetingRow
 
 TOOL_LABELS = [

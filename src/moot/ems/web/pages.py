@@ -20,7 +20,6 @@ from moot.ems import moderator_keys
 from moot.ems.admission import Visitor
 from moot.ems.api.files import FilesDep, download_allowed
 from moot.ems.api.meetings import allowed, needs_moderator_key, recording_out
-from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.auth.service import NotPermitted, SignInFailed
 from moot.ems.deps import (
     SESSION_COOKIE,
@@ -50,6 +49,7 @@ from moot.ems.meetings import (
     Unavailable,
     changes_access,
 )
+from moot.ems.model.meetings import MeetingCreate, MeetingPatch
 from moot.ems.store.meetings import MeetingQuery
 from moot.ems.store.models import MeetingFileRow, MeetingRow
 from moot.ems.web.meeting_form import (
