@@ -20,19 +20,12 @@ from typing import Any
 
 from moot.core.permissions import Action, Subject, decide
 from moot.ems import moderator_keys as keys
-from moot.ems.auth.service import (
-    AuthService,
-    Identity,
-    NotPermitted,
-    NotSignedIn,
-    cluster_administrator,
-    target_of,
-)
+from moot.ems.auth.identity import Identity, cluster_administrator, target_of
+from moot.ems.auth.service import AuthService, NotSignedIn
 from moot.ems.meetings import (
     AttendInfo,
     AttendRedirect,
     Entrant,
-    MeetingNotFound,
     MeetingService,
     NotAllowed,
 )
@@ -66,10 +59,7 @@ class Admission:
         """The subject as it enters this meeting; NotPermitted if it may not."""
         subject = self._auth.subject_on(identity, info)
         decision = decide(subject, Action.ATTEND, target_of(info), self._auth.policy)
-        if not decision.allowed:
-            if "another partition" in decision.reason:
-                raise MeetingNotFound(info.id)  # its existence is none of their business
-            raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
+        self._auth.enforce(decision, identity, info.id)
         return subject
 
     def needs_password(self, subject: Subject, info: AttendInfo) -> bool:

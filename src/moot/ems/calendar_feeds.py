@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.core.ical import CalendarMeeting
 from moot.core.permissions import Action, Subject
-from moot.ems.auth.service import AuthService, Identity, NotSignedIn
+from moot.ems.auth.identity import Identity
+from moot.ems.auth.service import AuthService, NotSignedIn
 from moot.ems.meetings import MeetingService
 from moot.ems.store import feeds as store
 from moot.ems.store.db import utcnow

@@ -30,8 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
 from moot.core.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
+from moot.core.permissions import Action
+from moot.ems.auth.identity import Identity, NotPermitted
+from moot.ems.auth.service import AuthService
 from moot.ems.cluster.manager import ClusterManager
-from moot.ems.meetings import MeetingNotFound
+from moot.ems.errors import Code, DomainError, MeetingNotFound
 from moot.ems.store import files as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingFileRow, MeetingRow
@@ -48,9 +51,11 @@ SLICE = 1024 * 1024
 FORM_ALLOWANCE = 1024 * 1024
 
 
-class FileRefused(Exception):
+class FileRefused(DomainError):
     """A file that may not be attached; `field` names the form field, `status_code` the
     HTTP answer (413 too large, 415 a refused type, 422 otherwise)."""
+
+    code = Code.FILE_REFUSED
 
     def __init__(self, message: str, *, status_code: int = 422, field: str = "files") -> None:
         super().__init__(message)
@@ -58,8 +63,10 @@ class FileRefused(Exception):
         self.field = field
 
 
-class FileNotFound(Exception):
+class FileNotFound(DomainError):
     """The meeting has no file of this id."""
+
+    code = Code.FILE_NOT_FOUND
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,3 +327,29 @@ class FileService:
             )
             for r in rows
         ]
+
+
+# -- who may download ---------------------------------------------------------
+
+
+def may_download(auth: AuthService, identity: Identity, row: MeetingRow) -> None:
+    """Those who may attend; for a meeting with a password, those who may change it (its
+    moderator, administrators): everyone else proves the password from inside the meeting,
+    whose page's links carry the capability instead."""
+    auth.require_on(identity, Action.ATTEND, row)
+    if (
+        row.password_hash is not None
+        and not auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
+    ):
+        raise NotPermitted(
+            "this meeting has a password: its files are open from inside the meeting",
+            signed_in=identity.claims is not None,
+        )
+
+
+def download_allowed(auth: AuthService, identity: Identity, row: MeetingRow) -> bool:
+    try:
+        may_download(auth, identity, row)
+    except NotPermitted:
+        return False
+    return True

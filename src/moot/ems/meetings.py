@@ -39,7 +39,7 @@ from moot.ems.cluster.manager import (
     NoRoomServer,
     record_segment,
 )
-from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.errors import Code, DomainError, InvalidChange, InvalidQuery, MeetingNotFound
 from moot.ems.hashing import off_loop
 from moot.ems.model.meetings import MeetingCreate, MeetingPatch
 from moot.ems.store import meetings as store
@@ -119,20 +119,22 @@ async def write_occurrences(session: AsyncSession, row: MeetingRow, now: datetim
     )
 
 
-class MeetingNotFound(Exception):
-    pass
-
-
-class CannotAttend(Exception):
+class CannotAttend(DomainError):
     """The meeting cannot be entered now; the message tells the person why."""
+
+    code = Code.CANNOT_ATTEND
 
 
 class NotAllowed(CannotAttend):
     """The request carries no valid proof of who is asking."""
 
+    code = Code.NOT_ALLOWED
 
-class NotRecorded(Exception):
+
+class NotRecorded(DomainError):
     """The meeting has no recording (not recorded, or not started yet)."""
+
+    code = Code.NOT_RECORDED
 
 
 class NotYetOpen(CannotAttend):
@@ -143,8 +145,10 @@ class NotYetOpen(CannotAttend):
         self.opens_at = opens_at
 
 
-class Unavailable(Exception):
+class Unavailable(DomainError):
     """No room server can host the meeting now."""
+
+    code = Code.UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

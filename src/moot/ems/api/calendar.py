@@ -11,8 +11,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from moot.core.permissions import Action
-from moot.ems.api.meetings import allowed, meeting_out
-from moot.ems.auth.service import NotPermitted
+from moot.ems.api.meetings import meeting_out
+from moot.ems.auth.identity import NotPermitted
 from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
@@ -163,7 +163,7 @@ async def meeting_occurrences(
     """When the meeting happens: its occurrences by start (one if it does not repeat)."""
     _aware("after", after)
     row, found = await meetings.occurrences_of(meeting_id, after, limit)
-    allowed(auth, identity, Action.BROWSE, row)
+    auth.require_on(identity, Action.BROWSE, row)
     return [occurrence_out(meetings, o, row) for o in found]
 
 
@@ -171,7 +171,7 @@ async def meeting_occurrences(
 async def list_exceptions(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> list[ExceptionOut]:
-    allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
     return [exception_out(r) for r in await meetings.exceptions(meeting_id)]
 
 
@@ -184,7 +184,7 @@ async def add_exception(
     meeting_id: str, body: ExceptionIn, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> MeetingOut:
     """Skip one occurrence of a repeating meeting, or move it to another time."""
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
     row = await meetings.set_exception(
         meeting_id,
         body.original_start,
@@ -204,6 +204,6 @@ async def remove_exception(
 ) -> Response:
     """The occurrence happens as the repeat rule says again (who may change the meeting)."""
     _aware("original_start", original_start)
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
     await meetings.remove_exception(meeting_id, original_start)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

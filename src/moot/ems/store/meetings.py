@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import table
 
+from moot.ems.errors import InvalidQuery
 from moot.ems.store.models import (
     AttendanceRow,
     MeetingAccessRow,
@@ -46,8 +47,11 @@ _SORT_COLUMNS: dict[str, InstrumentedAttribute[datetime] | InstrumentedAttribute
 }
 
 
-class BadCursor(ValueError):
+class BadCursor(InvalidQuery):
     """The cursor was not made by this query (or was tampered with)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cursor", message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy.exc import SQLAlchemyError
 
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.deps import Ems, EmsDep, require_admin
+from moot.ems.container import Ems
+from moot.ems.deps import EmsDep, require_admin
 from moot.ems.model.servers import ClusterOut, ClusterServer
 from moot.ems.store.models import CapacityWarningRow
 from moot.ems.web.admin_base import require_admin_page

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from moot.core.permissions import Action
-from moot.ems.auth.service import NotPermitted
+from moot.ems.auth.identity import NotPermitted
 from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
 from moot.ems.store.occurrences import (
     DAY_COUNT_CAP,

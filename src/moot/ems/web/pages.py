@@ -18,38 +18,39 @@ from moot.core.permissions import Action
 from moot.core.text import sentence
 from moot.ems import moderator_keys
 from moot.ems.admission import Visitor
-from moot.ems.api.files import FilesDep, download_allowed
-from moot.ems.api.meetings import allowed, needs_moderator_key, recording_out
-from moot.ems.auth.service import NotPermitted, SignInFailed
+from moot.ems.auth.identity import NotPermitted
+from moot.ems.auth.service import SignInFailed
 from moot.ems.deps import (
     SESSION_COOKIE,
     AdmissionDep,
     AuthDep,
     FeedsDep,
+    FilesDep,
     IdentityDep,
     MeetingsDep,
     ServersDep,
     client_address,
 )
-from moot.ems.errors import InvalidChange
+from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.files import (
     FileRefused,
     FileService,
     Upload,
     chosen,
     close_uploads,
+    download_allowed,
     read_uploads,
 )
 from moot.ems.meetings import (
     AttendInfo,
     CannotAttend,
-    MeetingNotFound,
     NotRecorded,
     NotYetOpen,
     Unavailable,
     changes_access,
 )
 from moot.ems.model.meetings import MeetingCreate, MeetingPatch
+from moot.ems.recordings import recording_out
 from moot.ems.store.meetings import MeetingQuery
 from moot.ems.store.models import MeetingFileRow, MeetingRow
 from moot.ems.web.meeting_form import (
@@ -247,7 +248,7 @@ async def create_from_form(
                 payload["password"] = password
             data = MeetingCreate.model_validate(payload)
             if not errors:
-                key = moderator_keys.new_key() if needs_moderator_key(identity) else None
+                key = moderator_keys.new_key() if identity.needs_moderator_key() else None
                 row = await meetings.create(
                     data,
                     partition=partition,
@@ -306,11 +307,8 @@ async def meeting_ics(
     request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
 ) -> Response:
     """The meeting for a calendar: its occurrences, skipped and moved ones included."""
-    try:
-        allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
-        entry = await meetings.calendar_entry(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
+    entry = await meetings.calendar_entry(meeting_id)
     return Response(
         meeting_calendar(entry),
         media_type="text/calendar; charset=utf-8",
@@ -401,11 +399,8 @@ async def details(
     identity: IdentityDep,
 ) -> HTMLResponse:
     """Everything about one meeting, with Attend, its link and its calendar file."""
-    try:
-        row, attendance = await meetings.get_with_attendance(meeting_id)
-        allowed(auth, identity, Action.BROWSE, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row, attendance = await meetings.get_with_attendance(meeting_id)
+    auth.require_on(identity, Action.BROWSE, row)
     return templates.TemplateResponse(
         request,
         "details.html",
@@ -432,11 +427,8 @@ async def edit_form(
     auth: AuthDep,
     identity: IdentityDep,
 ) -> HTMLResponse:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.MODIFY, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.MODIFY, row)
     if row.status == "ended":
         return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
     may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
@@ -500,11 +492,8 @@ async def edit_from_form(
     before the meeting is changed, and removed again if the change fails in any way; the
     files to remove go, and a running meeting's pages hear of the files, only once the
     change is saved."""
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.MODIFY, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.MODIFY, row)
     may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
     posted = await request.form()
     try:
@@ -540,8 +529,6 @@ async def edit_from_form(
             errors[exc.field] = str(exc)
         except FileRefused as exc:
             errors["files"] = str(exc)
-        except MeetingNotFound:
-            return _message(request, "No such meeting", "There is no meeting at this address.", 404)
         except Unavailable as exc:
             errors["form"] = str(exc)
             unavailable = True
@@ -592,11 +579,8 @@ def _ids(values: list[Any]) -> list[int]:
 async def delete_confirm(
     request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
 ) -> HTMLResponse:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.DELETE, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.DELETE, row)
     return templates.TemplateResponse(request, "delete.html", {"m": row})
 
 
@@ -606,12 +590,9 @@ async def delete_confirm(
 async def delete_from_form(
     request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
 ) -> Response:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.DELETE, row)
-        await meetings.delete(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.DELETE, row)
+    await meetings.delete(meeting_id)
     return RedirectResponse(f"/?deleted={quote(row.name)}", status_code=303)
 
 
@@ -659,23 +640,18 @@ async def _attend(
     password: str | None,
     key: str | None,
 ) -> Response:
-    try:
-        meeting = await meetings.attend_info(meeting_id)
-        if key is not None:
-            if not moderator_keys.opens(key, meeting.moderator_key_hash):
-                return _message(
-                    request,
-                    meeting.name,
-                    "This moderator link is not (or no longer) the meeting's: ask whoever "
-                    f"gave it to you for the new one, or attend without it at /m/{meeting_id}.",
-                    403,
-                )
-            identity = replace(
-                identity, moderator_keys=(*identity.moderator_keys, (meeting_id, key))
+    meeting = await meetings.attend_info(meeting_id)
+    if key is not None:
+        if not moderator_keys.opens(key, meeting.moderator_key_hash):
+            return _message(
+                request,
+                meeting.name,
+                "This moderator link is not (or no longer) the meeting's: ask whoever "
+                f"gave it to you for the new one, or attend without it at /m/{meeting_id}.",
+                403,
             )
-        subject = admission.subject(identity, meeting)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+        identity = replace(identity, moderator_keys=(*identity.moderator_keys, (meeting_id, key)))
+    subject = admission.subject(identity, meeting)
     browser = request.cookies.get(GUEST_COOKIE, "")
     visitor = Visitor(identity, browser=browser or secrets.token_urlsafe(12))
     if visitor.signed_in and identity.claims is not None:
@@ -747,10 +723,8 @@ async def recording(
 ) -> HTMLResponse:
     """Play a recording: every segment in order, whichever room servers recorded them."""
     try:
-        allowed(auth, identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
+        auth.require_on(identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
         row, segments = await meetings.recording(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
     except NotRecorded as exc:
         row = await meetings.get(meeting_id)
         return _message(request, row.name, sentence(str(exc)), 404)
