@@ -18,7 +18,7 @@ from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
 from moot.ems.api import calendar as calendar_api
 from moot.ems.api import capacity as capacity_api
-from moot.ems.api import config as config_api
+from moot.ems.api import configuration as config_api
 from moot.ems.api import files as files_api
 from moot.ems.api import meetings as meetings_api
 from moot.ems.api import reports as reports_api

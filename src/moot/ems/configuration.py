@@ -32,9 +32,9 @@ from moot.ems.auth.identity import Audit, Identity, no_audit
 from moot.ems.cluster.manager import ClusterManager, CommandFailed
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
-from moot.ems.store import config as store
+from moot.ems.store import configuration as store
 from moot.ems.store import servers as server_store
-from moot.ems.store.config import CLUSTER
+from moot.ems.store.configuration import CLUSTER
 from moot.ems.store.db import utcnow
 
 log = logging.getLogger("moot.ems.config")

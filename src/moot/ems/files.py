@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
 from moot.core.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
+from moot.core.meeting_status import MeetingStatus
 from moot.core.permissions import Action
 from moot.ems.auth.identity import Identity, NotPermitted
 from moot.ems.auth.service import AuthService
@@ -221,7 +222,7 @@ class FileService:
             meeting = await store.lock_meeting(session, meeting_id)
             if meeting is None:
                 raise MeetingNotFound(meeting_id)
-            if meeting.status == "ended":
+            if meeting.status == MeetingStatus.ENDED:
                 raise FileRefused("an ended meeting cannot be changed", status_code=409)
             have = await store.count_files(session, meeting_id) - leaving
             if have + len(uploads) > self.limits.max_files:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.core.ical import CalendarMeeting
+from moot.core.meeting_status import MeetingStatus
 from moot.core.placement import ServerState
 from moot.core.recurrence import (
     Exceptions,
@@ -321,7 +322,7 @@ class MeetingService:
             record=data.record,
             password_hash=await off_loop(hash_password, data.password) if data.password else None,
             tools=list(data.tools),
-            status="scheduled",
+            status=MeetingStatus.SCHEDULED,
             epoch=0,
         )
         if row.unlisted:
@@ -395,11 +396,11 @@ class MeetingService:
                 raise InvalidChange(key, "must not be null")
         async with self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 raise InvalidChange("status", "an ended meeting cannot be changed")
             if (
                 "record" in changes
-                and row.status != "scheduled"
+                and row.status != MeetingStatus.SCHEDULED
                 and changes["record"] != row.record
             ):
                 # Everyone in it was told on entering whether it is recorded.
@@ -407,7 +408,7 @@ class MeetingService:
                     "record", "whether a meeting is recorded is set before it starts"
                 )
             timing = {"start", "duration_minutes", "recurrence", "timezone"} & changes.keys()
-            if timing and row.status != "scheduled":
+            if timing and row.status != MeetingStatus.SCHEDULED:
                 raise InvalidChange(
                     sorted(timing)[0], "the time of a meeting in progress cannot be changed"
                 )
@@ -461,17 +462,17 @@ class MeetingService:
             if timing:
                 await write_occurrences(session, row, utcnow())
             await session.commit()
-            if row.status == "scheduled" and _BOOKING_FIELDS & changes.keys():
+            if row.status == MeetingStatus.SCHEDULED and _BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
             self.forget(meeting_id)
-            if row.status == "in_progress" and row.server_name:
-                self._cluster.rebook(row.server_name, row.id, row.expected_participants)
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
+                self._cluster.resize(row.server_name, row.id, row.expected_participants)
             return row
 
     async def delete(self, meeting_id: str) -> None:
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "in_progress" and row.server_name:
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, "deleted")
             self._cluster.unbook(row.id)
             await session.delete(row)
@@ -529,14 +530,14 @@ class MeetingService:
         """One occurrence of a repeating meeting is over: it waits for the next, chat kept."""
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status != "in_progress":
+            if row.status != MeetingStatus.IN_PROGRESS:
                 return
             if row.server_name:
                 await self._cluster.close_meeting(
                     row.id, row.server_name, "this occurrence is over"
                 )
             self._cluster.unbook(row.id)
-            row.status = "scheduled"
+            row.status = MeetingStatus.SCHEDULED
             row.server_name = None
             await store.close_occurrence(session, row, now)
             await session.commit()
@@ -546,9 +547,9 @@ class MeetingService:
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 return row
-            if row.status == "in_progress" and row.server_name:
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, f"ended by {by}")
             now = utcnow()
             self._cluster.unbook(row.id)
@@ -660,7 +661,7 @@ class MeetingService:
                 raise InvalidChange(
                     "original_start", "this meeting does not repeat: change its start instead"
                 )
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 raise InvalidChange("original_start", "an ended meeting cannot be changed")
             if not is_occurrence(
                 start=row.start_at,
@@ -780,7 +781,7 @@ class MeetingService:
         changes_before = self._changes
         info = AttendInfo.of(await self.get(meeting_id))
         # Cache only if nothing was forgotten while we read: the row may be stale.
-        if info.status == "in_progress" and self._changes == changes_before:
+        if info.status == MeetingStatus.IN_PROGRESS and self._changes == changes_before:
             self._running[meeting_id] = info
         return info
 
@@ -827,7 +828,7 @@ class MeetingService:
         Who enters, under which name and in which role, was decided before (admission.py):
         this signs what it was told.
         """
-        if info.status != "in_progress":
+        if info.status != MeetingStatus.IN_PROGRESS:
             info = await self._start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")
         if server is None or server.link is None or not self._cluster.answering(server):
@@ -855,9 +856,9 @@ class MeetingService:
         async with self._lock(meeting_id):
             async with self._sessions() as session:
                 row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 raise CannotAttend("this meeting has ended")
-            if row.status == "scheduled":
+            if row.status == MeetingStatus.SCHEDULED:
                 now = now or utcnow()
                 async with self._sessions() as session:
                     happening = await occurrence_store.current(
@@ -876,7 +877,7 @@ class MeetingService:
                     started = await store.record_host(
                         session,
                         row.id,
-                        status="scheduled",
+                        status=MeetingStatus.SCHEDULED,
                         epoch=epoch_before,
                         server_name=row.server_name or "",
                         new_epoch=row.epoch,
@@ -904,7 +905,7 @@ class MeetingService:
             raise Unavailable(f"no room server can host this meeting now: {exc}") from exc
         except CommandFailed as exc:
             raise Unavailable(str(exc)) from exc
-        row.status = "in_progress"
+        row.status = MeetingStatus.IN_PROGRESS
         row.server_name = server.name
         row.epoch = epoch
         row.started_at = now

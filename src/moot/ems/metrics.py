@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moot.core.meeting_status import MeetingStatus
 from moot.infra.metrics import FAST_BUCKETS, app_registry
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class EmsCollector:
         from moot.ems.store.models import MeetingRow
 
         try:
-            query = select(func.count()).where(MeetingRow.status == "scheduled")
+            query = select(func.count()).where(MeetingRow.status == MeetingStatus.SCHEDULED)
             async with sessions() as session:
                 self._scheduled = await session.scalar(query)
         except (SQLAlchemyError, OSError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from moot.core.meeting_status import MeetingStatus
 from moot.ems.meetings import MeetingService
 from moot.ems.model.meetings import RecordedEvent, RecordingOut, RecordingSegment
 from moot.ems.store.db import utcnow
@@ -54,7 +55,7 @@ def recording_out(
     return RecordingOut(
         meeting_id=row.id,
         name=row.name,
-        complete=row.status == "ended",
+        complete=row.status == MeetingStatus.ENDED,
         duration_seconds=offset(last),
         segments=out,
         playback_url=f"{service.public_url}/recordings/{row.id}",

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from moot.bus import Link, LinkClosed
 from moot.core.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
 from moot.core.detector import Observation, Timing, assess
+from moot.core.meeting_status import MeetingStatus
 from moot.core.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
 from moot.ems import metrics
-from moot.ems.cluster.capacity import CapacityWatch
+from moot.ems.cluster.capacity_warnings import CapacityWatch
 from moot.ems.cluster.journal import JournalWriter, entries_of
-from moot.ems.cluster.registry import LiveServer, Registry, Reservation
+from moot.ems.cluster.registry import Booking, LiveServer, Registry
 from moot.ems.store import journal as journal_store
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import recordings as recording_store
@@ -165,7 +166,7 @@ class ClusterManager:
             # connected yet, so placing them again now would find no server at all.
             for meeting in await meeting_store.scheduled_until_after(session, utcnow()):
                 if meeting.booked_server and meeting.booked_server in self.registry:
-                    self.registry.reserve(meeting.id, self._reservation(meeting))
+                    self.registry.book(meeting.id, self._booking(meeting))
                 else:
                     self._unbooked = True  # booked when a server is online to take it
 
@@ -359,7 +360,7 @@ class ClusterManager:
         """Open a meeting again, with a new epoch, on the server that forgot it."""
         async with self._sessions() as session:
             meeting = await meeting_store.get_meeting(session, meeting_id)
-            if meeting is None or meeting.status != "in_progress":
+            if meeting is None or meeting.status != MeetingStatus.IN_PROGRESS:
                 return
             epoch = meeting.epoch + 1
             try:
@@ -405,7 +406,7 @@ class ClusterManager:
         stale: dict[str, bool] = {}
         for meeting in register.meetings:
             row = await meeting_store.get_meeting(session, meeting.meeting_id)
-            running = row is not None and row.status == "in_progress"
+            running = row is not None and row.status == MeetingStatus.IN_PROGRESS
             if (
                 not running
                 or row is None
@@ -582,7 +583,7 @@ class ClusterManager:
         async with self._sessions() as session:
             hosted = await meeting_store.meetings_on_server(session, server.name)
         server.meetings = {}
-        self.registry.unbook_all(server)
+        self.registry.unhost_all(server)
         started = time.monotonic()
         await asyncio.gather(*(self._move(m.id) for m in hosted))
         if hosted:
@@ -604,7 +605,7 @@ class ClusterManager:
         host = self.registry.get(meeting.server_name or "") if meeting else None
         if (
             meeting is None
-            or meeting.status != "in_progress"
+            or meeting.status != MeetingStatus.IN_PROGRESS
             or (not force and host is not None and host.state is ServerState.ONLINE)
         ):
             self._orphans.discard(meeting_id)
@@ -624,7 +625,7 @@ class ClusterManager:
             moved = await meeting_store.record_host(
                 session,
                 meeting_id,
-                status="in_progress",
+                status=MeetingStatus.IN_PROGRESS,
                 epoch=meeting.epoch,
                 server_name=server.name,
                 new_epoch=epoch,
@@ -743,7 +744,7 @@ class ClusterManager:
             await self._send_close(server, meeting_id, "this meeting moved", moved=True)
         else:  # told when it reconnects (fencing)
             server.meetings.pop(meeting_id, None)
-            self.registry.unbook(server, meeting_id)
+            self.registry.unhost(server, meeting_id)
 
     # -- messages up -----------------------------------------------------
 
@@ -799,7 +800,7 @@ class ClusterManager:
             else:
                 await meeting_store.end_meeting(session, meeting, event.at)
                 server.meetings.pop(meeting.id, None)
-                self.registry.unbook(server, meeting.id)
+                self.registry.unhost(server, meeting.id)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
             await session.commit()
         if isinstance(event, MeetingEnded):
@@ -832,8 +833,8 @@ class ClusterManager:
     # -- bookings of scheduled meetings (resource booking) ------------------
 
     @staticmethod
-    def _reservation(meeting: MeetingRow) -> Reservation:
-        return Reservation(
+    def _booking(meeting: MeetingRow) -> Booking:
+        return Booking(
             server=meeting.booked_server or "",
             hours=hour_span(meeting.start_at, meeting.end_at),
             participants=meeting.expected_participants,
@@ -854,9 +855,9 @@ class ClusterManager:
         warning); only when no server may take it at all is it left unbooked, to be
         placed when it starts. None for a meeting that is not scheduled ahead.
         """
-        self.registry.release(meeting.id)
+        self.registry.unbook(meeting.id)
         meeting.booked_server = None
-        if meeting.status != "scheduled" or meeting.instant or meeting.end_at <= now:
+        if meeting.status != MeetingStatus.SCHEDULED or meeting.instant or meeting.end_at <= now:
             return None
         hours = hour_span(meeting.start_at, meeting.end_at)
         choice = place(
@@ -874,7 +875,7 @@ class ClusterManager:
             self._unbooked = True
             return choice
         meeting.booked_server = choice.server
-        self.registry.reserve(meeting.id, self._reservation(meeting))
+        self.registry.book(meeting.id, self._booking(meeting))
         if choice.warning:
             when = f"{meeting.start_at:%Y-%m-%d %H:%M}-{meeting.end_at:%H:%M} UTC"
             self.capacity.warn(
@@ -924,7 +925,7 @@ class ClusterManager:
             for s in self.registry.all()
         ]
         self._now_hour(utcnow())
-        hour_plans, warnings = plan(servers, self.registry.reserved, hours)
+        hour_plans, warnings = plan(servers, self.registry.booked, hours)
         return servers, hour_plans, warnings
 
     def answering(self, server: LiveServer) -> bool:
@@ -936,7 +937,7 @@ class ClusterManager:
 
     def unbook(self, meeting_id: str) -> None:
         """Take a scheduled meeting's booking back (it was deleted or ended)."""
-        self.registry.release(meeting_id)
+        self.registry.unbook(meeting_id)
 
     async def open_meeting(self, meeting: MeetingRow) -> tuple[LiveServer, int]:
         """Place the meeting and open it there; returns the host and the new epoch."""
@@ -947,13 +948,13 @@ class ClusterManager:
         # like a scheduled meeting (limits never stop a meeting), but still counts as instant.
         # Its own booking gives way to what it weighs now; the others' weigh over its hours.
         now = utcnow()
-        reservation = self.registry.release(meeting.id)
+        booking = self.registry.unbook(meeting.id)
         hour = self._now_hour(now)
         choice = place(
             self.registry.loads(),
             MeetingRequest(
                 expected_participants=meeting.expected_participants,
-                instant=meeting.instant and meeting.status == "scheduled",
+                instant=meeting.instant and meeting.status == MeetingStatus.SCHEDULED,
                 location=meeting.location,
                 location_required=meeting.location_required,
                 hours=(hour, max(hour + 1, hour_span(now, meeting.end_at)[1])),
@@ -961,20 +962,20 @@ class ClusterManager:
         )
         metrics.count_placement(choice)
         if choice.server is None:
-            if reservation is not None:
-                self.registry.reserve(meeting.id, reservation)
+            if booking is not None:
+                self.registry.book(meeting.id, booking)
             raise NoRoomServer(choice.reason)
         server = self.registry.get(choice.server)
         assert server is not None
-        self.registry.book(
+        self.registry.host(
             server, meeting.id, meeting.expected_participants, instant=meeting.instant
         )
         try:
             await self._command(server, command)
         except CommandFailed as exc:
-            self.registry.unbook(server, meeting.id)
-            if reservation is not None:
-                self.registry.reserve(meeting.id, reservation)
+            self.registry.unhost(server, meeting.id)
+            if booking is not None:
+                self.registry.book(meeting.id, booking)
             if exc.refusal is None:
                 await self._close_unanswered(server, meeting.id)
             why = "it did not answer in time" if exc.refusal is None else exc.refusal
@@ -1005,11 +1006,11 @@ class ClusterManager:
         with contextlib.suppress(LinkClosed):
             await link.send(close)
 
-    def rebook(self, server_name: str, meeting_id: str, expected: int) -> None:
+    def resize(self, server_name: str, meeting_id: str, expected: int) -> None:
         """A running meeting now expects another number of participants."""
         server = self.registry.get(server_name)
         if server is not None and meeting_id in server.booked:
-            self.registry.book(server, meeting_id, expected)
+            self.registry.host(server, meeting_id, expected)
 
     async def close_meeting(self, meeting_id: str, server_name: str, reason: str) -> None:
         """Ask the hosting server to close a meeting; a no-op if it is not connected."""
@@ -1034,7 +1035,7 @@ class ClusterManager:
         except CommandFailed as exc:
             log.warning("could not close meeting %s on %s: %s", meeting_id, server.name, exc)
         server.meetings.pop(meeting_id, None)
-        self.registry.unbook(server, meeting_id)
+        self.registry.unhost(server, meeting_id)
 
     def participants_in(self, server_name: str, meeting_id: str) -> int:
         """People in a meeting now, as its room server last reported."""
@@ -1057,7 +1058,11 @@ class ClusterManager:
             async with lock:
                 async with self._sessions() as session:
                     meeting = await meeting_store.get_meeting(session, meeting_id)
-                if meeting is None or meeting.status != "in_progress" or not meeting.server_name:
+                if (
+                    meeting is None
+                    or meeting.status != MeetingStatus.IN_PROGRESS
+                    or not meeting.server_name
+                ):
                     return  # not running: the list goes with open_meeting when it starts
                 server = self.registry.get(meeting.server_name)
                 if server is None or server.link is None:

@@ -14,7 +14,7 @@ from moot.core.configuration import KEYS, MASK, SECTIONS, TOOLS, ClusterConfig, 
 from moot.ems.configuration import ConfigConflict, ConfigService, UnknownServer
 from moot.ems.deps import get_config
 from moot.ems.errors import InvalidChange
-from moot.ems.store.config import CLUSTER
+from moot.ems.store.configuration import CLUSTER
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.meeting_form import TOOL_LABELS
 from moot.ems.web.security import check_csrf

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from moot.core.filetypes import human_size
 from moot.core.ical import feed_calendar, meeting_calendar
+from moot.core.meeting_status import MeetingStatus
 from moot.core.permissions import Action
 from moot.core.text import sentence
 from moot.ems import moderator_keys
@@ -429,7 +430,7 @@ async def edit_form(
 ) -> HTMLResponse:
     row = await meetings.get(meeting_id)
     auth.require_on(identity, Action.MODIFY, row)
-    if row.status == "ended":
+    if row.status == MeetingStatus.ENDED:
         return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
     may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
     return await _edit_page(
@@ -462,7 +463,7 @@ async def _edit_page(
         "edit.html",
         {
             "m": row,
-            "running": row.status == "in_progress",
+            "running": row.status == MeetingStatus.IN_PROGRESS,
             # Its moderator, password and restriction: the moderator's (shown, not editable).
             "may_change_access": may_change_access,
             **_form_context(
@@ -499,7 +500,7 @@ async def edit_from_form(
     try:
         form = read_form(posted, posted.getlist)
         form.has_password = row.password_hash is not None
-        running = row.status == "in_progress"
+        running = row.status == MeetingStatus.IN_PROGRESS
         errors: dict[str, str] = {}
         uploads, names = await _uploads_of(posted, files, errors)
         attached = {f.id for f in await files.of_meeting(meeting_id)}

@@ -22,7 +22,7 @@ from moot.ems.configuration import (
     UnknownServer,
 )
 from moot.ems.deps import AdminDep, AuthDep, ConfigDep, require_admin
-from moot.ems.store.config import CLUSTER
+from moot.ems.store.configuration import CLUSTER
 
 router = APIRouter(prefix="/api/v1/config", tags=["config"], dependencies=[Depends(require_admin)])
 

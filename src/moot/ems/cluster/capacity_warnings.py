@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from moot.core.placement import WarningKind
 from moot.ems import metrics
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.store import capacity as store
+from moot.ems.store import capacity_warnings as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import CapacityWarningRow
 
