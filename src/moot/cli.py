@@ -19,6 +19,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 
+from moot.bus import UnknownTransport, listener_for
 from moot.infra import certs, logs, tls
 from moot.infra.netcheck import PortInUse, ensure_port_free
 from moot.infra.secrets_file import load_or_create_cluster_secret
@@ -82,8 +83,10 @@ def serve(
         EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
     )
     logs.setup(settings.log_level, settings.log_format)
-    if settings.bus_url != "direct":
-        fail("only MOOT_BUS_URL=direct is available in this release")
+    try:
+        listener_for(settings.bus_url)
+    except UnknownTransport as exc:
+        fail(str(exc))
     https = _tls_or_fail(lambda: tls.ems_server_context(settings))
     if not settings.cluster_secret:
         secret, path = load_or_create_cluster_secret(settings.data_dir)

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import websockets
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
-from moot.bus.base import Link, LinkClosed, TlsRefused
+from moot.bus.base import Dialer, Link, LinkClosed, Listener, Serve, TlsRefused
 from moot.infra.certs import peer_name
 
 CONTROL_PATH = "/cluster/ws"
@@ -177,3 +178,25 @@ async def dial(
         # A proxy's 502 during an EMS restart is as passing as a refused connection.
         raise ConnectionError(f"{url}: {exc}") from exc
     return ClientSideLink(connection, url)
+
+
+class DirectListener(Listener):
+    """The EMS's end: a WebSocket route, CONTROL_PATH, on the EMS's own HTTP server."""
+
+    def routes(self, serve: Serve) -> list[BaseRoute]:
+        async def control(websocket: WebSocket) -> None:
+            await websocket.accept()
+            await serve(ServerSideLink(websocket))
+
+        return [WebSocketRoute(CONTROL_PATH, control)]
+
+
+def dialer(
+    ems_url: str, ssl_context: ssl.SSLContext | None = None, *, client_certificate: bool = False
+) -> Dialer:
+    """The room server's end: dials the EMS at `ems_url` each time it is called."""
+
+    async def dial_ems() -> Link:
+        return await dial(ems_url, ssl_context, client_certificate=client_certificate)
+
+    return dial_ems

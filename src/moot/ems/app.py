@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from moot import __version__
-from moot.bus.direct import CONTROL_PATH, ServerSideLink
+from moot.bus import Link, listener_for
 from moot.ems import metrics
 from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
@@ -50,12 +50,14 @@ def create_app(settings: EmsSettings) -> FastAPI:
     """Build the EMS. Start-up (migrations, keys, registry) runs in the lifespan."""
     # This app's own metrics registry: several apps may run in one process (tests).
     live = metrics.EmsCollector()
+    listener = listener_for(settings.bus_url)
     app_metrics = metrics.ems_registry(live)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running(settings) as ems:
             app.state.ems = ems
+            await listener.start(serve)
             app.state.csrf_key = csrf_key(private_key_pem(ems.signing_key))  # web/security.py
             live.attach(ems.cluster.registry, ems.sessions)
             # Start-up objects (modules, ORM mappers, schemas) never die: move them out of
@@ -68,6 +70,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
                 yield
             finally:
                 app.state.ready = False
+                await listener.stop()
                 live.detach()
 
     app = FastAPI(
@@ -109,11 +112,13 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
 
-    @app.websocket(CONTROL_PATH)
-    async def control(websocket: WebSocket) -> None:
-        await websocket.accept()
-        ems: Ems = websocket.app.state.ems
-        await ems.cluster.serve_link(ServerSideLink(websocket))
+    # The control channel's EMS end, by bus_url: the room servers' links go to the cluster
+    # manager.
+    async def serve(link: Link) -> None:
+        ems: Ems = app.state.ems
+        await ems.cluster.serve_link(link)
+
+    app.router.routes.extend(listener.routes(serve))
 
     @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
     async def healthz() -> str:

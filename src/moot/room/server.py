@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from moot.bus import Link
-from moot.bus.direct import dial
+from moot.bus.direct import dialer
 from moot.infra.settings import RoomSettings
 from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
@@ -57,9 +56,6 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
 
     client_certificate = ems_tls is not None and settings.room_client_cert is not None
 
-    async def dialer() -> Link:
-        return await dial(settings.ems_url, ems_tls, client_certificate=client_certificate)
-
     return Agent(
         name=settings.room_name,
         url=settings.resolved_room_url(),
@@ -71,7 +67,7 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
             location=settings.location,
         ),
         host=MeetingHost(),
-        dial=dialer,
+        dial=dialer(settings.ems_url, ems_tls, client_certificate=client_certificate),
     )
 
 
