@@ -153,19 +153,19 @@ class BroadcastService:
         self._poller: asyncio.Task[None] | None = None
         self._ended = False
         self._restore_signals: Callable[[], None] = lambda: None
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     # -- start and stop -----------------------------------------------------
 
     async def start(self) -> None:
         await self.refresh()
-        self._cluster.registered_listeners.append(self._registered)
+        self._unsubscribe = self._cluster.events.server_registered.subscribe(self._registered)
         self._poller = asyncio.create_task(self._poll())
 
     async def close(self) -> None:
         self.end_streams()
         self._restore_signals()
-        with contextlib.suppress(ValueError):
-            self._cluster.registered_listeners.remove(self._registered)
+        self._unsubscribe()
         tasks = [t for t in (self._poller, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()

@@ -138,8 +138,7 @@ class ConfigService:
         self._applied: dict[str, int] = {}  # what servers connected here answered
         self._registered_url: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
-        cluster.on_registered = self._registered
-        cluster.recording_allowed = self.recording_allowed
+        cluster.events.server_registered.subscribe(self._registered)
 
     # -- reading -----------------------------------------------------------
 

@@ -106,7 +106,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
         password_failures_per_address=settings.meeting_password_failures_per_address,
     )
-    # Files of meetings: before any meeting opens, which lists them (cluster.files_of).
+    # Files of meetings: before any meeting opens, which lists them.
     files = FileService(
         sessions=sessions,
         cluster=cluster,
@@ -114,6 +114,9 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         public_url=public_url,
         limits=FileLimits.of(settings),
     )
+    # What the cluster manager asks of the services above it: before any room server can
+    # register (nothing listens yet: the app serves once this returns).
+    cluster.provide(recording_allowed=config.recording_allowed, files_of=files.links)
     # Reports, and the server samples behind the report of each server's peaks.
     sampler = Sampler(
         sessions,

@@ -187,7 +187,6 @@ class FileService:
         # A lock per meeting with uploads under way: this node stores them in turn, so
         # they queue here rather than each holding a connection while the database waits.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        cluster.files_of = self.links
 
     def _lock(self, meeting_id: str) -> asyncio.Lock:
         lock = self._locks.get(meeting_id)

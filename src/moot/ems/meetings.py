@@ -278,7 +278,7 @@ class MeetingService:
         # Running meetings by id: attending is the hot path (bench/attend.py).
         self._running: dict[str, AttendInfo] = {}
         self._changes = 0
-        cluster.on_meeting_changed = self.forget
+        cluster.events.meeting_changed.subscribe(self.forget)
 
     def join_url(self, meeting_id: str) -> str:
         return f"{self.public_url}/m/{meeting_id}"

@@ -74,7 +74,7 @@ def answer(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, InvalidQuery):
         return _field_error(["query", exc.field], str(exc))
     if isinstance(exc, FileRefused):
-        return _field_error(["body", exc.field], str(exc), exc.status_code)
+        return _field_error(["body", "file"], str(exc), exc.status_code)
     how = ANSWERS[exc.code]
     if how.page is not None and not request.url.path.startswith("/api/"):
         title, text = how.page
