@@ -20,15 +20,10 @@ from typing import Any
 
 from moot.core.permissions import Action, Subject, decide
 from moot.ems import moderator_keys as keys
+from moot.ems.attending import AttendInfo, AttendRedirect, Entrant, NotAllowed
 from moot.ems.auth.identity import Identity, cluster_administrator, target_of
 from moot.ems.auth.service import AuthService, NotSignedIn
-from moot.ems.meetings import (
-    AttendInfo,
-    AttendRedirect,
-    Entrant,
-    MeetingService,
-    NotAllowed,
-)
+from moot.ems.meetings import MeetingService
 from moot.infra.tokens import Role
 
 GUEST = " (guest)"

@@ -27,6 +27,7 @@ from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
 from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.migrate import upgrade_async
@@ -47,6 +48,7 @@ class Ems:
     config: ConfigService
     broadcasts: BroadcastService
     meetings: MeetingService
+    schedule: Schedule
     files: FileService
     reports: Reports
     sampler: Sampler
@@ -106,6 +108,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
         password_failures_per_address=settings.meeting_password_failures_per_address,
     )
+    schedule = Schedule(meetings)
     # Files of meetings: before any meeting opens, which lists them.
     files = FileService(
         sessions=sessions,
@@ -133,13 +136,14 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         config=config,
         broadcasts=broadcasts,
         meetings=meetings,
+        schedule=schedule,
         files=files,
         reports=Reports(sessions),
         sampler=sampler,
         servers=ServerService(sessions=sessions, cluster=cluster, audit=auth.audit),
         auth=auth,
         admission=Admission(meetings, auth),
-        feeds=CalendarFeeds(sessions, meetings, auth),
+        feeds=CalendarFeeds(sessions, meetings, schedule, auth),
     )
     # The background work, once everything it reaches exists.
     tasks = [

@@ -20,6 +20,7 @@ from moot.ems.configuration import ConfigService
 from moot.ems.container import Ems
 from moot.ems.files import FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.reports import Reports
 
@@ -152,3 +153,11 @@ ConfigDep = Annotated[ConfigService, Depends(get_config)]
 BroadcastsDep = Annotated[BroadcastService, Depends(get_broadcasts)]
 FilesDep = Annotated[FileService, Depends(get_files)]
 ReportsDep = Annotated[Reports, Depends(get_reports)]
+
+
+async def get_schedule(request: Request) -> Schedule:
+    ems: Ems = request.app.state.ems
+    return ems.schedule
+
+
+ScheduleDep = Annotated[Schedule, Depends(get_schedule)]

@@ -19,6 +19,7 @@ from moot.core.permissions import Action
 from moot.core.text import sentence
 from moot.ems import moderator_keys
 from moot.ems.admission import Visitor
+from moot.ems.attending import AttendInfo, CannotAttend, NotRecorded, NotYetOpen, Unavailable
 from moot.ems.auth.identity import NotPermitted
 from moot.ems.auth.service import SignInFailed
 from moot.ems.deps import (
@@ -29,6 +30,7 @@ from moot.ems.deps import (
     FilesDep,
     IdentityDep,
     MeetingsDep,
+    ScheduleDep,
     ServersDep,
     client_address,
 )
@@ -42,14 +44,7 @@ from moot.ems.files import (
     download_allowed,
     read_uploads,
 )
-from moot.ems.meetings import (
-    AttendInfo,
-    CannotAttend,
-    NotRecorded,
-    NotYetOpen,
-    Unavailable,
-    changes_access,
-)
+from moot.ems.meetings import changes_access
 from moot.ems.model.meetings import MeetingCreate, MeetingPatch
 from moot.ems.recordings import recording_out
 from moot.ems.store.meetings import MeetingQuery
@@ -305,11 +300,16 @@ async def test_meeting(request: Request, meetings: MeetingsDep) -> HTMLResponse:
 
 @router.get("/meetings/{meeting_id}.ics", response_model=None)
 async def meeting_ics(
-    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    schedule: ScheduleDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> Response:
     """The meeting for a calendar: its occurrences, skipped and moved ones included."""
     auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
-    entry = await meetings.calendar_entry(meeting_id)
+    entry = await schedule.calendar_entry(meeting_id)
     return Response(
         meeting_calendar(entry),
         media_type="text/calendar; charset=utf-8",
