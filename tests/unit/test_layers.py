@@ -119,7 +119,6 @@ LONG_MODULES = {
     "moot.core.reports": "to split (issue 15)",
     "moot.infra.certs": "to split (issue 15)",
     "moot.ems.meetings": "to split (issue 15)",
-    "moot.ems.web.pages": "to split (issue 15)",
     "moot.ems.auth.ldap": "to split (issue 15)",
     "moot.room.host": "to split (issue 15)",
 }

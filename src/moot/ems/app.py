@@ -33,7 +33,11 @@ from moot.ems.web import (
     admin_monitor,
     admin_reports,
     admin_servers,
+    attend,
+    feeds,
+    meeting_edit,
     pages,
+    signin,
 )
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web import errors as web_errors
@@ -110,6 +114,10 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.include_router(admin_reports.router)
     app.include_router(calendar_page.router)
     app.include_router(pages.router)
+    app.include_router(meeting_edit.router)
+    app.include_router(attend.router)
+    app.include_router(feeds.router)
+    app.include_router(signin.router)
     app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
 
     # The control channel's EMS end, by bus_url: the room servers' links go to the cluster
