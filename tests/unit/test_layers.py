@@ -118,9 +118,6 @@ LONG_MODULES = {
     "moot.core.recurrence": "to split (issue 15)",
     "moot.core.reports": "to split (issue 15)",
     "moot.infra.certs": "to split (issue 15)",
-    "moot.ems.meetings": "to split (issue 15)",
-    "moot.ems.auth.ldap": "to split (issue 15)",
-    "moot.room.host": "to split (issue 15)",
 }
 
 

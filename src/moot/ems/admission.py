@@ -23,6 +23,7 @@ from moot.ems import moderator_keys as keys
 from moot.ems.attending import AttendInfo, AttendRedirect, Entrant, NotAllowed
 from moot.ems.auth.identity import Identity, cluster_administrator, target_of
 from moot.ems.auth.service import AuthService, NotSignedIn
+from moot.ems.entry import MeetingEntry
 from moot.ems.meetings import MeetingService
 from moot.infra.tokens import Role
 
@@ -46,8 +47,9 @@ class Visitor:
 
 
 class Admission:
-    def __init__(self, meetings: MeetingService, auth: AuthService) -> None:
+    def __init__(self, meetings: MeetingService, entry: MeetingEntry, auth: AuthService) -> None:
         self._meetings = meetings
+        self._entry = entry
         self._auth = auth
 
     def subject(self, identity: Identity, info: AttendInfo) -> Subject:
@@ -67,14 +69,14 @@ class Admission:
         """Let the visitor in: NotPermitted, CannotAttend (wrong password), Unavailable."""
         subject = self.subject(visitor.identity, info)
         if self.needs_password(subject, info):
-            await self._meetings.check_password(info, password or "", address)
+            await self._entry.check_password(info, password or "", address)
         entrant = await self._entrant(info, visitor, subject)
-        return await self._meetings.attend(info, entrant)
+        return await self._entry.attend(info, entrant)
 
     async def readmit(self, meeting_id: str, old_token: str) -> AttendRedirect:
         """A new token for a meeting page whose room server went away, if its person may
         still attend: NotAllowed (403) with the reason if not."""
-        claims = self._meetings.old_token(meeting_id, old_token)
+        claims = self._entry.old_token(meeting_id, old_token)
         info = await self._meetings.attend_info(meeting_id)
         proof = claims.proof
         via = proof.get("via", "guest")
@@ -114,7 +116,7 @@ class Admission:
             role=self._role(subject, info),
             proof={**proof, **self._secrets(subject, info)},
         )
-        return await self._meetings.attend(info, entrant)
+        return await self._entry.attend(info, entrant)
 
     # -- who enters, as what ---------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
+from moot.ems.entry import MeetingEntry
 from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
 from moot.ems.schedule import Schedule
@@ -101,10 +102,14 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
     meetings = MeetingService(
         sessions=sessions,
         cluster=cluster,
-        signing_key=key,
-        join_token_ttl=settings.join_token_ttl,
         public_url=public_url,
         early_join=timedelta(minutes=settings.early_join_minutes),
+    )
+    entry = MeetingEntry(
+        meetings=meetings,
+        cluster=cluster,
+        signing_key=key,
+        join_token_ttl=settings.join_token_ttl,
         throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
         password_failures_per_address=settings.meeting_password_failures_per_address,
     )
@@ -142,7 +147,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         sampler=sampler,
         servers=ServerService(sessions=sessions, cluster=cluster, audit=auth.audit),
         auth=auth,
-        admission=Admission(meetings, auth),
+        admission=Admission(meetings, entry, auth),
         feeds=CalendarFeeds(sessions, meetings, schedule, auth),
     )
     # The background work, once everything it reaches exists.

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,17 +18,14 @@ from moot.core.placement import ServerState
 from moot.ems import moderator_keys
 from moot.ems.attending import (
     AttendInfo,
-    AttendRedirect,
     CannotAttend,
-    Entrant,
-    NotAllowed,
     NotRecorded,
     NotYetOpen,
     Unavailable,
-    check_password,
     hash_password,
     socket_base,
 )
+from moot.ems.changes import BOOKING_FIELDS, new_meeting_id
 from moot.ems.cluster.manager import (
     ClusterManager,
     CommandFailed,
@@ -48,42 +42,11 @@ from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
 from moot.ems.store.recordings import RecordedSegment
-from moot.ems.throttle import Throttle, TooMany
-from moot.infra.tokens import InvalidToken, JoinClaims, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
 
 # How far in the past a "scheduled" start may lie (clock skew, slow forms).
 START_SLACK = timedelta(minutes=1)
-# How long after its join token expired a meeting page may still rejoin by itself.
-REJOIN_WINDOW = 12 * 3600
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
-# A change to any of these books a scheduled meeting again (its hours, size or place).
-_BOOKING_FIELDS = frozenset(
-    {"start", "duration_minutes", "expected_participants", "location", "location_required"}
-)
-
-
-def new_meeting_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
-
-
-ACCESS_FIELDS = ("moderator", "password", "restricted_to")
-
-
-def changes_access(row: MeetingRow, changes: dict[str, Any]) -> list[str]:
-    """The fields of `changes` that would change who moderates or may enter the meeting
-    (a password given counts: it cannot be compared)."""
-    changed = []
-    if "moderator" in changes and changes["moderator"] != row.moderator:
-        changed.append("moderator")
-    if "password" in changes and (changes["password"] or row.password_hash is not None):
-        changed.append("password")
-    if "restricted_to" in changes and sorted(
-        e.casefold() for e in changes["restricted_to"] or []
-    ) != sorted(e.casefold() for e in row.restricted_to):
-        changed.append("restricted_to")
-    return changed
 
 
 class MeetingService:
@@ -92,19 +55,11 @@ class MeetingService:
         *,
         sessions: async_sessionmaker[AsyncSession],
         cluster: ClusterManager,
-        signing_key: Ed25519PrivateKey,
-        join_token_ttl: int,
         public_url: str,
         early_join: timedelta,
-        throttle: Throttle,
-        password_failures_per_address: int,
     ) -> None:
         self._sessions = self.sessions = sessions
-        self._throttle = throttle
-        self._password_failures = password_failures_per_address
         self._cluster = cluster
-        self._key = signing_key
-        self._ttl = join_token_ttl
         self.public_url = public_url
         self._early_join = early_join
         # Meetings whose moderator was told that their time is over (told once).
@@ -301,7 +256,7 @@ class MeetingService:
             if timing:
                 await write_occurrences(session, row, utcnow())
             await session.commit()
-            if row.status == MeetingStatus.SCHEDULED and _BOOKING_FIELDS & changes.keys():
+            if row.status == MeetingStatus.SCHEDULED and BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
             self.forget(meeting_id)
             if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
@@ -336,7 +291,7 @@ class MeetingService:
             over = await occurrence_store.running_past_their_end(session, now, self._early_join)
         for meeting_id in due:
             try:
-                await self._start_for_attendee(meeting_id, now)
+                await self.start_for_attendee(meeting_id, now)
             except (CannotAttend, Unavailable) as exc:
                 log.warning("meeting %s could not open at its start: %s", meeting_id, exc)
         for row in over:
@@ -472,69 +427,7 @@ class MeetingService:
         self._changes += 1
         self._running.pop(meeting_id, None)
 
-    def old_token(self, meeting_id: str, token: str) -> JoinClaims:
-        """The claims of a join token we signed for this meeting, expired at most
-        REJOIN_WINDOW ago (how a meeting page that lost its room server asks back in);
-        NotAllowed if it is not one."""
-        try:
-            return verify_join_token(
-                self._key.public_key(), token, meeting_id=meeting_id, expired_for=REJOIN_WINDOW
-            )
-        except InvalidToken as exc:
-            raise NotAllowed(str(exc)) from exc
-
-    async def check_password(self, info: AttendInfo, password: str, address: str) -> None:
-        """CannotAttend unless `password` is the meeting's; guesses are throttled per meeting
-        and address (reserved before the check), and hashed off the event loop."""
-        try:
-            reservation = await self._throttle.reserve(
-                [(f"meeting:{info.id}:{address}", self._password_failures)]
-            )
-        except TooMany as exc:
-            raise CannotAttend(
-                f"too many wrong passwords for this meeting from your address: wait "
-                f"{exc.minutes} minute{'s' if exc.minutes != 1 else ''} and try again"
-            ) from exc
-        try:
-            right = await off_loop(check_password, info.password_hash or "", password)
-        except BaseException:
-            await self._throttle.give_back(reservation)
-            raise
-        if not right:
-            raise CannotAttend("wrong or missing meeting password")
-        await self._throttle.give_back(reservation)  # the right password is no failed guess
-
-    async def attend(self, info: AttendInfo, entrant: Entrant) -> AttendRedirect:
-        """Start the meeting if it should run, then a signed redirect to its room server.
-
-        Who enters, under which name and in which role, was decided before (admission.py):
-        this signs what it was told.
-        """
-        if info.status != MeetingStatus.IN_PROGRESS:
-            info = await self._start_for_attendee(info.id)
-        server = self._cluster.registry.get(info.server_name or "")
-        if server is None or server.link is None or not self._cluster.answering(server):
-            raise Unavailable(
-                "the room server hosting this meeting is not reachable; try again shortly"
-            )
-        token = sign_join_token(
-            self._key,
-            meeting_id=info.id,
-            user=entrant.name,
-            role=entrant.role,
-            epoch=info.epoch,
-            ttl_seconds=self._ttl,
-            person=entrant.person,
-            proof=entrant.proof,
-        )
-        return AttendRedirect(
-            url=f"{server.url}/meeting/{info.id}?token={token}",
-            role=entrant.role,
-            socket_url=socket_base(server.url) + f"/meeting/{info.id}/ws?token={token}",
-            token=token,
-        )
-
-    async def _start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
+    async def start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
         async with self._lock(meeting_id):
             async with self._sessions() as session:
                 row = await self._get(session, meeting_id)

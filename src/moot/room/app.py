@@ -31,8 +31,8 @@ from moot.room.host import (
     MeetingHost,
     MeetingNotHere,
     NameTaken,
-    name_taken_text,
 )
+from moot.room.texts import name_taken_text
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

@@ -12,9 +12,10 @@ from moot.core.permissions import Action
 from moot.ems import moderator_keys
 from moot.ems.attending import CannotAttend, NotAllowed, Unavailable
 from moot.ems.auth.identity import NotPermitted
+from moot.ems.changes import changes_access
 from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
 from moot.ems.errors import InvalidQuery, MeetingNotFound
-from moot.ems.meetings import MeetingService, changes_access
+from moot.ems.meetings import MeetingService
 from moot.ems.model.meetings import (
     Attendee,
     MeetingCreate,

@@ -21,13 +21,8 @@ from moot.core.permissions import Action, Decision, Policy, Refusal, Subject, Ta
 from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
 from moot.ems.auth.identity import Identity, MeetingLike, NotPermitted, Person, target_of
-from moot.ems.auth.ldap import (
-    DirectoryError,
-    LdapDirectory,
-    LdapPartition,
-    LdapSettings,
-    SignInRefused,
-)
+from moot.ems.auth.ldap import DirectoryError, LdapDirectory, SignInRefused
+from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
 from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
 from moot.ems.auth.tokens import verify_session as verify_token
 from moot.ems.auth.users_now import UsersNow

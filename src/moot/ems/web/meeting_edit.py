@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from moot.core.meeting_status import MeetingStatus
 from moot.core.permissions import Action
 from moot.ems.attending import Unavailable
+from moot.ems.changes import changes_access
 from moot.ems.deps import (
     AuthDep,
     FilesDep,
@@ -25,7 +26,6 @@ from moot.ems.files import (
     Upload,
     close_uploads,
 )
-from moot.ems.meetings import changes_access
 from moot.ems.model.meetings import MeetingPatch
 from moot.ems.store.models import MeetingRow
 from moot.ems.web.meeting_form import (
