@@ -17,7 +17,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Services: the EMS's modules below HTTP (everything under moot.ems but the routes, the pages,
 # the FastAPI dependencies and the app that wires them).
 HTTP = ("moot.ems.api", "moot.ems.web", "moot.ems.deps", "moot.ems.app")
-IO_PARTS = ("moot.infra", "moot.ems", "moot.room", "moot.bus", "moot.protocol", "moot.cli")
+IO_PARTS = (
+    "moot.infra",
+    "moot.ems",
+    "moot.room",
+    "moot.bus",
+    "moot.protocol",
+    "moot.cli",
+    "moot.commands",
+)
 
 
 @dataclass(frozen=True)
@@ -35,18 +43,42 @@ RULES = [
     Rule(
         "infrastructure imports only the core",
         "moot.infra",
-        ("moot.ems", "moot.room", "moot.bus", "moot.protocol", "moot.cli", "moot.demo"),
+        (
+            "moot.ems",
+            "moot.room",
+            "moot.bus",
+            "moot.protocol",
+            "moot.cli",
+            "moot.commands",
+            "moot.demo",
+        ),
     ),
     Rule(
         "the protocol imports only the core",
         "moot.protocol",
-        ("moot.infra", "moot.ems", "moot.room", "moot.bus", "moot.cli", "moot.demo"),
+        (
+            "moot.infra",
+            "moot.ems",
+            "moot.room",
+            "moot.bus",
+            "moot.cli",
+            "moot.commands",
+            "moot.demo",
+        ),
     ),
     Rule(
         "the bus knows neither the EMS nor the room server", "moot.bus", ("moot.ems", "moot.room")
     ),
-    Rule("the room server never imports the EMS", "moot.room", ("moot.ems", "moot.cli")),
-    Rule("the EMS never imports the room server", "moot.ems", ("moot.room", "moot.cli")),
+    Rule(
+        "the room server never imports the EMS",
+        "moot.room",
+        ("moot.ems", "moot.cli", "moot.commands"),
+    ),
+    Rule(
+        "the EMS never imports the room server",
+        "moot.ems",
+        ("moot.room", "moot.cli", "moot.commands"),
+    ),
     Rule("the store never imports HTTP", "moot.ems.store", HTTP),
     Rule("services never import HTTP", "moot.ems", HTTP, except_under=HTTP),
 ]
@@ -113,7 +145,6 @@ def test_the_rules_see_imports() -> None:
 MAX_LINES = 500
 # Modules allowed past MAX_LINES, each with the reason docs/architecture.md gives.
 LONG_MODULES = {
-    "moot.cli": "to split (issue 15)",
     "moot.core.placement": "to split (issue 15)",
     "moot.core.recurrence": "to split (issue 15)",
     "moot.core.reports": "to split (issue 15)",
