@@ -43,6 +43,7 @@ lint: install-test
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 0 tests/unit/test_layers.py
 
 ## Everything CI runs: lint first, then the whole suite, a worker per core (pytest-xdist;
 ## an idle worker takes tests from a busy one). Python may cache compiled modules for the

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from moot.netcheck import free_port
+from moot.infra.netcheck import free_port
 
 START_TIMEOUT = 30.0
 HOST = "127.0.0.1"

@@ -30,7 +30,7 @@ from types import FrameType
 
 import httpx
 
-from moot.netcheck import free_port
+from moot.infra.netcheck import free_port
 
 GOAL_RPS = 1_500
 GOAL_P99_MS = 50.0

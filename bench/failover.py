@@ -63,7 +63,7 @@ from _common import (
 )
 
 GOAL_P99_S = {"kill": 2.0, "hang": 4.5}
-# The EMS's defaults (src/moot/config.py): reconnect_grace 1 s; failure_after 3 heartbeats
+# The EMS's defaults (src/moot/infra/settings.py): reconnect_grace 1 s; failure_after 3 heartbeats
 # of 1 s. No failover can come sooner than these.
 FLOOR_S = {"kill": 1.0, "hang": 3.0}
 MOVED_LOG = re.compile(r"moved (\d+) meeting\(s\) off (\S+) in (\d+) ms")

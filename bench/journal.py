@@ -47,7 +47,7 @@ import psutil
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from moot.netcheck import free_port
+from moot.infra.netcheck import free_port
 
 GOAL_EVENTS = 2_000
 GOAL_P99_MS = 20.0

@@ -1,4 +1,4 @@
-"""Placements per second of `moot.placement.place` over 1,000 online room servers.
+"""Placements per second of `moot.core.placement.place` over 1,000 online room servers.
 
 Each call chooses among all 1,000 servers (none is filtered out before the ranking), the
 worst case for one decision. The first goal is for the pure function over a `LoadTable`
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from moot.core.placement import LoadTable, MeetingRequest, ServerLoad, ServerState, place
 from moot.ems.cluster.registry import LiveServer, Registry
-from moot.placement import LoadTable, MeetingRequest, ServerLoad, ServerState, place
 from moot.protocol.control import MeetingStatus, Participant, ServerLimits
 
 GOAL = 20_000  # placements per second

@@ -9,7 +9,7 @@ stay of the range, over one year and over three years (the longest range allowed
 EMS does (moot.ems.store.reports.Reports), and prints the time of each beside the goal.
 
 With `--verify`, the peaks are also computed in Python from every stay of the range
-(moot.reports.daily_peaks, the reference the unit tests hold to) and must be the same.
+(moot.core.reports.daily_peaks, the reference the unit tests hold to) and must be the same.
 With `--check`, a missed goal or a difference exits with status 1.
 
 Run: `.venv/bin/python bench/reports.py [--stays 200000] [--verify] [--check]`.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, or_, select
 
-from moot import reports as pure
+from moot.core import reports as pure
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.migrate import upgrade
 from moot.ems.store.models import AttendanceRow, LoginRow, MeetingRow

@@ -10,7 +10,7 @@ repeat and every occurrence of one that does, as `write_occurrences` writes them
 computed by wall-clock arithmetic in the meeting's time zone (start + k days or weeks),
 which is what the RFC 5545 rule gives for these rules and start times (07:00 to 18:45, never
 in a daylight-saving gap), and a sample of the series is checked against
-`moot.recurrence.occurrences` while building.
+`moot.core.recurrence.occurrences` while building.
 
 Then it measures the store's own code (`create_engine`, the migrations' indexes: 0010 and
 0012), each call in its own session as the EMS makes it, in random order:
@@ -83,14 +83,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
 )
 
-from moot.ems.api.schemas import ALL_TOOLS
+from moot.core.recurrence import occurrences as rule_occurrences
+from moot.ems.model.meetings import ALL_TOOLS
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.meetings import MeetingQuery, list_meetings
 from moot.ems.store.migrate import upgrade_async
 from moot.ems.store.models import MeetingRow
 from moot.ems.store.occurrences import calendar_page, in_range
 from moot.ems.web.calendar import month_weeks
-from moot.recurrence import occurrences as rule_occurrences
 
 GOAL_MS = {"sqlite": 150.0, "postgresql": 50.0}  # p95 of each query
 DATA_VERSION = 2  # change when the generated data changes: kept databases are rebuilt
@@ -348,7 +348,7 @@ class Counts:
     occurrences: int = 0
     recurring: int = 0
     unlisted: int = 0
-    checked: int = 0  # series compared with moot.recurrence.occurrences
+    checked: int = 0  # series compared with moot.core.recurrence.occurrences
 
 
 def _naive(value: datetime) -> datetime:
@@ -358,7 +358,7 @@ def _naive(value: datetime) -> datetime:
 def _check_series(
     start: datetime, minutes: int, rule: str, zone: str, starts: list[datetime]
 ) -> None:
-    """The arithmetic gave exactly what the repeat rule gives (moot.recurrence)."""
+    """The arithmetic gave exactly what the repeat rule gives (moot.core.recurrence)."""
     expected = rule_occurrences(
         start=start,
         duration_minutes=minutes,
@@ -1191,7 +1191,7 @@ async def run(kind: str, args: argparse.Namespace, now: datetime, plans_out: lis
         f"{name} {version} ({database.where}, {made}): {meta['meetings']:,} meetings, "
         f"{meta['occurrences']:,} occurrences, {meta['recurring']:,} repeating, "
         f"{meta['unlisted']:,} unlisted; {meta['checked']} series checked against "
-        f"moot.recurrence; data around {meta['now'][:16]}"
+        f"moot.core.recurrence; data around {meta['now'][:16]}"
     )
     engine = create_engine(database.url)
     parts = set(args.parts.split(","))

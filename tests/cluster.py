@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from moot.certs import ClusterCerts, client_ssl_context
+from moot.infra.certs import ClusterCerts, client_ssl_context
 from tests.ports import free_port
 
 START_TIMEOUT = 30.0
@@ -46,7 +46,7 @@ class Process:
 class Cluster:
     """An EMS with its room servers; stop() ends every process it started.
 
-    With tls (the cluster's certificates, from moot.certs.init_cluster), the EMS serves
+    With tls (the cluster's certificates, from moot.infra.certs.init_cluster), the EMS serves
     HTTPS and asks for client certificates signed by tls.ca, and each room server serves
     HTTPS, verifies the EMS against tls.ca and presents tls.servers[name] as its client
     certificate (when there is one). start_room's env overrides any of these.

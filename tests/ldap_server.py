@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from moot.ems.auth.ldap import LdapPartition, LdapSettings
+from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
 from tests.ports import free_port
 from tests.services import missing
 

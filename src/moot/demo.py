@@ -32,7 +32,8 @@ from typing import Any
 
 import httpx
 
-from moot.certs import (
+from moot.ems.auth.users import ensure_first_admin
+from moot.infra.certs import (
     CA_CERT,
     CA_KEY,
     EMS_NAME,
@@ -43,10 +44,9 @@ from moot.certs import (
     init_cluster,
     issue_server_cert,
 )
-from moot.config import EmsSettings
-from moot.ems.auth.users import ensure_first_admin
-from moot.netcheck import ensure_port_free
-from moot.secrets_file import load_or_create_cluster_secret
+from moot.infra.netcheck import ensure_port_free
+from moot.infra.secrets_file import load_or_create_cluster_secret
+from moot.infra.settings import EmsSettings
 
 ROOM_NAMES = ("room1", "room2")
 DEMO_HOSTS = ("127.0.0.1", "localhost")

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster, Process
 from tests.conftest import postgres_database
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
+from moot.infra.settings import EmsSettings
 from moot.ems.app import create_app
 
 

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moot.bus.direct import CONTROL_PATH
-from moot.config import EmsSettings
 from moot.ems.app import create_app
+from moot.infra.settings import EmsSettings
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.control import CommandResult, Register, ServerLimits
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
-from moot.ems.cluster.capacity import CapacityWatch
+from moot.ems.cluster.capacity_warnings import CapacityWatch
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.fake_room import SECRET, FakeRoom
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moot.certs import describe, init_cluster
+from moot.infra.certs import describe, init_cluster
 
 
 def moot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,8 @@ import pytest
 import websockets
 from fastapi.testclient import TestClient
 
-from moot.cluster_config import MASK
-from moot.ems.auth.service import CLUSTER_ADMINISTRATOR
+from moot.core.configuration import MASK
+from moot.ems.auth.identity import CLUSTER_ADMINISTRATOR
 from moot.ems.auth.users import add_user
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.configuration import ConfigConflict, ConfigService

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
+from moot.infra.settings import EmsSettings
 from tests.integration.conftest import csrf_of
 
 

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from moot.certs import client_ssl_context, describe
+from moot.infra.certs import client_ssl_context, describe
 from tests.integration.test_demo import stop, wait_for_address
 from tests.ports import free_block
 

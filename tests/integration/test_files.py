@@ -27,12 +27,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.files import FileService, read_uploads
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import MeetingFileRow, MeetingRow
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.integration.conftest import csrf_of, csrf_of_async, form_fields
 from tests.integration.test_meeting_flow import next_of, socket_url
@@ -286,7 +286,7 @@ def test_an_upload_holds_one_file_in_memory_at_a_time(api: TestClient) -> None:
     one at a time), not three times as much."""
     size = 4 * 1024 * 1024 - 64
     body = b"%PDF-1.7\n" + b"0" * (size - 16) + b"\n%%EOF\n"
-    service: FileService = api.app.state.files  # type: ignore[attr-defined]
+    service: FileService = api.app.state.ems.files  # type: ignore[attr-defined]
 
     def spooled(name: str) -> UploadFile:
         file = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (closed below)
@@ -369,7 +369,7 @@ def test_who_may_attach_remove_and_download(api: TestClient) -> None:
     assert forged.status_code == 401
 
     # Inside the meeting, its page's links carry a capability the EMS signed for it.
-    files = api.app.state.files  # type: ignore[attr-defined]
+    files = api.app.state.ems.files  # type: ignore[attr-defined]
     rows = {m: meeting_row(api, m) for m in (guarded, restricted)}
     key = files.capability(rows[guarded], rows[guarded].epoch)
     assert api.get(p_url, params={"key": key}, headers={}).content == b"p"

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
+from moot.infra.settings import EmsSettings
 from tests.dates import today
 from tests.integration.conftest import form_fields
 

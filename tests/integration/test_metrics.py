@@ -99,8 +99,8 @@ def test_apps_in_one_process_each_serve_their_own_metrics(tmp_path: Path) -> Non
     """Tests build many apps in one process: no "Duplicated timeseries", each its own view."""
     from fastapi.testclient import TestClient
 
-    from moot.config import EmsSettings, RoomSettings
     from moot.ems.app import create_app as create_ems
+    from moot.infra.settings import EmsSettings, RoomSettings
     from moot.room.app import create_app as create_room
     from moot.room.server import build_agent
 

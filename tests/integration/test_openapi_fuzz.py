@@ -26,10 +26,10 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
+from moot.infra.settings import EmsSettings
 
 SECRET = "secret"
 EXAMPLES = 15

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
+from moot.infra.settings import EmsSettings
 from tests.dates import today
 from tests.integration.conftest import form_fields
 
@@ -136,7 +136,7 @@ def test_a_password_protected_meetings_files_need_the_passwords_proof(ems: TestC
     assert ems.get(url, headers=bob).content == b"the agenda"
     assert ems.get(url, headers=bearer(ems, "alice")).content == b"the agenda"
     # The meeting's own page carries the proof that its holder got in, password and all.
-    files = ems.app.state.files  # type: ignore[attr-defined]
+    files = ems.app.state.ems.files  # type: ignore[attr-defined]
     row = ems.portal.call(ems.app.state.ems.meetings.get, meeting_id)  # type: ignore[union-attr,attr-defined]
     proof = files.capability(row, row.epoch)
     assert ems.get(url, params={"key": proof}, headers=ANONYMOUS).content == b"the agenda"

@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from moot import reports as pure
-from moot.config import EmsSettings
+from moot.core import reports as pure
+from moot.core.placement import ServerState
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.cluster.registry import LiveServer, Registry
@@ -28,7 +28,7 @@ from moot.ems.cluster.samples import Sampler
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import AttendanceRow, MeetingRow, ServerSampleRow
 from moot.ems.store.reports import Reports, report_stays
-from moot.placement import ServerState
+from moot.infra.settings import EmsSettings
 from moot.protocol.control import MeetingStatus, Participant, ServerLimits
 from tests.integration.report_history import EXPECTED, FIRST, LAST, write_history
 
@@ -328,7 +328,7 @@ def test_sampler_writes_the_last_interval_when_it_stops(migrated_url: str) -> No
 
 
 def test_peaks_in_sql_are_the_sweep_over_every_stay(migrated_url: str) -> None:
-    """The database's sweep gives the peaks that moot.reports.daily_peaks (held to a count
+    """The database's sweep gives the peaks that moot.core.reports.daily_peaks (held to a count
     at every quarter hour in the unit tests) finds in every stay: on a minute grid, so
     people come and go at the same instants; with people in two meetings at once, a
     failover's second stay, stays over midnight and the clock change, and open stays."""

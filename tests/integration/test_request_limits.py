@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.integration.conftest import form_fields
 

@@ -20,9 +20,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.ldap_server import Slapd, running_slapd
 

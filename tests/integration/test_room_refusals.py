@@ -23,10 +23,10 @@ import pytest
 import websockets
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
+from moot.core.text import sentence
 from moot.ems.app import create_app
 from moot.ems.meetings import MeetingService
-from moot.text import sentence
+from moot.infra.settings import EmsSettings
 from tests.cluster import Cluster
 from tests.fake_room import REFUSAL, Answer, FakeRoom
 from tests.fake_room import SECRET as FAKE_SECRET

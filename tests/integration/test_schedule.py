@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.meetings import MeetingService
+from moot.infra.settings import EmsSettings
 from tests.fake_room import SECRET, FakeRoom
 
 START = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)

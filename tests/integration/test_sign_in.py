@@ -16,12 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.tokens import sign_session
 from moot.ems.auth.users import add_user
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import AuditRow, LoginFailureRow, LoginRow
+from moot.infra.settings import EmsSettings
 from tests.integration.conftest import form_fields
 from tests.ldap_server import Slapd, running_slapd
 

@@ -21,11 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import LoginFailureRow
+from moot.infra.settings import EmsSettings
 from tests.dates import today
 from tests.integration.conftest import form_fields
 

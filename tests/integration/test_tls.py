@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
-from moot.certs import (
+from moot.infra.certs import (
     ClusterCerts,
     client_ssl_context,
     init_cluster,

@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from moot.bus.direct import control_url
-from moot.certs import ClusterCerts, client_ssl_context, init_cluster
+from moot.infra.certs import ClusterCerts, client_ssl_context, init_cluster
 from tests.cluster import Cluster
 
 pytestmark = pytest.mark.processes

@@ -12,10 +12,10 @@ import threading
 import time
 
 from moot.bus import Link
+from moot.infra.tokens import generate_private_key, public_key_pem
 from moot.protocol.control import OpenMeeting, Registered, ServerLimits
 from moot.room.agent import Agent
 from moot.room.host import MeetingHost
-from moot.tokens import generate_private_key, public_key_pem
 
 HEARTBEAT = 0.2
 

@@ -13,7 +13,7 @@ import pytest
 
 from moot.ems.broadcasts import Broadcast, broadcast_chunk, checked_text, ended_chunk, expiry
 from moot.ems.errors import InvalidChange
-from moot.ems.web.streams import ExitSignals, event
+from moot.infra.streams import ExitSignals, event
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 

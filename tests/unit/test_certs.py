@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from moot.certs import (
+from moot.infra.certs import (
     CA_CERT,
     CA_KEY,
     CertError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from moot import cluster_config as cc
-from moot.cluster_config import DEFAULTS, KEYS, MASK, ConfigError
+from moot.core import configuration as cc
+from moot.core.configuration import DEFAULTS, KEYS, MASK, ConfigError
 
 TURN = {"url": "turn:turn.example:3478", "username": "moot", "credential": "s3cret-pass"}
 

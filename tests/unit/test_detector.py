@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from moot.ems.cluster.detector import Observation, Timing, assess
-from moot.placement import ServerState
+from moot.core.detector import Observation, Timing, assess
+from moot.core.placement import ServerState
 
 T = Timing(reconnect_grace=1.0, failure_after=3.0)
 ON, SUS, FAIL, OFF = (

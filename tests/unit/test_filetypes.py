@@ -7,9 +7,7 @@ import zipfile
 
 import pytest
 
-from moot.config import DEFAULT_FILE_TYPES, EmsSettings
-from moot.ems.files import FileLimits, FileRefused, check_upload
-from moot.ems.filetypes import (
+from moot.core.filetypes import (
     OLE2,
     FileTypeRefused,
     check_type,
@@ -17,6 +15,8 @@ from moot.ems.filetypes import (
     content_disposition,
     human_size,
 )
+from moot.ems.files import FileLimits, FileRefused, check_upload
+from moot.infra.settings import DEFAULT_FILE_TYPES, EmsSettings
 
 ALLOWED = frozenset(DEFAULT_FILE_TYPES.split(","))
 

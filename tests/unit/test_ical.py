@@ -2,7 +2,7 @@
 
 Every .ics is parsed back with `icalendar.Calendar.from_ical`, and its RRULE, EXDATEs and
 RECURRENCE-ID overrides are expanded with plain dateutil, the way a client does; that must give
-exactly the occurrences `moot.recurrence.occurrences` gives. Text a user typed (names with
+exactly the occurrences `moot.core.recurrence.occurrences` gives. Text a user typed (names with
 commas, semicolons, newlines, HTML, an attempt to inject a VEVENT) must come back unchanged.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from dateutil.rrule import rrulestr
 from icalendar import Calendar
 
-from moot.ems.ical import CalendarMeeting, feed_calendar, meeting_calendar
-from moot.recurrence import RecurrenceError, build_rule, occurrences
+from moot.core.ical import CalendarMeeting, feed_calendar, meeting_calendar
+from moot.core.recurrence import RecurrenceError, build_rule, occurrences
 
 B = ZoneInfo("Europe/Berlin")
 NY = ZoneInfo("America/New_York")

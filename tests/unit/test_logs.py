@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from moot.logs import JsonFormatter
+from moot.infra.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_setting_json_routes_uvicorns_loggers_through_the_formatter() -> None:
 
     from uvicorn import config as uvicorn_config
 
-    from moot import logs
+    from moot.infra import logs
 
     saved = copy.deepcopy(uvicorn_config.LOGGING_CONFIG)
     loggers = [logging.getLogger(n) for n in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
@@ -128,7 +128,7 @@ def test_setting_json_routes_uvicorns_loggers_through_the_formatter() -> None:
 def test_the_setting_accepts_text_and_json_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 
-    from moot.config import RoomSettings
+    from moot.infra.settings import RoomSettings
 
     assert RoomSettings().log_format == "text"
     monkeypatch.setenv("MOOT_LOG_FORMAT", "JSON")

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from moot.infra.tokens import Role
 from moot.protocol.client import ChatLine, Welcome
 from moot.protocol.control import JournalEntry, OpenMeeting, Participant, ParticipantLeft
 from moot.room import connection as connection_module
 from moot.room.connection import CLOSE_TOO_SLOW, MAX_BACKLOG, Connection
 from moot.room.host import FULL_ROSTER_EVERY, MeetingHost
-from moot.tokens import Role
 
 
 class Socket:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moot.permissions import (
+from moot.core.permissions import (
     ANONYMOUS,
     MEETING_ACTIONS,
     Action,

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moot.ems.cluster.registry import LiveServer, Registry
-from moot.placement import (
+from moot.core.placement import (
     LoadTable,
     MeetingRequest,
     Placement,
@@ -29,6 +28,7 @@ from moot.placement import (
     is_candidate,
     place,
 )
+from moot.ems.cluster.registry import LiveServer, Registry
 from moot.protocol.control import MeetingStatus, Participant, ServerLimits, Status
 
 
@@ -712,7 +712,7 @@ def test_instant_limits_hold_through_the_registry(limits: list[int | None], coun
             continue
         host = registry.get(result.server)
         assert host is not None
-        registry.book(host, f"m{n}", 5, instant=True)
+        registry.host(host, f"m{n}", 5, instant=True)
         placed += 1
     for s in registry.all():
         limit = s.limits.instant_meetings
@@ -760,7 +760,7 @@ def test_registry_table_follows_every_change() -> None:
     assert_table_is_current(registry)
     assert place(registry.loads(), MEETING).server == "b"  # twice the capacity
 
-    registry.book(b, "m1", 150)  # a placement: counts at once
+    registry.host(b, "m1", 150)  # a placement: counts at once
     assert_table_is_current(registry)
     assert place(registry.loads(), MEETING).server == "a"
 
@@ -770,7 +770,7 @@ def test_registry_table_follows_every_change() -> None:
     assert place(registry.loads(), MEETING).server == "a"
 
     b.meetings.pop("m1")  # the meeting ends, as the cluster manager does it
-    registry.unbook(b, "m1")
+    registry.unhost(b, "m1")
     assert_table_is_current(registry)
     assert place(registry.loads(), MEETING).server == "b"
 
@@ -784,7 +784,7 @@ def test_registry_table_follows_every_change() -> None:
     assert_table_is_current(registry)
 
     a.state, a.meetings = ServerState.OFFLINE, {}  # gone offline
-    registry.unbook_all(a)
+    registry.unhost_all(a)
     assert_table_is_current(registry)
     assert place(registry.loads(), MEETING).server == "b"
 
@@ -821,8 +821,8 @@ def test_the_registry_counts_instant_meetings_and_locations() -> None:
     assert row is not None and (row.location, row.instant_meetings) == ("eu", 1)
     assert place(registry.loads(), meeting_in("eu", required=True, instant=True)).server == "a"
 
-    registry.book(a, "i1", 5, instant=True)
-    registry.book(a, "s1", 5)
+    registry.host(a, "i1", 5, instant=True)
+    registry.host(a, "s1", 5)
     assert a.instant == {"i1"}
     assert_table_is_current(registry)
     assert place(registry.loads(), INSTANT) == Placement(
@@ -830,15 +830,15 @@ def test_the_registry_counts_instant_meetings_and_locations() -> None:
     )
     assert place(registry.loads(), MEETING).server == "a"
 
-    registry.book(a, "i1", 8)  # a re-book (new expected participants) keeps it instant
+    registry.host(a, "i1", 8)  # a re-book (new expected participants) keeps it instant
     assert a.instant == {"i1"}
-    registry.unbook(a, "i1")
+    registry.unhost(a, "i1")
     assert a.instant == set()
     assert_table_is_current(registry)
     assert place(registry.loads(), INSTANT).server == "a"
 
-    registry.book(a, "i2", 5, instant=True)
-    registry.unbook_all(a)
+    registry.host(a, "i2", 5, instant=True)
+    registry.unhost_all(a)
     assert a.instant == set() and a.booked == {}
     assert_table_is_current(registry)
 
@@ -851,7 +851,7 @@ H9 = 1_000  # an hour number (hours since the epoch); which one does not matter
 def test_hour_span_counts_every_hour_a_meeting_touches() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from moot.placement import hour_span
+    from moot.core.placement import hour_span
 
     nine = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     first = int(nine.timestamp()) // 3600

@@ -20,7 +20,7 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
-from moot.recurrence import (
+from moot.core.recurrence import (
     HORIZON_YEARS,
     MAX_OCCURRENCES,
     Exceptions,

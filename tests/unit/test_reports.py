@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moot import reports as r
+from moot.core import reports as r
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")

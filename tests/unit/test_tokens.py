@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from moot.tokens import (
+from moot.infra.tokens import (
     InvalidToken,
     generate_private_key,
     load_or_create_private_key,

@@ -9,8 +9,10 @@ manager nor the room agent knows which one it holds.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 
 class LinkClosed(Exception):
@@ -46,3 +48,25 @@ class Link(ABC):
 
     async def send(self, message: BaseModel) -> None:
         await self.send_text(message.model_dump_json())
+
+
+# What the EMS does with a link a room server opened: ClusterManager.serve_link, which
+# returns when the link is done.
+Serve = Callable[[Link], Awaitable[None]]
+# How a room server opens its link to the EMS (again, after each loss).
+Dialer = Callable[[], Awaitable[Link]]
+
+
+class Listener:
+    """The EMS's end of a transport: takes the room servers' links and hands each to
+    `serve`. A transport carried by the EMS's own HTTP server gives `routes` to mount; one
+    with connections of its own (a message bus) starts and stops them."""
+
+    def routes(self, serve: Serve) -> list[BaseRoute]:
+        return []
+
+    async def start(self, serve: Serve) -> None:
+        """Begin taking links (after the cluster manager is ready)."""
+
+    async def stop(self) -> None:
+        """Take no more links; the cluster manager closes the open ones."""

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import websockets
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
-from moot.bus.base import Link, LinkClosed, TlsRefused
-from moot.certs import peer_name
+from moot.bus.base import Dialer, Link, LinkClosed, Listener, Serve, TlsRefused
+from moot.infra.certs import peer_name
 
 CONTROL_PATH = "/cluster/ws"
 # Close code for a refused registration (the 4000-4999 range is ours).
@@ -36,7 +37,7 @@ def verified_certificate_name(scope: Mapping[str, Any]) -> str | None:
     """The CN of the client certificate in the ASGI TLS extension, None without one.
 
     The server lists a certificate there only once its handshake verified it against the
-    CA it was given (moot.asgi_tls fills the extension on the EMS; uvicorn alone does not).
+    CA it was given (moot.infra.asgi_tls fills the extension on the EMS; uvicorn alone does not).
     """
     extensions = scope.get("extensions") or {}
     tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
@@ -131,7 +132,7 @@ def _closed_after_handshake(exc: BaseException) -> bool:
     """The EMS closed the connection in or right after the TLS handshake, without a word.
 
     That is what an EMS does to a client certificate it refuses: asyncio drops its alert
-    (see moot.asgi_tls), so the room server sees only the end of the stream.
+    (see moot.infra.asgi_tls), so the room server sees only the end of the stream.
     """
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
         return True
@@ -177,3 +178,25 @@ async def dial(
         # A proxy's 502 during an EMS restart is as passing as a refused connection.
         raise ConnectionError(f"{url}: {exc}") from exc
     return ClientSideLink(connection, url)
+
+
+class DirectListener(Listener):
+    """The EMS's end: a WebSocket route, CONTROL_PATH, on the EMS's own HTTP server."""
+
+    def routes(self, serve: Serve) -> list[BaseRoute]:
+        async def control(websocket: WebSocket) -> None:
+            await websocket.accept()
+            await serve(ServerSideLink(websocket))
+
+        return [WebSocketRoute(CONTROL_PATH, control)]
+
+
+def dialer(
+    ems_url: str, ssl_context: ssl.SSLContext | None = None, *, client_certificate: bool = False
+) -> Dialer:
+    """The room server's end: dials the EMS at `ems_url` each time it is called."""
+
+    async def dial_ems() -> Link:
+        return await dial(ems_url, ssl_context, client_certificate=client_certificate)
+
+    return dial_ems

@@ -1,6 +1,6 @@
 """Admission: who enters a meeting, under which name, and in which role.
 
-The role comes from who the person is (moot.permissions): a signed-in moderator, an
+The role comes from who the person is (moot.core.permissions): a signed-in moderator, an
 administrator, or whoever holds the meeting's moderator key. A typed name is only a name:
 a visitor who types the name of a user, or of the meeting's moderator, is shown as
 "NAME (guest)". Each entrant carries the person behind the name (`user:…` for a sign-in,
@@ -18,25 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from moot.core.permissions import Action, Subject, decide
 from moot.ems import moderator_keys as keys
-from moot.ems.auth.service import (
-    AuthService,
-    Identity,
-    NotPermitted,
-    NotSignedIn,
-    cluster_administrator,
-    target_of,
-)
-from moot.ems.meetings import (
-    AttendInfo,
-    AttendRedirect,
-    Entrant,
-    MeetingNotFound,
-    MeetingService,
-    NotAllowed,
-)
-from moot.permissions import Action, Subject, decide
-from moot.tokens import Role
+from moot.ems.attending import AttendInfo, AttendRedirect, Entrant, NotAllowed
+from moot.ems.auth.identity import Identity, cluster_administrator, target_of
+from moot.ems.auth.service import AuthService, NotSignedIn
+from moot.ems.entry import MeetingEntry
+from moot.ems.meetings import MeetingService
+from moot.infra.tokens import Role
 
 GUEST = " (guest)"
 CLUSTER_SECRET = "cluster-secret"
@@ -58,18 +47,16 @@ class Visitor:
 
 
 class Admission:
-    def __init__(self, meetings: MeetingService, auth: AuthService) -> None:
+    def __init__(self, meetings: MeetingService, entry: MeetingEntry, auth: AuthService) -> None:
         self._meetings = meetings
+        self._entry = entry
         self._auth = auth
 
     def subject(self, identity: Identity, info: AttendInfo) -> Subject:
         """The subject as it enters this meeting; NotPermitted if it may not."""
         subject = self._auth.subject_on(identity, info)
         decision = decide(subject, Action.ATTEND, target_of(info), self._auth.policy)
-        if not decision.allowed:
-            if "another partition" in decision.reason:
-                raise MeetingNotFound(info.id)  # its existence is none of their business
-            raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
+        self._auth.enforce(decision, identity, info.id)
         return subject
 
     def needs_password(self, subject: Subject, info: AttendInfo) -> bool:
@@ -82,14 +69,14 @@ class Admission:
         """Let the visitor in: NotPermitted, CannotAttend (wrong password), Unavailable."""
         subject = self.subject(visitor.identity, info)
         if self.needs_password(subject, info):
-            await self._meetings.check_password(info, password or "", address)
+            await self._entry.check_password(info, password or "", address)
         entrant = await self._entrant(info, visitor, subject)
-        return await self._meetings.attend(info, entrant)
+        return await self._entry.attend(info, entrant)
 
     async def readmit(self, meeting_id: str, old_token: str) -> AttendRedirect:
         """A new token for a meeting page whose room server went away, if its person may
         still attend: NotAllowed (403) with the reason if not."""
-        claims = self._meetings.old_token(meeting_id, old_token)
+        claims = self._entry.old_token(meeting_id, old_token)
         info = await self._meetings.attend_info(meeting_id)
         proof = claims.proof
         via = proof.get("via", "guest")
@@ -129,7 +116,7 @@ class Admission:
             role=self._role(subject, info),
             proof={**proof, **self._secrets(subject, info)},
         )
-        return await self._meetings.attend(info, entrant)
+        return await self._entry.attend(info, entrant)
 
     # -- who enters, as what ---------------------------------------------------------------
 

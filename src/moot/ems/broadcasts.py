@@ -18,7 +18,7 @@ Three ways out, one source: the `broadcasts` table.
 The streams end when the client leaves (Starlette cancels the stream) and when the EMS
 stops: uvicorn waits for open responses before it runs the app's shutdown, so a stream
 that waited for that would hang the stop; `end_streams_on_exit_signals` ends them at the
-signal instead (through moot.ems.web.streams, which the monitor's streams share).
+signal instead (through moot.infra.streams, which the monitor's streams share).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.ems.auth.identity import Audit, Identity, no_audit
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.configuration import control_character
@@ -40,7 +41,7 @@ from moot.ems.errors import InvalidChange
 from moot.ems.store import broadcasts as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import BroadcastRow
-from moot.ems.web.streams import event, exit_signals
+from moot.infra.streams import event, exit_signals
 
 log = logging.getLogger("moot.ems.broadcasts")
 
@@ -137,11 +138,13 @@ class BroadcastService:
         *,
         sessions: async_sessionmaker[AsyncSession],
         cluster: ClusterManager,
+        audit: Audit = no_audit,
         poll_interval: float = POLL_INTERVAL,
         keepalive: float = KEEPALIVE,
     ) -> None:
         self._sessions = sessions
         self._cluster = cluster
+        self._audit = audit
         self._poll_interval = poll_interval
         self._keepalive = keepalive
         self._current: dict[int, Broadcast] = {}  # showing now, as this node knows
@@ -150,19 +153,19 @@ class BroadcastService:
         self._poller: asyncio.Task[None] | None = None
         self._ended = False
         self._restore_signals: Callable[[], None] = lambda: None
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     # -- start and stop -----------------------------------------------------
 
     async def start(self) -> None:
         await self.refresh()
-        self._cluster.registered_listeners.append(self._registered)
+        self._unsubscribe = self._cluster.events.server_registered.subscribe(self._registered)
         self._poller = asyncio.create_task(self._poll())
 
     async def close(self) -> None:
         self.end_streams()
         self._restore_signals()
-        with contextlib.suppress(ValueError):
-            self._cluster.registered_listeners.remove(self._registered)
+        self._unsubscribe()
         tasks = [t for t in (self._poller, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -178,7 +181,7 @@ class BroadcastService:
 
     def end_streams_on_exit_signals(self) -> None:
         """End the streams at SIGTERM or SIGINT, before uvicorn waits for open responses
-        (moot.ems.web.streams); `close` stops watching."""
+        (moot.infra.streams); `close` stops watching."""
         self._restore_signals()
         self._restore_signals = exit_signals.register(self.end_streams)
 
@@ -188,13 +191,14 @@ class BroadcastService:
         self,
         text: str,
         *,
-        sent_by: str,
+        by: Identity,
         until: datetime | None = None,
         show_for: timedelta | None = None,
     ) -> Broadcast:
         """Store the message, then show it: on this node's pages and room servers at once,
         on other nodes' at their next poll. InvalidChange (nothing stored) if it cannot."""
         text = checked_text(text)
+        sent_by = by.name
         now = utcnow()
         expires_at = expiry(now, until=until, show_for=show_for)
         async with self._sessions() as session:
@@ -205,9 +209,15 @@ class BroadcastService:
             message = Broadcast.of(row)
         log.info("message to all users %d from %s, until %s", message.id, sent_by, expires_at)
         self._learn(message)
+        await self._audit(
+            by,
+            "broadcast.send",
+            str(message.id),
+            {"text": message.text, "expires_at": message.expires_at.isoformat()},
+        )
         return message
 
-    async def withdraw(self, broadcast_id: int) -> Broadcast | None:
+    async def withdraw(self, broadcast_id: int, *, by: Identity) -> Broadcast | None:
         """Stop showing a message now; None if there is no such message."""
         async with self._sessions() as session:
             row = await store.get_broadcast(session, broadcast_id)
@@ -220,6 +230,7 @@ class BroadcastService:
             message = Broadcast.of(row)
         if self._current.pop(broadcast_id, None) is not None:
             self._forget(message)  # other nodes take it away at their next poll
+        await self._audit(by, "broadcast.withdraw", str(broadcast_id))
         return message
 
     async def listed(self) -> list[Broadcast]:

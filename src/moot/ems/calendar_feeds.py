@@ -14,13 +14,15 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.ems.auth.service import AuthService, Identity, NotSignedIn
-from moot.ems.ical import CalendarMeeting
+from moot.core.ical import CalendarMeeting
+from moot.core.permissions import Action, Subject
+from moot.ems.auth.identity import Identity
+from moot.ems.auth.service import AuthService, NotSignedIn
 from moot.ems.meetings import MeetingService
+from moot.ems.schedule import Schedule
 from moot.ems.store import feeds as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingRow
-from moot.permissions import Action, Subject
 
 
 def _hash(token: str) -> str:
@@ -32,10 +34,12 @@ class CalendarFeeds:
         self,
         sessions: async_sessionmaker[AsyncSession],
         meetings: MeetingService,
+        schedule: Schedule,
         auth: AuthService,
     ) -> None:
         self._sessions = sessions
         self._meetings = meetings
+        self._schedule = schedule
         self._auth = auth
 
     def url(self, token: str) -> str:
@@ -89,7 +93,7 @@ class CalendarFeeds:
     async def meetings_of(self, subject: Subject) -> list[CalendarMeeting]:
         """What `subject` moderates and may see: their own feed."""
         name = subject.name or ""
-        return await self._meetings.moderated_by(name, self._visible_to(subject))
+        return await self._schedule.moderated_by(name, self._visible_to(subject))
 
     def _visible_to(self, subject: Subject) -> Callable[[MeetingRow], bool]:
         def visible(row: MeetingRow) -> bool:

@@ -25,16 +25,17 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import cluster_config
-from moot.cluster_config import DEFAULTS, Effective, effective
+from moot.core import configuration as cluster_config
+from moot.core.configuration import DEFAULTS, Effective, effective
+from moot.core.placement import ServerState
+from moot.ems.auth.identity import Audit, Identity, no_audit
 from moot.ems.cluster.manager import ClusterManager, CommandFailed
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
-from moot.ems.store import config as store
+from moot.ems.store import configuration as store
 from moot.ems.store import servers as server_store
-from moot.ems.store.config import CLUSTER
+from moot.ems.store.configuration import CLUSTER
 from moot.ems.store.db import utcnow
-from moot.placement import ServerState
 
 log = logging.getLogger("moot.ems.config")
 
@@ -121,10 +122,15 @@ class ServerView:
 
 class ConfigService:
     def __init__(
-        self, *, sessions: async_sessionmaker[AsyncSession], cluster: ClusterManager
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        cluster: ClusterManager,
+        audit: Audit = no_audit,
     ) -> None:
         self._sessions = sessions
         self._cluster = cluster
+        self._audit = audit
         self._scopes: dict[str, Scope] = {}
         self.version = 0  # the newest version of any scope known here
         self._lock = asyncio.Lock()  # one change at a time on this node
@@ -132,8 +138,7 @@ class ConfigService:
         self._applied: dict[str, int] = {}  # what servers connected here answered
         self._registered_url: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
-        cluster.on_registered = self._registered
-        cluster.recording_allowed = self.recording_allowed
+        cluster.events.server_registered.subscribe(self._registered)
 
     # -- reading -----------------------------------------------------------
 
@@ -222,16 +227,40 @@ class ConfigService:
         *,
         based_on: int,
         replace: bool,
-        changed_by: str,
+        changed_by: str | None = None,
+        by: Identity | None = None,
         comment: str = "",
     ) -> int:
         """Store a new version of a scope and deliver it; returns its version number.
+        `by` (who is audited) names the change unless `changed_by` does.
 
         replace: the values are the whole scope (PUT); else they change the keys given,
         and a key given as None goes back to the default (cluster) or to the cluster's
         value (a server). Raises ConfigConflict, UnknownServer, or ConfigError (nothing
         is stored). Nothing changed: nothing stored, the current version is returned.
         """
+        version = await self._change(
+            scope,
+            values,
+            based_on=based_on,
+            replace=replace,
+            changed_by=changed_by or (by.name if by is not None else "?"),
+            comment=comment,
+        )
+        if by is not None:
+            await self._audit(by, "config.change", scope, {"version": version, "comment": comment})
+        return version
+
+    async def _change(
+        self,
+        scope: str,
+        values: dict[str, Any],
+        *,
+        based_on: int,
+        replace: bool,
+        changed_by: str,
+        comment: str,
+    ) -> int:
         why = control_character(comment)
         if why is not None:
             raise InvalidChange("comment", why)

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from moot.config import EmsSettings
+from moot.core.permissions import Action
 from moot.ems import moderator_keys
 from moot.ems.admission import Admission
-from moot.ems.auth.service import ANONYMOUS, AuthService, Identity, cluster_administrator
+from moot.ems.auth.identity import ANONYMOUS, Identity, cluster_administrator
+from moot.ems.auth.service import AuthService
 from moot.ems.auth.tokens import BadToken
+from moot.ems.broadcasts import BroadcastService
 from moot.ems.calendar_feeds import CalendarFeeds
-from moot.ems.cluster.manager import ClusterManager
+from moot.ems.configuration import ConfigService
+from moot.ems.container import Ems
+from moot.ems.files import FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
-from moot.permissions import Action
-
-
-@dataclass(slots=True)
-class Ems:
-    """Everything one EMS process runs, built by the app's lifespan."""
-
-    settings: EmsSettings
-    cluster: ClusterManager
-    meetings: MeetingService
-    servers: ServerService
-    auth: AuthService
-    admission: Admission
-    feeds: CalendarFeeds
+from moot.ems.store.reports import Reports
 
 
 async def get_ems(request: Request) -> Ems:
@@ -135,3 +127,37 @@ FeedsDep = Annotated[CalendarFeeds, Depends(get_feeds)]
 AdminDep = Annotated[Identity, Depends(require_admin)]
 MeetingsDep = Annotated[MeetingService, Depends(get_meetings)]
 ServersDep = Annotated[ServerService, Depends(get_servers)]
+
+
+def get_config(request: Request) -> ConfigService:
+    ems: Ems = request.app.state.ems
+    return ems.config
+
+
+async def get_broadcasts(request: Request) -> BroadcastService:
+    ems: Ems = request.app.state.ems
+    return ems.broadcasts
+
+
+async def get_files(request: Request) -> FileService:
+    ems: Ems = request.app.state.ems
+    return ems.files
+
+
+async def get_reports(request: Request) -> Reports:
+    ems: Ems = request.app.state.ems
+    return ems.reports
+
+
+ConfigDep = Annotated[ConfigService, Depends(get_config)]
+BroadcastsDep = Annotated[BroadcastService, Depends(get_broadcasts)]
+FilesDep = Annotated[FileService, Depends(get_files)]
+ReportsDep = Annotated[Reports, Depends(get_reports)]
+
+
+async def get_schedule(request: Request) -> Schedule:
+    ems: Ems = request.app.state.ems
+    return ems.schedule
+
+
+ScheduleDep = Annotated[Schedule, Depends(get_schedule)]

@@ -1,7 +1,7 @@
 """Files attached to meetings: checked, stored in the database, served, and told to rooms.
 
 An upload is checked whole before anything is stored (`check_upload`, pure): its size, its
-name and its type (moot.ems.filetypes). A batch of files is stored in one transaction, with
+name and its type (moot.core.filetypes). A batch of files is stored in one transaction, with
 the meeting's file count checked inside it, so a refused file leaves none of its batch.
 A request holds one file in memory at a time: the files wait in the request's spooled
 temporary files (on disk past 1 MiB), each is read to be checked, dropped, and read again
@@ -29,13 +29,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
-from moot.config import EmsSettings
+from moot.core.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
+from moot.core.meeting_status import MeetingStatus
+from moot.core.permissions import Action
+from moot.ems.auth.identity import Identity, NotPermitted
+from moot.ems.auth.service import AuthService
 from moot.ems.cluster.manager import ClusterManager
-from moot.ems.filetypes import FileType, FileTypeRefused, check_type, clean_name, human_size
-from moot.ems.meetings import MeetingNotFound
+from moot.ems.errors import Code, DomainError, MeetingNotFound
 from moot.ems.store import files as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import MeetingFileRow, MeetingRow
+from moot.infra.settings import EmsSettings
 from moot.protocol.control import MeetingFile
 
 CAPABILITY_AUDIENCE = "moot-files"
@@ -48,9 +52,11 @@ SLICE = 1024 * 1024
 FORM_ALLOWANCE = 1024 * 1024
 
 
-class FileRefused(Exception):
+class FileRefused(DomainError):
     """A file that may not be attached; `field` names the form field, `status_code` the
     HTTP answer (413 too large, 415 a refused type, 422 otherwise)."""
+
+    code = Code.FILE_REFUSED
 
     def __init__(self, message: str, *, status_code: int = 422, field: str = "files") -> None:
         super().__init__(message)
@@ -58,8 +64,10 @@ class FileRefused(Exception):
         self.field = field
 
 
-class FileNotFound(Exception):
+class FileNotFound(DomainError):
     """The meeting has no file of this id."""
+
+    code = Code.FILE_NOT_FOUND
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +187,6 @@ class FileService:
         # A lock per meeting with uploads under way: this node stores them in turn, so
         # they queue here rather than each holding a connection while the database waits.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        cluster.files_of = self.links
 
     def _lock(self, meeting_id: str) -> asyncio.Lock:
         lock = self._locks.get(meeting_id)
@@ -214,7 +221,7 @@ class FileService:
             meeting = await store.lock_meeting(session, meeting_id)
             if meeting is None:
                 raise MeetingNotFound(meeting_id)
-            if meeting.status == "ended":
+            if meeting.status == MeetingStatus.ENDED:
                 raise FileRefused("an ended meeting cannot be changed", status_code=409)
             have = await store.count_files(session, meeting_id) - leaving
             if have + len(uploads) > self.limits.max_files:
@@ -320,3 +327,29 @@ class FileService:
             )
             for r in rows
         ]
+
+
+# -- who may download ---------------------------------------------------------
+
+
+def may_download(auth: AuthService, identity: Identity, row: MeetingRow) -> None:
+    """Those who may attend; for a meeting with a password, those who may change it (its
+    moderator, administrators): everyone else proves the password from inside the meeting,
+    whose page's links carry the capability instead."""
+    auth.require_on(identity, Action.ATTEND, row)
+    if (
+        row.password_hash is not None
+        and not auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
+    ):
+        raise NotPermitted(
+            "this meeting has a password: its files are open from inside the meeting",
+            signed_in=identity.claims is not None,
+        )
+
+
+def download_allowed(auth: AuthService, identity: Identity, row: MeetingRow) -> bool:
+    try:
+        may_download(auth, identity, row)
+    except NotPermitted:
+        return False
+    return True

@@ -7,243 +7,46 @@ mode), so two people arriving at once never open it on two servers.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.core.meeting_status import MeetingStatus
+from moot.core.placement import ServerState
 from moot.ems import moderator_keys
-from moot.ems.api.schemas import MeetingCreate, MeetingPatch
+from moot.ems.attending import (
+    AttendInfo,
+    CannotAttend,
+    NotRecorded,
+    NotYetOpen,
+    Unavailable,
+    hash_password,
+    socket_base,
+)
+from moot.ems.changes import BOOKING_FIELDS, new_meeting_id
 from moot.ems.cluster.manager import (
     ClusterManager,
     CommandFailed,
     NoRoomServer,
     record_segment,
 )
-from moot.ems.errors import InvalidChange, InvalidQuery
+from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.hashing import off_loop
-from moot.ems.ical import CalendarMeeting
+from moot.ems.model.meetings import MeetingCreate, MeetingPatch
+from moot.ems.occurrences import repeat_rule, write_occurrences
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
 from moot.ems.store.db import utcnow
-from moot.ems.store.meetings import Reader
-from moot.ems.store.models import AttendanceRow, MeetingExceptionRow, MeetingRow, OccurrenceRow
-from moot.ems.store.occurrences import CalendarEntry, CalendarPage, SortKey, When
+from moot.ems.store.models import AttendanceRow, MeetingRow
 from moot.ems.store.recordings import RecordedSegment
-from moot.ems.throttle import Throttle, TooMany
-from moot.placement import ServerState
-from moot.recurrence import (
-    Exceptions,
-    Moved,
-    RecurrenceError,
-    first_start,
-    is_occurrence,
-    last_end,
-    normalize_rule,
-    occurrences,
-)
-from moot.tokens import InvalidToken, JoinClaims, Role, sign_join_token, verify_join_token
 
 log = logging.getLogger("moot.ems.meetings")
 
 # How far in the past a "scheduled" start may lie (clock skew, slow forms).
 START_SLACK = timedelta(minutes=1)
-# How long after its join token expired a meeting page may still rejoin by itself.
-REJOIN_WINDOW = 12 * 3600
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
-# A change to any of these books a scheduled meeting again (its hours, size or place).
-_BOOKING_FIELDS = frozenset(
-    {"start", "duration_minutes", "expected_participants", "location", "location_required"}
-)
-
-
-# Occurrences of a repeating meeting without an end are written this far ahead.
-OCCURRENCES_AHEAD = timedelta(days=2 * 365)
-MAX_CALENDAR_RANGE = timedelta(days=62)
-
-
-def _rule(text: str | None, start: datetime, timezone: str, *, instant: bool) -> str | None:
-    """The canonical repeat rule, checked against the meeting's start and time zone."""
-    if text is None:
-        return None
-    if instant:
-        raise InvalidChange("recurrence", "a meeting that starts now does not repeat; schedule it")
-    try:
-        return normalize_rule(text, start, timezone=timezone)
-    except RecurrenceError as exc:
-        raise InvalidChange("recurrence", str(exc)) from exc
-
-
-def exceptions_of_rows(rows: list[MeetingExceptionRow]) -> Exceptions:
-    return Exceptions(
-        skipped=frozenset(r.original_start for r in rows if r.skipped),
-        moved={
-            r.original_start: Moved(start=r.new_start, duration_minutes=r.new_duration_minutes)
-            for r in rows
-            if not r.skipped and r.new_start is not None
-        },
-    )
-
-
-async def write_occurrences(session: AsyncSession, row: MeetingRow, now: datetime) -> None:
-    """Write when the meeting happens, from its start, duration, rule and exceptions."""
-    exceptions = exceptions_of_rows(await occurrence_store.exceptions_of(session, row.id))
-    rule, zone = row.recurrence, row.timezone
-    row.series_end_at = last_end(
-        start=row.start_at,
-        duration_minutes=row.duration_minutes,
-        rule=rule,
-        timezone=zone,
-        exceptions=exceptions,
-    )
-    found = occurrences(
-        start=row.start_at,
-        duration_minutes=row.duration_minutes,
-        rule=rule,
-        timezone=zone,
-        exceptions=exceptions,
-        range_from=first_start(start=row.start_at, rule=rule, timezone=zone, exceptions=exceptions),
-        range_to=row.series_end_at or max(now, row.start_at) + OCCURRENCES_AHEAD,
-    )
-    await occurrence_store.replace(
-        session, row.id, [When(o.original_start, o.start, o.end) for o in found]
-    )
-
-
-class MeetingNotFound(Exception):
-    pass
-
-
-class CannotAttend(Exception):
-    """The meeting cannot be entered now; the message tells the person why."""
-
-
-class NotAllowed(CannotAttend):
-    """The request carries no valid proof of who is asking."""
-
-
-class NotRecorded(Exception):
-    """The meeting has no recording (not recorded, or not started yet)."""
-
-
-class NotYetOpen(CannotAttend):
-    """A scheduled meeting before its time: who comes early waits in its lobby."""
-
-    def __init__(self, opens_at: datetime) -> None:
-        super().__init__(f"this meeting opens at {opens_at:%Y-%m-%d %H:%M} UTC")
-        self.opens_at = opens_at
-
-
-class Unavailable(Exception):
-    """No room server can host the meeting now."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttendInfo:
-    """The few facts about a meeting that attending it needs."""
-
-    id: str
-    name: str
-    moderator: str
-    status: str
-    server_name: str | None
-    epoch: int
-    password_hash: str | None
-    # Who may enter, and as what (moot.permissions reads these: auth.service.MeetingLike).
-    partition: str | None = None
-    restricted_to: tuple[str, ...] = ()
-    unlisted: bool = False
-    moderator_key_hash: str | None = None
-
-    @classmethod
-    def of(cls, row: MeetingRow) -> AttendInfo:
-        return cls(
-            id=row.id,
-            name=row.name,
-            moderator=row.moderator,
-            status=row.status,
-            server_name=row.server_name,
-            epoch=row.epoch,
-            password_hash=row.password_hash,
-            partition=row.partition,
-            restricted_to=tuple(row.restricted_to),
-            unlisted=row.unlisted,
-            moderator_key_hash=row.moderator_key_hash,
-        )
-
-    @property
-    def needs_password(self) -> bool:
-        return self.password_hash is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Entrant:
-    """Who enters a meeting: the name shown (unique in the meeting), the person behind it,
-    the role, and what renewing their token checks again (moot.tokens.JoinClaims.proof)."""
-
-    name: str
-    person: str
-    role: Role
-    proof: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AttendRedirect:
-    url: str
-    role: Role
-    socket_url: str
-    token: str
-
-
-def _socket_base(http_url: str) -> str:
-    return "ws" + http_url.removeprefix("http")
-
-
-def new_meeting_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def check_password(stored: str, password: str) -> bool:
-    try:
-        _, salt, digest = stored.split("$")
-        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
-    except ValueError:
-        return False
-    return hmac.compare_digest(candidate.hex(), digest)
-
-
-# Changes that decide who moderates a meeting or may enter it (Action.CHANGE_ACCESS).
-ACCESS_FIELDS = ("moderator", "password", "restricted_to")
-
-
-def changes_access(row: MeetingRow, changes: dict[str, Any]) -> list[str]:
-    """The fields of `changes` that would change who moderates or may enter the meeting
-    (a password given counts: it cannot be compared)."""
-    changed = []
-    if "moderator" in changes and changes["moderator"] != row.moderator:
-        changed.append("moderator")
-    if "password" in changes and (changes["password"] or row.password_hash is not None):
-        changed.append("password")
-    if "restricted_to" in changes and sorted(
-        e.casefold() for e in changes["restricted_to"] or []
-    ) != sorted(e.casefold() for e in row.restricted_to):
-        changed.append("restricted_to")
-    return changed
 
 
 class MeetingService:
@@ -252,19 +55,11 @@ class MeetingService:
         *,
         sessions: async_sessionmaker[AsyncSession],
         cluster: ClusterManager,
-        signing_key: Ed25519PrivateKey,
-        join_token_ttl: int,
         public_url: str,
         early_join: timedelta,
-        throttle: Throttle,
-        password_failures_per_address: int,
     ) -> None:
-        self._sessions = sessions
-        self._throttle = throttle
-        self._password_failures = password_failures_per_address
+        self._sessions = self.sessions = sessions
         self._cluster = cluster
-        self._key = signing_key
-        self._ttl = join_token_ttl
         self.public_url = public_url
         self._early_join = early_join
         # Meetings whose moderator was told that their time is over (told once).
@@ -273,10 +68,14 @@ class MeetingService:
         # Running meetings by id: attending is the hot path (bench/attend.py).
         self._running: dict[str, AttendInfo] = {}
         self._changes = 0
-        cluster.on_meeting_changed = self.forget
+        cluster.events.meeting_changed.subscribe(self.forget)
 
     def join_url(self, meeting_id: str) -> str:
         return f"{self.public_url}/m/{meeting_id}"
+
+    def lock(self, meeting_id: str) -> asyncio.Lock:
+        """Changes of one meeting, and its start, take turns."""
+        return self._lock(meeting_id)
 
     def _lock(self, meeting_id: str) -> asyncio.Lock:
         return self._locks.setdefault(meeting_id, asyncio.Lock())
@@ -313,11 +112,11 @@ class MeetingService:
             restricted_to=list(data.restricted_to),
             partition=partition,
             moderator_key_hash=moderator_key_hash,
-            recurrence=_rule(data.recurrence, start, data.timezone, instant=instant),
+            recurrence=repeat_rule(data.recurrence, start, data.timezone, instant=instant),
             record=data.record,
             password_hash=await off_loop(hash_password, data.password) if data.password else None,
             tools=list(data.tools),
-            status="scheduled",
+            status=MeetingStatus.SCHEDULED,
             epoch=0,
         )
         if row.unlisted:
@@ -391,11 +190,11 @@ class MeetingService:
                 raise InvalidChange(key, "must not be null")
         async with self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 raise InvalidChange("status", "an ended meeting cannot be changed")
             if (
                 "record" in changes
-                and row.status != "scheduled"
+                and row.status != MeetingStatus.SCHEDULED
                 and changes["record"] != row.record
             ):
                 # Everyone in it was told on entering whether it is recorded.
@@ -403,7 +202,7 @@ class MeetingService:
                     "record", "whether a meeting is recorded is set before it starts"
                 )
             timing = {"start", "duration_minutes", "recurrence", "timezone"} & changes.keys()
-            if timing and row.status != "scheduled":
+            if timing and row.status != MeetingStatus.SCHEDULED:
                 raise InvalidChange(
                     sorted(timing)[0], "the time of a meeting in progress cannot be changed"
                 )
@@ -449,7 +248,7 @@ class MeetingService:
                 row.duration_minutes = changes["duration_minutes"]
             if timing:
                 rule = changes.get("recurrence", row.recurrence)
-                row.recurrence = _rule(rule, row.start_at, row.timezone, instant=False)
+                row.recurrence = repeat_rule(rule, row.start_at, row.timezone, instant=False)
             if "password" in changes:
                 password = changes["password"]
                 row.password_hash = await off_loop(hash_password, password) if password else None
@@ -457,17 +256,17 @@ class MeetingService:
             if timing:
                 await write_occurrences(session, row, utcnow())
             await session.commit()
-            if row.status == "scheduled" and _BOOKING_FIELDS & changes.keys():
+            if row.status == MeetingStatus.SCHEDULED and BOOKING_FIELDS & changes.keys():
                 self._cluster.book(row, utcnow())  # booked again for its new hours or size
             self.forget(meeting_id)
-            if row.status == "in_progress" and row.server_name:
-                self._cluster.rebook(row.server_name, row.id, row.expected_participants)
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
+                self._cluster.resize(row.server_name, row.id, row.expected_participants)
             return row
 
     async def delete(self, meeting_id: str) -> None:
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "in_progress" and row.server_name:
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, "deleted")
             self._cluster.unbook(row.id)
             await session.delete(row)
@@ -492,7 +291,7 @@ class MeetingService:
             over = await occurrence_store.running_past_their_end(session, now, self._early_join)
         for meeting_id in due:
             try:
-                await self._start_for_attendee(meeting_id, now)
+                await self.start_for_attendee(meeting_id, now)
             except (CannotAttend, Unavailable) as exc:
                 log.warning("meeting %s could not open at its start: %s", meeting_id, exc)
         for row in over:
@@ -525,14 +324,14 @@ class MeetingService:
         """One occurrence of a repeating meeting is over: it waits for the next, chat kept."""
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status != "in_progress":
+            if row.status != MeetingStatus.IN_PROGRESS:
                 return
             if row.server_name:
                 await self._cluster.close_meeting(
                     row.id, row.server_name, "this occurrence is over"
                 )
             self._cluster.unbook(row.id)
-            row.status = "scheduled"
+            row.status = MeetingStatus.SCHEDULED
             row.server_name = None
             await store.close_occurrence(session, row, now)
             await session.commit()
@@ -542,9 +341,9 @@ class MeetingService:
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
         async with self._lock(meeting_id), self._sessions() as session:
             row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 return row
-            if row.status == "in_progress" and row.server_name:
+            if row.status == MeetingStatus.IN_PROGRESS and row.server_name:
                 await self._cluster.close_meeting(row.id, row.server_name, f"ended by {by}")
             now = utcnow()
             self._cluster.unbook(row.id)
@@ -578,168 +377,6 @@ class MeetingService:
             )
         return row, segments
 
-    async def occurrences_of(
-        self, meeting_id: str, after: datetime | None = None, limit: int = 50
-    ) -> tuple[MeetingRow, list[OccurrenceRow]]:
-        async with self._sessions() as session:
-            row = await self._get(session, meeting_id)
-            return row, await occurrence_store.of_meeting(
-                session, meeting_id, after=after, limit=limit
-            )
-
-    async def calendar(
-        self,
-        range_from: datetime,
-        range_to: datetime,
-        q: str | None = None,
-        reader: Reader = Reader(),
-        *,
-        limit: int = 2000,
-        after: tuple[datetime, str] | None = None,
-    ) -> list[CalendarEntry]:
-        """Listed meetings' occurrences that overlap the range, by start (a page of them)."""
-        if range_to <= range_from:
-            raise InvalidQuery("to", "must lie after from")
-        if range_to - range_from > MAX_CALENDAR_RANGE:
-            raise InvalidQuery("to", "a calendar range is at most 62 days")
-        async with self._sessions() as session:
-            return await occurrence_store.in_range(
-                session, range_from, range_to, q=q, reader=reader, limit=limit, after=after
-            )
-
-    async def calendar_page(
-        self,
-        days: list[tuple[datetime, datetime]],
-        range_from: datetime,
-        range_to: datetime,
-        *,
-        q: str | None = None,
-        reader: Reader = Reader(),
-        sort: SortKey = "start",
-        order: Literal["asc", "desc"] = "asc",
-        offset: int = 0,
-        limit: int = 25,
-    ) -> CalendarPage:
-        """The calendar page's counts per day and one page of its list."""
-        async with self._sessions() as session:
-            return await occurrence_store.calendar_page(
-                session,
-                days,
-                range_from,
-                range_to,
-                q=q,
-                reader=reader,
-                sort=sort,
-                order=order,
-                offset=offset,
-                limit=limit,
-            )
-
-    async def exceptions(self, meeting_id: str) -> list[MeetingExceptionRow]:
-        async with self._sessions() as session:
-            await self._get(session, meeting_id)
-            return await occurrence_store.exceptions_of(session, meeting_id)
-
-    async def set_exception(
-        self,
-        meeting_id: str,
-        original_start: datetime,
-        *,
-        new_start: datetime | None = None,
-        duration_minutes: int | None = None,
-    ) -> MeetingRow:
-        """Skip one occurrence of a repeating meeting (no new start), or move it."""
-        original = original_start.astimezone(UTC)
-        async with self._lock(meeting_id), self._sessions() as session:
-            row = await self._get(session, meeting_id)
-            if row.recurrence is None:
-                raise InvalidChange(
-                    "original_start", "this meeting does not repeat: change its start instead"
-                )
-            if row.status == "ended":
-                raise InvalidChange("original_start", "an ended meeting cannot be changed")
-            if not is_occurrence(
-                start=row.start_at,
-                rule=row.recurrence,
-                timezone=row.timezone,
-                original_start=original,
-            ):
-                raise InvalidChange("original_start", "the repeat rule has no occurrence then")
-            now = utcnow()
-            if original + timedelta(minutes=row.duration_minutes) <= now:
-                raise InvalidChange("original_start", "that occurrence is over")
-            if new_start is not None and new_start < now - START_SLACK:
-                raise InvalidChange("start", "the new start lies in the past")
-            await occurrence_store.set_exception(
-                session,
-                meeting_id,
-                original,
-                skipped=new_start is None,
-                new_start=None if new_start is None else new_start.astimezone(UTC),
-                new_duration_minutes=duration_minutes,
-            )
-            await session.flush()
-            await write_occurrences(session, row, now)
-            await session.commit()
-            return row
-
-    async def remove_exception(self, meeting_id: str, original_start: datetime) -> MeetingRow:
-        """The occurrence happens as the rule says again."""
-        async with self._lock(meeting_id), self._sessions() as session:
-            row = await self._get(session, meeting_id)
-            found = await occurrence_store.remove_exception(
-                session, meeting_id, original_start.astimezone(UTC)
-            )
-            if not found:
-                raise InvalidChange(
-                    "original_start", "that occurrence is neither skipped nor moved"
-                )
-            await session.flush()
-            await write_occurrences(session, row, utcnow())
-            await session.commit()
-            return row
-
-    async def calendar_entry(self, meeting_id: str) -> CalendarMeeting:
-        async with self._sessions() as session:
-            row = await self._get(session, meeting_id)
-            return self._calendar_meeting(
-                row, await occurrence_store.exceptions_of(session, row.id)
-            )
-
-    async def moderated_by(
-        self, name: str, visible: Callable[[MeetingRow], bool]
-    ) -> list[CalendarMeeting]:
-        """The meetings `name` moderates that have not ended and `visible` lets through, for
-        a personal calendar feed."""
-        async with self._sessions() as session:
-            rows = [r for r in await store.moderated_by(session, name) if visible(r)]
-            return [
-                self._calendar_meeting(r, await occurrence_store.exceptions_of(session, r.id))
-                for r in rows
-            ]
-
-    def _calendar_meeting(
-        self, row: MeetingRow, exceptions: list[MeetingExceptionRow]
-    ) -> CalendarMeeting:
-        return CalendarMeeting(
-            id=row.id,
-            name=row.name,
-            moderator=row.moderator,
-            start=row.start_at,
-            duration_minutes=row.duration_minutes,
-            timezone=row.timezone,
-            url=f"{self.public_url}/meetings/{row.id}",
-            updated_at=row.updated_at,
-            rule=row.recurrence,
-            skipped=frozenset(e.original_start for e in exceptions if e.skipped),
-            moved={
-                e.original_start: (e.new_start, e.new_duration_minutes)
-                for e in exceptions
-                if e.new_start is not None
-            },
-            status=row.status,  # type: ignore[arg-type]
-        )
-
     def test_targets(self, limit: int = 3) -> list[tuple[str, str]]:
         """Room servers the Test Meeting page tries a WebSocket to: (name, socket URL)."""
         servers = [
@@ -748,7 +385,7 @@ class MeetingService:
             if s.state is ServerState.ONLINE and s.link is not None and self._cluster.answering(s)
         ]
         servers.sort(key=lambda s: (s.participants, s.name))
-        return [(s.name, _socket_base(s.url) + "/test/ws") for s in servers[:limit]]
+        return [(s.name, socket_base(s.url) + "/test/ws") for s in servers[:limit]]
 
     async def find_by_name(self, name: str) -> MeetingRow | None:
         """The meeting of exactly this name (how unlisted meetings are found)."""
@@ -758,6 +395,11 @@ class MeetingService:
     async def list(self, query: store.MeetingQuery) -> tuple[list[MeetingRow], str | None]:
         async with self._sessions() as session:
             return await store.list_meetings(session, query)
+
+    @staticmethod
+    async def get_in(session: AsyncSession, meeting_id: str) -> MeetingRow:
+        """The meeting, read in `session`; MeetingNotFound if there is none."""
+        return await MeetingService._get(session, meeting_id)
 
     @staticmethod
     async def _get(session: AsyncSession, meeting_id: str) -> MeetingRow:
@@ -776,7 +418,7 @@ class MeetingService:
         changes_before = self._changes
         info = AttendInfo.of(await self.get(meeting_id))
         # Cache only if nothing was forgotten while we read: the row may be stale.
-        if info.status == "in_progress" and self._changes == changes_before:
+        if info.status == MeetingStatus.IN_PROGRESS and self._changes == changes_before:
             self._running[meeting_id] = info
         return info
 
@@ -785,75 +427,13 @@ class MeetingService:
         self._changes += 1
         self._running.pop(meeting_id, None)
 
-    def old_token(self, meeting_id: str, token: str) -> JoinClaims:
-        """The claims of a join token we signed for this meeting, expired at most
-        REJOIN_WINDOW ago (how a meeting page that lost its room server asks back in);
-        NotAllowed if it is not one."""
-        try:
-            return verify_join_token(
-                self._key.public_key(), token, meeting_id=meeting_id, expired_for=REJOIN_WINDOW
-            )
-        except InvalidToken as exc:
-            raise NotAllowed(str(exc)) from exc
-
-    async def check_password(self, info: AttendInfo, password: str, address: str) -> None:
-        """CannotAttend unless `password` is the meeting's; guesses are throttled per meeting
-        and address (reserved before the check), and hashed off the event loop."""
-        try:
-            reservation = await self._throttle.reserve(
-                [(f"meeting:{info.id}:{address}", self._password_failures)]
-            )
-        except TooMany as exc:
-            raise CannotAttend(
-                f"too many wrong passwords for this meeting from your address: wait "
-                f"{exc.minutes} minute{'s' if exc.minutes != 1 else ''} and try again"
-            ) from exc
-        try:
-            right = await off_loop(check_password, info.password_hash or "", password)
-        except BaseException:
-            await self._throttle.give_back(reservation)
-            raise
-        if not right:
-            raise CannotAttend("wrong or missing meeting password")
-        await self._throttle.give_back(reservation)  # the right password is no failed guess
-
-    async def attend(self, info: AttendInfo, entrant: Entrant) -> AttendRedirect:
-        """Start the meeting if it should run, then a signed redirect to its room server.
-
-        Who enters, under which name and in which role, was decided before (admission.py):
-        this signs what it was told.
-        """
-        if info.status != "in_progress":
-            info = await self._start_for_attendee(info.id)
-        server = self._cluster.registry.get(info.server_name or "")
-        if server is None or server.link is None or not self._cluster.answering(server):
-            raise Unavailable(
-                "the room server hosting this meeting is not reachable; try again shortly"
-            )
-        token = sign_join_token(
-            self._key,
-            meeting_id=info.id,
-            user=entrant.name,
-            role=entrant.role,
-            epoch=info.epoch,
-            ttl_seconds=self._ttl,
-            person=entrant.person,
-            proof=entrant.proof,
-        )
-        return AttendRedirect(
-            url=f"{server.url}/meeting/{info.id}?token={token}",
-            role=entrant.role,
-            socket_url=_socket_base(server.url) + f"/meeting/{info.id}/ws?token={token}",
-            token=token,
-        )
-
-    async def _start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
+    async def start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
         async with self._lock(meeting_id):
             async with self._sessions() as session:
                 row = await self._get(session, meeting_id)
-            if row.status == "ended":
+            if row.status == MeetingStatus.ENDED:
                 raise CannotAttend("this meeting has ended")
-            if row.status == "scheduled":
+            if row.status == MeetingStatus.SCHEDULED:
                 now = now or utcnow()
                 async with self._sessions() as session:
                     happening = await occurrence_store.current(
@@ -872,7 +452,7 @@ class MeetingService:
                     started = await store.record_host(
                         session,
                         row.id,
-                        status="scheduled",
+                        status=MeetingStatus.SCHEDULED,
                         epoch=epoch_before,
                         server_name=row.server_name or "",
                         new_epoch=row.epoch,
@@ -900,7 +480,7 @@ class MeetingService:
             raise Unavailable(f"no room server can host this meeting now: {exc}") from exc
         except CommandFailed as exc:
             raise Unavailable(str(exc)) from exc
-        row.status = "in_progress"
+        row.status = MeetingStatus.IN_PROGRESS
         row.server_name = server.name
         row.epoch = epoch
         row.started_at = now

@@ -3,7 +3,7 @@
 A meeting made by someone who is not signed in (or by the cluster administrator, from the
 command line) comes with a key: random, shown once (in the API's 201 and on the page that
 says the meeting was created, as the moderator link `/m/{id}?key=…`), stored only as its
-SHA-256. Whoever presents it moderates the meeting (moot.permissions, `moderator_of`):
+SHA-256. Whoever presents it moderates the meeting (moot.core.permissions, `moderator_of`):
 browsers keep it in a cookie of their own per meeting, API clients send it in the
 `X-Moderator-Key` header. Issuing a new key ends the old one. Pure: no I/O.
 """

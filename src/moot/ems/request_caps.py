@@ -1,4 +1,4 @@
-"""How large a request to the EMS may be (moot.body_limit): small, bar the uploads.
+"""How large a request to the EMS may be (moot.infra.body_limit): small, bar the uploads.
 
 Multipart requests to the routes that take meeting files may carry every file a meeting may
 have (FileLimits.request_bytes); every other body (JSON, forms, anything) at most
@@ -12,8 +12,8 @@ import re
 
 from starlette.types import Scope
 
-from moot.body_limit import Cap, CapOf, is_multipart
-from moot.ems.filetypes import human_size
+from moot.core.filetypes import human_size
+from moot.infra.body_limit import Cap, CapOf, is_multipart
 
 # The routes whose forms and API take files: the new-meeting and change forms, the API.
 UPLOAD_PATHS = re.compile(r"^/(meetings/new|meetings/[^/]+/edit|api/v1/meetings/[^/]+/files)$")

@@ -8,19 +8,21 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.ems.api.schemas import (
+from moot.ems.auth.identity import Audit, Identity, no_audit
+from moot.ems.cluster.manager import ClusterManager, limits_of
+from moot.ems.cluster.registry import LiveServer
+from moot.ems.errors import Code, DomainError, InvalidChange
+from moot.ems.model.servers import (
     DEFAULT_DRAIN_MINUTES,
     ClusterMeeting,
     ClusterOut,
     ClusterServer,
+    DrainRequest,
     ServerCreate,
     ServerEventOut,
     ServerOut,
     ServerPatch,
 )
-from moot.ems.cluster.manager import ClusterManager, limits_of
-from moot.ems.cluster.registry import LiveServer
-from moot.ems.errors import InvalidChange
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as store
 from moot.ems.store.db import utcnow
@@ -29,20 +31,27 @@ from moot.ems.store.models import RoomServerRow
 log = logging.getLogger("moot.ems.servers")
 
 
-class ServerNotFound(Exception):
-    pass
+class ServerNotFound(DomainError):
+    code = Code.SERVER_NOT_FOUND
 
 
-class ServerConflict(Exception):
+class ServerConflict(DomainError):
     """The change clashes with the cluster's state; the message says how."""
+
+    code = Code.SERVER_CONFLICT
 
 
 class ServerService:
     def __init__(
-        self, *, sessions: async_sessionmaker[AsyncSession], cluster: ClusterManager
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        cluster: ClusterManager,
+        audit: Audit = no_audit,
     ) -> None:
         self._sessions = sessions
         self._cluster = cluster
+        self._audit = audit
 
     def _out(self, row: RoomServerRow) -> ServerOut:
         live = self._cluster.registry.get(row.name)
@@ -76,7 +85,7 @@ class ServerService:
         async with self._sessions() as session:
             return self._out(await self._get(session, name))
 
-    async def add(self, data: ServerCreate) -> ServerOut:
+    async def add(self, data: ServerCreate, *, by: Identity) -> ServerOut:
         row = RoomServerRow(**data.model_dump(), draining=False, status="offline")
         async with self._sessions() as session:
             session.add(row)
@@ -88,9 +97,10 @@ class ServerService:
             LiveServer(name=row.name, url=row.url, limits=limits_of(row), draining=False)
         )
         log.info("room server %s added (%s)", row.name, row.url)
+        await self._audit(by, "server.add", data.name, data.model_dump(mode="json"))
         return self._out(row)
 
-    async def update(self, name: str, patch: ServerPatch) -> ServerOut:
+    async def update(self, name: str, patch: ServerPatch, *, by: Identity) -> ServerOut:
         changes = patch.model_dump(exclude_unset=True)
         for key in ("url", "max_active_meetings", "max_users_per_meeting", "location", "draining"):
             if key in changes and changes[key] is None:
@@ -109,15 +119,18 @@ class ServerService:
             if was_draining != row.draining:
                 self._cluster.set_drain_deadline(row.name, row.drain_deadline)
                 log.info("room server %s %s", name, "drains" if row.draining else "drains no more")
-            return self._out(row)
+            out = self._out(row)
+        await self._audit(
+            by, "server.change", name, patch.model_dump(mode="json", exclude_unset=True)
+        )
+        return out
 
-    async def drain(
-        self, name: str, *, deadline: timedelta | None = None, evacuate: bool = False
-    ) -> ServerOut:
+    async def drain(self, name: str, request: DrainRequest, *, by: Identity) -> ServerOut:
         """No new meetings go there; at the deadline (or now) its meetings move elsewhere.
 
         Again on a draining server: a new deadline replaces the old one; none keeps it.
         """
+        deadline, evacuate = request.deadline, request.evacuate
         async with self._sessions() as session:
             row = await self._get(session, name)
             if evacuate:
@@ -140,9 +153,10 @@ class ServerService:
                 name,
                 row.drain_deadline.isoformat() if row.drain_deadline else "?",
             )
+        await self._audit(by, "server.drain", name, request.model_dump(mode="json"))
         return await self.get(name)
 
-    async def remove(self, name: str, *, force: bool = False) -> None:
+    async def remove(self, name: str, *, force: bool = False, by: Identity) -> None:
         """Remove a server that hosts no meeting; with `force`, move its meetings first."""
         async with self._sessions() as session:
             row = await self._get(session, name)
@@ -185,6 +199,7 @@ class ServerService:
             name,
             " after its meetings moved" if active else "",
         )
+        await self._audit(by, "server.remove", name, {"force": force})
 
     async def events(self, name: str, limit: int) -> list[ServerEventOut]:
         async with self._sessions() as session:

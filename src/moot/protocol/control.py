@@ -215,7 +215,7 @@ class Notice(_Message):
 
 
 class ApplyConfig(_Message):
-    """The room server's effective cluster configuration (moot.cluster_config): apply it now.
+    """The room server's effective cluster configuration (moot.core.configuration): apply it now.
 
     `values` is a plain mapping, not a closed model, so a room server older than the EMS
     ignores keys it does not know instead of refusing the whole configuration.

@@ -23,7 +23,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
@@ -31,10 +31,10 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from moot import metrics
-from moot.bus import Link, LinkClosed
+from moot.bus import Dialer, Link, LinkClosed
 from moot.bus.base import TlsRefused
-from moot.cluster_config import ConfigError
+from moot.core.configuration import ConfigError
+from moot.infra.tokens import load_public_key
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.client import ChatLine
 from moot.protocol.control import (
@@ -55,13 +55,12 @@ from moot.protocol.control import (
     Status,
     parse_down,
 )
+from moot.room import metrics
 from moot.room.host import HostedMeeting, MeetingHost
-from moot.tokens import load_public_key
 
 log = logging.getLogger("moot.room.agent")
 T = TypeVar("T")
 
-Dialer = Callable[[], Awaitable[Link]]
 # How long a chat line may wait for the EMS's journal before the sender must resend it:
 # long enough to ride out a restart of the EMS, during which lines wait, in order.
 JOURNAL_TIMEOUT = 15.0

@@ -14,11 +14,16 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from moot import __version__, metrics
-from moot.body_limit import BodyLimit, fixed
-from moot.cluster_config import ice_servers
-from moot.negotiation import wants_html
+from moot import __version__
+from moot.core.configuration import ice_servers
+from moot.core.text import sentence
+from moot.infra.body_limit import BodyLimit, fixed
+from moot.infra.metrics import CONTENT_TYPE_LATEST, exposition
+from moot.infra.negotiation import wants_html
+from moot.infra.security_headers import SecurityHeaders
+from moot.infra.tokens import InvalidToken, verify_join_token
 from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
+from moot.room import metrics
 from moot.room.agent import Agent
 from moot.room.connection import Connection
 from moot.room.host import (
@@ -26,11 +31,8 @@ from moot.room.host import (
     MeetingHost,
     MeetingNotHere,
     NameTaken,
-    name_taken_text,
 )
-from moot.security_headers import SecurityHeaders
-from moot.text import sentence
-from moot.tokens import InvalidToken, verify_join_token
+from moot.room.texts import name_taken_text
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -225,7 +227,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
     @app.get("/metrics")
     async def metrics_page() -> Response:
         """Prometheus text format; `async def`: read on the event loop, between two awaits."""
-        return Response(metrics.exposition(app_metrics), media_type=metrics.CONTENT_TYPE_LATEST)
+        return Response(exposition(app_metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

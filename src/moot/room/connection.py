@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from moot.tokens import Role
+from moot.infra.tokens import Role
 
 log = logging.getLogger("moot.room.connection")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, TypeAdapter
 
-from moot.cluster_config import ClusterConfig, for_room
+from moot.core.configuration import ClusterConfig, for_room
 from moot.protocol.client import (
     Ack,
     ChatLine,
@@ -42,6 +41,7 @@ from moot.protocol.control import (
 )
 from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
+from moot.room.texts import name_taken_text, too_fast_text
 
 log = logging.getLogger("moot.room.host")
 
@@ -486,20 +486,6 @@ class MeetingHost:
             return
         wire = f'{{"type":"roster","roster":{meeting.roster_json()}}}'
         self._fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])
-
-
-def too_fast_text(per_minute: int, wait: float) -> str:
-    return (
-        f"you are sending chat lines too fast: at most {per_minute} a minute here;"
-        f" wait {max(1, math.ceil(wait))} s"
-    )
-
-
-def name_taken_text(name: str) -> str:
-    return (
-        f"Someone else in this meeting is called {name}: "
-        "open the meeting again and choose another name."
-    )
 
 
 def _now() -> datetime:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from moot.bus import Link
-from moot.bus.direct import dial
-from moot.config import RoomSettings
+from moot.bus.direct import dialer
+from moot.infra.settings import RoomSettings
 from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
 from moot.room.app import create_app
@@ -57,9 +56,6 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
 
     client_certificate = ems_tls is not None and settings.room_client_cert is not None
 
-    async def dialer() -> Link:
-        return await dial(settings.ems_url, ems_tls, client_certificate=client_certificate)
-
     return Agent(
         name=settings.room_name,
         url=settings.resolved_room_url(),
@@ -71,7 +67,7 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
             location=settings.location,
         ),
         host=MeetingHost(),
-        dial=dialer,
+        dial=dialer(settings.ems_url, ems_tls, client_certificate=client_certificate),
     )
 
 
@@ -84,7 +80,7 @@ async def run_room(
     """Serve until SIGINT/SIGTERM (exit 0) or until the EMS refuses us (exit 2).
 
     https: serve the meeting pages over HTTPS with it; ems_tls: for the control channel.
-    Both come from moot.tls, which checked the files before anything started.
+    Both come from moot.infra.tls, which checked the files before anything started.
     """
     agent = build_agent(settings, ems_tls)
     app = create_app(agent, settings.ems_url)

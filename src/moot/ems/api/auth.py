@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from moot.ems.auth.service import SignInFailed
 from moot.ems.deps import AuthDep, IdentityDep, client_address
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -37,11 +36,8 @@ class MeOut(BaseModel):
 @router.post("/token", response_model=TokenOut, responses={401: {}, 429: {}})
 async def token(body: SignIn, request: Request, auth: AuthDep) -> TokenOut | Response:
     """Sign in: a token every EMS node honours until it expires or is signed out."""
-    try:
-        signed, claims = await auth.sign_in(body.username, body.password, client_address(request))
-    except SignInFailed as exc:
-        code = 429 if "too many" in str(exc) else 401
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+    # SignInFailed: 401, or 429 when throttled (moot.ems.web.errors).
+    signed, claims = await auth.sign_in(body.username, body.password, client_address(request))
     return TokenOut(token=signed, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
 
 

@@ -5,20 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from moot.ems.broadcasts import MAX_SHOW, MAX_TEXT, Broadcast, BroadcastService
-from moot.ems.deps import AdminDep, AuthDep, require_admin
-
-
-async def get_broadcasts(request: Request) -> BroadcastService:
-    service: BroadcastService = request.app.state.broadcasts
-    return service
-
-
-BroadcastsDep = Annotated[BroadcastService, Depends(get_broadcasts)]
+from moot.ems.broadcasts import MAX_SHOW, MAX_TEXT, Broadcast
+from moot.ems.deps import AdminDep, AuthDep, BroadcastsDep, require_admin
 
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"], dependencies=[Depends(require_admin)])
 # Public: every page of the Meeting Center listens, signed in or not. Not in the OpenAPI
@@ -70,15 +62,7 @@ async def send_broadcast(
     It shows at once on every open page and on those opened before it expires.
     """
     show_for = timedelta(minutes=body.show_minutes) if body.show_minutes is not None else None
-    sent = await broadcasts.send(
-        body.text, sent_by=admin.name, until=body.expires_at, show_for=show_for
-    )
-    await auth.audit(
-        admin,
-        "broadcast.send",
-        str(sent.id),
-        {"text": sent.text, "expires_at": sent.expires_at.isoformat()},
-    )
+    sent = await broadcasts.send(body.text, by=admin, until=body.expires_at, show_for=show_for)
     return BroadcastOut.of(sent)
 
 
@@ -96,10 +80,9 @@ async def withdraw_broadcast(
     auth: AuthDep,
 ) -> Response:
     """Stop showing a message now: pages take it away."""
-    withdrawn = await broadcasts.withdraw(broadcast_id)
+    withdrawn = await broadcasts.withdraw(broadcast_id, by=admin)
     if withdrawn is None:
         raise HTTPException(404, f"message {broadcast_id} not found")
-    await auth.audit(admin, "broadcast.withdraw", str(broadcast_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,15 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from moot.ems.api.meetings import allowed, meeting_out
-from moot.ems.api.schemas import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
-from moot.ems.auth.service import NotPermitted
-from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
+from moot.core.permissions import Action
+from moot.ems.api.meetings import meeting_out
+from moot.ems.auth.identity import NotPermitted
+from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep, ScheduleDep
 from moot.ems.errors import InvalidQuery
 from moot.ems.meetings import MeetingService
+from moot.ems.model.meetings import ExceptionIn, ExceptionOut, MeetingOut, OccurrenceOut
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 from moot.ems.store.occurrences import CalendarEntry
-from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["calendar"])
 
@@ -101,6 +101,7 @@ async def calendar(
     request: Request,
     response: Response,
     meetings: MeetingsDep,
+    schedule: ScheduleDep,
     from_: Annotated[datetime, Query(alias="from")],
     to: Annotated[datetime, Query()],
     q: Annotated[str | None, Query(max_length=200, description="name or moderator")] = None,
@@ -122,7 +123,7 @@ async def calendar(
     _aware("to", to)
     auth.require(identity, Action.BROWSE)
     after = _decode_cursor(cursor) if cursor else None
-    found = await meetings.calendar(
+    found = await schedule.calendar(
         from_, to, q or None, auth.reader_of(identity), limit=limit + 1, after=after
     )
     if len(found) > limit:
@@ -155,6 +156,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def meeting_occurrences(
     meeting_id: str,
     meetings: MeetingsDep,
+    schedule: ScheduleDep,
     identity: IdentityDep,
     auth: AuthDep,
     after: Annotated[datetime | None, Query(description="only those ending after")] = None,
@@ -162,17 +164,21 @@ async def meeting_occurrences(
 ) -> list[OccurrenceOut]:
     """When the meeting happens: its occurrences by start (one if it does not repeat)."""
     _aware("after", after)
-    row, found = await meetings.occurrences_of(meeting_id, after, limit)
-    allowed(auth, identity, Action.BROWSE, row)
+    row, found = await schedule.occurrences_of(meeting_id, after, limit)
+    auth.require_on(identity, Action.BROWSE, row)
     return [occurrence_out(meetings, o, row) for o in found]
 
 
 @router.get("/meetings/{meeting_id}/exceptions", response_model=list[ExceptionOut])
 async def list_exceptions(
-    meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+    meeting_id: str,
+    meetings: MeetingsDep,
+    schedule: ScheduleDep,
+    identity: IdentityDep,
+    auth: AuthDep,
 ) -> list[ExceptionOut]:
-    allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
-    return [exception_out(r) for r in await meetings.exceptions(meeting_id)]
+    auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
+    return [exception_out(r) for r in await schedule.exceptions(meeting_id)]
 
 
 @router.post(
@@ -181,11 +187,16 @@ async def list_exceptions(
     status_code=status.HTTP_201_CREATED,
 )
 async def add_exception(
-    meeting_id: str, body: ExceptionIn, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
+    meeting_id: str,
+    body: ExceptionIn,
+    meetings: MeetingsDep,
+    schedule: ScheduleDep,
+    identity: IdentityDep,
+    auth: AuthDep,
 ) -> MeetingOut:
     """Skip one occurrence of a repeating meeting, or move it to another time."""
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
-    row = await meetings.set_exception(
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
+    row = await schedule.set_exception(
         meeting_id,
         body.original_start,
         new_start=body.start,
@@ -198,12 +209,13 @@ async def add_exception(
 async def remove_exception(
     meeting_id: str,
     meetings: MeetingsDep,
+    schedule: ScheduleDep,
     original_start: Annotated[datetime, Query(description="the occurrence to restore")],
     identity: IdentityDep,
     auth: AuthDep,
 ) -> Response:
     """The occurrence happens as the repeat rule says again (who may change the meeting)."""
     _aware("original_start", original_start)
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
-    await meetings.remove_exception(meeting_id, original_start)
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
+    await schedule.remove_exception(meeting_id, original_start)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

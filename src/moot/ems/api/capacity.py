@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from moot.ems.api.schemas import (
+from moot.core.placement import HOUR
+from moot.ems.deps import EmsDep, require_admin
+from moot.ems.errors import InvalidQuery
+from moot.ems.model.capacity import (
     CapacityPlanOut,
     CapacityWarningOut,
     HourOut,
@@ -15,9 +18,6 @@ from moot.ems.api.schemas import (
     PlanWarningOut,
     ServerHourOut,
 )
-from moot.ems.deps import EmsDep, require_admin
-from moot.ems.errors import InvalidQuery
-from moot.placement import HOUR
 
 router = APIRouter(
     dependencies=[Depends(require_admin)], prefix="/api/v1/capacity", tags=["capacity"]

@@ -3,7 +3,7 @@
 Attaching and removing need the right to change the meeting; downloading, the right to
 attend it (for a meeting with a password: the right to change its password), or a link from
 inside the meeting (its capability, the proof that its holder got in). Downloads are served so
-that no file can run script in the Meeting Center's origin (moot.ems.filetypes).
+that no file can run script in the Meeting Center's origin (moot.core.filetypes).
 """
 
 from __future__ import annotations
@@ -11,31 +11,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from moot.ems.api.meetings import allowed
-from moot.ems.auth.service import AuthService, Identity, NotPermitted
-from moot.ems.deps import AuthDep, IdentityDep, MeetingsDep
-from moot.ems.files import FileService, read_uploads
-from moot.ems.filetypes import content_disposition, extension_of, type_of
-from moot.ems.store.models import MeetingFileRow, MeetingRow
-from moot.permissions import Action
+from moot.core.filetypes import content_disposition, extension_of, type_of
+from moot.core.permissions import Action
+from moot.ems.deps import AuthDep, FilesDep, IdentityDep, MeetingsDep
+from moot.ems.files import FileService, may_download, read_uploads
+from moot.ems.store.models import MeetingFileRow
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["files"])
 
 # A served file is a document of its own: no script, no plug-in, no form, nothing loaded.
 SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
 FileId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-async def get_files(request: Request) -> FileService:
-    files: FileService = request.app.state.files
-    return files
-
-
-FilesDep = Annotated[FileService, Depends(get_files)]
 
 
 class FileOut(BaseModel):
@@ -66,29 +56,6 @@ def file_out(files: FileService, row: MeetingFileRow) -> FileOut:
     )
 
 
-def may_download(auth: AuthService, identity: Identity, row: MeetingRow) -> None:
-    """Those who may attend; for a meeting with a password, those who may change it (its
-    moderator, administrators): everyone else proves the password from inside the meeting,
-    whose page's links carry the capability instead."""
-    allowed(auth, identity, Action.ATTEND, row)
-    if (
-        row.password_hash is not None
-        and not auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
-    ):
-        raise NotPermitted(
-            "this meeting has a password: its files are open from inside the meeting",
-            signed_in=identity.claims is not None,
-        )
-
-
-def download_allowed(auth: AuthService, identity: Identity, row: MeetingRow) -> bool:
-    try:
-        may_download(auth, identity, row)
-    except NotPermitted:
-        return False
-    return True
-
-
 _REFUSALS: dict[int | str, dict[str, str]] = {
     401: {"description": "Sign in first."},
     403: {"description": "Not allowed."},
@@ -101,7 +68,7 @@ async def list_files(
     meeting_id: str, meetings: MeetingsDep, files: FilesDep, identity: IdentityDep, auth: AuthDep
 ) -> FileList:
     """The meeting's files, in the order they were attached (who may see the meeting)."""
-    allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
     return FileList(items=[file_out(files, r) for r in await files.of_meeting(meeting_id)])
 
 
@@ -127,7 +94,7 @@ async def upload_files(
 ) -> FileList:
     """Attach files (multipart/form-data, field `file`): all of them, or none if one is
     refused. A running meeting's pages list them at once."""
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
     uploads = await read_uploads(file, files.limits)
     ids = set(await files.add(meeting_id, uploads, identity.name))
     return FileList(
@@ -187,7 +154,7 @@ async def delete_file(
     auth: AuthDep,
 ) -> Response:
     """Remove a file: who may change the meeting. A running meeting's pages drop it at once."""
-    allowed(auth, identity, Action.MODIFY, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
     await files.get(meeting_id, file_id)  # 404 if it has no such file
     await files.remove(meeting_id, [file_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,8 +8,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from moot.core.permissions import Action
 from moot.ems import moderator_keys
-from moot.ems.api.schemas import (
+from moot.ems.attending import CannotAttend, NotAllowed, Unavailable
+from moot.ems.auth.identity import NotPermitted
+from moot.ems.changes import changes_access
+from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
+from moot.ems.errors import InvalidQuery, MeetingNotFound
+from moot.ems.meetings import MeetingService
+from moot.ems.model.meetings import (
     Attendee,
     MeetingCreate,
     MeetingCreated,
@@ -18,28 +25,13 @@ from moot.ems.api.schemas import (
     MeetingPage,
     MeetingPatch,
     ModeratorKeyOut,
-    RecordedEvent,
     RecordingOut,
-    RecordingSegment,
     RejoinOut,
     RejoinRequest,
 )
-from moot.ems.auth.service import AuthService, Identity, NotPermitted
-from moot.ems.deps import AdmissionDep, AuthDep, IdentityDep, MeetingsDep
-from moot.ems.errors import InvalidQuery
-from moot.ems.meetings import (
-    CannotAttend,
-    MeetingNotFound,
-    MeetingService,
-    NotAllowed,
-    Unavailable,
-    changes_access,
-)
-from moot.ems.store.db import utcnow
+from moot.ems.recordings import recording_out
 from moot.ems.store.meetings import MeetingQuery, SortKey, StatusFilter
 from moot.ems.store.models import AttendanceRow, MeetingRow
-from moot.ems.store.recordings import RecordedSegment
-from moot.permissions import Action
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
 
@@ -74,66 +66,6 @@ def meeting_out(service: MeetingService, row: MeetingRow) -> MeetingOut:
     )
 
 
-def recording_out(
-    service: MeetingService, row: MeetingRow, segments: list[RecordedSegment]
-) -> RecordingOut:
-    """The segments in order, as one recording: offsets count from its first moment."""
-    origin = segments[0].segment.started_at
-    now = utcnow()
-
-    def offset(at: datetime) -> float:
-        return round(max(0.0, (at - origin).total_seconds()), 3)
-
-    out = []
-    for number, recorded in enumerate(segments, start=1):
-        segment = recorded.segment
-        events = [
-            RecordedEvent(
-                at=j.at,
-                offset_seconds=offset(j.at),
-                kind="chat",
-                user=j.sender,
-                text=str(j.body.get("text", "")),
-            )
-            for j in recorded.journal
-        ] + [
-            RecordedEvent(at=at, offset_seconds=offset(at), kind=change, user=user)
-            for at, user, change in recorded.roster
-        ]
-        events.sort(key=lambda e: e.at)
-        out.append(
-            RecordingSegment(
-                number=number,
-                epoch=segment.epoch,
-                server=segment.server_name,
-                started_at=segment.started_at,
-                ended_at=segment.ended_at,
-                end_reason=segment.end_reason,
-                offset_seconds=offset(segment.started_at),
-                events=events,
-            )
-        )
-    last = segments[-1].segment.ended_at or now
-    return RecordingOut(
-        meeting_id=row.id,
-        name=row.name,
-        complete=row.status == "ended",
-        duration_seconds=offset(last),
-        segments=out,
-        playback_url=f"{service.public_url}/recordings/{row.id}",
-    )
-
-
-def allowed(auth: AuthService, identity: Identity, action: Action, row: MeetingRow) -> None:
-    """NotPermitted (401/403) unless `identity` may do `action` on the meeting. A meeting of
-    another partition is not found at all: its existence is none of their business."""
-    decision = auth.decide_on(identity, action, row)
-    if not decision.allowed:
-        if "another partition" in decision.reason:
-            raise MeetingNotFound(row.id)
-        raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
-
-
 def attendee_out(row: AttendanceRow) -> Attendee:
     return Attendee(
         user=row.user_name,
@@ -163,7 +95,7 @@ async def create_meeting(
     if identity.claims is not None and "moderator" not in body.model_fields_set:
         body = body.model_copy(update={"moderator": identity.claims.username})
     partition = identity.claims.partition if identity.claims else None
-    key = moderator_keys.new_key() if needs_moderator_key(identity) else None
+    key = moderator_keys.new_key() if identity.needs_moderator_key() else None
     row = await meetings.create(
         body,
         partition=partition,
@@ -174,11 +106,6 @@ async def create_meeting(
         moderator_key=key,
         moderator_url=f"{meetings.join_url(row.id)}?key={key}" if key else None,
     )
-
-
-def needs_moderator_key(identity: Identity) -> bool:
-    """A creator who will not be recognised by sign-in: anonymous, or the cluster secret."""
-    return identity.claims is None or identity.claims.source == "cluster-secret"
 
 
 @router.post(
@@ -192,7 +119,7 @@ async def new_moderator_key(
 ) -> ModeratorKeyOut:
     """A new moderator key (the moderator or an administrator): the old one opens nothing
     from now on. Shown this once."""
-    allowed(auth, identity, Action.CHANGE_ACCESS, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.CHANGE_ACCESS, await meetings.get(meeting_id))
     key = await meetings.new_moderator_key(meeting_id)
     return ModeratorKeyOut(
         moderator_key=key, moderator_url=f"{meetings.join_url(meeting_id)}?key={key}"
@@ -240,7 +167,7 @@ async def get_meeting(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> MeetingDetail:
     row, attendance = await meetings.get_with_attendance(meeting_id)
-    allowed(auth, identity, Action.BROWSE, row)
+    auth.require_on(identity, Action.BROWSE, row)
     return MeetingDetail(
         **meeting_out(meetings, row).model_dump(),
         attendance=[attendee_out(a) for a in attendance],
@@ -252,7 +179,7 @@ async def get_recording(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> RecordingOut:
     """A recorded meeting's segments, one per room server it ran on, in playback order."""
-    allowed(auth, identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
     row, segments = await meetings.recording(meeting_id)
     return recording_out(meetings, row, segments)
 
@@ -264,9 +191,9 @@ async def patch_meeting(
     """Change a meeting. Its moderator, password and restriction only its moderator (or an
     administrator) may change."""
     row = await meetings.get(meeting_id)
-    allowed(auth, identity, Action.MODIFY, row)
+    auth.require_on(identity, Action.MODIFY, row)
     if changes_access(row, body.model_dump(exclude_unset=True)):
-        allowed(auth, identity, Action.CHANGE_ACCESS, row)
+        auth.require_on(identity, Action.CHANGE_ACCESS, row)
     return meeting_out(meetings, await meetings.update(meeting_id, body))
 
 
@@ -274,7 +201,7 @@ async def patch_meeting(
 async def delete_meeting(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> Response:
-    allowed(auth, identity, Action.DELETE, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.DELETE, await meetings.get(meeting_id))
     await meetings.delete(meeting_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -335,6 +262,6 @@ async def end_meeting(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep
 ) -> MeetingOut:
     """End a meeting now: everyone in it is told and it closes on its room server."""
-    allowed(auth, identity, Action.END, await meetings.get(meeting_id))
+    auth.require_on(identity, Action.END, await meetings.get(meeting_id))
     by = identity.claims.username if identity.claims else "the Meeting Center"
     return meeting_out(meetings, await meetings.end(meeting_id, by=by))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from moot import reports as pure
-from moot.ems.deps import require_admin
+from moot.core import reports as pure
+from moot.ems.deps import ReportsDep, require_admin
 from moot.ems.errors import InvalidQuery
 from moot.ems.store.reports import Reports
 
@@ -18,12 +18,6 @@ router = APIRouter(
 )
 
 
-async def get_reports(request: Request) -> Reports:
-    reports: Reports = request.app.state.reports
-    return reports
-
-
-ReportsDep = Annotated[Reports, Depends(get_reports)]
 FromQuery = Annotated[
     str | None,
     Query(

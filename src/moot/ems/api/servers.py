@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from moot.ems.api.schemas import (
+from moot.ems.deps import AdminDep, ServersDep, require_admin
+from moot.ems.model.servers import (
     ClusterOut,
     DrainRequest,
     ServerCreate,
@@ -14,7 +15,6 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.deps import AdminDep, AuthDep, ServersDep, require_admin
 
 # Administrators only: members of the admin group, or the CLI with the cluster secret.
 router = APIRouter(prefix="/api/v1", tags=["servers"], dependencies=[Depends(require_admin)])
@@ -26,12 +26,9 @@ async def list_servers(servers: ServersDep) -> list[ServerOut]:
 
 
 @router.post("/servers", status_code=status.HTTP_201_CREATED, response_model=ServerOut)
-async def add_server(
-    body: ServerCreate, servers: ServersDep, admin: AdminDep, auth: AuthDep
-) -> ServerOut:
+async def add_server(body: ServerCreate, servers: ServersDep, admin: AdminDep) -> ServerOut:
     """Add a room server with its capacity; it joins when it connects."""
-    added = await servers.add(body)
-    await auth.audit(admin, "server.add", body.name, body.model_dump(mode="json"))
+    added = await servers.add(body, by=admin)
     return added
 
 
@@ -42,10 +39,9 @@ async def get_server(name: str, servers: ServersDep) -> ServerOut:
 
 @router.patch("/servers/{name}", response_model=ServerOut)
 async def patch_server(
-    name: str, body: ServerPatch, servers: ServersDep, admin: AdminDep, auth: AuthDep
+    name: str, body: ServerPatch, servers: ServersDep, admin: AdminDep
 ) -> ServerOut:
-    changed = await servers.update(name, body)
-    await auth.audit(admin, "server.change", name, body.model_dump(mode="json", exclude_unset=True))
+    changed = await servers.update(name, body, by=admin)
     return changed
 
 
@@ -62,7 +58,6 @@ async def drain_server(
     name: str,
     servers: ServersDep,
     admin: AdminDep,
-    auth: AuthDep,
     body: Annotated[DrainRequest | None, Body()] = None,
 ) -> ServerOut:
     """No new meetings go to the server; its meetings run to their end, or to the deadline.
@@ -72,8 +67,7 @@ async def drain_server(
     optional. Again on a draining server, a new deadline replaces the old one.
     """
     request = body or DrainRequest()
-    drained = await servers.drain(name, deadline=request.deadline, evacuate=request.evacuate)
-    await auth.audit(admin, "server.drain", name, request.model_dump(mode="json"))
+    drained = await servers.drain(name, request, by=admin)
     return drained
 
 
@@ -82,14 +76,12 @@ async def remove_server(
     name: str,
     servers: ServersDep,
     admin: AdminDep,
-    auth: AuthDep,
     force: Annotated[
         bool, Query(description="Move its meetings to other servers first, then remove it.")
     ] = False,
 ) -> Response:
     """Remove a server that hosts no meeting (drain it first, or force)."""
-    await servers.remove(name, force=force)
-    await auth.audit(admin, "server.remove", name, {"force": force})
+    await servers.remove(name, force=force, by=admin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,6 @@
 """Sign-in: local users and LDAP, throttling, sign-in tokens and their revocation, the audit log.
 
-Who may do what is decided by `moot.permissions.decide` (pure); this service supplies its
+Who may do what is decided by `moot.core.permissions.decide` (pure); this service supplies its
 inputs: the subject (from a verified token, or anonymous) and the policy (from settings).
 """
 
@@ -9,35 +9,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.config import EmsSettings
+from moot.core.permissions import Action, Decision, Policy, Refusal, Subject, Target, decide
 from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
-from moot.ems.auth.ldap import (
-    DirectoryError,
-    LdapDirectory,
-    LdapPartition,
-    LdapSettings,
-    SignInRefused,
-)
+from moot.ems.auth.identity import Identity, MeetingLike, NotPermitted, Person, target_of
+from moot.ems.auth.ldap import DirectoryError, LdapDirectory, SignInRefused
+from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
 from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
 from moot.ems.auth.tokens import verify_session as verify_token
 from moot.ems.auth.users_now import UsersNow
+from moot.ems.errors import Code, DomainError, MeetingNotFound
 from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import Reader
 from moot.ems.store.models import SigningKeyRow, UserRow
 from moot.ems.throttle import Throttle, TooMany
-from moot.permissions import Action, Decision, Policy, Subject, Target, decide
+from moot.infra.settings import EmsSettings
 
 log = logging.getLogger("moot.ems.auth")
 
@@ -47,8 +43,10 @@ RING_REFRESH = 30.0
 REFUSED = "wrong user name or password"
 
 
-class SignInFailed(Exception):
+class SignInFailed(DomainError):
     """The sign-in was refused; `str()` is what the person is told."""
+
+    code: ClassVar[Code] = Code.SIGN_IN_REFUSED
 
 
 class DirectoryDown(SignInFailed):
@@ -56,6 +54,8 @@ class DirectoryDown(SignInFailed):
 
 
 class Throttled(SignInFailed):
+    code = Code.TOO_MANY
+
     def __init__(self, minutes: int) -> None:
         super().__init__(
             f"too many failed sign-ins: wait {minutes} minute{'s' if minutes != 1 else ''} "
@@ -79,101 +79,6 @@ def _ended(
     if {g.casefold() for g in now_groups} != {g.casefold() for g in groups}:
         return "your groups have changed since you signed in: sign in again"
     return ""
-
-
-class NotPermitted(Exception):
-    """`decide` refused; `str()` says why, `signed_in` tells 401 from 403."""
-
-    def __init__(self, reason: str, *, signed_in: bool) -> None:
-        super().__init__(reason)
-        self.signed_in = signed_in
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is asking: a verified sign-in, or nobody; with the moderator keys presented
-    ((meeting id, key) from cookies; ("*", key) from the X-Moderator-Key header)."""
-
-    claims: SessionClaims | None
-    address: str = ""
-    moderator_keys: tuple[tuple[str, str], ...] = ()
-
-    def keys_for(self, meeting_id: str) -> list[str]:
-        return [key for where, key in self.moderator_keys if where in (meeting_id, "*")]
-
-    @property
-    def subject(self) -> Subject:
-        if self.claims is None:
-            return Subject(name=None)
-        return Subject(
-            name=self.claims.username,
-            groups=self.claims.groups,
-            partition=self.claims.partition,
-        )
-
-    @property
-    def name(self) -> str:
-        return self.claims.username if self.claims else "anonymous"
-
-    @property
-    def display_name(self) -> str:
-        return self.claims.display_name if self.claims else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    username: str
-    display_name: str
-    partition: str | None
-
-
-ANONYMOUS = Identity(claims=None)
-CLUSTER_ADMINISTRATOR = "cluster-administrator"
-
-
-def cluster_administrator(admin_group: str, address: str) -> Identity:
-    """Who presents the cluster secret (the CLI on a machine of the cluster)."""
-    claims = SessionClaims(
-        username=CLUSTER_ADMINISTRATOR,
-        display_name="the cluster administrator",
-        groups=frozenset({admin_group}),
-        partition=None,
-        source="cluster-secret",
-        jti="",
-        expires_at=0,
-    )
-    return Identity(claims=claims, address=address)
-
-
-ALL_PARTITIONS = "*"
-
-
-class MeetingLike(Protocol):
-    """What permissions read of a meeting (a MeetingRow, or the cached AttendInfo)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def moderator(self) -> str: ...
-    @property
-    def partition(self) -> str | None: ...
-    @property
-    def restricted_to(self) -> Sequence[str]: ...
-    @property
-    def unlisted(self) -> bool: ...
-    @property
-    def moderator_key_hash(self) -> str | None: ...
-
-
-def target_of(meeting: MeetingLike) -> Target:
-    """A meeting as the permission check sees it."""
-    return Target(
-        moderator=meeting.moderator,
-        partition=meeting.partition,
-        restricted_to=frozenset(meeting.restricted_to),
-        unlisted=meeting.unlisted,
-        id=meeting.id,
-    )
 
 
 def ldap_settings_of(settings: EmsSettings) -> LdapSettings | None:
@@ -456,6 +361,21 @@ class AuthService:
 
     def decide_on(self, identity: Identity, action: Action, meeting: MeetingLike) -> Decision:
         return decide(self.subject_on(identity, meeting), action, target_of(meeting), self.policy)
+
+    def require_on(self, identity: Identity, action: Action, meeting: MeetingLike) -> None:
+        """NotPermitted (401/403) unless `identity` may do `action` on the meeting. A meeting
+        of another partition is not found at all: its existence is none of their business."""
+        self.enforce(self.decide_on(identity, action, meeting), identity, meeting.id)
+
+    @staticmethod
+    def enforce(decision: Decision, identity: Identity, meeting_id: str) -> None:
+        """Raise what a refused decision on a meeting means: MeetingNotFound for another
+        partition's, NotPermitted otherwise."""
+        if decision.allowed:
+            return
+        if decision.refusal is Refusal.OTHER_PARTITION:
+            raise MeetingNotFound(meeting_id)
+        raise NotPermitted(decision.reason, signed_in=identity.claims is not None)
 
     def decide_subject(self, subject: Subject, action: Action, meeting: MeetingLike) -> Decision:
         return decide(subject, action, target_of(meeting), self.policy)

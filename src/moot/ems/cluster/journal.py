@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import metrics
 from moot.bus import LinkClosed
+from moot.ems import metrics
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.store import journal as store
+from moot.infra.metrics import timed
 from moot.protocol.control import JournalAck, JournalAppend, JournalEntry
 
 log = logging.getLogger("moot.ems.journal")
@@ -55,7 +56,7 @@ class JournalWriter:
             for pending, error in acks:
                 await self._acknowledge(pending, error)
 
-    @metrics.timed(metrics.JOURNAL_BATCH_SECONDS)
+    @timed(metrics.JOURNAL_BATCH_SECONDS)
     async def _write(self, batch: list[_Pending]) -> list[tuple[_Pending, str]]:
         async with self._sessions() as session:
             hosts = await store.hosts_of(session, {p.append.meeting_id for p in batch})

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from moot.bus import Link
-from moot.placement import LoadTable, ServerLoad, ServerState
+from moot.core.placement import LoadTable, ServerLoad, ServerState
 from moot.protocol.control import MeetingStatus, ServerLimits, Status
 
 
@@ -93,11 +93,11 @@ class LiveServer:
 
 
 @dataclass(frozen=True, slots=True)
-class Reservation:
+class Booking:
     """A scheduled meeting's booking: its expected participants on a server for its hours."""
 
     server: str
-    hours: tuple[int, int]  # as `moot.placement.hour_span`
+    hours: tuple[int, int]  # as `moot.core.placement.hour_span`
     participants: int
 
 
@@ -107,7 +107,7 @@ class Registry:
     def __init__(self) -> None:
         self._servers: dict[str, LiveServer] = {}
         self._table = LoadTable()
-        self._reservations: dict[str, Reservation] = {}  # by meeting id
+        self._bookings: dict[str, Booking] = {}  # by meeting id
 
     def __contains__(self, name: str) -> bool:
         return name in self._servers
@@ -122,9 +122,9 @@ class Registry:
     def remove(self, name: str) -> LiveServer | None:
         server = self._servers.pop(name, None)
         if server is not None:
-            self._table.remove(name)  # and its reservations
-            for meeting_id in [m for m, r in self._reservations.items() if r.server == name]:
-                del self._reservations[meeting_id]
+            self._table.remove(name)  # and its bookings
+            for meeting_id in [m for m, r in self._bookings.items() if r.server == name]:
+                del self._bookings[meeting_id]
         return server
 
     def refresh(self, server: LiveServer) -> None:
@@ -143,61 +143,63 @@ class Registry:
         """What placement reads: every server's `to_load()`, kept up to date, not rebuilt."""
         return self._table
 
-    # Bookings: meeting id -> expected participants of each meeting placed on a server.
-    # Change them here, not in `server.booked` itself, so that the load row follows; each
-    # refreshes the whole row, so it also counts a meeting just popped from `meetings`.
+    # Hosted meetings: meeting id -> expected participants of each meeting placed on a
+    # server (its live load). Change them here, not in `server.booked` itself, so that the
+    # load row follows; each refreshes the whole row, so it also counts a meeting just
+    # popped from `meetings`.
 
-    def book(
+    def host(
         self, server: LiveServer, meeting_id: str, expected: int, *, instant: bool = False
     ) -> None:
-        """Book (or re-book) a meeting; `instant` marks an instant meeting (kept on a re-book)."""
+        """Count a meeting placed on `server` (again: its new size); `instant` marks an instant
+        meeting (kept when counted again)."""
         server.booked[meeting_id] = expected
         if instant:
             server.instant.add(meeting_id)
         self.refresh(server)
 
-    def unbook(self, server: LiveServer, meeting_id: str) -> None:
+    def unhost(self, server: LiveServer, meeting_id: str) -> None:
         server.booked.pop(meeting_id, None)
         server.instant.discard(meeting_id)
         self.refresh(server)
 
-    def unbook_all(self, server: LiveServer) -> None:
+    def unhost_all(self, server: LiveServer) -> None:
         server.booked.clear()
         server.instant.clear()
         self.refresh(server)
 
-    # Reservations: the bookings of scheduled meetings that have not started, per hour.
+    # Bookings: scheduled meetings that have not started, on a server for their hours.
 
-    def reserve(self, meeting_id: str, reservation: Reservation) -> None:
+    def book(self, meeting_id: str, booking: Booking) -> None:
         """Book a scheduled meeting's server for its hours (replacing its booking, if any).
 
         A server the registry no longer knows takes no booking.
         """
-        self.release(meeting_id)
-        if reservation.server not in self._servers:
+        self.unbook(meeting_id)
+        if booking.server not in self._servers:
             return
-        self._table.reserve(reservation.server, reservation.hours, reservation.participants)
-        self._reservations[meeting_id] = reservation
+        self._table.reserve(booking.server, booking.hours, booking.participants)
+        self._bookings[meeting_id] = booking
 
-    def release(self, meeting_id: str) -> Reservation | None:
+    def unbook(self, meeting_id: str) -> Booking | None:
         """Take a meeting's booking back (it starts, moves in time, ends or is deleted)."""
-        reservation = self._reservations.pop(meeting_id, None)
-        if reservation is not None:
-            self._table.release(reservation.server, reservation.hours, reservation.participants)
-        return reservation
+        booking = self._bookings.pop(meeting_id, None)
+        if booking is not None:
+            self._table.release(booking.server, booking.hours, booking.participants)
+        return booking
 
-    def reservation(self, meeting_id: str) -> Reservation | None:
-        return self._reservations.get(meeting_id)
+    def booking_of(self, meeting_id: str) -> Booking | None:
+        return self._bookings.get(meeting_id)
 
-    def reserved(self, hour: int) -> dict[str, tuple[int, int]]:
+    def booked(self, hour: int) -> dict[str, tuple[int, int]]:
         """`server -> (participants, meetings)` booked in one hour (`LoadTable.reserved`)."""
         return self._table.reserved(hour)
 
     def forget_before(self, hour: int) -> None:
         """Hours before `hour` weigh on no decision: drop their bookings."""
         self._table.forget_before(hour)
-        for meeting_id in [m for m, r in self._reservations.items() if r.hours[1] <= hour]:
-            del self._reservations[meeting_id]
+        for meeting_id in [m for m, r in self._bookings.items() if r.hours[1] <= hour]:
+            del self._bookings[meeting_id]
 
     def host_of(self, meeting_id: str) -> LiveServer | None:
         for server in self._servers.values():

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.core.placement import ServerState
 from moot.ems.cluster.registry import Registry
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import ServerSampleRow
-from moot.placement import ServerState
 
 log = logging.getLogger("moot.ems.samples")
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moot.core.meeting_status import MeetingStatus
 from moot.ems.store.models import JournalRow, MeetingRow
 
 __all__ = ["JournalRow", "append", "history_of", "hosts_of"]
@@ -17,7 +18,7 @@ __all__ = ["JournalRow", "append", "history_of", "hosts_of"]
 async def hosts_of(session: AsyncSession, meeting_ids: set[str]) -> dict[str, tuple[str, int]]:
     """meeting id -> (hosting server, epoch), for meetings in progress."""
     stmt = select(MeetingRow.id, MeetingRow.server_name, MeetingRow.epoch).where(
-        MeetingRow.id.in_(meeting_ids), MeetingRow.status == "in_progress"
+        MeetingRow.id.in_(meeting_ids), MeetingRow.status == MeetingStatus.IN_PROGRESS
     )
     return {row.id: (row.server_name or "", row.epoch) for row in await session.execute(stmt)}
 

@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import table
 
+from moot.core.meeting_status import MeetingStatus
+from moot.ems.errors import InvalidQuery
 from moot.ems.store.models import (
     AttendanceRow,
     MeetingAccessRow,
@@ -46,8 +48,11 @@ _SORT_COLUMNS: dict[str, InstrumentedAttribute[datetime] | InstrumentedAttribute
 }
 
 
-class BadCursor(ValueError):
+class BadCursor(InvalidQuery):
     """The cursor was not made by this query (or was tampered with)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cursor", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,7 @@ class Reader:
 
     `partition`: "*" for administrators (everything), else the reader's partition (None:
     none). `name` and `entries` (their name and groups, lower case) for a signed-in reader;
-    None and empty for an anonymous one. The rules are moot.permissions' `browse`: a
+    None and empty for an anonymous one. The rules are moot.core.permissions' `browse`: a
     meeting of the reader's partition (or of none, for a reader without one) is seen unless
     restricted, or if its moderator is the reader, or if it names the reader or a group of
     theirs; a meeting of no partition is seen by readers of a partition only when it is not
@@ -221,7 +226,11 @@ async def by_exact_name(session: AsyncSession, name: str) -> MeetingRow | None:
     rows = await session.scalars(
         select(MeetingRow)
         .where(MeetingRow.name == name)
-        .order_by(MeetingRow.unlisted.desc(), (MeetingRow.status == "ended"), MeetingRow.start_at)
+        .order_by(
+            MeetingRow.unlisted.desc(),
+            (MeetingRow.status == MeetingStatus.ENDED),
+            MeetingRow.start_at,
+        )
         .limit(1)
     )
     return rows.first()
@@ -231,7 +240,7 @@ async def moderated_by(session: AsyncSession, name: str, limit: int = 500) -> li
     rows = await session.scalars(
         select(MeetingRow)
         .where(func.lower(MeetingRow.moderator) == name.strip().lower())
-        .where(MeetingRow.status != "ended")
+        .where(MeetingRow.status != MeetingStatus.ENDED)
         .order_by(MeetingRow.start_at, MeetingRow.id)
         .limit(limit)
     )
@@ -286,7 +295,7 @@ def _filtered(query: MeetingQuery, matches: ColumnElement[bool] | None) -> Selec
         recorded = select(RecordingSegmentRow.id).where(
             RecordingSegmentRow.meeting_id == MeetingRow.id
         )
-        stmt = stmt.where(MeetingRow.status == "ended", recorded.exists())
+        stmt = stmt.where(MeetingRow.status == MeetingStatus.ENDED, recorded.exists())
     elif query.status is not None:
         stmt = stmt.where(MeetingRow.status == query.status)
     # A time range selects the meetings with an occurrence that overlaps it.
@@ -335,7 +344,7 @@ async def get_meeting(session: AsyncSession, meeting_id: str) -> MeetingRow | No
 
 
 async def meetings_in_progress(session: AsyncSession) -> list[MeetingRow]:
-    stmt = select(MeetingRow).where(MeetingRow.status == "in_progress")
+    stmt = select(MeetingRow).where(MeetingRow.status == MeetingStatus.IN_PROGRESS)
     return list((await session.scalars(stmt)).all())
 
 
@@ -343,7 +352,7 @@ async def scheduled_until_after(session: AsyncSession, now: datetime) -> list[Me
     """Scheduled meetings whose time is not over: the bookings to restore at start-up."""
     rows = await session.scalars(
         select(MeetingRow)
-        .where(MeetingRow.status == "scheduled", MeetingRow.end_at > now)
+        .where(MeetingRow.status == MeetingStatus.SCHEDULED, MeetingRow.end_at > now)
         .order_by(MeetingRow.start_at, MeetingRow.id)
     )
     return list(rows)
@@ -366,7 +375,7 @@ async def record_host(
     values: dict[str, object] = {
         "server_name": server_name,
         "epoch": new_epoch,
-        "status": "in_progress",
+        "status": MeetingStatus.IN_PROGRESS,
         "booked_server": None,
     }
     if started_at is not None:
@@ -384,7 +393,7 @@ async def unbooked_scheduled(session: AsyncSession, now: datetime) -> list[Meeti
     rows = await session.scalars(
         select(MeetingRow)
         .where(
-            MeetingRow.status == "scheduled",
+            MeetingRow.status == MeetingStatus.SCHEDULED,
             MeetingRow.end_at > now,
             MeetingRow.booked_server.is_(None),
             MeetingRow.instant.is_(False),
@@ -398,7 +407,9 @@ async def booked_on(session: AsyncSession, server_name: str) -> list[MeetingRow]
     """Scheduled meetings booked on a server."""
     rows = await session.scalars(
         select(MeetingRow)
-        .where(MeetingRow.status == "scheduled", MeetingRow.booked_server == server_name)
+        .where(
+            MeetingRow.status == MeetingStatus.SCHEDULED, MeetingRow.booked_server == server_name
+        )
         .order_by(MeetingRow.start_at, MeetingRow.id)
     )
     return list(rows)
@@ -406,7 +417,7 @@ async def booked_on(session: AsyncSession, server_name: str) -> list[MeetingRow]
 
 async def meetings_on_server(session: AsyncSession, server_name: str) -> list[MeetingRow]:
     stmt = select(MeetingRow).where(
-        MeetingRow.server_name == server_name, MeetingRow.status == "in_progress"
+        MeetingRow.server_name == server_name, MeetingRow.status == MeetingStatus.IN_PROGRESS
     )
     return list((await session.scalars(stmt)).all())
 
@@ -471,7 +482,7 @@ async def close_occurrence(session: AsyncSession, meeting: MeetingRow, at: datet
 
 async def end_meeting(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
     """The one place a meeting becomes ended: everyone still in it leaves, its recording stops."""
-    meeting.status = "ended"
+    meeting.status = MeetingStatus.ENDED
     meeting.ended_at = at
     await session.execute(
         update(AttendanceRow)

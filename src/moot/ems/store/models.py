@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from moot.core.meeting_status import MeetingStatus
 from moot.ems.store.db import UTCDateTime, utcnow
 
 
@@ -90,7 +91,7 @@ class MeetingRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # scheduled -> in_progress -> ended
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    status: Mapped[str] = mapped_column(String(16), default=MeetingStatus.SCHEDULED)
     server_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # While scheduled: the server its expected participants are booked on for its hours.
     booked_server: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -306,7 +307,7 @@ class MeetingFileRow(Base):
         String(16), ForeignKey("meetings.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(200))
-    # From moot.ems.filetypes (by extension and content), never the browser's claim.
+    # From moot.core.filetypes (by extension and content), never the browser's claim.
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

@@ -32,7 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql._typing import _ColumnsClauseArgument
 
-from moot.ems.api.schemas import MAX_DURATION_MINUTES
+from moot.core.meeting_status import MeetingStatus
+from moot.ems.model.meetings import MAX_DURATION_MINUTES
 from moot.ems.store.meetings import Reader, search_condition, where_visible
 from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
 
@@ -354,7 +355,7 @@ async def due_to_open(session: AsyncSession, now: datetime, limit: int = 500) ->
             OccurrenceRow.start_at >= now - MAX_DURATION,
             OccurrenceRow.start_at <= now,
             OccurrenceRow.end_at > now,
-            MeetingRow.status == "scheduled",
+            MeetingRow.status == MeetingStatus.SCHEDULED,
         )
         .order_by(OccurrenceRow.start_at)
         .limit(limit)
@@ -371,5 +372,7 @@ async def running_past_their_end(
         OccurrenceRow.start_at <= now + early,
         OccurrenceRow.end_at > now,
     )
-    stmt = select(MeetingRow).where(MeetingRow.status == "in_progress", ~happening.exists())
+    stmt = select(MeetingRow).where(
+        MeetingRow.status == MeetingStatus.IN_PROGRESS, ~happening.exists()
+    )
     return list(await session.scalars(stmt))

@@ -2,7 +2,7 @@
 
 The database counts: every query groups by the local day in SQL, so a report over three
 years reads aggregates, not rows. SQLite has no time zones, so the local day is the UTC
-time plus the zone's offset at that time (moot.reports.offset_segments: one offset, or a
+time plus the zone's offset at that time (moot.core.reports.offset_segments: one offset, or a
 CASE over the few pieces between clock changes), cut to its date.
 
 The peak of people present at once is a sweep in SQL too (window functions: SQLite 3.25 and
@@ -12,7 +12,7 @@ comes (0 to 1 stays) and goes (1 to 0), so a person in two tabs or two meetings,
 failover's second stay, counts once; a running sum of those over everyone gives the people
 present after each moment. (report_presence merges stays per person and meeting only: two
 meetings at once would count twice.) The database returns three moments per day (the first,
-the first at the day's most, the last); moot.reports.peaks_of_moments carries the count
+the first at the day's most, the last); moot.core.reports.peaks_of_moments carries the count
 across days without moments.
 """
 
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import column, table
 from sqlalchemy.types import Date, Integer, String
 
-from moot import reports as pure
+from moot.core import reports as pure
 from moot.ems.store.db import UTCDateTime
 from moot.ems.store.models import CapacityWarningRow, LoginFailureRow, LoginRow, ServerSampleRow
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moot.core.meeting_status import MeetingStatus
 from moot.ems.store.models import MeetingRow, RoomServerRow, ServerEventRow
 
 
@@ -21,7 +22,7 @@ async def get_server(session: AsyncSession, name: str) -> RoomServerRow | None:
 
 async def count_active_meetings(session: AsyncSession, name: str) -> int:
     stmt = select(func.count()).where(
-        MeetingRow.server_name == name, MeetingRow.status == "in_progress"
+        MeetingRow.server_name == name, MeetingRow.status == MeetingStatus.IN_PROGRESS
     )
     return int((await session.scalar(stmt)) or 0)
 

@@ -12,9 +12,10 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
-from moot.ems.auth.service import Identity, NotPermitted
-from moot.ems.deps import Ems, get_identity
-from moot.permissions import Action
+from moot.core.permissions import Action
+from moot.ems.auth.identity import Identity, NotPermitted
+from moot.ems.container import Ems
+from moot.ems.deps import get_identity
 
 # (section, title, path), in the order the sub-navigation shows them.
 ADMIN_SECTIONS: tuple[tuple[str, str, str], ...] = (

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from moot.ems.api.broadcasts import BroadcastsDep
+from moot.core.text import sentence
 from moot.ems.broadcasts import DEFAULT_SHOW, MAX_TEXT, BroadcastService
-from moot.ems.deps import AuthDep
+from moot.ems.deps import AuthDep, BroadcastsDep
 from moot.ems.errors import InvalidChange
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.text import sentence
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_admin_page)])
 
@@ -91,7 +90,7 @@ async def send_from_form(
             status_code=422,
         )
     try:
-        sent = await broadcasts.send(text, sent_by=admin.name, show_for=timedelta(minutes=minutes))
+        sent = await broadcasts.send(text, by=admin, show_for=timedelta(minutes=minutes))
     except InvalidChange as exc:
         return await _page(
             request,
@@ -101,12 +100,6 @@ async def send_from_form(
             errors={exc.field: sentence(str(exc))},
             status_code=422,
         )
-    await auth.audit(
-        admin,
-        "broadcast.send",
-        str(sent.id),
-        {"text": sent.text, "expires_at": sent.expires_at.isoformat()},
-    )
     return RedirectResponse(f"/admin/broadcast?sent={sent.id}", status_code=303)
 
 
@@ -122,12 +115,11 @@ async def withdraw_from_form(
     admin: AdminPageDep,
     auth: AuthDep,
 ) -> Response:
-    if not 1 <= broadcast_id < 2**31 or await broadcasts.withdraw(broadcast_id) is None:
+    if not 1 <= broadcast_id < 2**31 or await broadcasts.withdraw(broadcast_id, by=admin) is None:
         return await _page(
             request,
             broadcasts,
             errors={"withdraw": f"There is no message {broadcast_id}."},
             status_code=404,
         )
-    await auth.audit(admin, "broadcast.withdraw", str(broadcast_id))
     return RedirectResponse(f"/admin/broadcast?withdrawn={broadcast_id}", status_code=303)

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from moot.cluster_config import KEYS, MASK, SECTIONS, TOOLS, ClusterConfig, ConfigError, masked
-from moot.ems.api.config import get_config
+from moot.core.configuration import KEYS, MASK, SECTIONS, TOOLS, ClusterConfig, ConfigError, masked
 from moot.ems.configuration import ConfigConflict, ConfigService, UnknownServer
+from moot.ems.deps import get_config
 from moot.ems.errors import InvalidChange
-from moot.ems.store.config import CLUSTER
+from moot.ems.store.configuration import CLUSTER
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.meeting_form import TOOL_LABELS
 from moot.ems.web.security import check_csrf
@@ -211,7 +211,7 @@ async def save_config(request: Request, admin: AdminPageDep) -> Response:
             values,
             based_on=based_on,
             replace=True,
-            changed_by=admin.name,  # as the audit log names them
+            by=admin,
             comment=comment,
         )
     except ConfigError as exc:
@@ -227,8 +227,6 @@ async def save_config(request: Request, admin: AdminPageDep) -> Response:
         return await _page(
             request, config, CLUSTER, problem=f"There is no room server {scope!r}.", status_code=404
         )
-    ems = request.app.state.ems
-    await ems.auth.audit(admin, "config.change", scope, {"version": version, "comment": comment})
     where = "" if scope == CLUSTER else f"server={quote(scope)}&"
     return RedirectResponse(f"/admin/config?{where}saved={version}", status_code=303)
 

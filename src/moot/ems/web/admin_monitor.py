@@ -8,7 +8,7 @@ worked out here from those figures (`alerts_of`, pure).
 
 A stream ends when its reader goes (Starlette cancels it on disconnect) and when the EMS
 stops: uvicorn waits for open answers to finish before it shuts the app down, so the
-streams watch for SIGTERM/SIGINT (moot.ems.web.streams, shared with the messages to all
+streams watch for SIGTERM/SIGINT (moot.infra.streams, shared with the messages to all
 users) and end at once.
 """
 
@@ -29,14 +29,15 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from moot.ems.api.schemas import ClusterOut, ClusterServer
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.deps import Ems, EmsDep, require_admin
+from moot.ems.container import Ems
+from moot.ems.deps import EmsDep, require_admin
+from moot.ems.model.servers import ClusterOut, ClusterServer
 from moot.ems.store.models import CapacityWarningRow
 from moot.ems.web.admin_base import require_admin_page
 from moot.ems.web.pages import message
-from moot.ems.web.streams import event, exit_signals
 from moot.ems.web.templating import templates
+from moot.infra.streams import event, exit_signals
 
 log = logging.getLogger("moot.ems.monitor")
 

@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pygal.style import Style
 
-from moot import reports as pure
-from moot.ems.api.reports import ReportsDep, build
+from moot.core import reports as pure
+from moot.ems.deps import ReportsDep
 from moot.ems.web.admin_base import require_admin_page
 from moot.ems.web.calendar import reader_zone
 from moot.ems.web.meeting_form import COMMON_ZONES
@@ -145,7 +145,7 @@ async def reports_page(
     errors.update(range_errors)
     built = None
     if rng is not None and not errors:
-        built = await build(reports, report, rng)
+        built = await reports.build(report, rng, datetime.now(UTC))
     zones = list(COMMON_ZONES)
     if zone not in zones:
         zones.insert(0, zone)
@@ -177,7 +177,7 @@ async def _report_or_problem(
         return PlainTextResponse(f"{field}: {message}", status_code=422)
     if pure.kind_of(name) is None:
         return PlainTextResponse(f"there is no report named {name!r}", status_code=404)
-    return await build(reports, name, rng)
+    return await reports.build(name, rng, datetime.now(UTC))
 
 
 @router.get("/admin/reports/{name}.csv", response_model=None)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from moot.ems.api.schemas import (
+from moot.ems.deps import ServersDep
+from moot.ems.model.servers import (
     DEFAULT_DRAIN_MINUTES,
     MAX_DRAIN_MINUTES,
     DrainRequest,
@@ -23,7 +24,6 @@ from moot.ems.api.schemas import (
     ServerOut,
     ServerPatch,
 )
-from moot.ems.deps import AuthDep, ServersDep
 from moot.ems.servers import ServerConflict, ServerNotFound
 from moot.ems.web.admin_base import AdminPageDep, require_admin_page
 from moot.ems.web.pages import message
@@ -173,9 +173,7 @@ async def servers_page(
 @router.post(
     "", response_class=HTMLResponse, response_model=None, dependencies=[Depends(check_csrf)]
 )
-async def add_server(
-    request: Request, servers: ServersDep, admin: AdminPageDep, auth: AuthDep
-) -> Response:
+async def add_server(request: Request, servers: ServersDep, admin: AdminPageDep) -> Response:
     """Add a room server; errors come back beside their fields and nothing is saved."""
     form = read_form(await request.form())
     errors: dict[str, str] = {}
@@ -189,10 +187,9 @@ async def add_server(
     if errors:
         return await _list_page(request, servers, form, errors, 422)
     try:
-        await servers.add(body)
+        await servers.add(body, by=admin)
     except ServerConflict as exc:
         return await _list_page(request, servers, form, {"name": str(exc)}, 409)
-    await auth.audit(admin, "server.add", body.name, body.model_dump(mode="json"))
     return RedirectResponse(f"/admin/servers?done=added&server={body.name}", status_code=303)
 
 
@@ -214,7 +211,7 @@ async def edit_page(request: Request, name: str, servers: ServersDep) -> HTMLRes
     dependencies=[Depends(check_csrf)],
 )
 async def edit_server(
-    request: Request, name: str, servers: ServersDep, admin: AdminPageDep, auth: AuthDep
+    request: Request, name: str, servers: ServersDep, admin: AdminPageDep
 ) -> Response:
     try:
         server = await servers.get(name)
@@ -236,10 +233,9 @@ async def edit_server(
             422,
         )
     try:
-        await servers.update(name, patch)
+        await servers.update(name, patch, by=admin)
     except ServerNotFound:
         return _missing(request, name)
-    await auth.audit(admin, "server.change", name, patch.model_dump(mode="json"))
     return RedirectResponse(f"/admin/servers?done=changed&server={name}", status_code=303)
 
 
@@ -273,7 +269,6 @@ async def drain_server(
     name: str,
     servers: ServersDep,
     admin: AdminPageDep,
-    auth: AuthDep,
     deadline_minutes: Annotated[str, Form()] = "",
     evacuate: Annotated[str, Form()] = "",
 ) -> Response:
@@ -299,8 +294,7 @@ async def drain_server(
         return _server_page(
             request, "admin/server_drain.html", _drain_context(server, minutes, errors), 422
         )
-    await servers.drain(name, deadline=drain.deadline, evacuate=drain.evacuate)
-    await auth.audit(admin, "server.drain", name, drain.model_dump(mode="json"))
+    await servers.drain(name, drain, by=admin)
     return RedirectResponse(f"/admin/servers?done=drained&server={name}", status_code=303)
 
 
@@ -311,16 +305,14 @@ async def drain_server(
     dependencies=[Depends(check_csrf)],
 )
 async def end_drain(
-    request: Request, name: str, servers: ServersDep, admin: AdminPageDep, auth: AuthDep
+    request: Request, name: str, servers: ServersDep, admin: AdminPageDep
 ) -> Response:
     """End a drain: the server takes new meetings again."""
     patch = ServerPatch(draining=False)
     try:
-        await servers.update(name, patch)
+        await servers.update(name, patch, by=admin)
     except ServerNotFound:
         return _missing(request, name)
-    changed = patch.model_dump(mode="json", exclude_unset=True)
-    await auth.audit(admin, "server.change", name, changed)
     return RedirectResponse(f"/admin/servers?done=undrained&server={name}", status_code=303)
 
 
@@ -344,12 +336,11 @@ async def remove_server(
     name: str,
     servers: ServersDep,
     admin: AdminPageDep,
-    auth: AuthDep,
     force: Annotated[str, Form()] = "",
 ) -> Response:
     """Remove a server that hosts no meeting; with force, its meetings move first."""
     try:
-        await servers.remove(name, force=bool(force))
+        await servers.remove(name, force=bool(force), by=admin)
     except ServerNotFound:
         return _missing(request, name)
     except ServerConflict as exc:
@@ -367,5 +358,4 @@ async def remove_server(
         return _server_page(
             request, "admin/server_remove.html", {"server": server, "error": error}, 409
         )
-    await auth.audit(admin, "server.remove", name, {"force": bool(force)})
     return RedirectResponse(f"/admin/servers?done=removed&server={name}", status_code=303)

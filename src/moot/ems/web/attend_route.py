@@ -1,8 +1,8 @@
 """`GET /m/{id}`, the hot path of the Meeting Center, ahead of FastAPI's generic layers.
 
 Everyone who attends a meeting passes here, at 9:00 thousands within a minute. The page
-itself is `pages.attend_page` (with the form's POST and the FastAPI route that documents
-the GET, in pages.py); this module only gets its arguments to it faster:
+itself is `attend.attend_page` (with the form's POST and the FastAPI route that documents
+the GET, in attend.py); this module only gets its arguments to it faster:
 
 - the GET is recognised by one regular expression, not tried against the 130 routes of
   the API and the pages in turn (a sixth of attend's time went there);
@@ -25,8 +25,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from moot import metrics
-from moot.ems.deps import Ems, get_identity
+from moot.ems import metrics
+from moot.ems.container import Ems
+from moot.ems.deps import get_identity
+from moot.ems.web import attend as attend_pages
 from moot.ems.web import pages
 from moot.ems.web.security import WebSecurity
 
@@ -48,7 +50,7 @@ async def attend(request: Request) -> Response:
             request, "Link not valid", "This moderator link is not a meeting's.", 422
         )
     identity = await get_identity(request)
-    return await pages.attend_page(
+    return await attend_pages.attend_page(
         request, ems.meetings, ems.admission, identity, meeting_id, name, None, key
     )
 

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from moot.ems.auth.service import NotPermitted
-from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep
+from moot.core.permissions import Action
+from moot.ems.auth.identity import NotPermitted
+from moot.ems.deps import AuthDep, FeedsDep, IdentityDep, MeetingsDep, ScheduleDep
 from moot.ems.store.occurrences import (
     DAY_COUNT_CAP,
     LIST_COUNT_CAP,
@@ -29,7 +30,6 @@ from moot.ems.store.occurrences import (
 )
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.permissions import Action
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,6 +95,7 @@ def _shift_month(first: date, months: int) -> date:
 async def calendar_page(
     request: Request,
     meetings: MeetingsDep,
+    schedule: ScheduleDep,
     month: Annotated[str | None, Query(max_length=7)] = None,
     day: Annotated[str | None, Query(max_length=10)] = None,
     week: Annotated[str | None, Query(max_length=10)] = None,
@@ -132,7 +133,7 @@ async def calendar_page(
     list_from, list_to = _midnight(range_from, zone), _midnight(range_to, zone)
 
     async def read(page: int) -> CalendarPage:
-        return await meetings.calendar_page(
+        return await schedule.calendar_page(
             bounds,
             list_from,
             list_to,
@@ -215,6 +216,7 @@ def _linker(state: dict[str, str | None]) -> Callable[..., str]:
 async def new_feed(
     request: Request,
     meetings: MeetingsDep,
+    schedule: ScheduleDep,
     feeds: FeedsDep,
     auth: AuthDep,
     identity: IdentityDep,
@@ -222,7 +224,7 @@ async def new_feed(
     """A new secret address for the signed-in person's feed, shown on the calendar once."""
     _signed_in(identity)
     request.state.feed_url = await feeds.new_address(identity)
-    return await calendar_page(request, meetings, auth=auth, identity=identity)
+    return await calendar_page(request, meetings, schedule, auth=auth, identity=identity)
 
 
 @router.post("/calendar/feed/stop", dependencies=[Depends(check_csrf)], response_model=None)

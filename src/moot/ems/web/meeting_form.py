@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moot.ems.api.schemas import ALL_TOOLS
+from moot.core.recurrence import RecurrenceError, build_rule
 from moot.ems.errors import InvalidChange
+from moot.ems.model.meetings import ALL_TOOLS
 from moot.ems.store.models import MeetingRow
-from moot.recurrence import RecurrenceError, build_rule
 
 TOOL_LABELS = [
     ("chat", "Chat"),

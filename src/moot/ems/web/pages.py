@@ -2,67 +2,51 @@
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from moot.core.filetypes import human_size
+from moot.core.ical import meeting_calendar
+from moot.core.permissions import Action
+from moot.core.text import sentence
 from moot.ems import moderator_keys
-from moot.ems.admission import Visitor
-from moot.ems.api.files import FilesDep, download_allowed
-from moot.ems.api.meetings import allowed, needs_moderator_key, recording_out
-from moot.ems.api.schemas import MeetingCreate, MeetingPatch
-from moot.ems.auth.service import NotPermitted, SignInFailed
+from moot.ems.attending import Unavailable
 from moot.ems.deps import (
-    SESSION_COOKIE,
-    AdmissionDep,
     AuthDep,
-    FeedsDep,
+    FilesDep,
     IdentityDep,
     MeetingsDep,
+    ScheduleDep,
     ServersDep,
-    client_address,
 )
-from moot.ems.errors import InvalidChange
+from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.files import (
     FileRefused,
     FileService,
     Upload,
     chosen,
     close_uploads,
+    download_allowed,
     read_uploads,
 )
-from moot.ems.filetypes import human_size
-from moot.ems.ical import feed_calendar, meeting_calendar
-from moot.ems.meetings import (
-    AttendInfo,
-    CannotAttend,
-    MeetingNotFound,
-    NotRecorded,
-    NotYetOpen,
-    Unavailable,
-    changes_access,
-)
+from moot.ems.model.meetings import MeetingCreate
 from moot.ems.store.meetings import MeetingQuery
 from moot.ems.store.models import MeetingFileRow, MeetingRow
 from moot.ems.web.meeting_form import (
     COMMON_ZONES,
     TOOL_LABELS,
     FormValues,
-    form_of,
     new_form,
     payload_of,
     read_form,
 )
 from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
-from moot.permissions import Action
-from moot.text import sentence
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,7 +96,7 @@ def _new_form(identity: IdentityDep) -> FormValues:
     return form
 
 
-def _form_context(
+def form_context(
     form: FormValues,
     errors: dict[str, str],
     locations: list[str],
@@ -141,7 +125,7 @@ def _form_context(
     }
 
 
-async def _uploads_of(
+async def uploads_of(
     posted: Any, files: FileService, errors: dict[str, str]
 ) -> tuple[list[Upload], list[str]]:
     """The files chosen in the form, checked; a refusal goes beside the Files field."""
@@ -182,7 +166,7 @@ async def home(
         "home.html",
         {
             **context,
-            **_form_context(_new_form(identity), {}, await servers.locations(), files),
+            **form_context(_new_form(identity), {}, await servers.locations(), files),
             "created": created_meeting,
             "moderator_url": moderator_url,
         },
@@ -199,7 +183,7 @@ _FORM_WORDS = {
 }
 
 
-def _errors_of(exc: ValidationError) -> dict[str, str]:
+def errors_of(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         where = str(error["loc"][0]) if error["loc"] else "form"
@@ -238,7 +222,7 @@ async def create_from_form(
     try:
         form = read_form(posted, posted.getlist)
         errors: dict[str, str] = {}
-        uploads, names = await _uploads_of(posted, files, errors)
+        uploads, names = await uploads_of(posted, files, errors)
         try:
             partition = identity.claims.partition if identity.claims else None
             payload = payload_of(form)
@@ -247,7 +231,7 @@ async def create_from_form(
                 payload["password"] = password
             data = MeetingCreate.model_validate(payload)
             if not errors:
-                key = moderator_keys.new_key() if needs_moderator_key(identity) else None
+                key = moderator_keys.new_key() if identity.needs_moderator_key() else None
                 row = await meetings.create(
                     data,
                     partition=partition,
@@ -256,10 +240,10 @@ async def create_from_form(
                 await _attach_or_undo(meetings, files, row, uploads, identity.name)
                 done = RedirectResponse(f"/?created={row.id}", status_code=303)
                 if key:  # the creator's browser moderates it; the page shows the link
-                    _keep_key(done, request, row.id, key)
+                    keep_key(done, request, row.id, key)
                 return done
         except ValidationError as exc:
-            errors = {**_errors_of(exc), **errors}
+            errors = {**errors_of(exc), **errors}
         except InvalidChange as exc:
             errors[exc.field] = str(exc)
         except FileRefused as exc:
@@ -274,7 +258,7 @@ async def create_from_form(
             "home.html",
             {
                 **context,
-                **_form_context(form, errors, locations, files, chosen_names=names),
+                **form_context(form, errors, locations, files, chosen_names=names),
                 "created": None,
             },
             status_code=503 if unavailable else 422,
@@ -303,57 +287,20 @@ async def test_meeting(request: Request, meetings: MeetingsDep) -> HTMLResponse:
 
 @router.get("/meetings/{meeting_id}.ics", response_model=None)
 async def meeting_ics(
-    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    schedule: ScheduleDep,
+    auth: AuthDep,
+    identity: IdentityDep,
 ) -> Response:
     """The meeting for a calendar: its occurrences, skipped and moved ones included."""
-    try:
-        allowed(auth, identity, Action.BROWSE, await meetings.get(meeting_id))
-        entry = await meetings.calendar_entry(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    auth.require_on(identity, Action.BROWSE, await meetings.get(meeting_id))
+    entry = await schedule.calendar_entry(meeting_id)
     return Response(
         meeting_calendar(entry),
         media_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{meeting_id}.ics"'},
-    )
-
-
-@router.get("/calendar/{person}.ics", response_model=None)
-async def personal_feed(
-    request: Request, person: str, feeds: FeedsDep, auth: AuthDep, identity: IdentityDep
-) -> Response:
-    """One's own calendar feed, signed in: the meetings one moderates (calendar programs,
-    which cannot sign in, use the secret address of /calendar/feeds/{token}.ics)."""
-    person = unquote(person).strip()[:MAX_NAME]
-    claims = identity.claims
-    if claims is None or claims.username.casefold() != person.casefold():
-        raise NotPermitted(
-            "a calendar feed is its owner's: sign in as them, or use their secret feed address",
-            signed_in=claims is not None,
-        )
-    entries = await feeds.meetings_of(identity.subject)
-    return Response(
-        feed_calendar(entries, name=f"Moot meetings of {claims.username}"),
-        media_type="text/calendar; charset=utf-8",
-    )
-
-
-@router.get("/calendar/feeds/{token}.ics", response_model=None)
-async def secret_feed(request: Request, token: str, feeds: FeedsDep) -> Response:
-    """A person's calendar feed at its secret address (subscribe with webcal://)."""
-    found = await feeds.at_address(token[:200])
-    if found is None:
-        return _message(
-            request,
-            "No such feed",
-            "This calendar feed address opens nothing (any more): its owner may have made a "
-            "new one, or stopped it.",
-            404,
-        )
-    owner, entries = found
-    return Response(
-        feed_calendar(entries, name=f"Moot meetings of {owner}"),
-        media_type="text/calendar; charset=utf-8",
     )
 
 
@@ -382,7 +329,7 @@ async def attend_by_name(
         "home.html",
         {
             **context,
-            **_form_context(_new_form(identity), {}, await servers.locations(), files),
+            **form_context(_new_form(identity), {}, await servers.locations(), files),
             "created": None,
             "by_name_error": f"No meeting is called \u201c{name.strip()}\u201d. "
             "Type its whole name, exactly as it was given to you.",
@@ -401,11 +348,8 @@ async def details(
     identity: IdentityDep,
 ) -> HTMLResponse:
     """Everything about one meeting, with Attend, its link and its calendar file."""
-    try:
-        row, attendance = await meetings.get_with_attendance(meeting_id)
-        allowed(auth, identity, Action.BROWSE, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row, attendance = await meetings.get_with_attendance(meeting_id)
+    auth.require_on(identity, Action.BROWSE, row)
     return templates.TemplateResponse(
         request,
         "details.html",
@@ -422,181 +366,12 @@ async def details(
     )
 
 
-@router.get("/meetings/{meeting_id}/edit", response_class=HTMLResponse)
-async def edit_form(
-    request: Request,
-    meeting_id: str,
-    meetings: MeetingsDep,
-    servers: ServersDep,
-    files: FilesDep,
-    auth: AuthDep,
-    identity: IdentityDep,
-) -> HTMLResponse:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.MODIFY, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    if row.status == "ended":
-        return _message(request, row.name, "This meeting has ended: it cannot be changed.", 409)
-    may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
-    return await _edit_page(
-        request,
-        row,
-        form_of(row),
-        {},
-        await servers.locations(),
-        files,
-        200,
-        may_change_access=may_change_access,
-    )
-
-
-async def _edit_page(
-    request: Request,
-    row: MeetingRow,
-    form: FormValues,
-    errors: dict[str, str],
-    locations: list[str],
-    files: FileService,
-    status_code: int,
-    chosen_names: list[str] | None = None,
-    *,
-    may_change_access: bool,
-) -> HTMLResponse:
-    attached = await files.of_meeting(row.id)
-    return templates.TemplateResponse(
-        request,
-        "edit.html",
-        {
-            "m": row,
-            "running": row.status == "in_progress",
-            # Its moderator, password and restriction: the moderator's (shown, not editable).
-            "may_change_access": may_change_access,
-            **_form_context(
-                form, errors, locations, files, attached=attached, chosen_names=chosen_names
-            ),
-        },
-        status_code=status_code,
-    )
-
-
-@router.post(
-    "/meetings/{meeting_id}/edit",
-    response_class=HTMLResponse,
-    response_model=None,
-    dependencies=[Depends(check_csrf)],
-)
-async def edit_from_form(
-    request: Request,
-    meeting_id: str,
-    meetings: MeetingsDep,
-    servers: ServersDep,
-    files: FilesDep,
-    auth: AuthDep,
-    identity: IdentityDep,
-) -> Response:
-    """The change form. Bad input saves nothing: the new files are checked first, stored
-    before the meeting is changed, and removed again if the change fails in any way; the
-    files to remove go, and a running meeting's pages hear of the files, only once the
-    change is saved."""
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.MODIFY, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    may_change_access = auth.decide_on(identity, Action.CHANGE_ACCESS, row).allowed
-    posted = await request.form()
-    try:
-        form = read_form(posted, posted.getlist)
-        form.has_password = row.password_hash is not None
-        running = row.status == "in_progress"
-        errors: dict[str, str] = {}
-        uploads, names = await _uploads_of(posted, files, errors)
-        attached = {f.id for f in await files.of_meeting(meeting_id)}
-        removing = [i for i in _ids(posted.getlist("remove_file")) if i in attached]
-        unavailable = False
-        try:
-            payload = payload_of(form, running=running)
-            password = str(posted.get("password", ""))
-            if password:
-                payload["password"] = password
-            elif "remove_password" in posted:
-                payload["password"] = ""
-            if not running and "recurrence" not in payload:
-                payload["recurrence"] = None
-            patch = MeetingPatch.model_validate(payload)
-            if not may_change_access:
-                for field in changes_access(row, patch.model_dump(exclude_unset=True)):
-                    errors[field] = "only the moderator may change this"
-            if not errors:
-                await _change_with_files(
-                    meetings, files, meeting_id, patch, uploads, removing, identity.name
-                )
-                return RedirectResponse(f"/meetings/{meeting_id}?changed=1", status_code=303)
-        except ValidationError as exc:
-            errors = {**_errors_of(exc), **errors}
-        except InvalidChange as exc:
-            errors[exc.field] = str(exc)
-        except FileRefused as exc:
-            errors["files"] = str(exc)
-        except MeetingNotFound:
-            return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-        except Unavailable as exc:
-            errors["form"] = str(exc)
-            unavailable = True
-        return await _edit_page(
-            request,
-            row,
-            form,
-            errors,
-            await servers.locations(),
-            files,
-            503 if unavailable else 422,
-            chosen_names=names,
-            may_change_access=may_change_access,
-        )
-    finally:  # the files' temporary files
-        await close_uploads(posted.getlist("files"))
-
-
-async def _change_with_files(
-    meetings: MeetingsDep,
-    files: FileService,
-    meeting_id: str,
-    patch: MeetingPatch,
-    uploads: list[Upload],
-    removing: list[int],
-    by: str,
-) -> None:
-    """Change the meeting and its files together: the new files are stored first (they are
-    counted against the limit with the meeting locked) and removed again if the change
-    fails for any reason; the pages inside a running meeting hear only of a saved change."""
-    added = await files.add(meeting_id, uploads, by, leaving=len(removing), notify=False)
-    try:
-        await meetings.update(meeting_id, patch)
-    except BaseException:
-        if added:
-            await files.remove(meeting_id, added, notify=False)
-        raise
-    removed = await files.remove(meeting_id, removing, notify=False)
-    if added or removed:
-        files.changed(meeting_id)
-
-
-def _ids(values: list[Any]) -> list[int]:
-    return [int(v) for v in values if isinstance(v, str) and v.isdigit() and len(v) < 10]
-
-
 @router.get("/meetings/{meeting_id}/delete", response_class=HTMLResponse)
 async def delete_confirm(
     request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
 ) -> HTMLResponse:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.DELETE, row)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.DELETE, row)
     return templates.TemplateResponse(request, "delete.html", {"m": row})
 
 
@@ -606,132 +381,13 @@ async def delete_confirm(
 async def delete_from_form(
     request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
 ) -> Response:
-    try:
-        row = await meetings.get(meeting_id)
-        allowed(auth, identity, Action.DELETE, row)
-        await meetings.delete(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
+    row = await meetings.get(meeting_id)
+    auth.require_on(identity, Action.DELETE, row)
+    await meetings.delete(meeting_id)
     return RedirectResponse(f"/?deleted={quote(row.name)}", status_code=303)
 
 
-@router.get("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)
-async def attend(
-    request: Request,
-    meeting_id: str,
-    meetings: MeetingsDep,
-    admission: AdmissionDep,
-    identity: IdentityDep,
-    name: Annotated[str | None, Query(max_length=MAX_NAME)] = None,
-    key: Annotated[str | None, Query(max_length=200, description="a moderator link's key")] = None,
-) -> Response:
-    """Attend: ask who you are if we do not know, then send you to the room server. With
-    `key` (the moderator link), this browser keeps the key and moderates the meeting."""
-    return await attend_page(request, meetings, admission, identity, meeting_id, name, None, key)
-
-
-@router.post(
-    "/m/{meeting_id}",
-    response_class=HTMLResponse,
-    response_model=None,
-    dependencies=[Depends(check_csrf)],
-)
-async def attend_with_form(
-    request: Request,
-    meeting_id: str,
-    meetings: MeetingsDep,
-    admission: AdmissionDep,
-    identity: IdentityDep,
-    name: Annotated[str, Form(max_length=MAX_NAME)] = "",
-    password: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
-    """The attend form; a password travels in the body, never in an address."""
-    return await attend_page(
-        request, meetings, admission, identity, meeting_id, name, password, None
-    )
-
-
-async def attend_page(
-    request: Request,
-    meetings: MeetingsDep,
-    admission: AdmissionDep,
-    identity: IdentityDep,
-    meeting_id: str,
-    name: str | None,
-    password: str | None,
-    key: str | None,
-) -> Response:
-    try:
-        meeting = await meetings.attend_info(meeting_id)
-        if key is not None:
-            if not moderator_keys.opens(key, meeting.moderator_key_hash):
-                return _message(
-                    request,
-                    meeting.name,
-                    "This moderator link is not (or no longer) the meeting's: ask whoever "
-                    f"gave it to you for the new one, or attend without it at /m/{meeting_id}.",
-                    403,
-                )
-            identity = replace(
-                identity, moderator_keys=(*identity.moderator_keys, (meeting_id, key))
-            )
-        subject = admission.subject(identity, meeting)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    browser = request.cookies.get(GUEST_COOKIE, "")
-    visitor = Visitor(identity, browser=browser or secrets.token_urlsafe(12))
-    if visitor.signed_in and identity.claims is not None:
-        name = identity.claims.username  # signed in: that is who attends
-    user = (name or unquote(request.cookies.get(NAME_COOKIE, ""))).strip()[:MAX_NAME]
-    needs_password = admission.needs_password(subject, meeting)
-    response: Response
-    if not user or (needs_password and password is None):
-        response = _attend_form(request, meeting, user, None, 200, needs_password)
-    else:
-        response = await _admit(
-            request, admission, meeting, replace(visitor, typed_name=user), password
-        )
-    if key is not None:  # this browser keeps the moderator key of the meeting
-        _keep_key(response, request, meeting_id, key)
-    if not browser:
-        response.set_cookie(
-            GUEST_COOKIE, visitor.browser, max_age=365 * 86400, httponly=True, samesite="lax"
-        )
-    return response
-
-
-async def _admit(
-    request: Request,
-    admission: AdmissionDep,
-    meeting: AttendInfo,
-    visitor: Visitor,
-    password: str | None,
-) -> Response:
-    try:
-        target = await admission.admit(meeting, visitor, password, client_address(request))
-    except NotYetOpen as exc:
-        return templates.TemplateResponse(
-            request,
-            "lobby.html",
-            {
-                "meeting": meeting,
-                "name": visitor.typed_name,
-                "password": password,
-                "opens_at": exc.opens_at,
-            },
-        )
-    except CannotAttend as exc:
-        if meeting.needs_password and "password" in str(exc):
-            return _attend_form(request, meeting, visitor.typed_name, sentence(str(exc)), 403)
-        return _message(request, meeting.name, sentence(str(exc)), 409)
-    except Unavailable as exc:
-        return _message(request, meeting.name, sentence(str(exc)), 503)
-    response = RedirectResponse(target.url, status_code=303)
-    response.set_cookie(NAME_COOKIE, quote(visitor.typed_name), max_age=365 * 86400, samesite="lax")
-    return response
-
-
-def _keep_key(response: Response, request: Request, meeting_id: str, key: str) -> None:
+def keep_key(response: Response, request: Request, meeting_id: str, key: str) -> None:
     """The browser keeps a meeting's moderator key in a cookie of its own (a year)."""
     response.set_cookie(
         moderator_keys.cookie_name(meeting_id),
@@ -743,50 +399,11 @@ def _keep_key(response: Response, request: Request, meeting_id: str, key: str) -
     )
 
 
-@router.get("/recordings/{meeting_id}", response_class=HTMLResponse)
-async def recording(
-    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
-) -> HTMLResponse:
-    """Play a recording: every segment in order, whichever room servers recorded them."""
-    try:
-        allowed(auth, identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
-        row, segments = await meetings.recording(meeting_id)
-    except MeetingNotFound:
-        return _message(request, "No such meeting", "There is no meeting at this address.", 404)
-    except NotRecorded as exc:
-        row = await meetings.get(meeting_id)
-        return _message(request, row.name, sentence(str(exc)), 404)
-    return templates.TemplateResponse(
-        request, "recording.html", {"recording": recording_out(meetings, row, segments)}
-    )
-
-
-def _attend_form(
-    request: Request,
-    meeting: AttendInfo,
-    name: str,
-    error: str | None,
-    status_code: int,
-    needs_password: bool = True,
-) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "attend.html",
-        {
-            "meeting": meeting,
-            "name": name,
-            "needs_password": needs_password and meeting.needs_password,
-            "error": error,
-        },
-        status_code=status_code,
-    )
-
-
 def message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
-    return _message(request, title, sentence(text), status_code)
+    return raw_message(request, title, sentence(text), status_code)
 
 
-def _message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
+def raw_message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "message.html", {"title": title, "text": text}, status_code=status_code
     )
@@ -800,61 +417,3 @@ def not_permitted(request: Request, reason: str, *, signed_in: bool) -> HTMLResp
         {"reason": sentence(reason), "signed_in": signed_in, "next": request.url.path},
         status_code=403 if signed_in else 401,
     )
-
-
-# -- sign in and out -----------------------------------------------------------
-
-
-def _safe_next(target: str) -> str:
-    """Only a path of this site: never a redirect elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-@router.get("/signin", response_class=HTMLResponse)
-async def signin_form(request: Request, next: str = "/") -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "signin.html", {"next": _safe_next(next), "username": "", "error": None}
-    )
-
-
-@router.post(
-    "/signin",
-    response_class=HTMLResponse,
-    response_model=None,
-    dependencies=[Depends(check_csrf)],
-)
-async def signin(
-    request: Request,
-    auth: AuthDep,
-    username: Annotated[str, Form(max_length=MAX_NAME)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",
-) -> Response:
-    try:
-        token, claims = await auth.sign_in(username, password, client_address(request))
-    except SignInFailed as exc:
-        return templates.TemplateResponse(
-            request,
-            "signin.html",
-            {"next": _safe_next(next), "username": username, "error": sentence(str(exc))},
-            status_code=401,
-        )
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=max(0, claims.expires_at - int(datetime.now(UTC).timestamp())),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
-@router.post("/signout", response_model=None, dependencies=[Depends(check_csrf)])
-async def signout(request: Request, auth: AuthDep, identity: IdentityDep) -> Response:
-    if identity.claims is not None and identity.claims.jti:
-        await auth.sign_out(identity.claims)
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response

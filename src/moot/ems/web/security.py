@@ -21,14 +21,14 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moot.ems.deps import SESSION_COOKIE
-from moot.security_headers import with_security_headers
+from moot.infra.security_headers import with_security_headers
 
 CSRF_COOKIE = "moot_csrf"
 CSRF_FIELD = "csrf"
 
 
 class WebSecurity:
-    """Adds the security headers (moot.security_headers), and gives every browser a CSRF
+    """Adds the security headers (moot.infra.security_headers), and gives every browser a CSRF
     cookie."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:

@@ -2,7 +2,7 @@
 
 A repeating meeting is stored as its first start, its duration, an RRULE, the IANA time zone it
 was planned in, and its exceptions (occurrences skipped or moved). Everything here is pure: no
-I/O, so the store, the API, the pages and the iCalendar export (`moot.ems.ical`) all agree on
+I/O, so the store, the API, the pages and the iCalendar export (`moot.core.ical`) all agree on
 exactly which meetings happen when.
 
 Why it works the way it does:

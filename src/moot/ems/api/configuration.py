@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from moot.cluster_config import DEFAULTS, KEYS, ConfigError, masked
+from moot.core.configuration import DEFAULTS, KEYS, ConfigError, masked
 from moot.ems.configuration import (
     ConfigConflict,
     ConfigService,
@@ -21,18 +21,10 @@ from moot.ems.configuration import (
     ServerView,
     UnknownServer,
 )
-from moot.ems.deps import AdminDep, AuthDep, require_admin
-from moot.ems.store.config import CLUSTER
+from moot.ems.deps import AdminDep, AuthDep, ConfigDep, require_admin
+from moot.ems.store.configuration import CLUSTER
 
 router = APIRouter(prefix="/api/v1/config", tags=["config"], dependencies=[Depends(require_admin)])
-
-
-def get_config(request: Request) -> ConfigService:
-    service: ConfigService = request.app.state.config
-    return service
-
-
-ConfigDep = Annotated[ConfigService, Depends(get_config)]
 
 
 class KeyOut(BaseModel):
@@ -175,12 +167,12 @@ async def apply_change(
             ],
         )
     try:
-        version = await config.change(
+        await config.change(
             scope,
             body.values,
             based_on=body.based_on,
             replace=replace,
-            changed_by=admin.name,  # as the audit log names them
+            by=admin,
             comment=body.comment,
         )
     except ConfigError as exc:
@@ -195,7 +187,6 @@ async def apply_change(
         raise HTTPException(409, str(exc)) from exc
     except UnknownServer as exc:
         raise HTTPException(404, f"room server {exc} not found") from exc
-    await auth.audit(admin, "config.change", scope, {"version": version, "comment": body.comment})
 
 
 @router.get("", response_model=ConfigOut)

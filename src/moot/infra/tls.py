@@ -10,8 +10,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from moot.certs import CertError, client_ssl_context, server_ssl_context
-from moot.config import EmsSettings, RoomSettings
+from moot.infra.certs import CertError, client_ssl_context, server_ssl_context
+from moot.infra.settings import EmsSettings, RoomSettings
 
 
 class TlsSettingError(Exception):

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from moot.logs import LogFormat
+from moot.infra.logs import LogFormat
 
 
 def config_file() -> Path:
@@ -200,7 +200,7 @@ class EmsSettings(CommonSettings):
     @field_validator("allowed_file_types")
     @classmethod
     def _known_file_types(cls, value: str) -> str:
-        from moot.ems.filetypes import KNOWN_TYPES  # the table of types the EMS can check
+        from moot.core.filetypes import KNOWN_TYPES  # the table of types the EMS can check
 
         names = [n.strip().lower().lstrip(".") for n in value.split(",") if n.strip()]
         unknown = [n for n in names if n not in KNOWN_TYPES]

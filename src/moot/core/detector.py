@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moot.placement import ServerState
+from moot.core.placement import ServerState
 
 
 @dataclass(frozen=True, slots=True)

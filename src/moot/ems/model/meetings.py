@@ -1,14 +1,16 @@
-"""Request and response bodies of REST API v1 (they are the OpenAPI document)."""
+"""Meetings as the services take and give them: the bodies of REST API v1 (so the OpenAPI
+document) and what the services and the store check a meeting against."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from moot.ems.model import Body
 
 MeetingType = Literal["collaboration", "broadcast"]
 Tool = Literal["chat", "whiteboard", "screen_sharing", "audio_video", "polls", "send_web_page"]
@@ -22,13 +24,6 @@ ALL_TOOLS: list[Tool] = [
 ]
 MAX_DURATION_MINUTES = 24 * 60
 MAX_RESTRICTED = 100
-DEFAULT_DRAIN_MINUTES = 4 * 60
-MAX_DRAIN_MINUTES = 7 * 24 * 60
-SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _clean_text(value: str) -> str:
@@ -80,7 +75,7 @@ def _check_aware(value: datetime | None) -> datetime | None:
     return value
 
 
-class MeetingCreate(_Body):
+class MeetingCreate(Body):
     name: str = Field(max_length=200, examples=["Quarterly review"])
     type: MeetingType = "collaboration"
     moderator: str = Field("Anonymous", max_length=200)
@@ -132,7 +127,7 @@ class MeetingCreate(_Body):
         return self
 
 
-class MeetingPatch(_Body):
+class MeetingPatch(Body):
     name: str | None = Field(None, max_length=200)
     type: MeetingType | None = None
     moderator: str | None = Field(None, max_length=200)
@@ -238,7 +233,7 @@ class OccurrenceOut(BaseModel):
     details_url: str
 
 
-class ExceptionIn(_Body):
+class ExceptionIn(Body):
     original_start: datetime = Field(description="The occurrence, by its start from the rule.")
     skip: bool = Field(False, description="true: this occurrence does not happen.")
     start: datetime | None = Field(None, description="Its new start (moves it).")
@@ -290,7 +285,7 @@ class RecordingOut(BaseModel):
     playback_url: str
 
 
-class RejoinRequest(_Body):
+class RejoinRequest(Body):
     token: str = Field(max_length=4000, description="The join token the page was given.")
 
 
@@ -303,174 +298,3 @@ class RejoinOut(BaseModel):
 class MeetingPage(BaseModel):
     items: list[MeetingOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
-
-
-class ServerCreate(_Body):
-    name: str = Field(description="Letters, digits, '.', '_' or '-'; at most 64.")
-    url: str = Field(description="http(s):// address browsers use to reach it")
-    max_active_meetings: int = Field(100, ge=0)
-    max_users_per_meeting: int = Field(500, ge=1)
-    instant_meetings: int | None = Field(None, ge=0, description="null = unlimited")
-    location: str = Field("", max_length=64)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not SERVER_NAME.match(value):
-            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64, no spaces)")
-        return value
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value)
-
-
-def _check_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ValueError("must be an http:// or https:// address")
-    return value.rstrip("/")
-
-
-class ServerPatch(_Body):
-    url: str | None = None
-    max_active_meetings: int | None = Field(None, ge=0)
-    max_users_per_meeting: int | None = Field(None, ge=1)
-    instant_meetings: int | None = Field(None, ge=0, description="null = unlimited")
-    location: str | None = Field(None, max_length=64)
-    draining: bool | None = Field(None, description="false ends a drain")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url(value)
-
-
-class DrainRequest(_Body):
-    deadline_minutes: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_DRAIN_MINUTES,
-        description=f"Default {DEFAULT_DRAIN_MINUTES}: when the meetings still running move.",
-    )
-    deadline_seconds: int | None = Field(
-        None, ge=1, le=MAX_DRAIN_MINUTES * 60, description="The deadline in seconds instead."
-    )
-    evacuate: bool = Field(False, description="Move its meetings to other servers now.")
-
-    @model_validator(mode="after")
-    def _one_deadline(self) -> DrainRequest:
-        if self.deadline_minutes is not None and self.deadline_seconds is not None:
-            raise ValueError("give deadline_minutes or deadline_seconds, not both")
-        if self.evacuate and (self.deadline_minutes or self.deadline_seconds):
-            raise ValueError("evacuate moves the meetings now: give no deadline with it")
-        return self
-
-    @property
-    def deadline(self) -> timedelta | None:
-        """The deadline asked for, from now; None if none was given."""
-        if self.deadline_seconds is not None:
-            return timedelta(seconds=self.deadline_seconds)
-        if self.deadline_minutes is not None:
-            return timedelta(minutes=self.deadline_minutes)
-        return None
-
-
-class ServerOut(BaseModel):
-    name: str
-    url: str
-    max_active_meetings: int
-    max_users_per_meeting: int
-    instant_meetings: int | None
-    location: str
-    draining: bool
-    drain_deadline: datetime | None = Field(
-        description="While draining: when the meetings still running there move elsewhere."
-    )
-    status: Literal["online", "suspect", "failed", "offline", "draining", "drained"]
-    active_meetings: int
-    participants: int
-    logins: int
-    cpu_percent: float
-    memory_percent: float
-    last_seen_at: datetime | None
-
-
-class ServerEventOut(BaseModel):
-    at: datetime
-    state: str
-    reason: str
-
-
-class ClusterMeeting(BaseModel):
-    id: str
-    name: str
-    server: str | None
-    status: str
-    epoch: int
-    participants: list[str]
-
-
-class ClusterServer(ServerOut):
-    meetings: list[ClusterMeeting]
-
-
-class ClusterOut(BaseModel):
-    servers: list[ClusterServer]
-    meetings: list[ClusterMeeting]
-
-
-class CapacityWarningOut(BaseModel):
-    id: int
-    at: datetime
-    kind: Literal["no_room", "meeting_too_large", "participants_over_limit"] = Field(
-        description="no_room: placed over a server's limits, as no server had room; "
-        "meeting_too_large: more expected participants than the server allows per meeting; "
-        "participants_over_limit: a running meeting has more live participants than allowed."
-    )
-    meeting_id: str | None
-    server: str | None
-    message: str
-
-
-class ServerHourOut(BaseModel):
-    name: str
-    booked_participants: int
-    booked_meetings: int
-    participants: int = Field(description="Its capacity; 0 while it takes no meetings.")
-    meetings: int = Field(description="Its max active meetings; 0 while it takes no meetings.")
-    over: bool = Field(description="Booked beyond its capacity in this hour.")
-
-
-class HourOut(BaseModel):
-    start: datetime
-    booked_participants: int
-    booked_meetings: int
-    available_participants: int
-    available_meetings: int
-    over: bool = Field(description="Booked beyond what the whole cluster can carry.")
-    servers: list[ServerHourOut] = Field(description="The servers with bookings this hour.")
-
-
-class PlanServerOut(BaseModel):
-    name: str
-    status: str
-    participants: int
-    meetings: int
-    takes_meetings: bool = Field(description="Online (or suspect) and not draining.")
-
-
-class PlanWarningOut(BaseModel):
-    start: datetime = Field(description="The hour the warning is about.")
-    server: str | None = Field(description="None: the whole cluster.")
-    message: str
-
-
-class CapacityPlanOut(BaseModel):
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
-    servers: list[PlanServerOut]
-    hours: list[HourOut]
-    warnings: list[PlanWarningOut]
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)

@@ -124,12 +124,26 @@ class Target:
     id: str = ""
 
 
+class Refusal(StrEnum):
+    """Why `decide` refused, for code to act on; `Decision.reason` is for people."""
+
+    SIGN_IN = "sign_in"  # anonymous, and the policy wants a sign-in
+    RESTRICTED = "restricted"  # restricted to named people, and not one of them
+    UNLISTED = "unlisted"
+    NOT_ADMINISTRATOR = "not_administrator"
+    OTHER_PARTITION = "other_partition"  # its existence is none of their business
+    OUTSIDE_PARTITION = "outside_partition"  # a public meeting, beyond what visitors may do
+    NOT_MODERATOR = "not_moderator"
+
+
 @dataclass(frozen=True)
 class Decision:
-    """Allowed or not, with a reason a person can read (shown to them when refused)."""
+    """Allowed or not, with a reason a person can read (shown to them when refused) and,
+    when refused, the `Refusal` code decides on."""
 
     allowed: bool
     reason: str
+    refusal: Refusal | None = None
 
 
 ANONYMOUS = Subject.anonymous()
@@ -139,8 +153,8 @@ def _allow(reason: str) -> Decision:
     return Decision(True, reason)
 
 
-def _refuse(reason: str) -> Decision:
-    return Decision(False, reason)
+def _refuse(refusal: Refusal, reason: str) -> Decision:
+    return Decision(False, reason, refusal)
 
 
 def is_admin(subject: Subject, policy: Policy) -> bool:
@@ -165,19 +179,22 @@ def _on_list(subject: Subject, target: Target) -> bool:
 
 def _attend(subject: Subject, target: Target, policy: Policy, anonymous_reason: str) -> Decision:
     if subject.is_anonymous and not policy.anonymous_attend:
-        return _refuse(anonymous_reason)
+        return _refuse(Refusal.SIGN_IN, anonymous_reason)
     if target.restricted_to and not _on_list(subject, target):
         if subject.is_anonymous:
-            return _refuse("this meeting is restricted to named people: sign in to attend it")
-        return _refuse("this meeting is restricted to named people")
+            return _refuse(
+                Refusal.RESTRICTED,
+                "this meeting is restricted to named people: sign in to attend it",
+            )
+        return _refuse(Refusal.RESTRICTED, "this meeting is restricted to named people")
     return _allow("allowed")
 
 
 def _browse(subject: Subject, target: Target, policy: Policy) -> Decision:
     if subject.is_anonymous and not policy.anonymous_browse:
-        return _refuse("sign in to see meetings")
+        return _refuse(Refusal.SIGN_IN, "sign in to see meetings")
     if target.unlisted:
-        return _refuse("this meeting is unlisted")
+        return _refuse(Refusal.UNLISTED, "this meeting is unlisted")
     if target.restricted_to:
         return _attend(subject, target, policy, "sign in to see meetings")
     return _allow("allowed")
@@ -204,25 +221,29 @@ def decide(subject: Subject, action: Action, target: Target | None, policy: Poli
     if is_admin(subject, policy):
         return _allow("administrator")
     if action is Action.ADMINISTER:
-        return _refuse(f"only members of {policy.admin_group} may administer")
+        return _refuse(
+            Refusal.NOT_ADMINISTRATOR, f"only members of {policy.admin_group} may administer"
+        )
     if target is None:  # create, or browse the lists
         if subject.is_anonymous and action is Action.CREATE and not policy.anonymous_create:
-            return _refuse("sign in to create meetings")
+            return _refuse(Refusal.SIGN_IN, "sign in to create meetings")
         if subject.is_anonymous and action is Action.BROWSE and not policy.anonymous_browse:
-            return _refuse("sign in to see meetings")
+            return _refuse(Refusal.SIGN_IN, "sign in to see meetings")
         return _allow("allowed")
 
     if target.partition == subject.partition:
         return _member_decides(subject, action, target, policy)
     if target.partition is not None:
-        return _refuse("this meeting belongs to another partition")
+        return _refuse(Refusal.OTHER_PARTITION, "this meeting belongs to another partition")
     # A public meeting and a subject from a partition: what any visitor may do, no more (a
     # moderator key is a visitor's too).
     visitor = Subject(name=None, moderator_of=subject.moderator_of)
     decision = _member_decides(visitor, action, target, policy)
     if decision.allowed:
         return decision
-    return _refuse("this meeting is outside your partition; " + decision.reason)
+    return _refuse(
+        Refusal.OUTSIDE_PARTITION, "this meeting is outside your partition; " + decision.reason
+    )
 
 
 def _member_decides(subject: Subject, action: Action, target: Target, policy: Policy) -> Decision:
@@ -231,7 +252,7 @@ def _member_decides(subject: Subject, action: Action, target: Target, policy: Po
         return _allow("moderator")
     if action is Action.CREATE:
         if subject.is_anonymous and not policy.anonymous_create:
-            return _refuse("sign in to create meetings")
+            return _refuse(Refusal.SIGN_IN, "sign in to create meetings")
         return _allow("allowed")
     if action is Action.BROWSE:
         return _browse(subject, target, policy)
@@ -248,5 +269,7 @@ def _member_decides(subject: Subject, action: Action, target: Target, policy: Po
             if action is Action.MODIFY
             else policy.anonymous_delete_others
         )
-        return _allow("allowed") if others else _refuse(_CHANGE_REASONS[action])
-    return _refuse(_CHANGE_REASONS[action])
+        return (
+            _allow("allowed") if others else _refuse(Refusal.NOT_MODERATOR, _CHANGE_REASONS[action])
+        )
+    return _refuse(Refusal.NOT_MODERATOR, _CHANGE_REASONS[action])

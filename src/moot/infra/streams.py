@@ -1,4 +1,4 @@
-"""Server-sent-event streams of the EMS: their encoding, and ending them when it stops.
+"""Server-sent-event streams: their encoding, and ending them when the process stops.
 
 Two kinds of stream stay open as long as a page does: messages to all users
 (moot.ems.broadcasts) and the monitor (moot.ems.web.admin_monitor). uvicorn, asked to stop

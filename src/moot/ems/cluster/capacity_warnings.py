@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot import metrics
+from moot.core.placement import WarningKind
+from moot.ems import metrics
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.store import capacity as store
+from moot.ems.store import capacity_warnings as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import CapacityWarningRow
-from moot.placement import WarningKind
 
 log = logging.getLogger("moot.ems.cluster.capacity")
 

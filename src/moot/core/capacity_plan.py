@@ -1,7 +1,7 @@
 """Capacity planning: booked against available capacity, per server and hour. Pure.
 
 Scheduled meetings book their expected participants on a server for every hour they
-touch (`moot.placement`, reservations). This module lays those bookings beside what
+touch (`moot.core.placement`, reservations). This module lays those bookings beside what
 the servers can carry, hour by hour, and says where the bookings exceed it: on one
 server (placement will spread the overflow, if others have room), or across the whole
 cluster (the Monday 9:00 peak: nobody has room, so meetings will run over their

@@ -1,58 +1,29 @@
-"""Moot's Prometheus metrics: every definition in one place (docs/admin-guide.md lists them).
-
-Counters and histograms are defined once, at import, on no registry: tests run several
-EMS and room-server apps in one process, and prometheus-client's default REGISTRY is
-global, so registering them there twice would fail ("Duplicated timeseries"). Each app
-builds its own `CollectorRegistry` instead (`ems_registry`, `room_registry`) with the
-metrics of its side and a collector that reads its live state at scrape time, and
-`exposition` serves it after the default registry (process and Python metrics).
-
-Labels take only bounded values: states, outcomes, reasons, route templates (never a raw
-path or a meeting id), HTTP methods and status codes.
+"""The EMS's Prometheus metrics (docs/admin-guide.md lists them): counters the cluster
+manager, journal writer and capacity watch update, the live state read at scrape time, and
+the HTTP middleware. Shared plumbing (version, timer, scrape) is `moot.infra.metrics`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # for the routes
-from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    Info,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moot import __version__
+from moot.core.meeting_status import MeetingStatus
+from moot.infra.metrics import FAST_BUCKETS, app_registry
 
-if TYPE_CHECKING:  # not at run time: a room server needs none of the EMS's modules (numpy)
+if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from moot.core.placement import Placement
     from moot.ems.cluster.registry import LiveServer, Registry
-    from moot.placement import Placement
-    from moot.room.agent import Agent
 
 log = logging.getLogger("moot.metrics")
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-# Store and control-channel round trips: milliseconds when all is well, up to the
-# 5 s a room server waits for a journal_ack.
-FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-INFO = Info("moot", "The Moot version this process runs.", registry=None)
-INFO.info({"version": __version__})
-
-# -- EMS ----------------------------------------------------------------------
 
 PLACEMENT_OUTCOMES = ("placed", "over_limits", "refused")
 PLACEMENTS = Counter(
@@ -146,23 +117,6 @@ EMS_METRICS = (
     HTTP_SECONDS,
 )
 
-# -- room server ----------------------------------------------------------------
-
-ROOM_CHAT_LINES = Counter(
-    "moot_room_chat_lines",
-    "Chat lines this room server had stored in the EMS's journal (and so showed).",
-    registry=None,
-)
-ROOM_JOURNAL_SECONDS = Histogram(
-    "moot_room_journal_seconds",
-    "Round trip of one event to the EMS's journal: from journal_append to journal_ack "
-    "(or to the 5 s timeout).",
-    buckets=FAST_BUCKETS,
-    registry=None,
-)
-
-ROOM_METRICS = (ROOM_CHAT_LINES, ROOM_JOURNAL_SECONDS)
-
 
 # -- one-line updates for the code that counts ---------------------------------
 
@@ -186,43 +140,6 @@ def count_move(*, forced: bool, host: LiveServer | None) -> None:
     else:
         reason = "failover"
     MEETINGS_MOVED.labels(reason=reason).inc()
-
-
-def timed(
-    histogram: Histogram,
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Observe how long each call of a coroutine function takes (prometheus-client's own
-    `Histogram.time()` decorator times only the creation of the coroutine)."""
-
-    def decorate(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(function)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            started = time.perf_counter()
-            try:
-                return await function(*args, **kwargs)
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        return wrapper
-
-    return decorate
-
-
-def journalled(function: Callable[P, Awaitable[bool]]) -> Callable[P, Awaitable[bool]]:
-    """For Agent.journal: times each round trip and counts the chat lines it stored."""
-
-    @functools.wraps(function)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> bool:
-        started = time.perf_counter()
-        try:
-            stored = await function(*args, **kwargs)
-        finally:
-            ROOM_JOURNAL_SECONDS.observe(time.perf_counter() - started)
-        if stored:
-            ROOM_CHAT_LINES.inc()
-        return stored
-
-    return wrapper
 
 
 # -- live state, read at scrape time -------------------------------------------
@@ -271,7 +188,7 @@ class EmsCollector:
         from moot.ems.store.models import MeetingRow
 
         try:
-            query = select(func.count()).where(MeetingRow.status == "scheduled")
+            query = select(func.count()).where(MeetingRow.status == MeetingStatus.SCHEDULED)
             async with sessions() as session:
                 self._scheduled = await session.scalar(query)
         except (SQLAlchemyError, OSError) as exc:
@@ -326,59 +243,9 @@ class EmsCollector:
         return [servers, meetings, participants, logins]
 
 
-class RoomCollector:
-    """A room server's live state, from its agent and meeting host, when it is scraped."""
-
-    def __init__(self, agent: Agent) -> None:
-        self._agent = agent
-
-    def describe(self) -> Iterable[Metric]:
-        return self._families(None)
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families(self._agent)
-
-    @staticmethod
-    def _families(agent: Agent | None) -> list[Metric]:
-        meetings = GaugeMetricFamily("moot_room_meetings", "Meetings hosted here now.")
-        connections = GaugeMetricFamily(
-            "moot_room_connections", "Meeting WebSocket connections open here now."
-        )
-        participants = GaugeMetricFamily(
-            "moot_room_participants", "People in the meetings hosted here now."
-        )
-        connected = GaugeMetricFamily(
-            "moot_room_control_connected",
-            "1 while the control channel to the EMS is up and registered, else 0.",
-        )
-        if agent is not None:
-            hosted = agent.host.meetings.values()
-            meetings.add_metric([], len(hosted))
-            connections.add_metric([], agent.host.logins())
-            participants.add_metric([], sum(len({c.user for c in m.connections}) for m in hosted))
-            connected.add_metric([], 1 if agent.registered.is_set() else 0)
-        return [meetings, connections, participants, connected]
-
-
 def ems_registry(live: EmsCollector) -> CollectorRegistry:
     """One EMS app's Moot metrics."""
-    registry = CollectorRegistry()
-    for collector in (INFO, *EMS_METRICS, live):
-        registry.register(collector)
-    return registry
-
-
-def room_registry(agent: Agent) -> CollectorRegistry:
-    """One room-server app's Moot metrics."""
-    registry = CollectorRegistry()
-    for collector in (INFO, *ROOM_METRICS, RoomCollector(agent)):
-        registry.register(collector)
-    return registry
-
-
-def exposition(registry: CollectorRegistry) -> bytes:
-    """The text format of a scrape: process and Python metrics, then the app's own."""
-    return generate_latest(REGISTRY) + generate_latest(registry)
+    return app_registry(*EMS_METRICS, live)
 
 
 # -- HTTP requests ---------------------------------------------------------------

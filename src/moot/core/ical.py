@@ -2,7 +2,7 @@
 
 Calendar clients (Outlook, Google, Apple, Thunderbird) are where people actually look at their
 meetings, so the export must mean exactly what the Meeting Center means. It is built from
-`moot.recurrence`, the same rules the Meeting Center lists meetings by:
+`moot.core.recurrence`, the same rules the Meeting Center lists meetings by:
 
 - the meeting's start is written in its own time zone (DTSTART;TZID=Europe/Berlin) with a
   VTIMEZONE, so a client expands the RRULE in wall-clock time as Moot does and a weekly 09:00
@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vDuration, vRecur, vText
 
-from moot import recurrence
-from moot.recurrence import Exceptions, Moved
+from moot.core import recurrence
+from moot.core.recurrence import Exceptions, Moved
 
 __all__ = [
     "DEFAULT_PRODUCT",
@@ -104,7 +104,7 @@ class CalendarMeeting:
 
     @property
     def exceptions(self) -> Exceptions:
-        """The exceptions as `moot.recurrence` takes them."""
+        """The exceptions as `moot.core.recurrence` takes them."""
         return Exceptions(
             skipped=self.skipped,
             moved={
@@ -238,7 +238,7 @@ def _finish(calendar: Calendar, events: list[Event], first: date, last: date) ->
 def meeting_calendar(meeting: CalendarMeeting, *, product: str = DEFAULT_PRODUCT) -> bytes:
     """One meeting as a calendar to add (METHOD:PUBLISH): its VEVENT and its moved ones.
 
-    Raises RecurrenceError for a rule `moot.recurrence` refuses.
+    Raises RecurrenceError for a rule `moot.core.recurrence` refuses.
     """
     events, first, last = _events(meeting)
     return _finish(_calendar(product), events, first, last)

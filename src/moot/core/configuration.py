@@ -4,7 +4,7 @@ Pure (no I/O). The EMS stores versions of two kinds of scope, the whole cluster 
 room server (its overrides), and sends each room server its effective values: the
 cluster's, with that server's overrides on top. Per-process settings (ports, paths, the
 cluster secret) are not here: they are environment variables or moot.toml
-(`moot.config`), read once at start-up.
+(`moot.infra.settings`), read once at start-up.
 
 Values are flat: one namespace of keys, each belonging to a section, so an override is
 just `{"max_chat_length": 500}`.

@@ -1,0 +1,170 @@
+"""Everything one EMS process runs, built and started in one place, in this order.
+
+`running(settings)` is the only place that builds the services and wires them to each
+other; the HTTP layer reaches them through the one `Ems` it yields (`moot.ems.deps`).
+The order is the order of the code, not a convention in comments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from moot.core.detector import Timing
+from moot.ems.admission import Admission
+from moot.ems.auth.service import AuthService
+from moot.ems.broadcasts import BroadcastService
+from moot.ems.calendar_feeds import CalendarFeeds
+from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.samples import Sampler
+from moot.ems.configuration import ConfigService
+from moot.ems.entry import MeetingEntry
+from moot.ems.files import FileLimits, FileService
+from moot.ems.meetings import MeetingService
+from moot.ems.schedule import Schedule
+from moot.ems.servers import ServerService
+from moot.ems.store.db import create_engine, session_factory
+from moot.ems.store.migrate import upgrade_async
+from moot.ems.store.reports import Reports
+from moot.ems.throttle import Throttle
+from moot.infra.settings import EmsSettings
+from moot.infra.tokens import load_or_create_private_key, public_key_pem
+
+
+@dataclass(slots=True)
+class Ems:
+    """One EMS process: its settings, its store and every service, typed."""
+
+    settings: EmsSettings
+    signing_key: Ed25519PrivateKey
+    sessions: async_sessionmaker[AsyncSession]
+    cluster: ClusterManager
+    config: ConfigService
+    broadcasts: BroadcastService
+    meetings: MeetingService
+    schedule: Schedule
+    files: FileService
+    reports: Reports
+    sampler: Sampler
+    servers: ServerService
+    auth: AuthService
+    admission: Admission
+    feeds: CalendarFeeds
+
+
+def cluster_manager(
+    settings: EmsSettings, sessions: async_sessionmaker[AsyncSession], key: Ed25519PrivateKey
+) -> ClusterManager:
+    return ClusterManager(
+        sessions=sessions,
+        cluster_secret=settings.cluster_secret,
+        public_key_pem=public_key_pem(key),
+        heartbeat_interval=settings.heartbeat_interval,
+        auto_register=settings.auto_register_servers,
+        command_timeout=settings.open_timeout,
+        timing=Timing(
+            reconnect_grace=settings.reconnect_grace,
+            failure_after=settings.failure_after * settings.heartbeat_interval,
+        ),
+    )
+
+
+@asynccontextmanager
+async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
+    """Migrate the store, build every service, start the background work; at the end stop
+    it all, the store last (a task cancelled mid-query could otherwise hang the exit)."""
+    database_url = settings.resolved_database_url()
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    key = load_or_create_private_key(settings.resolved_signing_key_file())
+    public_url = settings.resolved_public_url()
+
+    # Sign-in, permissions and the audit log: every service that changes the cluster audits.
+    auth = AuthService(sessions, settings)
+    await auth.load()
+    cluster = cluster_manager(settings, sessions, key)
+    await cluster.load()
+    # Before any room server registers: it gets the stored configuration at once.
+    config = ConfigService(sessions=sessions, cluster=cluster, audit=auth.audit)
+    await config.load()
+    # Messages to all users: before any room server registers, so it gets the current ones.
+    broadcasts = BroadcastService(sessions=sessions, cluster=cluster, audit=auth.audit)
+    await broadcasts.start()
+    broadcasts.end_streams_on_exit_signals()  # before uvicorn waits on open streams
+    meetings = MeetingService(
+        sessions=sessions,
+        cluster=cluster,
+        public_url=public_url,
+        early_join=timedelta(minutes=settings.early_join_minutes),
+    )
+    entry = MeetingEntry(
+        meetings=meetings,
+        cluster=cluster,
+        signing_key=key,
+        join_token_ttl=settings.join_token_ttl,
+        throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
+        password_failures_per_address=settings.meeting_password_failures_per_address,
+    )
+    schedule = Schedule(meetings)
+    # Files of meetings: before any meeting opens, which lists them.
+    files = FileService(
+        sessions=sessions,
+        cluster=cluster,
+        signing_key=key,
+        public_url=public_url,
+        limits=FileLimits.of(settings),
+    )
+    # What the cluster manager asks of the services above it: before any room server can
+    # register (nothing listens yet: the app serves once this returns).
+    cluster.provide(recording_allowed=config.recording_allowed, files_of=files.links)
+    # Reports, and the server samples behind the report of each server's peaks.
+    sampler = Sampler(
+        sessions,
+        cluster.registry,
+        interval=settings.sample_interval,
+        retention_days=settings.sample_retention_days,
+        observe_every=settings.heartbeat_interval,
+    )
+    ems = Ems(
+        settings=settings,
+        signing_key=key,
+        sessions=sessions,
+        cluster=cluster,
+        config=config,
+        broadcasts=broadcasts,
+        meetings=meetings,
+        schedule=schedule,
+        files=files,
+        reports=Reports(sessions),
+        sampler=sampler,
+        servers=ServerService(sessions=sessions, cluster=cluster, audit=auth.audit),
+        auth=auth,
+        admission=Admission(meetings, entry, auth),
+        feeds=CalendarFeeds(sessions, meetings, schedule, auth),
+    )
+    # The background work, once everything it reaches exists.
+    tasks = [
+        asyncio.create_task(config.run()),
+        asyncio.create_task(cluster.run()),
+        asyncio.create_task(meetings.run_clock(settings.clock_interval)),
+        asyncio.create_task(sampler.run()),
+    ]
+    try:
+        yield ems
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await broadcasts.close()
+        await config.close()
+        await cluster.close()
+        await engine.dispose()

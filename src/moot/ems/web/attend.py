@@ -1,0 +1,185 @@
+"""Attending from the Meeting Center: /m/{id} (the name and password form, the lobby, the
+redirect to the room server) and recordings' playback."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from typing import Annotated
+from urllib.parse import quote, unquote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from moot.core.permissions import Action
+from moot.core.text import sentence
+from moot.ems import moderator_keys
+from moot.ems.admission import Visitor
+from moot.ems.attending import AttendInfo, CannotAttend, NotRecorded, NotYetOpen, Unavailable
+from moot.ems.deps import (
+    AdmissionDep,
+    AuthDep,
+    IdentityDep,
+    MeetingsDep,
+    client_address,
+)
+from moot.ems.recordings import recording_out
+from moot.ems.web.pages import (
+    GUEST_COOKIE,
+    MAX_NAME,
+    NAME_COOKIE,
+    keep_key,
+    raw_message,
+)
+from moot.ems.web.security import check_csrf
+from moot.ems.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)
+async def attend(
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    admission: AdmissionDep,
+    identity: IdentityDep,
+    name: Annotated[str | None, Query(max_length=MAX_NAME)] = None,
+    key: Annotated[str | None, Query(max_length=200, description="a moderator link's key")] = None,
+) -> Response:
+    """Attend: ask who you are if we do not know, then send you to the room server. With
+    `key` (the moderator link), this browser keeps the key and moderates the meeting."""
+    return await attend_page(request, meetings, admission, identity, meeting_id, name, None, key)
+
+
+@router.post(
+    "/m/{meeting_id}",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(check_csrf)],
+)
+async def attend_with_form(
+    request: Request,
+    meeting_id: str,
+    meetings: MeetingsDep,
+    admission: AdmissionDep,
+    identity: IdentityDep,
+    name: Annotated[str, Form(max_length=MAX_NAME)] = "",
+    password: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """The attend form; a password travels in the body, never in an address."""
+    return await attend_page(
+        request, meetings, admission, identity, meeting_id, name, password, None
+    )
+
+
+async def attend_page(
+    request: Request,
+    meetings: MeetingsDep,
+    admission: AdmissionDep,
+    identity: IdentityDep,
+    meeting_id: str,
+    name: str | None,
+    password: str | None,
+    key: str | None,
+) -> Response:
+    meeting = await meetings.attend_info(meeting_id)
+    if key is not None:
+        if not moderator_keys.opens(key, meeting.moderator_key_hash):
+            return raw_message(
+                request,
+                meeting.name,
+                "This moderator link is not (or no longer) the meeting's: ask whoever "
+                f"gave it to you for the new one, or attend without it at /m/{meeting_id}.",
+                403,
+            )
+        identity = replace(identity, moderator_keys=(*identity.moderator_keys, (meeting_id, key)))
+    subject = admission.subject(identity, meeting)
+    browser = request.cookies.get(GUEST_COOKIE, "")
+    visitor = Visitor(identity, browser=browser or secrets.token_urlsafe(12))
+    if visitor.signed_in and identity.claims is not None:
+        name = identity.claims.username  # signed in: that is who attends
+    user = (name or unquote(request.cookies.get(NAME_COOKIE, ""))).strip()[:MAX_NAME]
+    needs_password = admission.needs_password(subject, meeting)
+    response: Response
+    if not user or (needs_password and password is None):
+        response = _attend_form(request, meeting, user, None, 200, needs_password)
+    else:
+        response = await _admit(
+            request, admission, meeting, replace(visitor, typed_name=user), password
+        )
+    if key is not None:  # this browser keeps the moderator key of the meeting
+        keep_key(response, request, meeting_id, key)
+    if not browser:
+        response.set_cookie(
+            GUEST_COOKIE, visitor.browser, max_age=365 * 86400, httponly=True, samesite="lax"
+        )
+    return response
+
+
+async def _admit(
+    request: Request,
+    admission: AdmissionDep,
+    meeting: AttendInfo,
+    visitor: Visitor,
+    password: str | None,
+) -> Response:
+    try:
+        target = await admission.admit(meeting, visitor, password, client_address(request))
+    except NotYetOpen as exc:
+        return templates.TemplateResponse(
+            request,
+            "lobby.html",
+            {
+                "meeting": meeting,
+                "name": visitor.typed_name,
+                "password": password,
+                "opens_at": exc.opens_at,
+            },
+        )
+    except CannotAttend as exc:
+        if meeting.needs_password and "password" in str(exc):
+            return _attend_form(request, meeting, visitor.typed_name, sentence(str(exc)), 403)
+        return raw_message(request, meeting.name, sentence(str(exc)), 409)
+    except Unavailable as exc:
+        return raw_message(request, meeting.name, sentence(str(exc)), 503)
+    response = RedirectResponse(target.url, status_code=303)
+    response.set_cookie(NAME_COOKIE, quote(visitor.typed_name), max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/recordings/{meeting_id}", response_class=HTMLResponse)
+async def recording(
+    request: Request, meeting_id: str, meetings: MeetingsDep, auth: AuthDep, identity: IdentityDep
+) -> HTMLResponse:
+    """Play a recording: every segment in order, whichever room servers recorded them."""
+    try:
+        auth.require_on(identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
+        row, segments = await meetings.recording(meeting_id)
+    except NotRecorded as exc:
+        row = await meetings.get(meeting_id)
+        return raw_message(request, row.name, sentence(str(exc)), 404)
+    return templates.TemplateResponse(
+        request, "recording.html", {"recording": recording_out(meetings, row, segments)}
+    )
+
+
+def _attend_form(
+    request: Request,
+    meeting: AttendInfo,
+    name: str,
+    error: str | None,
+    status_code: int,
+    needs_password: bool = True,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "attend.html",
+        {
+            "meeting": meeting,
+            "name": name,
+            "needs_password": needs_password and meeting.needs_password,
+            "error": error,
+        },
+        status_code=status_code,
+    )

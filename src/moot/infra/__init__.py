@@ -1,0 +1,1 @@
+"""Infrastructure shared by the EMS and the room server: settings, TLS, logs, tokens, metrics."""
