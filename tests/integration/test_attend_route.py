@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from moot.infra.settings import EmsSettings
 from moot.ems.app import create_app
+from moot.infra.settings import EmsSettings
 
 
 class Anonymous:
