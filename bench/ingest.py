@@ -37,9 +37,8 @@ from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.cluster import Cluster
-
 from moot.bus.direct import CONTROL_PATH
+from moot.harness import Cluster
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.control import CommandResult, Register, ServerLimits, Status
 

@@ -2,21 +2,25 @@
 
 The browser is launched once per module; every test gets fresh browser contexts
 (separate cookie jars, so two contexts are two different people) and its own
-EMS with two room servers.
+EMS with two room servers on SQLite (`cluster`), or shares one with the module's other
+tests (`module_cluster`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, run_cluster
 from tests.services import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,18 +101,25 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
     assert not page_errors, "JavaScript errors in the page:\n" + "\n".join(page_errors)
 
 
-def two_room_servers(workdir: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes; stopped afterwards."""
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems()
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes."""
-    yield from two_room_servers(tmp_path)
+def cluster_url(sqlite_url: str) -> str:
+    """The browser tests' clusters run on SQLite (the API tests cover both stores)."""
+    return sqlite_url
+
+
+def module_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: Path,
+    options: ClusterOptions = ClusterOptions(),
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[Cluster]:
+    """A cluster on SQLite for the tests of one module (a fixture of scope "module");
+    `prepare` writes to its database first."""
+    workdir = tmp_path_factory.mktemp("cluster")
+    shutil.copyfile(template, workdir / "moot.db")
+    url = f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
+    if prepare is not None:
+        # In a thread of its own: Playwright's sync API runs an event loop in this one.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(prepare, url).result()
+    yield from run_cluster(workdir, url, options)

@@ -1,6 +1,6 @@
 """The administration home and the room-server pages in a real browser.
 
-Real processes (tests/cluster.py): an EMS on SQLite with two room servers, and the local
+Real processes (moot.harness): an EMS on SQLite with two room servers, and the local
 users alice (administrator) and bob. Everything is done through the pages as a person does
 it, and checked as they would see it, and against the REST API.
 """
@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import create_meeting, enter, meeting_detail
 

@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.cluster import Cluster
-from tests.e2e.conftest import NewContext, two_room_servers
+from moot.harness import Cluster
+from tests.e2e.conftest import NewContext, module_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    yield from two_room_servers(tmp_path_factory.mktemp("browser"))
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 def meeting_detail(cluster: Cluster, meeting_id: str) -> dict[str, Any]:

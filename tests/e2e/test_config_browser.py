@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.cluster import Cluster
-from tests.e2e.conftest import NewContext
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions
+from tests.e2e.conftest import NewContext, module_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -28,15 +29,9 @@ MARKUP_NAME = "<img src=x onerror=alert(1)> <script>notes.txt"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("files")
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems(MOOT_MAX_FILE_BYTES=str(LIMIT))
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    options = ClusterOptions(ems_env={"MOOT_MAX_FILE_BYTES": str(LIMIT)})
+    yield from module_cluster(tmp_path_factory, sqlite_template, options)
 
 
 def open_form(new_context: NewContext, cluster: Cluster) -> tuple[Page, Locator, list[str]]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

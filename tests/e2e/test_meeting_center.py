@@ -26,8 +26,8 @@ import icalendar
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.cluster import Cluster
-from tests.e2e.conftest import NewContext
+from moot.harness import Cluster
+from tests.e2e.conftest import NewContext, module_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -40,26 +40,18 @@ TABS = ("Essentials", "Files", "Security", "Tools", "Locations")
 # -- the cluster, the API ------------------------------------------------------------------
 
 
-def _cluster(workdir: Path) -> Iterator[Cluster]:
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems()
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
     """An EMS on SQLite with two room servers, shared by the tests of this module."""
-    yield from _cluster(tmp_path_factory.mktemp("meeting-center"))
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 @pytest.fixture(scope="module")
-def quiet_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def quiet_cluster(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[Cluster]:
     """Another one, for pages that show every meeting (phone width, screenshots)."""
-    yield from _cluster(tmp_path_factory.mktemp("quiet-meeting-center"))
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 def api_create(cluster: Cluster, **fields: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The live monitoring page in a real browser: it follows the cluster without a reload.
 
-Real processes (tests/cluster.py): an EMS on SQLite with room1 and room2; a participant
+Real processes (moot.harness): an EMS on SQLite with room1 and room2; a participant
 attends a meeting in another browser; a room server is killed; a server's limit is reached.
 """
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_admin_servers_browser import (
     PHONE,

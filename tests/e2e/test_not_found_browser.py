@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

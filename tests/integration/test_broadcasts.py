@@ -1,5 +1,5 @@
 """Messages to all users through real processes: an EMS (on SQLite, then on PostgreSQL) and
-two room servers (tests/cluster.py). What a page receives is read the way a page reads it:
+two room servers (moot.harness). What a page receives is read the way a page reads it:
 the Meeting Center's server-sent events, and the meeting WebSocket of each room server.
 """
 
@@ -24,9 +24,9 @@ import websockets
 from fastapi.testclient import TestClient
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from moot.harness.ports import free_port
 from tests.integration.conftest import csrf_of
-from tests.ports import free_port
 
 pytestmark = pytest.mark.processes
 

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.cluster.capacity import CapacityWatch
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.fake_room import SECRET, FakeRoom
 
 
@@ -33,15 +33,11 @@ def soon() -> datetime:
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = EmsSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        cluster_secret=SECRET,
-        heartbeat_interval=60,  # the fakes need not report to stay online
-    )
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {SECRET}"}) as client:
-        yield client
+def ems_settings() -> dict[str, Any]:
+    return {
+        "secret": SECRET,
+        "heartbeat_interval": 60,  # the fakes need not report to stay online
+    }
 
 
 @pytest.fixture

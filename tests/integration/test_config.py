@@ -22,7 +22,7 @@ from moot.ems.auth.users import add_user
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.configuration import ConfigConflict, ConfigService
 from moot.ems.store.db import create_engine, session_factory
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.integration.conftest import form_fields
 
 TURN = {"url": "turn:turn.example:3478", "username": "moot", "credential": "very-s3cret"}

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from moot.certs import client_ssl_context, describe
+from moot.harness.ports import free_block
 from tests.integration.test_demo import stop, wait_for_address
-from tests.ports import free_block
 
 pytestmark = pytest.mark.processes
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster, Process
+from moot.harness import Cluster, Process
 
 pytestmark = pytest.mark.processes
 

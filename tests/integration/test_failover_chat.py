@@ -23,7 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tests.cluster import Cluster, Process
+from moot.harness import Cluster, Process
 
 pytestmark = pytest.mark.processes
 

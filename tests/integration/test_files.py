@@ -27,14 +27,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
-from moot.config import EmsSettings
-from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.files import FileService, read_uploads
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import MeetingFileRow, MeetingRow
-from tests.cluster import Cluster
-from tests.integration.conftest import csrf_of, csrf_of_async, form_fields
+from moot.harness import Cluster
+from tests.integration.conftest import csrf_of, csrf_of_async, form_fields, in_process_ems
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 SECRET = "secret"
@@ -62,20 +60,9 @@ def odt() -> bytes:
     return out.getvalue()
 
 
-def ems(
-    database_url: str, tmp_path: Path, *, raise_server_exceptions: bool = True, **settings: Any
-) -> TestClient:
-    return TestClient(
-        create_app(
-            EmsSettings(
-                database_url=database_url,
-                data_dir=tmp_path / "data",
-                cluster_secret=SECRET,
-                **settings,
-            )
-        ),
-        raise_server_exceptions=raise_server_exceptions,
-    )
+def ems(database_url: str, tmp_path: Path, **settings: Any) -> TestClient:
+    """The EMS in process; its client is no one in particular."""
+    return in_process_ems(database_url, tmp_path / "data", SECRET, admin=False, **settings)
 
 
 @pytest.fixture

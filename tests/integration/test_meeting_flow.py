@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,21 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions
 
 JSON_LOGS = {"MOOT_LOG_FORMAT": "json"}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with room servers room1 and room2, all logging JSON lines."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems(**JSON_LOGS)
-        running.start_rooms("room1", "room2", **JSON_LOGS)
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """Room servers room1 and room2, all the processes logging JSON lines."""
+    return ClusterOptions(ems_env=JSON_LOGS, room_env=JSON_LOGS)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

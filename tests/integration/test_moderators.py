@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,25 +17,22 @@ import httpx
 import pytest
 import websockets
 
-from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, User
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
-    asyncio.run(add_user(database_url, "admin", "admin-password", groups=["stadmins"]))
-    asyncio.run(add_user(database_url, "bob", "bob-password"))
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """One room server; an administrator and bob, with local accounts."""
+    return ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
 
 
 def sign_in(cluster: Cluster, username: str, password: str) -> dict[str, str]:

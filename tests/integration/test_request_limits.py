@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from moot.config import EmsSettings
 from moot.ems.app import create_app
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.integration.conftest import form_fields
 
 CAP = 64 * 1024  # max_request_bytes in these tests

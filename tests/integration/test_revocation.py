@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from moot.config import EmsSettings
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, User
 from tests.ldap_server import Slapd, running_slapd
 
 
@@ -122,17 +123,14 @@ def test_directory_changes_end_sign_ins(migrated_url: str, tmp_path: Path, slapd
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
-    asyncio.run(add_user(database_url, "admin", "admin-password", groups=["stadmins"]))
-    asyncio.run(add_user(database_url, "bob", "bob-password"))
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """One room server; an administrator and bob, with local accounts."""
+    return ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
 
 
 def join_token(cluster: Cluster, meeting_id: str, **params: Any) -> str:

@@ -7,29 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    return ClusterOptions(rooms=("room1",))
 
 
 def enter(cluster: Cluster, meeting_id: str, name: str) -> str:

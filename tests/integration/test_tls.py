@@ -27,7 +27,7 @@ from moot.certs import (
     peer_name,
     server_ssl_context,
 )
-from tests.ports import free_port
+from moot.harness.ports import free_port
 
 HOSTS = ["127.0.0.1", "localhost"]
 

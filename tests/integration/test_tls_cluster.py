@@ -22,7 +22,7 @@ import websockets
 
 from moot.bus.direct import control_url
 from moot.certs import ClusterCerts, client_ssl_context, init_cluster
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 
