@@ -29,8 +29,6 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from moot.harness import Cluster
 
 MIB = 1024 * 1024

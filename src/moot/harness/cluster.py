@@ -45,7 +45,8 @@ class Cluster:
     certificate (when there is one). start_room's env overrides any of these.
 
     Every process reads an empty moot.toml (no developer's settings leak in) unless its env
-    says otherwise; `log_level`, when given, is every process's MOOT_LOG_LEVEL.
+    says otherwise; `log_level`, when given, is every process's MOOT_LOG_LEVEL. `procs`:
+    the group the processes join (one of the caller's, stopped with its other children).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class Cluster:
         log_level: str | None = None,
         ems_port: int | None = None,
         ports: Callable[[], int] = free_port,
+        procs: Processes | None = None,
     ) -> None:
         self.workdir = workdir
         self.database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
@@ -65,7 +67,7 @@ class Cluster:
         self.tls = tls
         self.ports = ports
         self.ems_port = ems_port if ems_port is not None else ports()
-        self.procs = Processes(workdir)
+        self.procs = procs if procs is not None else Processes(workdir)
         self.ems: Process | None = None
         self.rooms: dict[str, Process] = {}  # the newest process of each room server
         self._starts: Counter[str] = Counter()
