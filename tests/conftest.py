@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,3 +165,21 @@ def cluster_url(database_url: str) -> str:
 def cluster(cluster_url: str, cluster_options: ClusterOptions, tmp_path: Path) -> Iterator[Cluster]:
     """An EMS with its room servers (cluster_options), all real processes, for one test."""
     yield from run_cluster(tmp_path, cluster_url, cluster_options)
+
+
+def module_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: Path,
+    options: ClusterOptions = ClusterOptions(),
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[Cluster]:
+    """A cluster on SQLite for the tests of one module (a fixture of scope "module");
+    `prepare` writes to its database first."""
+    workdir = tmp_path_factory.mktemp("cluster")
+    shutil.copyfile(template, workdir / "moot.db")
+    url = f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
+    if prepare is not None:
+        # In a thread of its own: Playwright's sync API runs an event loop in this one.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(prepare, url).result()
+    yield from run_cluster(workdir, url, options)

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
-from moot.harness import Cluster
-from tests.conftest import ClusterOptions, run_cluster
 from tests.services import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -105,21 +101,3 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
 def cluster_url(sqlite_url: str) -> str:
     """The browser tests' clusters run on SQLite (the API tests cover both stores)."""
     return sqlite_url
-
-
-def module_cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-    template: Path,
-    options: ClusterOptions = ClusterOptions(),
-    prepare: Callable[[str], None] | None = None,
-) -> Iterator[Cluster]:
-    """A cluster on SQLite for the tests of one module (a fixture of scope "module");
-    `prepare` writes to its database first."""
-    workdir = tmp_path_factory.mktemp("cluster")
-    shutil.copyfile(template, workdir / "moot.db")
-    url = f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
-    if prepare is not None:
-        # In a thread of its own: Playwright's sync API runs an event loop in this one.
-        with ThreadPoolExecutor(1) as worker:
-            worker.submit(prepare, url).result()
-    yield from run_cluster(workdir, url, options)

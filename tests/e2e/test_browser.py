@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from moot.harness import Cluster
-from tests.e2e.conftest import NewContext, module_cluster
+from tests.conftest import module_cluster
+from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from moot.harness import Cluster
-from tests.conftest import ClusterOptions
-from tests.e2e.conftest import NewContext, module_cluster
+from tests.conftest import ClusterOptions, module_cluster
+from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

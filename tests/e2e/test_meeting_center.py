@@ -27,7 +27,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from moot.harness import Cluster
-from tests.e2e.conftest import NewContext, module_cluster
+from tests.conftest import module_cluster
+from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

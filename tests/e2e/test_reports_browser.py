@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from moot.harness import Cluster
-from tests.conftest import ClusterOptions, User
+from tests.conftest import ClusterOptions, User, module_cluster
 from tests.dates import today
-from tests.e2e.conftest import NewContext, module_cluster
+from tests.e2e.conftest import NewContext
 from tests.integration.report_history import EXPECTED, FIRST, LAST, write_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,21 +20,19 @@ import pytest
 import websockets
 
 from moot.harness import Cluster
-from tests.conftest import ClusterOptions, User
+from tests.conftest import ClusterOptions, User, module_cluster
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture
-def cluster_url(sqlite_url: str) -> str:
-    return sqlite_url  # what is tested here does not depend on the store
-
-
-@pytest.fixture
-def cluster_options() -> ClusterOptions:
-    """One room server; an administrator and bob, with local accounts."""
-    return ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    """One EMS and room server for the module, with an administrator and bob (local
+    accounts): each test makes a meeting of its own, and none changes a user or the
+    cluster."""
+    options = ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
+    yield from module_cluster(tmp_path_factory, sqlite_template, options)
 
 
 def sign_in(cluster: Cluster, username: str, password: str) -> dict[str, str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,20 +16,17 @@ import pytest
 import websockets
 
 from moot.harness import Cluster
-from tests.conftest import ClusterOptions
+from tests.conftest import ClusterOptions, module_cluster
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture
-def cluster_url(sqlite_url: str) -> str:
-    return sqlite_url  # what is tested here does not depend on the store
-
-
-@pytest.fixture
-def cluster_options() -> ClusterOptions:
-    return ClusterOptions(rooms=("room1",))
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    """One EMS and room server for the module: each test makes a meeting of its own, and
+    none stops a process or changes the cluster."""
+    yield from module_cluster(tmp_path_factory, sqlite_template, ClusterOptions(rooms=("room1",)))
 
 
 def enter(cluster: Cluster, meeting_id: str, name: str) -> str:
