@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -68,7 +67,7 @@ def sign_in(page: Page, cluster: Cluster, username: str, then: str = "/") -> Non
 
 def server(cluster: Cluster, name: str) -> dict[str, Any] | None:
     """The server as the REST API gives it; None once it is gone."""
-    answer = httpx.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
+    answer = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
     if answer.status_code == 404:
         return None
     assert answer.status_code == 200, answer.text

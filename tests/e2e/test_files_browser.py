@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -50,7 +49,7 @@ def file_payload(name: str, data: bytes, mime: str) -> dict[str, Any]:
 
 
 def meetings_named(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    found = httpx.get(
+    found = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings",
         params={"q": name, "limit": "500"},
         headers=cluster.admin,
@@ -117,7 +116,7 @@ def test_attach_files_see_them_and_download_one_inside_the_meeting(
     assert Path(download.path()).read_bytes() == PDF
 
     # A file attached while the meeting runs shows up at once, without a reload.
-    added = httpx.post(
+    added = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/files",
         files=[("file", ("Late addition.md", b"# late", "text/markdown"))],
         timeout=10,

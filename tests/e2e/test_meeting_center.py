@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import icalendar
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -60,7 +59,7 @@ def api_create(cluster: Cluster, **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"moderator": "Alice", "expected_participants": 2, **fields}
     if isinstance(body.get("start"), datetime):
         body["start"] = body["start"].isoformat()
-    response = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json=body, timeout=10)
+    response = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json=body, timeout=10)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -73,7 +72,7 @@ def as_administrator(cluster: Cluster) -> dict[str, str]:
 
 
 def api_delete(cluster: Cluster, meeting_id: str) -> None:
-    response = httpx.delete(
+    response = cluster.client.delete(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}",
         headers=as_administrator(cluster),
         timeout=10,
@@ -82,7 +81,7 @@ def api_delete(cluster: Cluster, meeting_id: str) -> None:
 
 
 def api_meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
-    response = httpx.get(
+    response = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}",
         headers=as_administrator(cluster),
         timeout=5,
@@ -96,7 +95,7 @@ def api_meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
 
 def api_names(cluster: Cluster, **params: str) -> list[str]:
     """The names of the listed meetings (unlisted ones are in no list)."""
-    response = httpx.get(
+    response = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings",
         params={"limit": "500", **params},
         headers=as_administrator(cluster),
@@ -665,7 +664,9 @@ def test_names_longer_than_200_characters_are_refused(
 
     # What cannot be typed, sent as it would be without the browser's limit.
     too_long = stem + "y" * (201 - len(stem))
-    response = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": too_long}, timeout=10)
+    response = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": too_long}, timeout=10
+    )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "name"]
     assert "at most 200 characters" in response.json()["detail"][0]["msg"]

@@ -10,7 +10,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -98,7 +97,7 @@ def test_the_page_follows_meetings_participants_failures_and_limits(
     expect(page.locator("#alerts")).to_contain_text(failed)
     expect(page.get_by_role("alert")).to_contain_text(failed)
     expect(page.locator("#total-online")).to_have_text("1 of 2")
-    status = httpx.get(f"{cluster.ems_url}/api/v1/servers/{other}", headers=cluster.admin)
+    status = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{other}", headers=cluster.admin)
     assert status.json()["status"] == "failed"
     still_the_same_page(page)
 

@@ -245,7 +245,9 @@ def test_the_page_shows_errors_beside_the_field_and_saves(api: TestClient) -> No
 
 
 def attend(cluster: Cluster, meeting_id: str, name: str) -> str:
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10
+    )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 

@@ -61,13 +61,13 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def server_url(cluster: Cluster, name: str) -> str:
-    answer = httpx.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
+    answer = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
     url: str = answer.json()["url"]
     return url
 
 
 def create(cluster: Cluster, name: str, **fields: Any) -> dict[str, Any]:
-    response = httpx.post(
+    response = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": name, **fields}, timeout=10
     )
     assert response.status_code == 201, response.text
@@ -76,9 +76,9 @@ def create(cluster: Cluster, name: str, **fields: Any) -> dict[str, Any]:
 
 
 def join_token(cluster: Cluster, meeting_id: str, name: str) -> str:
-    location = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
-        "location"
-    ]
+    location = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}
+    ).headers["location"]
     return location.split("token=")[1]
 
 
@@ -132,7 +132,7 @@ def test_metrics_show_the_cluster_as_it_runs_and_fails(cluster: Cluster) -> None
     start = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     create(cluster, "later", start=start)  # scheduled: booked, not placed
     for meeting in meetings:
-        httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
+        cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
     chatted = meetings[0]
     host = chatted["server"]
     other = next(m["server"] for m in meetings if m["server"] != host)
@@ -226,7 +226,7 @@ def test_metrics_show_the_cluster_as_it_runs_and_fails(cluster: Cluster) -> None
 @pytest.mark.processes
 def test_json_logs_are_one_object_per_line(cluster: Cluster) -> None:
     meeting = create(cluster, "logged")
-    httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
+    cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
     [victim] = [p for p in cluster.processes if p.name == meeting["server"]]
     victim.popen.send_signal(signal.SIGKILL)  # warnings: suspect, failed, moved
     cluster.wait_for(

@@ -44,7 +44,7 @@ def monitored(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
 
 
 def bearer(cluster: Cluster, username: str, password: str) -> dict[str, str]:
-    answer = httpx.post(
+    answer = cluster.client.post(
         cluster.ems_url + "/api/v1/auth/token",
         json={"username": username, "password": password},
         timeout=5,
