@@ -1,113 +1,34 @@
-"""What the benchmarks that start real processes share: a process supervisor, a small
-HTTP/1.1 client, CPU and event-loop lag meters, percentiles, and where they ran.
+"""What the benchmarks share: a cluster of real processes (moot.harness), a small HTTP/1.1
+client, CPU and event-loop lag meters, percentiles, the machine they ran on, the options
+every benchmark takes, and a figure printed beside its goal.
 
-Used by bench/failover.py and bench/room.py (the older scripts keep their own copies
-until the benchmarks are unified).
+A benchmark is run as a script (`.venv/bin/python bench/NAME.py`), so this directory is
+first on its import path: `from _common import ...` needs nothing more.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import math
 import os
 import platform
 import resource
-import signal
 import subprocess
-import sys
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
+from moot.harness import Cluster, HarnessError, Processes
 
-from moot.infra.netcheck import free_port
+__all__ = ["Cluster", "HarnessError", "Processes"]  # the harness, as the benchmarks use it
 
-START_TIMEOUT = 30.0
 HOST = "127.0.0.1"
 SECRET = "bench-cluster-secret"
 ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 
 
-# -- processes -------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGCONT)  # a stopped process cannot act on TERM
-                self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-
-class Processes:
-    """Every process the benchmark starts; stop_all() ends them, newest first."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.children: list[Child] = []
-
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
-        log = self.workdir / f"{name}.log"
-        with log.open("ab") as handle:
-            popen = subprocess.Popen(
-                [sys.executable, *args],
-                env={**os.environ, **env},
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-            )
-        child = Child(name, popen, log)
-        self.children.append(child)
-        return child
-
-    def forget(self, child: Child) -> None:
-        child.stop()
-        if child in self.children:
-            self.children.remove(child)
-
-    def stop_all(self) -> None:
-        while self.children:
-            self.forget(self.children[-1])
-
-
-def wait_for(
-    condition: Callable[[], bool], what: str, child: Child | None, timeout: float = START_TIMEOUT
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if child is not None and not child.alive():
-            raise RuntimeError(
-                f"{child.name} exited ({child.popen.returncode}) while waiting for {what}:\n"
-                f"{child.output()[-3000:]}"
-            )
-        time.sleep(0.05)
-    output = f":\n{child.output()[-3000:]}" if child is not None else ""
-    raise RuntimeError(f"timed out waiting for {what}{output}")
+# -- processes ------------------------------------------------------------------------
 
 
 def cpu_seconds(pid: int) -> float:
@@ -124,6 +45,12 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have ended (wrk, say)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def raise_open_files(wanted: int) -> int:
     """Raise this process's open-file limit (children inherit it); the limit now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -133,114 +60,16 @@ def raise_open_files(wanted: int) -> int:
     return soft
 
 
-# -- a cluster: one EMS and its room servers ------------------------------------------
-
-
-def server_summary(cluster: Cluster) -> str:
-    """Each room server's status and meetings, for an error message."""
-    try:
-        rows = cluster.servers()
-    except httpx.HTTPError as exc:
-        return f"(the EMS did not answer: {exc})"
-    return ", ".join(f"{s['name']} {s['status']} {s['active_meetings']}" for s in rows)
-
-
-class Cluster:
-    """The EMS and its room servers, all on 127.0.0.1."""
-
-    def __init__(
-        self, procs: Processes, log_level: str, rooms: int, database_url: str | None = None
-    ) -> None:
-        self.procs = procs
-        self.log_level = log_level
-        data = procs.workdir / "data"
-        empty_config = procs.workdir / "empty.toml"  # no developer's moot.toml leaks in
-        empty_config.write_text("")
-        self.common = {
-            "MOOT_CLUSTER_SECRET": SECRET,
-            "MOOT_DATA_DIR": str(data),
-            "MOOT_CONFIG": str(empty_config),
-        }
-        self.ems_port = free_port()
-        self.ems_url = f"http://{HOST}:{self.ems_port}"
-        self.ems = procs.spawn(
-            "ems",
-            ["-m", "moot", "serve", "--host", HOST, "--port", str(self.ems_port)],
-            {
-                **self.common,
-                # INFO: the EMS logs how long moving a failed server's meetings took.
-                "MOOT_LOG_LEVEL": "info",
-                "MOOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{data / 'moot.db'}",
-            },
-        )
-        wait_for(lambda: self._status("/readyz") == 200, "the EMS to be ready", self.ems)
-        self.rooms: dict[str, Child] = {}
-        self.generation: Counter[str] = Counter()
-        for index in range(1, rooms + 1):
-            self.start_room(f"room{index}", wait=False)
-        for name, child in self.rooms.items():
-            wait_for(lambda n=name: self.server_status(n) == "online", f"{name} to register", child)
-
-    def _status(self, path: str) -> int:
-        try:
-            return httpx.get(self.ems_url + path, timeout=2).status_code
-        except httpx.HTTPError:
-            return 0
-
-    def start_room(self, name: str, *, wait: bool = True) -> Child:
-        self.generation[name] += 1
-        args = ["--name", name, "--host", HOST, "--port", str(free_port())]
-        child = self.procs.spawn(
-            f"{name}.{self.generation[name]}",
-            ["-m", "moot", "room", *args, "--ems-url", self.ems_url],
-            {**self.common, "MOOT_LOG_LEVEL": self.log_level},
-        )
-        self.rooms[name] = child
-        if wait:
-            wait_for(lambda: self.server_status(name) == "online", f"{name} to register", child)
-        return child
-
-    def server_status(self, name: str) -> str | None:
-        try:
-            response = httpx.get(f"{self.ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
-        except httpx.HTTPError:
-            return None
-        return str(response.json()["status"]) if response.status_code == 200 else None
-
-    def servers(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.ems_url}/api/v1/servers", timeout=10, headers=ADMIN)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def quiet(self) -> bool:
-        """Every room server online and reporting no meeting."""
-        try:
-            servers = [s for s in self.servers() if s["name"] in self.rooms]
-        except httpx.HTTPError:
-            return False
-        return len(servers) == len(self.rooms) and all(
-            s["status"] == "online" and s["active_meetings"] == 0 for s in servers
-        )
-
-    def events(self, name: str) -> list[tuple[float, str, str]]:
-        """The server's changes of state, newest first: (wall-clock time, state, why)."""
-        response = httpx.get(
-            f"{self.ems_url}/api/v1/servers/{name}/events", timeout=10, headers=ADMIN
-        )
-        response.raise_for_status()
-        return [
-            (
-                datetime.fromisoformat(e["at"].replace("Z", "+00:00")).timestamp(),
-                str(e["state"]),
-                str(e["reason"]),
-            )
-            for e in response.json()
-        ]
-
-    def failed_at(self, name: str) -> float | None:
-        """Wall-clock time of the server's latest change to `failed`, from its history."""
-        return next((at for at, state, _ in self.events(name) if state == "failed"), None)
+def start_cluster(
+    procs: Processes, log_level: str, rooms: int, database_url: str | None = None
+) -> Cluster:
+    """An EMS (on SQLite in the working directory unless `database_url`) and `rooms` room
+    servers room1, room2, ... logging at `log_level`; all of them `procs`' children."""
+    cluster = Cluster(procs.workdir, database_url, secret=SECRET, log_level=log_level, procs=procs)
+    # INFO: the EMS logs how long moving a failed server's meetings took.
+    cluster.start_ems(MOOT_LOG_LEVEL="info")
+    cluster.start_rooms(*(f"room{index}" for index in range(1, rooms + 1)))
+    return cluster
 
 
 # -- a small HTTP/1.1 client -----------------------------------------------------------
@@ -360,7 +189,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def machine() -> str:
+def machine(*extra: str) -> str:
+    """Cores, CPU model and Python version, then `extra` (a database's version, say)."""
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -369,7 +199,43 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+    python = f"Python {platform.python_version()} ({platform.python_implementation()})"
+    return ", ".join([f"{os.cpu_count()} cores", model, python, *extra])
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "MISSED"
+
+
+def beside_goal(label: str, figure: str, goal: str, met: bool) -> str:
+    """One line of a benchmark's result: what it measured, beside its goal."""
+    return f"{label}: {figure}   goal {goal}: {verdict(met)}"
+
+
+def parser(
+    doc: str | None, *, check: bool = True, verbose: bool = False
+) -> argparse.ArgumentParser:
+    """A benchmark's options, described by the first line of its docstring, with the ones
+    every benchmark has: --check (status 1 when a goal is missed), --verbose (logs on an
+    error)."""
+    made = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    if check:
+        made.add_argument(
+            "--check", action="store_true", help="exit with status 1 when a goal is missed"
+        )
+    if verbose:
+        made.add_argument("--verbose", action="store_true", help="on an error, show the logs")
+    return made
+
+
+def exit_code(met: bool, check: bool) -> int:
+    """0, or 1 when a goal was missed and --check asked for it."""
+    return 0 if met or not check else 1
 
 
 def code_version() -> str:

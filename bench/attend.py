@@ -14,30 +14,23 @@ Needs Debian's wrk: `apt-get install -y wrk`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
 import httpx
 
-from moot.infra.netcheck import free_port
+from _common import HOST, SECRET, children_cpu_seconds, cpu_seconds, machine
+from moot.harness import Cluster, HarnessError, Process, Processes, wait_for
+from moot.harness.ports import free_port
 
 GOAL_RPS = 1_500
 GOAL_P99_MS = 50.0
-HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
-SECRET = "bench-cluster-secret"
-ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 
 # Counts answers other than 303 per wrk thread and prints exact figures at the end.
 WRK_SCRIPT = """
@@ -101,72 +94,23 @@ def serve_bare(port: int, log_level: str) -> None:
 # -- processes -------------------------------------------------------------------------
 
 
-@dataclass
-class Child:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-
-class Processes:
-    """Every process the benchmark starts; stop_all() ends them, newest first."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.children: list[Child] = []
-
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as handle:
-            popen = subprocess.Popen(
-                [sys.executable, *args],
-                env={**os.environ, **env},
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-            )
-        child = Child(name, popen, log)
-        self.children.append(child)
-        return child
-
-    def stop(self, child: Child) -> None:
-        child.stop()
-        if child in self.children:
-            self.children.remove(child)
-
-    def stop_all(self) -> None:
-        while self.children:
-            self.stop(self.children[-1])
-
-
-def wait_for(condition: Callable[[], bool], what: str, child: Child) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if not child.alive():
-            raise RuntimeError(
-                f"{child.name} exited ({child.popen.returncode}) while waiting for {what}:\n"
-                f"{child.output()}"
-            )
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}:\n{child.output()}")
+def start_moot(procs: Processes, log_level: str) -> str:
+    """EMS plus one room server; returns the attend URL of a meeting in progress."""
+    cluster = Cluster(procs.workdir, secret=SECRET, log_level=log_level, procs=procs)
+    cluster.start_ems()
+    cluster.start_room("bench-room")
+    response = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings",
+        json={"name": "bench", "moderator": "alice"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    meeting_id = response.json()["id"]
+    url = f"{cluster.ems_url}/m/{meeting_id}?name=bench"
+    first = httpx.get(url, timeout=10)
+    if first.status_code != 303 or "/meeting/" not in first.headers.get("location", ""):
+        raise RuntimeError(f"attend answered {first.status_code}, not a 303 to the room server")
+    return url
 
 
 def status_of(url: str) -> int:
@@ -176,57 +120,13 @@ def status_of(url: str) -> int:
         return 0
 
 
-def server_online(ems_url: str, name: str) -> bool:
-    try:
-        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and response.json().get("status") == "online"
-
-
-def start_moot(procs: Processes, log_level: str) -> str:
-    """EMS plus one room server; returns the attend URL of a meeting in progress."""
-    data = procs.workdir / "data"
-    empty_config = procs.workdir / "empty.toml"  # no developer's moot.toml leaks in
-    empty_config.write_text("")
-    common = {
-        "MOOT_CLUSTER_SECRET": SECRET,
-        "MOOT_DATA_DIR": str(data),
-        "MOOT_LOG_LEVEL": log_level,
-        "MOOT_CONFIG": str(empty_config),
-    }
-    ems_port = free_port()
-    ems_url = f"http://{HOST}:{ems_port}"
-    ems = procs.spawn(
-        "ems",
-        ["-m", "moot", "serve", "--host", HOST, "--port", str(ems_port)],
-        {**common, "MOOT_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'moot.db'}"},
-    )
-    wait_for(lambda: status_of(f"{ems_url}/readyz") == 200, "the EMS to be ready", ems)
-    room_args = ["--name", "bench-room", "--host", HOST, "--port", str(free_port())]
-    room = procs.spawn("room", ["-m", "moot", "room", *room_args, "--ems-url", ems_url], common)
-    wait_for(lambda: server_online(ems_url, "bench-room"), "the room server to register", room)
-    response = httpx.post(
-        f"{ems_url}/api/v1/meetings", json={"name": "bench", "moderator": "alice"}, timeout=10
-    )
-    response.raise_for_status()
-    meeting_id = response.json()["id"]
-    url = f"{ems_url}/m/{meeting_id}?name=bench"
-    first = httpx.get(url, timeout=10)
-    if first.status_code != 303 or "/meeting/" not in first.headers.get("location", ""):
-        raise RuntimeError(f"attend answered {first.status_code}, not a 303 to the room server")
-    return url
-
-
 def start_bare(procs: Processes, log_level: str) -> str:
     port = free_port()
-    bare = procs.spawn(
-        "bare",
-        [str(Path(__file__).resolve()), "--serve-bare", str(port), "--log-level", log_level],
-        {},
-    )
+    script = str(Path(__file__).resolve())
+    command = [sys.executable, script, "--serve-bare", str(port), "--log-level", log_level]
+    bare = procs.spawn("bare", command)
     url = f"http://{HOST}:{port}/m/bench?name=bench"
-    wait_for(lambda: status_of(url) == 303, "the bare app to answer 303", bare)
+    wait_for(lambda: status_of(url) == 303, "the bare app to answer 303", [bare])
     return url
 
 
@@ -301,19 +201,8 @@ def wrk(url: str, script: Path, *, connections: int, threads: int, seconds: floa
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(
-    name: str, url: str, script: Path, servers: list[Child], args: argparse.Namespace
+    name: str, url: str, script: Path, servers: list[Process], args: argparse.Namespace
 ) -> Result:
     print(f"{name}: {url}")
     print(f"  warm-up {args.warmup:g} s ...", flush=True)
@@ -332,18 +221,6 @@ def measure(
 
 
 # -- main ------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -372,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             procs.stop_all()
             bare_url = start_bare(procs, args.log_level)
             bare = measure("bare Starlette 303", bare_url, script, procs.children[:], args)
-        except (RuntimeError, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
+        except (RuntimeError, HarnessError, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         finally:

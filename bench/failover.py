@@ -42,12 +42,11 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     ADMIN,
     HOST,
     Cluster,
+    HarnessError,
     Http,
     HttpPool,
     LoopLag,
@@ -58,8 +57,7 @@ from _common import (
     own_cpu_seconds,
     pct,
     raise_open_files,
-    server_summary,
-    wait_for,
+    start_cluster,
 )
 
 GOAL_P99_S = {"kill": 2.0, "hang": 4.5}
@@ -396,20 +394,20 @@ async def restore(cluster: Cluster, mode: str, victim: str) -> None:
     if mode == "kill":
         old = cluster.rooms[victim]
         old.popen.wait()
-        cluster.procs.children.remove(old)
+        cluster.processes.remove(old)
         await asyncio.to_thread(cluster.start_room, victim, wait=False)
     else:
         cluster.rooms[victim].popen.send_signal(signal.SIGCONT)
     await end_meetings(cluster)
     try:
         await asyncio.to_thread(
-            wait_for,
+            cluster.wait_for,
             cluster.quiet,
             "every room server back online and empty",
             cluster.rooms[victim],
         )
-    except RuntimeError as exc:
-        raise RuntimeError(f"{exc}\nservers: {server_summary(cluster)}") from exc
+    except HarnessError as exc:
+        raise RuntimeError(f"{exc}\nservers: {cluster.server_summary()}") from exc
 
 
 # -- figures ---------------------------------------------------------------------------
@@ -561,9 +559,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="moot-bench-") as tmp:
         procs = Processes(Path(tmp))
         try:
-            cluster = Cluster(procs, args.log_level, args.rooms)
+            cluster = start_cluster(procs, args.log_level, args.rooms)
             summaries = asyncio.run(bench(cluster, modes, args))
-        except (RuntimeError, OSError, httpx.HTTPError) as exc:
+        except (RuntimeError, HarnessError, OSError, httpx.HTTPError) as exc:
             if args.verbose:
                 traceback.print_exc()
                 for child in procs.children:

@@ -29,9 +29,7 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 MIB = 1024 * 1024
 FILE_BYTES = 25 * MIB

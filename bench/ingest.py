@@ -21,10 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -35,11 +32,9 @@ import psutil
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.cluster import Cluster
-
+from _common import machine, pct, raise_open_files
 from moot.bus.direct import CONTROL_PATH
+from moot.harness import Cluster
 from moot.protocol import PROTOCOL_VERSION
 from moot.protocol.control import CommandResult, Register, ServerLimits, Status
 
@@ -115,21 +110,6 @@ async def probe(http: httpx.AsyncClient, room: SimulatedRoom, marker: float) -> 
         await asyncio.sleep(0.002)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
-
-
 async def drive(cluster: Cluster, args: argparse.Namespace) -> tuple[float, list[float], float]:
     rooms = [SimulatedRoom(f"sim-{i:04d}") for i in range(args.servers)]
     sent = [0]
@@ -183,10 +163,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = args.servers * 2 + 256  # the EMS inherits it: a socket per server on each side
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, want), hard))
+    raise_open_files(args.servers * 2 + 256)  # the EMS inherits it: a socket on each side
     print(f"machine: {machine()}")
     print(f"{args.servers:,} simulated room servers reporting every 1 s to one EMS process")
     with tempfile.TemporaryDirectory(prefix="moot-ingest-") as tmp:
@@ -200,7 +177,7 @@ def main() -> int:
             cpu, latencies, rate = asyncio.run(drive(cluster, args))
         finally:
             cluster.stop()
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    p50, p99 = pct(latencies, 50), pct(latencies, 99)
     print(f"  reports sent: {rate:,.0f}/s over the window")
     print(f"  EMS CPU: {cpu:.0%} of one core   Goal <= {GOAL_CPU:.0%}")
     print(

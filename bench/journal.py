@@ -29,10 +29,8 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,15 +45,12 @@ import psutil
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from moot.infra.netcheck import free_port
+from _common import SECRET, machine
+from moot.harness import Cluster, HarnessError, Process, Processes
 
 GOAL_EVENTS = 2_000
 GOAL_P99_MS = 20.0
-HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 15.0  # the room server gives up on the EMS after 5 s (agent.JOURNAL_TIMEOUT)
-SECRET = "bench-cluster-secret"
-ADMIN = {"Authorization": f"Bearer {SECRET}"}  # the administrator, as the CLI
 TEXT = "a benchmark chat line of about sixty characters, number "
 
 
@@ -63,130 +58,35 @@ TEXT = "a benchmark chat line of about sixty characters, number "
 
 
 @dataclass
-class Child:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-
-class Processes:
-    """Every process the benchmark starts; stop_all() ends them, newest first."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.children: list[Child] = []
-
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as handle:
-            popen = subprocess.Popen(
-                [sys.executable, *args],
-                env={**os.environ, **env},
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-            )
-        child = Child(name, popen, log)
-        self.children.append(child)
-        return child
-
-    def stop_all(self) -> None:
-        while self.children:
-            self.children.pop().stop()
-
-
-def wait_for(condition: Callable[[], bool], what: str, child: Child) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if not child.alive():
-            raise RuntimeError(
-                f"{child.name} exited ({child.popen.returncode}) while waiting for {what}:\n"
-                f"{child.output()}"
-            )
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}:\n{child.output()}")
-
-
-def status_of(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
-
-
-def server_online(ems_url: str, name: str) -> bool:
-    try:
-        response = httpx.get(f"{ems_url}/api/v1/servers/{name}", timeout=2, headers=ADMIN)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and response.json().get("status") == "online"
-
-
-@dataclass
 class Moot:
     ems_url: str
-    ems: Child
-    room: Child
+    ems: Process
+    room: Process
     database_url: str
     meeting_id: str
 
 
 def start_moot(procs: Processes, database_url: str | None, log_level: str) -> Moot:
     """EMS plus one room server, and one meeting in progress on it."""
-    data = procs.workdir / "data"
-    empty_config = procs.workdir / "empty.toml"  # no developer's moot.toml leaks in
-    empty_config.write_text("")
-    common = {
-        "MOOT_CLUSTER_SECRET": SECRET,
-        "MOOT_DATA_DIR": str(data),
-        "MOOT_LOG_LEVEL": log_level,
-        "MOOT_CONFIG": str(empty_config),
-    }
-    database_url = database_url or f"sqlite+aiosqlite:///{data / 'moot.db'}"
-    ems_port = free_port()
-    ems_url = f"http://{HOST}:{ems_port}"
-    ems = procs.spawn(
-        "ems",
-        ["-m", "moot", "serve", "--host", HOST, "--port", str(ems_port)],
-        {**common, "MOOT_DATABASE_URL": database_url},
-    )
-    wait_for(lambda: status_of(f"{ems_url}/readyz") == 200, "the EMS to be ready", ems)
+    cluster = Cluster(procs.workdir, database_url, secret=SECRET, log_level=log_level, procs=procs)
+    ems = cluster.start_ems()
+    ems_url = cluster.ems_url
     # What is measured is the journal, not the rate one person may chat at: lifted before the
     # room server registers (it gets the configuration then).
     httpx.put(
         f"{ems_url}/api/v1/config/cluster",
         json={"based_on": 0, "values": {"max_chat_lines_per_minute": 1_000_000}},
-        headers=ADMIN,
+        headers=cluster.admin,
         timeout=10,
     ).raise_for_status()
-    room_args = ["--name", "bench-room", "--host", HOST, "--port", str(free_port())]
-    room = procs.spawn("room", ["-m", "moot", "room", *room_args, "--ems-url", ems_url], common)
-    wait_for(lambda: server_online(ems_url, "bench-room"), "the room server to register", room)
+    room = cluster.start_room("bench-room")
     response = httpx.post(
         f"{ems_url}/api/v1/meetings",
         json={"name": "journal bench", "moderator": "moderator", "expected_participants": 8},
         timeout=10,
     )
     response.raise_for_status()
-    return Moot(ems_url, ems, room, database_url, response.json()["id"])
+    return Moot(ems_url, ems, room, cluster.database_url, response.json()["id"])
 
 
 def socket_url(moot: Moot, name: str) -> str:
@@ -487,18 +387,6 @@ def check_journal(moot: Moot, result: Result, senders: list[Sender]) -> None:
 # -- main ------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
-
-
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -549,6 +437,7 @@ def run(args: argparse.Namespace) -> int:
             check_journal(moot, result, senders)
         except (
             RuntimeError,
+            HarnessError,
             ClientFailed,
             httpx.HTTPError,
             OSError,
@@ -556,7 +445,8 @@ def run(args: argparse.Namespace) -> int:
             sqlite3.Error,
         ) as exc:
             print(f"error: {exc}", file=sys.stderr)
-            for child in procs.children if not isinstance(exc, RuntimeError) else []:
+            quiet = isinstance(exc, RuntimeError | HarnessError)  # the logs are in the message
+            for child in procs.children if not quiet else []:
                 tail = "\n".join(child.output().splitlines()[-20:])
                 if tail:
                     print(f"--- last lines of the {child.name}'s log:\n{tail}", file=sys.stderr)

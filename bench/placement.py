@@ -14,14 +14,12 @@ Run: `.venv/bin/python bench/placement.py [--seconds N]`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from _common import machine
 from moot.core.placement import LoadTable, MeetingRequest, ServerLoad, ServerState, place
 from moot.ems.cluster.registry import LiveServer, Registry
 from moot.protocol.control import MeetingStatus, Participant, ServerLimits
@@ -32,22 +30,6 @@ SERVERS = 1_000
 BOOKINGS = 100_000
 HORIZON_HOURS = 30 * 24  # bookings lie in the next 30 days
 MEETINGS = [MeetingRequest(expected_participants=n) for n in (2, 4, 10, 25, 100)]
-
-
-def machine() -> str:
-    """Cores, CPU model and Python version, for the record."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores, {model}, "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
 
 
 def make_servers(count: int, seed: int = 1) -> list[ServerLoad]:

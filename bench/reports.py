@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import random
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, or_, select
 
+from _common import beside_goal, machine
 from moot.core import reports as pure
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.migrate import upgrade
@@ -169,18 +169,17 @@ def main() -> None:
         upgrade(url)
         began = time.perf_counter()
         written = asyncio.run(write(url, args.stays, args.people))
-        print(
-            f"{platform.python_implementation()} {platform.python_version()}, {url.split(':')[0]}"
-        )
+        print(f"machine: {machine(url.split(':')[0])}")
         print(f"history: {written} stays written in {time.perf_counter() - began:.1f} s")
         failed = False
         for label, seconds, same in asyncio.run(measure(url, args.verify)):
             goal = GOAL_SECONDS if label.startswith("one") else GOAL_THREE_YEARS
-            verdict = "goal MET" if seconds <= goal else "goal MISSED"
+            met = seconds <= goal
             checked = "" if same is None else ("; peaks = Python's" if same else "; PEAKS DIFFER")
             failed = failed or seconds > goal or same is False
             print(
-                f"logins report, {label}: {seconds:.2f} s, goal <= {goal:.0f} s, {verdict}{checked}"
+                beside_goal(f"logins report, {label}", f"{seconds:.2f} s", f"<= {goal:.0f} s", met)
+                + checked
             )
         if args.check and failed:
             sys.exit(1)

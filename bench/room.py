@@ -58,12 +58,11 @@ import psutil
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     ADMIN,
     HOST,
     Cluster,
+    HarnessError,
     HttpPool,
     LoopLag,
     Processes,
@@ -73,6 +72,8 @@ from _common import (
     own_cpu_seconds,
     pct,
     raise_open_files,
+    start_cluster,
+    verdict,
 )
 
 GOAL_ONE_P99_S = 0.100
@@ -493,10 +494,6 @@ def ms(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value * 1000:.0f} ms"
 
 
-def verdict(met: bool) -> str:
-    return "MET" if met else "MISSED"
-
-
 def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
@@ -578,7 +575,7 @@ def one_meeting(
     procs: Processes, args: argparse.Namespace, people: int
 ) -> tuple[bool, str, Outcome]:
     join_seconds = people / args.join_rate
-    cluster = Cluster(procs, args.log_level, 2, args.database_url)
+    cluster = start_cluster(procs, args.log_level, 2, args.database_url)
     try:
         (meeting,) = create_meetings(cluster, 1, people)
         rooms = [meeting["server"]]
@@ -609,7 +606,7 @@ def one_meeting(
 
 def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str]:
     meetings_count, size = args.meetings, args.size
-    cluster = Cluster(procs, args.log_level, 1, args.database_url)
+    cluster = start_cluster(procs, args.log_level, 1, args.database_url)
     try:
         meetings = create_meetings(cluster, meetings_count, size)
         people = meetings_count * size
@@ -651,7 +648,7 @@ def scenario_many(procs: Processes, args: argparse.Namespace) -> tuple[bool, str
 
 
 def scenario_storm(procs: Processes, args: argparse.Namespace) -> tuple[bool, str]:
-    cluster = Cluster(procs, args.log_level, 2, args.database_url)
+    cluster = start_cluster(procs, args.log_level, 2, args.database_url)
     try:
         meetings = create_meetings(cluster, args.storm // 100, 100)
         rooms = sorted({m["server"] for m in meetings})
@@ -715,7 +712,7 @@ def run(args: argparse.Namespace) -> int:
                     met, text = scenario_many(procs, args)
                 else:
                     met, text = scenario_storm(procs, args)
-            except (RuntimeError, OSError, EOFError, httpx.HTTPError) as exc:
+            except (RuntimeError, HarnessError, OSError, EOFError, httpx.HTTPError) as exc:
                 if args.verbose:
                     traceback.print_exc()
                     for child in procs.children:

@@ -1,17 +1,23 @@
-"""Fixtures shared by every test: databases on SQLite and PostgreSQL, a clean environment."""
+"""Fixtures shared by every test: databases on SQLite and PostgreSQL, a clean environment,
+and a cluster of real processes (moot.harness) that a module shapes through
+`cluster_options` and `cluster_url`."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
+from moot.harness import Cluster
 from tests.services import POSTGRES_ADMIN_DB, POSTGRES_HOST, POSTGRES_PORT, require
 
 
@@ -81,6 +87,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from postgres_database(request.getfixturevalue("postgres_template"))
 
 
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A new SQLite database at the current schema (for a test that needs no other store)."""
+    shutil.copyfile(sqlite_template, tmp_path / "sqlite.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'sqlite.db'}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new database with no schema at all (for a migration test that starts from an old
@@ -95,3 +108,78 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 def migrated_url(database_url: str) -> str:
     upgrade(database_url)  # at the head already: the check a starting EMS makes
     return database_url
+
+
+# -- a cluster of real processes ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    """An account made in the store before the EMS starts; its password is NAME-password."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What a module's cluster is: its room servers, its processes' settings, its users."""
+
+    rooms: tuple[str, ...] = ("room1", "room2")
+    ems_env: Mapping[str, str] = field(default_factory=dict)
+    room_env: Mapping[str, str] = field(default_factory=dict)
+    users: tuple[User, ...] = ()
+
+
+def run_cluster(workdir: Path, database_url: str, options: ClusterOptions) -> Iterator[Cluster]:
+    """A started cluster (EMS, then its room servers side by side); stopped afterwards, when
+    a traceback in any process's log fails the test."""
+    for user in options.users:
+        made = add_user(database_url, user.name, f"{user.name}-password", groups=[*user.groups])
+        # In a thread of its own: Playwright's sync API runs an event loop in this one.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(asyncio.run, made).result()
+    running = Cluster(workdir=workdir, database_url=database_url)
+    try:
+        running.start_ems(**options.ems_env)
+        running.start_rooms(*options.rooms, **options.room_env)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """Two room servers and default settings; a module overrides this fixture to change it."""
+    return ClusterOptions()
+
+
+@pytest.fixture
+def cluster_url(database_url: str) -> str:
+    """The store of `cluster`: both SQLite and PostgreSQL unless a module (or the browser
+    tests' conftest) overrides it with `sqlite_url`."""
+    return database_url
+
+
+@pytest.fixture
+def cluster(cluster_url: str, cluster_options: ClusterOptions, tmp_path: Path) -> Iterator[Cluster]:
+    """An EMS with its room servers (cluster_options), all real processes, for one test."""
+    yield from run_cluster(tmp_path, cluster_url, cluster_options)
+
+
+def module_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: Path,
+    options: ClusterOptions = ClusterOptions(),
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[Cluster]:
+    """A cluster on SQLite for the tests of one module (a fixture of scope "module");
+    `prepare` writes to its database first."""
+    workdir = tmp_path_factory.mktemp("cluster")
+    shutil.copyfile(template, workdir / "moot.db")
+    url = f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
+    if prepare is not None:
+        # In a thread of its own: Playwright's sync API runs an event loop in this one.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(prepare, url).result()
+    yield from run_cluster(workdir, url, options)

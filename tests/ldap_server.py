@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
-from tests.ports import free_port
+from moot.harness.ports import free_port
 from tests.services import missing
 
 SLAPD = "/usr/sbin/slapd"

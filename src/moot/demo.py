@@ -18,12 +18,9 @@ this process is killed outright (PR_SET_PDEATHSIG), so none is left behind.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +30,7 @@ from typing import Any
 import httpx
 
 from moot.ems.auth.users import ensure_first_admin
+from moot.harness.processes import Process, exit_status, moot_command, stop_side_by_side
 from moot.infra.certs import (
     CA_CERT,
     CA_KEY,
@@ -81,58 +79,27 @@ class Backoff:
 
 @dataclass
 class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    started_at: float = 0.0
+    """A process of the demo, and what the demo waits for it to do."""
+
+    process: Process
     backoff: Backoff = field(default_factory=Backoff)
     restart_at: float | None = None  # dead, to be started again then
     # What to tell once the EMS shows it: that it failed over, that it is back online.
     await_failed: bool = False
     await_online: bool = False
 
-
-def exit_status(code: int) -> str:
-    """How a process ended, in words: a signal by its name, or the exit code."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name} (exit code {code})"
-        except ValueError:
-            return f"killed by signal {-code} (exit code {code})"
-    return f"exit code {code}"
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "moot", *args],
-        env={**os.environ, **env},
-        preexec_fn=_die_with_parent,
-    )
+    @property
+    def name(self) -> str:
+        return self.process.name
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> Child:
-    return Child(name, _start(args, env), args, env, started_at=time.monotonic())
+    """`moot ARGS` writing to our own output, and killed with us (PR_SET_PDEATHSIG)."""
+    return Child(Process(name, moot_command(*args), env, die_with_parent=True))
 
 
 def stop_all(children: list[Child]) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    for child in children:
-        try:
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+    stop_side_by_side((child.process for child in children), STOP_GRACE)
 
 
 def _wait_ready(
@@ -147,8 +114,8 @@ def _wait_ready(
     with httpx.Client(timeout=2.0, verify=verify, trust_env=False) as client:
         while time.monotonic() < deadline and not stopping():
             for child in children:
-                if child.process.poll() is not None:
-                    code = child.process.returncode
+                if not child.process.alive():
+                    code = child.process.popen.returncode
                     raise DemoFailed(f"{child.name} exited with code {code}; its log is above")
             try:
                 servers = client.get(
@@ -318,25 +285,25 @@ def _supervise(
     with httpx.Client(timeout=2.0, verify=verify, trust_env=False) as client:
         while not stopping():
             now = time.monotonic()
-            if ems.process.poll() is not None:
+            if not ems.process.alive():
                 raise DemoFailed(
-                    f"the EMS stopped: {exit_status(ems.process.returncode)}. The demo "
+                    f"the EMS stopped: {exit_status(ems.process.popen.returncode)}. The demo "
                     "cannot go on without it, so it stopped the room servers too. Its log "
                     "is above; run `moot demo` again to start over."
                 )
             for room in rooms:
-                if room.restart_at is None and room.process.poll() is not None:
-                    wait = room.backoff.after_death(now - room.started_at)
+                if room.restart_at is None and not room.process.alive():
+                    wait = room.backoff.after_death(now - room.process.started_at)
                     room.restart_at = now + wait
                     room.await_failed, room.await_online = True, False
                     say(
-                        f"{room.name} stopped: {exit_status(room.process.returncode)}. The "
+                        f"{room.name} stopped: {exit_status(room.process.popen.returncode)}. The "
                         "EMS moves its meetings to the other room server; their pages "
                         f"reconnect by themselves. Starting it again in {wait:.0f} s."
                     )
                 elif room.restart_at is not None and now >= room.restart_at:
-                    room.process = _start(room.args, room.env)
-                    room.started_at, room.restart_at = now, None
+                    room.process.start()  # the same command and settings
+                    room.restart_at = None
                     room.await_online = True
                     say(f"{room.name} started again; it comes back empty (its meetings moved).")
             if now >= next_look and any(r.await_failed or r.await_online for r in rooms):

@@ -2,7 +2,8 @@
 
 The browser is launched once per module; every test gets fresh browser contexts
 (separate cookie jars, so two contexts are two different people) and its own
-EMS with two room servers.
+EMS with two room servers on SQLite (`cluster`), or shares one with the module's other
+tests (`module_cluster`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
-from tests.cluster import Cluster
 from tests.services import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,18 +97,7 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
     assert not page_errors, "JavaScript errors in the page:\n" + "\n".join(page_errors)
 
 
-def two_room_servers(workdir: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes; stopped afterwards."""
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems()
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with two room servers, all real processes."""
-    yield from two_room_servers(tmp_path)
+def cluster_url(sqlite_url: str) -> str:
+    """The browser tests' clusters run on SQLite (the API tests cover both stores)."""
+    return sqlite_url

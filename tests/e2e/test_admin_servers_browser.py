@@ -1,6 +1,6 @@
 """The administration home and the room-server pages in a real browser.
 
-Real processes (tests/cluster.py): an EMS on SQLite with two room servers, and the local
+Real processes (moot.harness): an EMS on SQLite with two room servers, and the local
 users alice (administrator) and bob. Everything is done through the pages as a person does
 it, and checked as they would see it, and against the REST API.
 """
@@ -15,13 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -68,7 +67,7 @@ def sign_in(page: Page, cluster: Cluster, username: str, then: str = "/") -> Non
 
 def server(cluster: Cluster, name: str) -> dict[str, Any] | None:
     """The server as the REST API gives it; None once it is gone."""
-    answer = httpx.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
+    answer = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
     if answer.status_code == 404:
         return None
     assert answer.status_code == 200, answer.text

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import create_meeting, enter, meeting_detail
 
@@ -152,7 +152,7 @@ def test_message_to_all_reaches_open_pages_on_both_room_servers(
     banner(center).get_by_role("button", name="Dismiss the message from the administrators").click()
     expect(banner(center)).to_have_count(0)
     expect(banner(calendar)).to_have_count(0)  # the same browser's other tab too
-    [showing] = httpx.get(
+    [showing] = cluster.client.get(
         f"{cluster.ems_url}/api/v1/broadcasts", headers=cluster.admin, timeout=5
     ).json()
     center.reload()

@@ -6,25 +6,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.cluster import Cluster
-from tests.e2e.conftest import NewContext, two_room_servers
+from moot.harness import Cluster
+from tests.conftest import module_cluster
+from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    yield from two_room_servers(tmp_path_factory.mktemp("browser"))
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 def meeting_detail(cluster: Cluster, meeting_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5)
+    response = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5)
     assert response.status_code == 200, response.text
     detail: dict[str, Any] = response.json()
     return detail
@@ -34,7 +35,7 @@ def room_url(cluster: Cluster, meeting_id: str) -> str:
     """The base address of the room server hosting the meeting."""
     server = meeting_detail(cluster, meeting_id)["server"]
     assert server in {"room1", "room2"}
-    response = httpx.get(
+    response = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{server}", timeout=5, headers=cluster.admin
     )
     assert response.status_code == 200, response.text
@@ -48,7 +49,7 @@ MODERATOR_KEYS: dict[str, str] = {}
 def create_meeting(cluster: Cluster, name: str, moderator: str) -> str:
     """A meeting that starts now, made through the REST API without signing in; returns its
     id (its moderator key goes to MODERATOR_KEYS: enter(..., as_moderator=True) uses it)."""
-    response = httpx.post(
+    response = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": name, "moderator": moderator, "expected_participants": 2},
         timeout=10,

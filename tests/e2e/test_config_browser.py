@@ -9,12 +9,11 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -38,7 +37,7 @@ def sign_in_as_admin(page: Page, cluster: Cluster) -> None:
 
 
 def meeting_page(cluster: Cluster, name: str) -> str:
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": name, "moderator": "Carol"},
         headers=cluster.admin,
@@ -46,7 +45,9 @@ def meeting_page(cluster: Cluster, name: str) -> str:
     )
     assert created.status_code == 201, created.text
     meeting_id = created.json()["id"]
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": "Carol"}, timeout=10)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": "Carol"}, timeout=10
+    )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 

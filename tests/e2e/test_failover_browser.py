@@ -5,11 +5,10 @@ from __future__ import annotations
 import signal
 import time
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import create_meeting, enter, meeting_detail, send_chat
 
@@ -65,9 +64,9 @@ def test_page_reconnects_to_the_new_room_server(cluster: Cluster, new_context: N
     # Nothing Alice sent stays unacknowledged.
     expect(alice.locator("#messages .pending")).to_have_count(0)
     assert (
-        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).json()[
-            "status"
-        ]
+        cluster.client.get(
+            f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin
+        ).json()["status"]
         == "failed"
     )
 

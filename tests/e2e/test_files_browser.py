@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, module_cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -28,15 +28,9 @@ MARKUP_NAME = "<img src=x onerror=alert(1)> <script>notes.txt"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("files")
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems(MOOT_MAX_FILE_BYTES=str(LIMIT))
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    options = ClusterOptions(ems_env={"MOOT_MAX_FILE_BYTES": str(LIMIT)})
+    yield from module_cluster(tmp_path_factory, sqlite_template, options)
 
 
 def open_form(new_context: NewContext, cluster: Cluster) -> tuple[Page, Locator, list[str]]:
@@ -55,7 +49,7 @@ def file_payload(name: str, data: bytes, mime: str) -> dict[str, Any]:
 
 
 def meetings_named(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    found = httpx.get(
+    found = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings",
         params={"q": name, "limit": "500"},
         headers=cluster.admin,
@@ -122,7 +116,7 @@ def test_attach_files_see_them_and_download_one_inside_the_meeting(
     assert Path(download.path()).read_bytes() == PDF
 
     # A file attached while the meeting runs shows up at once, without a reload.
-    added = httpx.post(
+    added = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}/files",
         files=[("file", ("Late addition.md", b"# late", "text/markdown"))],
         timeout=10,

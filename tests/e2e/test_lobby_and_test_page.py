@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -54,7 +53,7 @@ def test_who_comes_early_waits_in_the_lobby_which_opens_by_itself(
     punctual: Cluster, media_browser: Browser
 ) -> None:
     start = datetime.now(UTC) + timedelta(seconds=6)
-    created = httpx.post(
+    created = punctual.client.post(
         f"{punctual.ems_url}/api/v1/meetings",
         json={"name": "Kick-off", "start": start.isoformat(), "duration_minutes": 30},
         timeout=10,
@@ -69,7 +68,9 @@ def test_who_comes_early_waits_in_the_lobby_which_opens_by_itself(
     expect(page).to_have_url(re.compile(rf"/meeting/{meeting_id}\?token="), timeout=20_000)
     expect(page.locator("#connection")).to_have_text("connected")
     expect(page.locator("#me")).to_have_text("Ann")
-    detail = httpx.get(f"{punctual.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
+    detail = punctual.client.get(
+        f"{punctual.ems_url}/api/v1/meetings/{meeting_id}", timeout=5
+    ).json()
     assert detail["status"] == "in_progress"
     assert datetime.fromisoformat(detail["started_at"].replace("Z", "+00:00")) >= start
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import icalendar
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import module_cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -40,26 +40,18 @@ TABS = ("Essentials", "Files", "Security", "Tools", "Locations")
 # -- the cluster, the API ------------------------------------------------------------------
 
 
-def _cluster(workdir: Path) -> Iterator[Cluster]:
-    running = Cluster(workdir=workdir, database_url=f"sqlite+aiosqlite:///{workdir / 'moot.db'}")
-    try:
-        running.start_ems()
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
     """An EMS on SQLite with two room servers, shared by the tests of this module."""
-    yield from _cluster(tmp_path_factory.mktemp("meeting-center"))
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 @pytest.fixture(scope="module")
-def quiet_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def quiet_cluster(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[Cluster]:
     """Another one, for pages that show every meeting (phone width, screenshots)."""
-    yield from _cluster(tmp_path_factory.mktemp("quiet-meeting-center"))
+    yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
 def api_create(cluster: Cluster, **fields: Any) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def api_create(cluster: Cluster, **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"moderator": "Alice", "expected_participants": 2, **fields}
     if isinstance(body.get("start"), datetime):
         body["start"] = body["start"].isoformat()
-    response = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json=body, timeout=10)
+    response = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json=body, timeout=10)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -80,7 +72,7 @@ def as_administrator(cluster: Cluster) -> dict[str, str]:
 
 
 def api_delete(cluster: Cluster, meeting_id: str) -> None:
-    response = httpx.delete(
+    response = cluster.client.delete(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}",
         headers=as_administrator(cluster),
         timeout=10,
@@ -89,7 +81,7 @@ def api_delete(cluster: Cluster, meeting_id: str) -> None:
 
 
 def api_meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
-    response = httpx.get(
+    response = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}",
         headers=as_administrator(cluster),
         timeout=5,
@@ -103,7 +95,7 @@ def api_meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
 
 def api_names(cluster: Cluster, **params: str) -> list[str]:
     """The names of the listed meetings (unlisted ones are in no list)."""
-    response = httpx.get(
+    response = cluster.client.get(
         f"{cluster.ems_url}/api/v1/meetings",
         params={"limit": "500", **params},
         headers=as_administrator(cluster),
@@ -672,7 +664,9 @@ def test_names_longer_than_200_characters_are_refused(
 
     # What cannot be typed, sent as it would be without the browser's limit.
     too_long = stem + "y" * (201 - len(stem))
-    response = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": too_long}, timeout=10)
+    response = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": too_long}, timeout=10
+    )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "name"]
     assert "at most 200 characters" in response.json()["detail"][0]["msg"]

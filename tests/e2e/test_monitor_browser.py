@@ -1,6 +1,6 @@
 """The live monitoring page in a real browser: it follows the cluster without a reload.
 
-Real processes (tests/cluster.py): an EMS on SQLite with room1 and room2; a participant
+Real processes (moot.harness): an EMS on SQLite with room1 and room2; a participant
 attends a meeting in another browser; a room server is killed; a server's limit is reached.
 """
 
@@ -10,11 +10,10 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_admin_servers_browser import (
     PHONE,
@@ -98,7 +97,7 @@ def test_the_page_follows_meetings_participants_failures_and_limits(
     expect(page.locator("#alerts")).to_contain_text(failed)
     expect(page.get_by_role("alert")).to_contain_text(failed)
     expect(page.locator("#total-online")).to_have_text("1 of 2")
-    status = httpx.get(f"{cluster.ems_url}/api/v1/servers/{other}", headers=cluster.admin)
+    status = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{other}", headers=cluster.admin)
     assert status.json()["status"] == "failed"
     still_the_same_page(page)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -22,7 +21,9 @@ def test_a_mistyped_address_leads_back_to_the_meeting_center(
     page.get_by_role("link", name="Back to the Meeting Center").click()
     expect(page).to_have_url(f"{cluster.ems_url}/")
 
-    room = httpx.get(f"{cluster.ems_url}/api/v1/servers/room1", headers=cluster.admin).json()
+    room = cluster.client.get(
+        f"{cluster.ems_url}/api/v1/servers/room1", headers=cluster.admin
+    ).json()
     answer = page.goto(f"{room['url']}/no-such-meeting")
     assert answer is not None and answer.status == 404
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()

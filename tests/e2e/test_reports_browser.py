@@ -7,21 +7,18 @@ database holding the generated history of tests/integration/report_history.py.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from moot.ems.auth.users import add_user
-from moot.ems.store.migrate import upgrade
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, User, module_cluster
 from tests.dates import today
 from tests.e2e.conftest import NewContext
 from tests.integration.report_history import EXPECTED, FIRST, LAST, write_history
@@ -30,27 +27,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
     """One EMS for the module's tests, which only read its reports."""
-    tmp_path = tmp_path_factory.mktemp("reports")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
-
-    def prepare() -> None:
-        upgrade(url)
-        write_history(url)
-        asyncio.run(add_user(url, "alice", "alice-password", groups=["stadmins"]))
-        asyncio.run(add_user(url, "bob", "bob-password"))
-
-    # In a thread of its own: Playwright's sync API runs an event loop in this one.
-    with ThreadPoolExecutor(1) as worker:
-        worker.submit(prepare).result()
-    running = Cluster(workdir=tmp_path, database_url=url)
-    try:
-        running.start_ems(MOOT_SAMPLE_INTERVAL="1")
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
+    options = ClusterOptions(
+        ems_env={"MOOT_SAMPLE_INTERVAL": "1"},
+        users=(User("alice", ("stadmins",)), User("bob")),
+    )
+    yield from module_cluster(tmp_path_factory, sqlite_template, options, prepare=write_history)
 
 
 def sign_in(page: Page, cluster: Cluster, username: str, password: str, then: str) -> None:

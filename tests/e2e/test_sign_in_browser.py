@@ -1,6 +1,6 @@
 """Signing in with LDAP in a real browser: the header, policies and partitions as people see them.
 
-Real processes: an EMS on SQLite with one room server (tests/cluster.py) and a real slapd with
+Real processes: an EMS on SQLite with one room server (moot.harness) and a real slapd with
 the partitions acme (alice in stadmins, bob, carol) and globex (dave, erin), see
 tests/ldap_server.py.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.ldap_server import Slapd, running_slapd
 

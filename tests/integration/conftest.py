@@ -2,42 +2,60 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from moot.ems.app import create_app
+from moot.harness import Cluster, Process
 from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster, Process
-from tests.conftest import postgres_database
+from tests.conftest import ClusterOptions, postgres_database, run_cluster
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    """The EMS in process (no room servers), on SQLite, then on PostgreSQL."""
-    settings = EmsSettings(
-        database_url=database_url, data_dir=tmp_path / "data", cluster_secret="secret"
+def ems_settings() -> dict[str, Any]:
+    """Settings of `api`'s EMS beyond its database; a module overrides this to change them."""
+    return {}
+
+
+def in_process_ems(
+    database_url: str,
+    data_dir: Path,
+    secret: str = "secret",
+    *,
+    admin: bool = True,
+    raise_server_exceptions: bool = True,
+    **settings: Any,
+) -> TestClient:
+    """The EMS in this process (no room servers); its client is an administrator (the
+    cluster secret) unless not `admin`: tests of who may do what make their own. Enter it
+    to start the EMS."""
+    app = create_app(
+        EmsSettings(database_url=database_url, data_dir=data_dir, cluster_secret=secret, **settings)
     )
-    # As an administrator (the cluster secret); tests of who may do what make their own.
-    with TestClient(create_app(settings), headers={"Authorization": "Bearer secret"}) as client:
+    headers = {"Authorization": f"Bearer {secret}"} if admin else {}
+    return TestClient(app, headers=headers, raise_server_exceptions=raise_server_exceptions)
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path, ems_settings: dict[str, Any]) -> Iterator[TestClient]:
+    """The EMS in process (no room servers), on SQLite, then on PostgreSQL."""
+    with in_process_ems(database_url, tmp_path / "data", **ems_settings) as client:
         yield client
 
 
+# Two room servers; the meeting clock checks every half second, so meetings open and end on
+# time without a wait.
+ON_TIME = ClusterOptions(ems_env={"MOOT_CLOCK_INTERVAL": "0.5"})
+
+
 @pytest.fixture
-def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS (on SQLite, then on PostgreSQL) with two room servers; its meeting clock
-    checks every half second, so meetings open and end on time without a wait."""
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
-        running.start_rooms("room1", "room2")
-        yield running
-    finally:
-        running.stop()
+def cluster_options() -> ClusterOptions:
+    return ON_TIME
 
 
 @pytest.fixture(
@@ -57,30 +75,16 @@ def shared_cluster(
     else:
         urls = postgres_database(request.getfixturevalue("postgres_template"))
     for url in urls:
-        running = Cluster(workdir=workdir, database_url=url)
-        try:
-            running.start_ems(MOOT_CLOCK_INTERVAL="0.5")
-            running.start_rooms("room1", "room2")
-            yield running
-        finally:
-            running.stop()
+        yield from run_cluster(workdir, url, ON_TIME)
 
 
 @pytest.fixture
 def three(database_url: str, tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Process]]]:
     """An EMS (on SQLite, then on PostgreSQL: failover and drain write the store under way)
     with three room servers, by name; a stopped one is resumed at the end."""
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems()
-        names = ("room1", "room2", "room3")
-        rooms = dict(zip(names, running.start_rooms(*names), strict=True))
-        yield running, rooms
-    finally:
-        for process in running.processes:
-            if process.alive():
-                process.popen.send_signal(signal.SIGCONT)
-        running.stop()
+    options = ClusterOptions(rooms=("room1", "room2", "room3"))
+    for running in run_cluster(tmp_path, database_url, options):
+        yield running, dict(running.rooms)
 
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')

@@ -1,5 +1,5 @@
 """Messages to all users through real processes: an EMS (on SQLite, then on PostgreSQL) and
-two room servers (tests/cluster.py). What a page receives is read the way a page reads it:
+two room servers (moot.harness). What a page receives is read the way a page reads it:
 the Meeting Center's server-sent events, and the meeting WebSocket of each room server.
 """
 
@@ -24,9 +24,9 @@ import websockets
 from fastapi.testclient import TestClient
 
 from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from moot.harness.ports import free_port
 from tests.integration.conftest import csrf_of
-from tests.ports import free_port
 
 pytestmark = pytest.mark.processes
 
@@ -108,7 +108,7 @@ async def stream(base_url: str) -> AsyncIterator[Stream]:
 
 
 def send(cluster: Cluster, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
-    return httpx.post(
+    return cluster.client.post(
         f"{cluster.ems_url}/api/v1/broadcasts",
         json=body,
         headers=cluster.admin if headers is None else headers,
@@ -117,14 +117,16 @@ def send(cluster: Cluster, headers: dict[str, str] | None = None, **body: Any) -
 
 
 def current(cluster: Cluster) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{cluster.ems_url}/api/v1/broadcasts", headers=cluster.admin, timeout=5)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/api/v1/broadcasts", headers=cluster.admin, timeout=5
+    )
     assert answer.status_code == 200, answer.text
     listed: list[dict[str, Any]] = answer.json()
     return listed
 
 
 def create_meeting(cluster: Cluster, name: str) -> dict[str, Any]:
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": name, "moderator": "Alice", "expected_participants": 2},
         timeout=10,
@@ -136,7 +138,9 @@ def create_meeting(cluster: Cluster, name: str) -> dict[str, Any]:
 
 def meeting_socket(cluster: Cluster, meeting_id: str, name: str) -> str:
     """Attend through the Meeting Center; the meeting WebSocket of the page it leads to."""
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10
+    )
     assert answer.status_code == 303, answer.text
     parts = urlsplit(answer.headers["location"])
     return f"ws://{parts.netloc}{parts.path}/ws?{parts.query}"
@@ -251,7 +255,7 @@ def test_reaches_meeting_center_pages_and_meetings_on_both_room_servers(cluster:
 
 def test_only_administrators_send_and_bad_messages_are_refused(cluster: Cluster) -> None:
     asyncio.run(add_user(cluster.database_url, "bob", "bob-password"))
-    token = httpx.post(
+    token = cluster.client.post(
         f"{cluster.ems_url}/api/v1/auth/token",
         json={"username": "bob", "password": "bob-password"},
         timeout=10,
@@ -262,11 +266,11 @@ def test_only_administrators_send_and_bad_messages_are_refused(cluster: Cluster)
     assert send(cluster, headers={}, text="hello").status_code == 401
     assert send(cluster, headers=bob, text="hello").status_code == 403
     for listing in (
-        httpx.get(f"{cluster.ems_url}/api/v1/broadcasts", timeout=5),
-        httpx.get(f"{cluster.ems_url}/api/v1/broadcasts", headers=bob, timeout=5),
+        cluster.client.get(f"{cluster.ems_url}/api/v1/broadcasts", timeout=5),
+        cluster.client.get(f"{cluster.ems_url}/api/v1/broadcasts", headers=bob, timeout=5),
     ):
         assert listing.status_code in (401, 403)
-    assert httpx.get(f"{cluster.ems_url}/admin/broadcast", headers=bob).status_code == 403
+    assert cluster.client.get(f"{cluster.ems_url}/admin/broadcast", headers=bob).status_code == 403
 
     soon = datetime.now(UTC)
     refusals = {
@@ -332,7 +336,7 @@ def test_a_room_server_restarted_after_sending_gets_it(cluster: Cluster) -> None
     wait_until(lambda: cluster.server_status("room1") != "online", "room1 to be offline")
     cluster.start_room("room1")
     # Only room1 takes new meetings: the meeting page is on the restarted server.
-    drained = httpx.post(
+    drained = cluster.client.post(
         f"{cluster.ems_url}/api/v1/servers/room2/drain", headers=cluster.admin, timeout=10
     )
     assert drained.status_code == 200, drained.text

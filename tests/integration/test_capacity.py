@@ -14,14 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from moot.ems.app import create_app
 from moot.ems.cluster.capacity_warnings import CapacityWatch
+from moot.harness import Cluster
 from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster
 from tests.fake_room import SECRET, FakeRoom
 
 
@@ -33,15 +32,11 @@ def soon() -> datetime:
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = EmsSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        cluster_secret=SECRET,
-        heartbeat_interval=60,  # the fakes need not report to stay online
-    )
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {SECRET}"}) as client:
-        yield client
+def ems_settings() -> dict[str, Any]:
+    return {
+        "secret": SECRET,
+        "heartbeat_interval": 60,  # the fakes need not report to stay online
+    }
 
 
 @pytest.fixture
@@ -227,23 +222,25 @@ def test_real_room_servers_without_instant_meetings_refuse_one_saying_why(
     try:
         cluster.start_ems()
         cluster.start_rooms("room1", "room2", MOOT_INSTANT_MEETINGS="0")
-        instant = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Now"}, timeout=10)
+        instant = cluster.client.post(
+            f"{cluster.ems_url}/api/v1/meetings", json={"name": "Now"}, timeout=10
+        )
         assert instant.status_code == 503, instant.text
         assert instant.json()["detail"] == (
             "no room server can host this meeting now: "
             "every room server is at its instant-meeting limit"
         )
-        servers = httpx.get(
+        servers = cluster.client.get(
             f"{cluster.ems_url}/api/v1/servers", timeout=10, headers=cluster.admin
         ).json()
         assert [s["instant_meetings"] for s in servers] == [0, 0]
         # A scheduled meeting still starts there.
-        scheduled = httpx.post(
+        scheduled = cluster.client.post(
             f"{cluster.ems_url}/api/v1/meetings",
             json={"name": "Later", "start": (datetime.now(UTC) + timedelta(minutes=2)).isoformat()},
             timeout=10,
         ).json()
-        attend = httpx.get(
+        attend = cluster.client.get(
             f"{cluster.ems_url}/m/{scheduled['id']}", params={"name": "Alice"}, timeout=10
         )
         assert attend.status_code == 303, attend.text
@@ -383,7 +380,7 @@ def test_moot_capacity_shows_the_booked_peak_and_checks_its_options(
         limits = {"MOOT_MAX_ACTIVE_MEETINGS": "2", "MOOT_MAX_USERS_PER_MEETING": "50"}
         cluster.start_rooms("room1", "room2", **limits)
         for expected in (50, 50, 50, 50, 30):  # 230 booked at 9:00 where 200 fit
-            created = httpx.post(
+            created = cluster.client.post(
                 f"{cluster.ems_url}/api/v1/meetings",
                 json={
                     "name": "Monday",

@@ -22,7 +22,7 @@ from moot.ems.auth.users import add_user
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.configuration import ConfigConflict, ConfigService
 from moot.ems.store.db import create_engine, session_factory
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.integration.conftest import form_fields
 
 TURN = {"url": "turn:turn.example:3478", "username": "moot", "credential": "very-s3cret"}
@@ -245,7 +245,9 @@ def test_the_page_shows_errors_beside_the_field_and_saves(api: TestClient) -> No
 
 
 def attend(cluster: Cluster, meeting_id: str, name: str) -> str:
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10
+    )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 

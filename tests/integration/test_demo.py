@@ -20,7 +20,7 @@ import psutil
 import pytest
 import websockets
 
-from tests.ports import free_block
+from moot.harness.ports import free_block
 
 pytestmark = pytest.mark.processes
 

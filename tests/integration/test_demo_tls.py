@@ -12,9 +12,9 @@ import httpx
 import psutil
 import pytest
 
+from moot.harness.ports import free_block
 from moot.infra.certs import client_ssl_context, describe
 from tests.integration.test_demo import stop, wait_for_address
-from tests.ports import free_block
 
 pytestmark = pytest.mark.processes
 

@@ -10,11 +10,10 @@ import subprocess
 import time
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster, Process
+from moot.harness import Cluster, Process
 
 pytestmark = pytest.mark.processes
 
@@ -25,18 +24,22 @@ def moot(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 def create(cluster: Cluster, count: int) -> list[dict[str, Any]]:
     return [
-        httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10).json()
+        cluster.client.post(
+            f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10
+        ).json()
         for i in range(count)
     ]
 
 
 def meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}").json()
+    result: dict[str, Any] = cluster.client.get(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}"
+    ).json()
     return result
 
 
 def server(cluster: Cluster, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(
+    result: dict[str, Any] = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin
     ).json()
     return result
@@ -76,7 +79,9 @@ def assert_moved_not_lost(
 
 def socket_of(cluster: Cluster, meeting_id: str, name: str) -> tuple[str, str]:
     """The meeting WebSocket a browser would open, and its join token."""
-    page = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers["location"]
+    page = cluster.client.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
+        "location"
+    ]
     return page.replace("http://", "ws://").replace("?token", "/ws?token"), page.split("token=")[1]
 
 
@@ -116,7 +121,7 @@ def test_drain_evacuate_moves_every_meeting_and_clients_are_told(
     assert shown["drain_deadline"] is not None
 
     # The page's rejoin leads to the new host, where the meeting runs on.
-    answer = httpx.post(
+    answer = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{on_victim[0]}/rejoin", json={"token": token}
     )
     assert answer.status_code == 200, answer.text
@@ -133,7 +138,9 @@ def test_drain_evacuate_moves_every_meeting_and_clients_are_told(
     removed = moot(cluster, "servers", "remove", victim)
     assert removed.returncode == 0, removed.stderr
     assert (
-        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).status_code
+        cluster.client.get(
+            f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin
+        ).status_code
         == 404
     )
 
@@ -164,7 +171,7 @@ def test_drain_keeps_meetings_until_they_end(
     assert "drain" in refused.stderr and "--force" in refused.stderr
 
     for meeting_id in on_victim:
-        ended = httpx.post(
+        ended = cluster.client.post(
             f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/end", headers=cluster.admin
         )
         assert ended.status_code == 200
@@ -204,7 +211,7 @@ def test_drain_deadline_survives_an_ems_restart(
 ) -> None:
     cluster, _ = three
     victim, on_victim, others = spread(cluster)
-    answer = httpx.post(
+    answer = cluster.client.post(
         f"{cluster.ems_url}/api/v1/servers/{victim}/drain",
         json={"deadline_seconds": 4},
         headers=cluster.admin,
@@ -226,7 +233,9 @@ def test_remove_refused_while_busy_and_forced_moves_meetings_first(
 ) -> None:
     cluster, rooms = three
     victim, on_victim, others = spread(cluster)
-    refused = httpx.delete(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin)
+    refused = cluster.client.delete(
+        f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin
+    )
     assert refused.status_code == 409
     detail = refused.json()["detail"]
     assert "still hosts 2 meeting(s)" in detail and "drain" in detail and "force" in detail
@@ -246,7 +255,9 @@ def test_remove_refused_while_busy_and_forced_moves_meetings_first(
     assert done.returncode == 0, done.stderr
     assert f"removed room server {victim}" in done.stdout
     assert (
-        httpx.get(f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin).status_code
+        cluster.client.get(
+            f"{cluster.ems_url}/api/v1/servers/{victim}", headers=cluster.admin
+        ).status_code
         == 404
     )
     assert_moved_not_lost(cluster, victim, on_victim, others)

@@ -8,31 +8,34 @@ import signal
 import time
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster, Process
+from moot.harness import Cluster, Process
 
 pytestmark = pytest.mark.processes
 
 
 def create(cluster: Cluster, count: int) -> list[dict[str, Any]]:
     return [
-        httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10).json()
+        cluster.client.post(
+            f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10
+        ).json()
         for i in range(count)
     ]
 
 
 def meeting(cluster: Cluster, meeting_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}").json()
+    result: dict[str, Any] = cluster.client.get(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}"
+    ).json()
     return result
 
 
 def join_token(cluster: Cluster, meeting_id: str, name: str) -> str:
-    location = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
-        "location"
-    ]
+    location = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}
+    ).headers["location"]
     return location.split("token=")[1]
 
 
@@ -50,7 +53,7 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     assert len(on_victim) == 2  # six meetings spread 2/2/2
     old_token = join_token(cluster, on_victim[0], "Alice")
     room_before = meeting(cluster, on_victim[0])["server"]
-    before_url = httpx.get(
+    before_url = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{room_before}", headers=cluster.admin
     ).json()["url"]
 
@@ -83,7 +86,7 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     others = [m for m in meetings if m["server"] != victim]
     assert all(meeting(cluster, m["id"])["epoch"] == 1 for m in others)  # untouched
     assert cluster.server_status(victim) == "failed"
-    events = httpx.get(
+    events = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{victim}/events", headers=cluster.admin
     ).json()
     assert [e["state"] for e in events[:2]] == ["failed", "suspect"]
@@ -97,13 +100,13 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
     assert cluster.moot("servers", "events", "nope").returncode == 1
 
     # The meeting page's rejoin: the old token gets a new one for the new host.
-    answer = httpx.post(
+    answer = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{on_victim[0]}/rejoin", json={"token": old_token}
     )
     assert answer.status_code == 200, answer.text
     target = answer.json()
     new_host = meeting(cluster, on_victim[0])["server"]
-    room_url = httpx.get(
+    room_url = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{new_host}", headers=cluster.admin
     ).json()["url"]
     assert target["url"].startswith(room_url)
@@ -125,7 +128,7 @@ def test_sigkill_moves_every_meeting_and_pages_can_rejoin(
             assert ("chat", "pre-1") not in seen and ("chat", "a1") in seen
 
     asyncio.run(chat_there())
-    forged = httpx.post(
+    forged = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{on_victim[0]}/rejoin",
         json={"token": old_token[:-4] + "AAAA"},
     )
@@ -139,9 +142,9 @@ def test_sigstop_fails_after_silence_and_sigcont_is_fenced(
     meetings = create(cluster, 3)
     victim = meetings[0]["server"]
     on_victim = [m["id"] for m in meetings if m["server"] == victim]
-    page = httpx.get(f"{cluster.ems_url}/m/{on_victim[0]}", params={"name": "Bob"}).headers[
-        "location"
-    ]
+    page = cluster.client.get(
+        f"{cluster.ems_url}/m/{on_victim[0]}", params={"name": "Bob"}
+    ).headers["location"]
     socket_url = page.replace("http://", "ws://").replace("?token", "/ws?token")
 
     async def scenario() -> None:
@@ -166,13 +169,13 @@ def test_sigstop_fails_after_silence_and_sigcont_is_fenced(
 
     asyncio.run(scenario())
     cluster.wait_for(lambda: cluster.server_status(victim) == "online", "the victim to return")
-    view = httpx.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
+    view = cluster.client.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
     victim_view = next(s for s in view["servers"] if s["name"] == victim)
     cluster.wait_for(
         lambda: (
             next(
                 s
-                for s in httpx.get(
+                for s in cluster.client.get(
                     f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin
                 ).json()["servers"]
                 if s["name"] == victim

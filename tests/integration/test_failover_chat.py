@@ -23,7 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tests.cluster import Cluster, Process
+from moot.harness import Cluster, Process
 
 pytestmark = pytest.mark.processes
 
@@ -129,7 +129,7 @@ class Page:
 def fast_talkers(cluster: Cluster, rooms: set[str]) -> None:
     """Each page chats ten lines a second, far over a person's default rate: lifted, so that
     every line is the failover's to keep (the rate limit has tests of its own)."""
-    changed = httpx.put(
+    changed = cluster.client.put(
         f"{cluster.ems_url}/api/v1/config/cluster",
         json={"based_on": 0, "values": {"max_chat_lines_per_minute": 6000}},
         headers=cluster.admin,
@@ -138,7 +138,7 @@ def fast_talkers(cluster: Cluster, rooms: set[str]) -> None:
     assert changed.status_code == 200, changed.text
 
     def applied() -> bool:
-        servers = httpx.get(
+        servers = cluster.client.get(
             f"{cluster.ems_url}/api/v1/config", headers=cluster.admin, timeout=10
         ).json()["servers"]
         return all(s["applied_version"] == 1 for s in servers if s["name"] in rooms)
@@ -147,7 +147,9 @@ def fast_talkers(cluster: Cluster, rooms: set[str]) -> None:
 
 
 def host_of(cluster: Cluster, meeting_id: str) -> str:
-    server: str = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}").json()["server"]
+    server: str = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}").json()[
+        "server"
+    ]
     return server
 
 
@@ -165,7 +167,9 @@ def test_every_page_comes_back_with_the_whole_chat(
     cluster, rooms = three
     fast_talkers(cluster, set(rooms))
     meetings = [
-        httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10).json()
+        cluster.client.post(
+            f"{cluster.ems_url}/api/v1/meetings", json={"name": f"m{i}"}, timeout=10
+        ).json()
         for i in range(MEETINGS)
     ]
     hosts = Counter(m["server"] for m in meetings)

@@ -27,14 +27,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
-from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
 from moot.ems.files import FileService, read_uploads
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.models import MeetingFileRow, MeetingRow
-from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster
-from tests.integration.conftest import csrf_of, csrf_of_async, form_fields
+from moot.harness import Cluster
+from tests.integration.conftest import csrf_of, csrf_of_async, form_fields, in_process_ems
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 SECRET = "secret"
@@ -62,20 +60,9 @@ def odt() -> bytes:
     return out.getvalue()
 
 
-def ems(
-    database_url: str, tmp_path: Path, *, raise_server_exceptions: bool = True, **settings: Any
-) -> TestClient:
-    return TestClient(
-        create_app(
-            EmsSettings(
-                database_url=database_url,
-                data_dir=tmp_path / "data",
-                cluster_secret=SECRET,
-                **settings,
-            )
-        ),
-        raise_server_exceptions=raise_server_exceptions,
-    )
+def ems(database_url: str, tmp_path: Path, **settings: Any) -> TestClient:
+    """The EMS in process; its client is no one in particular."""
+    return in_process_ems(database_url, tmp_path / "data", SECRET, admin=False, **settings)
 
 
 @pytest.fixture
@@ -548,7 +535,7 @@ def enter(cluster: Cluster, meeting_id: str, name: str, password: str) -> str:
 
 @pytest.mark.processes
 def test_a_file_added_while_the_meeting_runs_reaches_its_pages(cluster: Cluster) -> None:
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Running", "moderator": "Ann", "password": "pw"},
         timeout=10,
@@ -608,7 +595,7 @@ def test_a_refused_change_keeps_none_of_its_files_and_the_pages_never_see_them(
     cluster: Cluster,
 ) -> None:
     def make(**fields: Any) -> str:
-        made = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json=fields, timeout=10)
+        made = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json=fields, timeout=10)
         assert made.status_code == 201, made.text
         return str(made.json()["id"])
 
@@ -674,13 +661,13 @@ def test_a_moved_meeting_gives_its_pages_new_links_and_the_old_ones_close(
 ) -> None:
     cluster = strict_cluster
     plan = odt()
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Moving", "moderator": "Ann", "password": "pw"},
         timeout=10,
     ).json()
     meeting_id, host = created["id"], created["server"]
-    added = httpx.post(
+    added = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/files",
         files=[("file", ("plan.odt", plan, "application/octet-stream"))],
         headers=cluster.admin,
@@ -705,14 +692,16 @@ def test_a_moved_meeting_gives_its_pages_new_links_and_the_old_ones_close(
     victim.popen.send_signal(signal.SIGKILL)
     cluster.wait_for(
         lambda: (
-            httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()["server"]
+            cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()[
+                "server"
+            ]
             not in (host, None)
         ),
         "the meeting to move",
         timeout=15,
     )
     token = page.split("token=")[1]
-    rejoined = httpx.post(
+    rejoined = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/rejoin", json={"token": token}, timeout=10
     )
     assert rejoined.status_code == 200, rejoined.text

@@ -18,8 +18,8 @@ from moot.ems.auth.ldap import (
     LdapSettings,
     SignInRefused,
 )
+from moot.harness.ports import free_port
 from tests.ldap_server import Slapd, make_ca, running_slapd
-from tests.ports import free_port
 
 
 @pytest.fixture(scope="module")

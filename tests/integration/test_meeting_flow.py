@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 
@@ -26,7 +26,7 @@ def attend(cluster: Cluster, meeting_id: str, name: str, key: str | None = None)
     """Follow the Meeting Center's redirect; returns the room server's meeting URL. With
     `key` (the meeting's moderator key), as its moderator."""
     params = {"name": name, **({"key": key} if key else {})}
-    response = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params=params, timeout=10)
+    response = cluster.client.get(f"{cluster.ems_url}/m/{meeting_id}", params=params, timeout=10)
     assert response.status_code == 303, response.text
     return response.headers["location"]
 
@@ -48,7 +48,7 @@ async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
 
 def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
     cluster = shared_cluster
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Integration", "moderator": "Alice", "expected_participants": 2},
         timeout=10,
@@ -62,7 +62,7 @@ def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
     # Alice created it: its moderator key (shown once) makes her its moderator.
     alice_page = attend(cluster, meeting["id"], "Alice", meeting["moderator_key"])
     bob_page = attend(cluster, meeting["id"], "Bob")
-    room = httpx.get(
+    room = cluster.client.get(
         f"{cluster.ems_url}/api/v1/servers/{meeting['server']}", headers=cluster.admin
     ).json()
     assert alice_page.startswith(room["url"] + f"/meeting/{meeting['id']}?token=")
@@ -93,7 +93,7 @@ def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
 
                 # The cluster view shows the meeting on its host, with both people.
                 def reported() -> bool:
-                    view = httpx.get(
+                    view = cluster.client.get(
                         f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin
                     ).json()
                     found = [m for m in view["meetings"] if m["id"] == meeting["id"]]
@@ -111,11 +111,11 @@ def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
     asyncio.run(scenario())
 
     def ended() -> bool:
-        detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
+        detail = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
         return detail["status"] == "ended" and all(a["left_at"] for a in detail["attendance"])
 
     cluster.wait_for(ended, "the meeting to be stored as ended", timeout=5)
-    detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
+    detail = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()
     assert detail["started_at"] and detail["ended_at"]
     people = {(a["user"], a["role"], a["server"]) for a in detail["attendance"]}
     assert people == {
@@ -123,14 +123,14 @@ def test_create_attend_chat_end_and_attendance(shared_cluster: Cluster) -> None:
         ("Bob", "participant", meeting["server"]),
     }
     # An ended meeting cannot be attended again.
-    again = httpx.get(f"{cluster.ems_url}/m/{meeting['id']}", params={"name": "Carol"})
+    again = cluster.client.get(f"{cluster.ems_url}/m/{meeting['id']}", params={"name": "Carol"})
     assert again.status_code == 409
     assert "has ended" in again.text
 
 
 def test_end_through_the_api_closes_the_room(shared_cluster: Cluster) -> None:
     cluster = shared_cluster
-    meeting = httpx.post(
+    meeting = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": "API end"}, timeout=10
     ).json()
     page = attend(cluster, meeting["id"], "Carol")
@@ -154,13 +154,13 @@ def test_end_through_the_api_closes_the_room(shared_cluster: Cluster) -> None:
 def test_scheduled_meeting_starts_with_its_first_attendee(shared_cluster: Cluster) -> None:
     cluster = shared_cluster
     start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 120))
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Later", "start": start, "duration_minutes": 30},
     ).json()
     assert created["status"] == "scheduled" and created["server"] is None
     attend(cluster, created["id"], "Dave")  # inside the early-join window
-    detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{created['id']}").json()
+    detail = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{created['id']}").json()
     assert detail["status"] == "in_progress" and detail["server"] in {"room1", "room2"}
 
 
@@ -178,7 +178,9 @@ def test_burst_of_meetings_spreads_over_both_servers(cluster: Cluster) -> None:
 
 def test_forged_token_is_refused_by_the_room_server(shared_cluster: Cluster) -> None:
     cluster = shared_cluster
-    meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guarded"}).json()
+    meeting = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guarded"}
+    ).json()
     page = attend(cluster, meeting["id"], "Eve")
     forged = page.rsplit("=", 1)[0] + "=eyJhbGciOiJFZERTQSJ9.e30.AAAA"
     refused = httpx.get(forged)
@@ -201,7 +203,7 @@ def test_forged_token_is_refused_by_the_room_server(shared_cluster: Cluster) -> 
 
 def test_pages_that_ask_for_roster_changes_get_joined_and_left(shared_cluster: Cluster) -> None:
     cluster = shared_cluster
-    meeting = httpx.post(
+    meeting = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={"name": "Roster changes", "moderator": "Maria"},
         headers=cluster.admin,
@@ -243,7 +245,7 @@ def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster
     participant's page never gets that notice."""
     cluster = shared_cluster
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings",
         json={
             "name": "Daily sync",
@@ -263,7 +265,9 @@ def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster
     mona_page = attend(cluster, meeting_id, "Mona", key)
 
     def people_reported() -> int:
-        found = httpx.get(f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin).json()
+        found = cluster.client.get(
+            f"{cluster.ems_url}/api/v1/cluster", headers=cluster.admin
+        ).json()
         return sum(len(m["participants"]) for m in found["meetings"] if m["id"] == meeting_id)
 
     async def scenario() -> None:
@@ -295,5 +299,5 @@ def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster
             assert (message["sender"], message["text"]) == ("Mona", "Wrapping up")
 
     asyncio.run(scenario())
-    shown = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
+    shown = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
     assert shown["status"] == "in_progress"  # it runs on while people are in it

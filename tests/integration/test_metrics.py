@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,21 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions
 
 JSON_LOGS = {"MOOT_LOG_FORMAT": "json"}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """An EMS on SQLite with room servers room1 and room2, all logging JSON lines."""
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems(**JSON_LOGS)
-        running.start_rooms("room1", "room2", **JSON_LOGS)
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """Room servers room1 and room2, all the processes logging JSON lines."""
+    return ClusterOptions(ems_env=JSON_LOGS, room_env=JSON_LOGS)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -62,13 +61,13 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def server_url(cluster: Cluster, name: str) -> str:
-    answer = httpx.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
+    answer = cluster.client.get(f"{cluster.ems_url}/api/v1/servers/{name}", headers=cluster.admin)
     url: str = answer.json()["url"]
     return url
 
 
 def create(cluster: Cluster, name: str, **fields: Any) -> dict[str, Any]:
-    response = httpx.post(
+    response = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": name, **fields}, timeout=10
     )
     assert response.status_code == 201, response.text
@@ -77,9 +76,9 @@ def create(cluster: Cluster, name: str, **fields: Any) -> dict[str, Any]:
 
 
 def join_token(cluster: Cluster, meeting_id: str, name: str) -> str:
-    location = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
-        "location"
-    ]
+    location = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}
+    ).headers["location"]
     return location.split("token=")[1]
 
 
@@ -133,7 +132,7 @@ def test_metrics_show_the_cluster_as_it_runs_and_fails(cluster: Cluster) -> None
     start = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     create(cluster, "later", start=start)  # scheduled: booked, not placed
     for meeting in meetings:
-        httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
+        cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
     chatted = meetings[0]
     host = chatted["server"]
     other = next(m["server"] for m in meetings if m["server"] != host)
@@ -227,7 +226,7 @@ def test_metrics_show_the_cluster_as_it_runs_and_fails(cluster: Cluster) -> None
 @pytest.mark.processes
 def test_json_logs_are_one_object_per_line(cluster: Cluster) -> None:
     meeting = create(cluster, "logged")
-    httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
+    cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").raise_for_status()
     [victim] = [p for p in cluster.processes if p.name == meeting["server"]]
     victim.popen.send_signal(signal.SIGKILL)  # warnings: suspect, failed, moved
     cluster.wait_for(

@@ -19,29 +19,24 @@ import httpx
 import pytest
 import websockets
 
-from moot.ems.auth.users import add_user
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, User, module_cluster
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
-    asyncio.run(add_user(database_url, "admin", "admin-password", groups=["stadmins"]))
-    asyncio.run(add_user(database_url, "bob", "bob-password"))
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    """One EMS and room server for the module, with an administrator and bob (local
+    accounts): each test makes a meeting of its own, and none changes a user or the
+    cluster."""
+    options = ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
+    yield from module_cluster(tmp_path_factory, sqlite_template, options)
 
 
 def sign_in(cluster: Cluster, username: str, password: str) -> dict[str, str]:
-    answer = httpx.post(
+    answer = cluster.client.post(
         f"{cluster.ems_url}/api/v1/auth/token",
         json={"username": username, "password": password},
     )
@@ -73,11 +68,13 @@ async def welcome_of(page: str) -> tuple[Any, dict[str, Any]]:
 
 def test_a_typed_name_never_makes_a_moderator(cluster: Cluster) -> None:
     admin = sign_in(cluster, "admin", "admin-password")
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": "Board"}, headers=admin
     ).json()
     assert created["moderator"] == "admin" and created.get("moderator_key") is None
-    anonymous = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Open"}).json()
+    anonymous = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Open"}
+    ).json()
     assert anonymous["moderator"] == "Anonymous"
 
     impostor = enter(cluster, created["id"], name="ADMIN")
@@ -106,13 +103,13 @@ def test_a_typed_name_never_makes_a_moderator(cluster: Cluster) -> None:
 
 
 def test_the_creator_of_an_anonymous_meeting_moderates_with_its_key(cluster: Cluster) -> None:
-    created = httpx.post(
+    created = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings", json={"name": "Mine", "moderator": "Zoe"}
     ).json()
     key = created["moderator_key"]
     assert key and created["moderator_url"] == f"{created['join_url']}?key={key}"
     # The key is shown once: the meeting as anyone reads it later has none.
-    detail = httpx.get(f"{cluster.ems_url}/api/v1/meetings/{created['id']}").json()
+    detail = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{created['id']}").json()
     assert "moderator_key" not in detail and key not in json.dumps(detail)
 
     wrong = enter(cluster, created["id"], name="Zoe", key="not-the-key")
@@ -124,11 +121,11 @@ def test_the_creator_of_an_anonymous_meeting_moderates_with_its_key(cluster: Clu
         again = enter(cluster, created["id"], name="Zoe", browser=zoe)  # the cookie suffices
     # Without the key, "Zoe" is a guest's name; the API answers the key holder only.
     guest = enter(cluster, created["id"], name="Zoe")
-    refused = httpx.patch(
+    refused = cluster.client.patch(
         f"{cluster.ems_url}/api/v1/meetings/{created['id']}", json={"moderator": "Eve"}
     )
     assert refused.status_code == 401 and "only the moderator" in refused.json()["detail"]
-    changed = httpx.patch(
+    changed = cluster.client.patch(
         f"{cluster.ems_url}/api/v1/meetings/{created['id']}",
         json={"name": "Mine, renamed"},
         headers={"X-Moderator-Key": key},
@@ -153,7 +150,9 @@ def test_the_creator_of_an_anonymous_meeting_moderates_with_its_key(cluster: Clu
 
 
 def test_two_people_never_hold_one_name_in_a_meeting(cluster: Cluster) -> None:
-    created = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Names"}).json()
+    created = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Names"}
+    ).json()
     with httpx.Client() as first_browser, httpx.Client() as second_browser:
         first = enter(cluster, created["id"], name="Sam", browser=first_browser)
         first_again = enter(cluster, created["id"], name="Sam", browser=first_browser)
@@ -184,7 +183,9 @@ def test_two_people_never_hold_one_name_in_a_meeting(cluster: Cluster) -> None:
 
 
 def test_a_signed_in_users_name_typed_by_a_visitor_is_a_guests(cluster: Cluster) -> None:
-    created = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guests"}).json()
+    created = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Guests"}
+    ).json()
     typed = enter(cluster, created["id"], name="Bob")  # bob is a user of this Moot
     signed = enter(cluster, created["id"], headers=sign_in(cluster, "bob", "bob-password"))
 

@@ -1,6 +1,6 @@
 """The monitoring stream, /admin/monitor/events: server-sent events of the cluster's state.
 
-Real processes (tests/cluster.py): an EMS on SQLite and on PostgreSQL with two room servers,
+Real processes (moot.harness): an EMS on SQLite and on PostgreSQL with two room servers,
 read with httpx as an EventSource reads them. Who may read it, what a snapshot says, one
 server's stream, and that an open stream ends when the EMS stops instead of holding it.
 """
@@ -21,7 +21,7 @@ import pytest
 
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 
@@ -44,7 +44,7 @@ def monitored(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
 
 
 def bearer(cluster: Cluster, username: str, password: str) -> dict[str, str]:
-    answer = httpx.post(
+    answer = cluster.client.post(
         cluster.ems_url + "/api/v1/auth/token",
         json={"username": username, "password": password},
         timeout=5,

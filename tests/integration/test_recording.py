@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 
@@ -24,7 +24,9 @@ def api(cluster: Cluster, method: str, path: str, **kwargs: Any) -> httpx.Respon
 
 
 def socket_url(cluster: Cluster, meeting_id: str, name: str) -> str:
-    page = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers["location"]
+    page = cluster.client.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}).headers[
+        "location"
+    ]
     return str(page.replace("http://", "ws://").replace("?token", "/ws?token"))
 
 
@@ -121,9 +123,9 @@ def test_no_recording_where_none_was_made(cluster: Cluster) -> None:
     answer = api(cluster, "GET", f"/meetings/{later['id']}/recording")
     assert answer.status_code == 404
     assert "has not started" in answer.json()["detail"]
-    page = httpx.get(f"{cluster.ems_url}/recordings/{later['id']}", timeout=10)
+    page = cluster.client.get(f"{cluster.ems_url}/recordings/{later['id']}", timeout=10)
     assert page.status_code == 404 and "has not started" in page.text
-    assert httpx.get(f"{cluster.ems_url}/recordings/nope", timeout=10).status_code == 404
+    assert cluster.client.get(f"{cluster.ems_url}/recordings/nope", timeout=10).status_code == 404
 
     api(cluster, "POST", f"/meetings/{plain['id']}/end")
     assert api(cluster, "GET", "/meetings", params={"status": "recorded"}).json()["items"] == []

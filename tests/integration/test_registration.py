@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from moot.bus.direct import control_url
-from tests.cluster import Cluster
+from moot.harness import Cluster
 
 pytestmark = pytest.mark.processes
 

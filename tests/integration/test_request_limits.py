@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moot.ems.app import create_app
+from moot.harness import Cluster
 from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster
 from tests.integration.conftest import form_fields
 
 CAP = 64 * 1024  # max_request_bytes in these tests

@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 
 from moot.ems.app import create_app
 from moot.ems.auth.users import add_user
+from moot.harness import Cluster
 from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster
+from tests.conftest import ClusterOptions, User
 from tests.ldap_server import Slapd, running_slapd
 
 
@@ -122,28 +123,25 @@ def test_directory_changes_end_sign_ins(migrated_url: str, tmp_path: Path, slapd
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'moot.db'}"
-    asyncio.run(add_user(database_url, "admin", "admin-password", groups=["stadmins"]))
-    asyncio.run(add_user(database_url, "bob", "bob-password"))
-    running = Cluster(workdir=tmp_path, database_url=database_url)
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+def cluster_url(sqlite_url: str) -> str:
+    return sqlite_url  # what is tested here does not depend on the store
+
+
+@pytest.fixture
+def cluster_options() -> ClusterOptions:
+    """One room server; an administrator and bob, with local accounts."""
+    return ClusterOptions(rooms=("room1",), users=(User("admin", ("stadmins",)), User("bob")))
 
 
 def join_token(cluster: Cluster, meeting_id: str, **params: Any) -> str:
     headers = params.pop("headers", {})
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params=params, headers=headers)
+    answer = cluster.client.get(f"{cluster.ems_url}/m/{meeting_id}", params=params, headers=headers)
     assert answer.status_code == 303, answer.text
     return answer.headers["location"].split("token=", 1)[1]
 
 
 def rejoin(cluster: Cluster, meeting_id: str, token: str) -> httpx.Response:
-    return httpx.post(
+    return cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/rejoin", json={"token": token}
     )
 
@@ -160,14 +158,14 @@ def test_rejoin_lets_in_only_who_may_still_attend(cluster: Cluster) -> None:
         bob = bearer(http, "bob", "bob-password")
 
     def meeting(**fields: Any) -> str:
-        made = httpx.post(
+        made = cluster.client.post(
             f"{cluster.ems_url}/api/v1/meetings", json={"name": "Rejoin", **fields}, headers=admin
         )
         assert made.status_code == 201, made.text
         return str(made.json()["id"])
 
     def change(meeting_id: str, **fields: Any) -> None:
-        changed = httpx.patch(
+        changed = cluster.client.patch(
             f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", json=fields, headers=admin
         )
         assert changed.status_code == 200, changed.text
@@ -209,20 +207,23 @@ def test_rejoin_lets_in_only_who_may_still_attend(cluster: Cluster) -> None:
 def test_rejoin_after_signing_out_or_a_new_moderator_key(cluster: Cluster) -> None:
     with httpx.Client(base_url=cluster.ems_url) as http:
         admin = bearer(http, "admin", "admin-password")
-    made = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Keys"}).json()
+    made = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Keys"}).json()
     holder = join_token(cluster, made["id"], name="Kim", key=made["moderator_key"])
     signed = join_token(cluster, made["id"], headers=admin)
     assert role_of(rejoin(cluster, made["id"], holder)) == "moderator"
 
     # The key given anew (the link went to the wrong people): the old key moderates no more.
-    renewed = httpx.post(
+    renewed = cluster.client.post(
         f"{cluster.ems_url}/api/v1/meetings/{made['id']}/moderator-key",
         headers={"X-Moderator-Key": made["moderator_key"]},
     )
     assert renewed.status_code == 201 and renewed.json()["moderator_key"] != made["moderator_key"]
     assert role_of(rejoin(cluster, made["id"], holder)) == "participant"
 
-    assert httpx.post(f"{cluster.ems_url}/api/v1/auth/signout", headers=admin).status_code == 204
+    assert (
+        cluster.client.post(f"{cluster.ems_url}/api/v1/auth/signout", headers=admin).status_code
+        == 204
+    )
     refused = rejoin(cluster, made["id"], signed)
     assert refused.status_code == 403
     assert refused.json()["detail"] == "you have signed out: sign in and open the meeting again"

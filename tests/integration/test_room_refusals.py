@@ -24,10 +24,8 @@ import websockets
 from fastapi.testclient import TestClient
 
 from moot.core.text import sentence
-from moot.ems.app import create_app
 from moot.ems.meetings import MeetingService
-from moot.infra.settings import EmsSettings
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.fake_room import REFUSAL, Answer, FakeRoom
 from tests.fake_room import SECRET as FAKE_SECRET
 from tests.integration.conftest import form_fields
@@ -47,18 +45,13 @@ def reason(answer: Answer) -> str:
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = EmsSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        cluster_secret=FAKE_SECRET,
-        heartbeat_interval=60,  # the fake need not report to stay online
-        clock_interval=60,  # the test runs the meeting clock itself
-        open_timeout=OPEN_TIMEOUT,
-    )
-    headers = {"Authorization": f"Bearer {FAKE_SECRET}"}
-    with TestClient(create_app(settings), headers=headers) as client:
-        yield client
+def ems_settings() -> dict[str, Any]:
+    return {
+        "secret": FAKE_SECRET,
+        "heartbeat_interval": 60,  # the fake need not report to stay online
+        "clock_interval": 60,  # the test runs the meeting clock itself
+        "open_timeout": OPEN_TIMEOUT,
+    }
 
 
 @pytest.fixture

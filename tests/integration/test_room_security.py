@@ -15,25 +15,24 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
+from tests.conftest import ClusterOptions, module_cluster
 from tests.integration.test_meeting_flow import next_of, socket_url
 
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    try:
-        running.start_ems()
-        running.start_room("room1")
-        yield running
-    finally:
-        running.stop()
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Cluster]:
+    """One EMS and room server for the module: each test makes a meeting of its own, and
+    none stops a process or changes the cluster."""
+    yield from module_cluster(tmp_path_factory, sqlite_template, ClusterOptions(rooms=("room1",)))
 
 
 def enter(cluster: Cluster, meeting_id: str, name: str) -> str:
-    answer = httpx.get(f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10)
+    answer = cluster.client.get(
+        f"{cluster.ems_url}/m/{meeting_id}", params={"name": name}, timeout=10
+    )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
 
@@ -41,7 +40,9 @@ def enter(cluster: Cluster, meeting_id: str, name: str) -> str:
 def test_a_chat_flood_is_cut_to_each_persons_rate(cluster: Cluster) -> None:
     """300 lines at once: a burst of 10 (60 a minute, ten seconds' worth) goes through;
     the others are refused one by one with the reason, and never reach the journal."""
-    meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Flood"}).json()
+    meeting = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Flood"}
+    ).json()
     flooder, other = enter(cluster, meeting["id"], "Flo"), enter(cluster, meeting["id"], "Oli")
 
     async def scenario() -> tuple[set[str], dict[str, str]]:
@@ -79,7 +80,7 @@ def test_a_chat_flood_is_cut_to_each_persons_rate(cluster: Cluster) -> None:
 
 
 def test_the_meeting_page_has_a_content_security_policy(cluster: Cluster) -> None:
-    meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "CSP"}).json()
+    meeting = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "CSP"}).json()
     page = httpx.get(enter(cluster, meeting["id"], "Cy"))
     assert page.status_code == 200
     policy = page.headers["content-security-policy"]
@@ -88,7 +89,7 @@ def test_the_meeting_page_has_a_content_security_policy(cluster: Cluster) -> Non
 
 
 def test_an_oversized_websocket_message_is_refused(cluster: Cluster) -> None:
-    meeting = httpx.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Big"}).json()
+    meeting = cluster.client.post(f"{cluster.ems_url}/api/v1/meetings", json={"name": "Big"}).json()
     page = enter(cluster, meeting["id"], "Bo")
 
     async def scenario() -> int | None:

@@ -10,31 +10,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from moot.ems.app import create_app
 from moot.ems.meetings import MeetingService
-from moot.infra.settings import EmsSettings
 from tests.fake_room import SECRET, FakeRoom
 
 START = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
 
 
 @pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = EmsSettings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        cluster_secret=SECRET,
-        heartbeat_interval=60,  # the fake need not report to stay online
-        clock_interval=60,  # the test moves the clock itself
-    )
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {SECRET}"}) as client:
-        yield client
+def ems_settings() -> dict[str, Any]:
+    return {
+        "secret": SECRET,
+        "heartbeat_interval": 60,  # the fake need not report to stay online
+        "clock_interval": 60,  # the test moves the clock itself
+    }
 
 
 @pytest.fixture

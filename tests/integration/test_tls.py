@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
+from moot.harness.ports import free_port
 from moot.infra.certs import (
     ClusterCerts,
     client_ssl_context,
@@ -27,7 +28,6 @@ from moot.infra.certs import (
     peer_name,
     server_ssl_context,
 )
-from tests.ports import free_port
 
 HOSTS = ["127.0.0.1", "localhost"]
 

@@ -21,8 +21,8 @@ import pytest
 import websockets
 
 from moot.bus.direct import control_url
+from moot.harness import Cluster
 from moot.infra.certs import ClusterCerts, client_ssl_context, init_cluster
-from tests.cluster import Cluster
 
 pytestmark = pytest.mark.processes
 

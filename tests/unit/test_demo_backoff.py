@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from moot.demo import RESTART_AFTER, RESTART_MAX, STABLE_AFTER, Backoff, exit_status
+from moot.demo import RESTART_AFTER, RESTART_MAX, STABLE_AFTER, Backoff
+from moot.harness.processes import exit_status
 
 
 def test_a_server_that_keeps_dying_waits_longer_each_time_up_to_the_most() -> None:

@@ -8,7 +8,6 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import httpx
 import typer
 from pydantic import ValidationError
 
@@ -67,6 +66,10 @@ def credentials() -> dict[str, str]:
 
 
 def call(method: str, ems_url: str, path: str, **kwargs: Any) -> Any:
+    # Here, not at the top: httpx imports its own command line (rich, pygments) with it,
+    # a fifth of a second that `moot serve` and `moot room` have no use for.
+    import httpx
+
     try:
         response = httpx.request(
             method,
