@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from moot.protocol.control import MeetingFile, Participant
+from moot.protocol.tools import REACTIONS, ToolEvent
 
 MAX_CHAT_LENGTH = 2000
 
@@ -25,6 +26,29 @@ class SendChat(_Message):
     text: str = Field(min_length=1, max_length=MAX_CHAT_LENGTH)
 
 
+class SendTool(_Message):
+    """Ask a meeting tool to act (docs/protocol.md, "Tools"): journaled like a chat line,
+    acknowledged with `ack`, or refused with `error` carrying this id."""
+
+    type: Literal["tool"] = "tool"
+    id: str = Field(min_length=1, max_length=64, description="The sender's own event id.")
+    event: ToolEvent
+
+
+class React(_Message):
+    """A reaction: shown briefly to everyone and counted, not journaled."""
+
+    type: Literal["react"] = "react"
+    emoji: str = Field(max_length=8)
+
+    @field_validator("emoji")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in REACTIONS:
+            raise ValueError(f"unknown reaction; the reactions are {' '.join(REACTIONS)}")
+        return value
+
+
 class EndMeeting(_Message):
     type: Literal["end_meeting"] = "end_meeting"
 
@@ -35,7 +59,9 @@ class Ping(_Message):
     type: Literal["ping"] = "ping"
 
 
-ClientMessage = Annotated[SendChat | EndMeeting | Ping, Field(discriminator="type")]
+ClientMessage = Annotated[
+    SendChat | SendTool | React | EndMeeting | Ping, Field(discriminator="type")
+]
 _client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
@@ -129,6 +155,26 @@ class Notice(_Message):
     expires_at: datetime | None = None
     # Withdrawn by the administrators: the page takes it away now (not by its clock).
     withdrawn: bool = False
+
+
+class ToolState(_Message):
+    """A tool's state as this page may see it, after a change (and once after `welcome`).
+
+    `announce`, when set, is a short sentence for screen readers ("Ada raised a hand")."""
+
+    type: Literal["tool_state"] = "tool_state"
+    tool: str
+    state: dict[str, Any]
+    announce: str = ""
+
+
+class Reaction(_Message):
+    """Someone reacted; `counts` is how often each reaction was sent in this meeting."""
+
+    type: Literal["reaction"] = "reaction"
+    user: str
+    emoji: str
+    counts: dict[str, int]
 
 
 class Error(_Message):

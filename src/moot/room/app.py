@@ -18,14 +18,25 @@ from moot import __version__, metrics
 from moot.body_limit import BodyLimit, fixed
 from moot.cluster_config import ice_servers
 from moot.negotiation import wants_html
-from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
+from moot.protocol.client import (
+    EndMeeting,
+    Error,
+    Ping,
+    Pong,
+    React,
+    SendChat,
+    SendTool,
+    parse_client,
+)
 from moot.room.agent import Agent
 from moot.room.connection import Connection
 from moot.room.host import (
+    CLOSE_NOT_ADMITTED,
     HostedMeeting,
     MeetingHost,
     MeetingNotHere,
     NameTaken,
+    NotAdmitted,
     name_taken_text,
 )
 from moot.security_headers import SecurityHeaders
@@ -101,6 +112,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             return refuse(request, "Cannot enter", STALE_TOKEN, 403)
         if meeting.name_taken(claims.user, claims.person):
             return refuse(request, "Name taken", name_taken_text(claims.user), 409)
+        not_admitted = meeting.admits(claims.person or claims.user, claims.role)
+        if not_admitted:
+            return refuse(request, "Cannot enter", not_admitted, 403)
         return templates.TemplateResponse(
             request,
             "meeting.html",
@@ -147,6 +161,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_NAME_TAKEN)
             return
+        except NotAdmitted as exc:
+            await websocket.send_text(Error(message=str(exc)).model_dump_json())
+            await websocket.close(code=CLOSE_NOT_ADMITTED)
+            return
         except MeetingNotHere:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
             await websocket.close(code=CLOSE_NOT_HERE)
@@ -154,7 +172,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         # Lines wait for the EMS's journal: they go through a queue of their own, in order,
         # so the reader still answers pings (the page's keep-alive) meanwhile. Made at the
         # page's first line: most pages of a large meeting only read.
-        lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
+        lines: asyncio.Queue[SendChat | SendTool | None] = asyncio.Queue()
         chatting: asyncio.Task[None] | None = None
         try:
             while not conn.closing:  # closing: the meeting ended, or this page fell behind
@@ -170,12 +188,14 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
-                elif isinstance(message, SendChat):
+                elif isinstance(message, SendChat | SendTool):
                     if chatting is None:
                         chatting = asyncio.create_task(
                             _chat_in_order(host, meeting_id, conn, lines)
                         )
                     lines.put_nowait(message)
+                elif isinstance(message, React):
+                    host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
                         conn.send(Error(message="only the moderator can end the meeting"))
@@ -255,9 +275,13 @@ PIPELINE = 16
 
 
 async def _chat_in_order(
-    host: MeetingHost, meeting_id: str, conn: Connection, lines: asyncio.Queue[SendChat | None]
+    host: MeetingHost,
+    meeting_id: str,
+    conn: Connection,
+    lines: asyncio.Queue[SendChat | SendTool | None],
 ) -> None:
-    """Journal, show and acknowledge one connection's lines in the order they came.
+    """Journal, show and acknowledge one connection's lines (and tool events) in the order
+    they came.
 
     Up to PIPELINE lines are on their way to the journal at once: each starts in order
     (so its journal_append goes out in order) and the EMS acknowledges in that order, so
@@ -266,9 +290,12 @@ async def _chat_in_order(
     slots = asyncio.Semaphore(PIPELINE)
     running: set[asyncio.Task[None]] = set()
 
-    async def one(line: SendChat) -> None:
+    async def one(line: SendChat | SendTool) -> None:
         try:
-            await host.chat(meeting_id, conn, line.id, line.text)
+            if isinstance(line, SendTool):
+                await host.tool_event(meeting_id, conn, line.id, line.event)
+            else:
+                await host.chat(meeting_id, conn, line.id, line.text)
         except MeetingNotHere:
             pass  # closed or moved: the page rejoins and resends what was not acknowledged
         finally:

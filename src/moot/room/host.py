@@ -15,8 +15,9 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from moot.cluster_config import ClusterConfig, for_room
 from moot.protocol.client import (
@@ -29,9 +30,12 @@ from moot.protocol.client import (
     Left,
     Moved,
     Notice,
+    Reaction,
+    ToolState,
     Welcome,
 )
 from moot.protocol.control import (
+    JournalEntry,
     MeetingEnded,
     MeetingFile,
     MeetingStatus,
@@ -40,8 +44,13 @@ from moot.protocol.control import (
     ParticipantJoined,
     ParticipantLeft,
 )
+from moot.protocol.tools import Remove, ToolEvent, ToolRecord, record_of
 from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
+from moot.room.tools import TOOLS, disabled_text, enabled
+from moot.room.tools.base import Actor, Refused, Room, Tool
+from moot.room.tools.moderation import state as moderation
+from moot.tokens import Role
 
 log = logging.getLogger("moot.room.host")
 
@@ -50,6 +59,10 @@ OutboxItem = ParticipantJoined | ParticipantLeft | MeetingEnded
 SEEN_IDS_PER_SENDER = 1000
 # The deprecated whole-roster message goes to a client at most this often (seconds).
 FULL_ROSTER_EVERY = 1.0
+# Tool events and reactions one person may send a minute (a burst of a tenth of it at once).
+TOOL_EVENTS_PER_MINUTE = 120
+# WebSocket close code: a moderator removed this person, or the meeting is locked.
+CLOSE_NOT_ADMITTED = 4403
 
 _participants: TypeAdapter[list[Participant]] = TypeAdapter(list[Participant])
 
@@ -83,6 +96,13 @@ class HostedMeeting:
     full_roster_pages: int = 0
     full_roster_due: asyncio.TimerHandle | None = None
     full_roster_sent_at: float = -FULL_ROSTER_EVERY
+    # Each tool's state (by tool name), rebuilt from the journal when the meeting opens.
+    tool_states: dict[str, Any] = field(default_factory=dict)
+    # Tool events run one at a time per meeting, journal round trip included: each is
+    # checked against the state it is then applied to, in the journal's order.
+    tool_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tool_rates: RateLimits = field(default_factory=RateLimits)
+    reactions: Counter[str] = field(default_factory=Counter)
     # Built once per change of the roster, not once per join or per report.
     _roster: list[Participant] | None = None
     _roster_json: str | None = None
@@ -135,6 +155,22 @@ class HostedMeeting:
         self.holders.pop(conn.user.casefold(), None)
         self._roster = self._roster_json = self._status = None
         return True
+
+    def tool_state(self, tool: Tool[Any]) -> Any:
+        state = self.tool_states.get(tool.name)
+        return tool.initial() if state is None else state
+
+    def admits(self, person: str, role: Role) -> str:
+        """Why this person may not enter now ("" if they may): removed, or locked out."""
+        return moderation.admits(self.tool_state(moderation.TOOL), person, role)
+
+    def room(self) -> Room:
+        """Who is here, for the tool events that name someone."""
+        people = {}
+        for p in self.people.values():
+            name = p.user.casefold()
+            people[name] = (self.holders.get(name, p.user), p.role, p.user)
+        return Room(people)
 
     def name_taken(self, name: str, person: str) -> bool:
         """Whether someone else holds `name` here: two people never share one in a meeting."""
@@ -190,10 +226,14 @@ class MeetingNotHere(Exception):
     pass
 
 
-Journal = Callable[[HostedMeeting, ChatLine], Awaitable[bool]]
+class NotAdmitted(Exception):
+    """A moderator removed this person, or the meeting is locked; `str()` says which."""
 
 
-async def _unjournaled(meeting: HostedMeeting, line: ChatLine) -> bool:
+Journal = Callable[[HostedMeeting, JournalEntry], Awaitable[bool]]
+
+
+async def _unjournaled(meeting: HostedMeeting, entry: JournalEntry) -> bool:
     """Without an EMS (unit tests): nothing to store, the event counts as kept."""
     return True
 
@@ -267,11 +307,14 @@ class MeetingHost:
         )
         for entry in command.history:  # rebuilt from its journal
             meeting.is_duplicate(entry.sender, entry.event_id)
-            meeting.record(
-                ChatLine(
-                    id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
+            if entry.kind == "chat":
+                meeting.record(
+                    ChatLine(
+                        id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
+                    )
                 )
-            )
+            else:
+                _replay(meeting, entry)
         self.meetings[command.meeting_id] = meeting
         self._changed()
         log.info(
@@ -371,10 +414,14 @@ class MeetingHost:
         meeting = self.get(meeting_id)
         if meeting.name_taken(conn.user, conn.person):
             raise NameTaken(name_taken_text(conn.user))
+        refused = meeting.admits(conn.person or conn.user, conn.role)
+        if refused:
+            raise NotAdmitted(refused)
         first_of_user = meeting.add(conn)
         self._changed()
         you = meeting.people[conn.user]
         conn.send_text(meeting.welcome_json(you), bounded=False)
+        self._send_tool_states(meeting, conn)
         for notice in self.current_broadcasts():  # messages to all users sent before
             conn.send(notice)
         if first_of_user:
@@ -430,9 +477,12 @@ class MeetingHost:
                 return
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
+            entry = JournalEntry(
+                event_id=event_id, sender=conn.user, kind="chat", body={"text": text}, at=line.at
+            )
             meeting.in_flight.add(key)
             try:
-                stored = await self.journal(meeting, line)
+                stored = await self.journal(meeting, entry)
             finally:
                 meeting.in_flight.discard(key)
             if not stored:
@@ -440,6 +490,111 @@ class MeetingHost:
                 return  # no ack: the client sends it again
             self._fan_out(meeting, meeting.record(line))
         self._deliver(meeting, conn, Ack(id=event_id))
+
+    async def tool_event(
+        self, meeting_id: str, conn: Connection, event_id: str, event: ToolEvent
+    ) -> None:
+        """Check a tool event, store it off this server, apply it, show it, acknowledge it.
+
+        Refused (a disabled tool, a role that may not, a closed poll, too fast): an `error`
+        with the event's id, and nothing is stored."""
+        meeting = self.get(meeting_id)
+        key = (conn.user, event_id)
+        if key in meeting.in_flight:
+            return  # a resend while the first is being stored: that one will answer
+        tool = TOOLS[event.tool]
+        if not enabled(tool, meeting.tools):
+            self._deliver(meeting, conn, Error(message=disabled_text(tool), id=event_id))
+            return
+        person = conn.person or conn.user
+        actor = Actor(user=conn.user, person=person, role=conn.role)
+        if event_id not in meeting.seen.get(conn.user, ()):
+            wait = meeting.tool_rates.take(person, TOOL_EVENTS_PER_MINUTE, time.monotonic())
+            if wait:
+                text = too_fast_text(TOOL_EVENTS_PER_MINUTE, wait, "meeting tool actions")
+                self._deliver(meeting, conn, Error(message=text, id=event_id))
+                return
+        async with meeting.tool_lock:
+            if self.meetings.get(meeting.id) is not meeting:
+                raise MeetingNotHere(meeting.id)
+            if not meeting.is_duplicate(conn.user, event_id):
+                state = meeting.tool_state(tool)
+                try:
+                    event = tool.prepare(state, event, actor, meeting.room())
+                    after = tool.apply(state, event, actor)
+                except Refused as exc:
+                    meeting.forget_event(conn.user, event_id)
+                    self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+                    return
+                record = ToolRecord(event=event, person=person, role=conn.role)
+                entry = JournalEntry(
+                    event_id=event_id,
+                    sender=conn.user,
+                    kind=tool.name,
+                    body=record.model_dump(mode="json"),
+                    at=_now(),
+                )
+                meeting.in_flight.add(key)
+                try:
+                    stored = await self.journal(meeting, entry)
+                finally:
+                    meeting.in_flight.discard(key)
+                if not stored:
+                    meeting.forget_event(conn.user, event_id)
+                    return  # no ack: the client sends it again
+                if self.meetings.get(meeting.id) is not meeting:
+                    return  # closed or moved meanwhile: the journal has it for the next server
+                meeting.tool_states[tool.name] = after
+                self._tool_changed(meeting, tool, tool.announce(event, actor))
+                if isinstance(event, Remove):
+                    self._put_out(meeting, event.person)
+        self._deliver(meeting, conn, Ack(id=event_id))
+
+    def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:
+        """A reaction: counted and shown to everyone, not journaled (it is gone in seconds)."""
+        meeting = self.get(meeting_id)
+        person = conn.person or conn.user
+        wait = meeting.tool_rates.take(person, TOOL_EVENTS_PER_MINUTE, time.monotonic())
+        if wait:
+            text = too_fast_text(TOOL_EVENTS_PER_MINUTE, wait, "reactions")
+            self._deliver(meeting, conn, Error(message=text))
+            return
+        meeting.reactions[emoji] += 1
+        reaction = Reaction(user=conn.user, emoji=emoji, counts=dict(meeting.reactions))
+        self._fan_out(meeting, reaction.model_dump_json())
+
+    def _tool_state_text(
+        self, meeting: HostedMeeting, tool: Tool[Any], viewer: Actor, announce: str = ""
+    ) -> str:
+        view = tool.view(meeting.tool_state(tool), viewer)
+        return ToolState(tool=tool.name, state=view, announce=announce).model_dump_json()
+
+    def _send_tool_states(self, meeting: HostedMeeting, conn: Connection) -> None:
+        viewer = Actor(user=conn.user, person=conn.person or conn.user, role=conn.role)
+        for tool in TOOLS.values():
+            if enabled(tool, meeting.tools):
+                conn.send_text(self._tool_state_text(meeting, tool, viewer))
+
+    def _tool_changed(self, meeting: HostedMeeting, tool: Tool[Any], announce: str) -> None:
+        """Every page gets the tool's new view: built once per kind of viewer (once for all
+        when the view is the same for everyone)."""
+        groups: dict[tuple[str, str], tuple[Actor, list[Connection]]] = {}
+        for conn in meeting.connections:
+            person = conn.person or conn.user
+            key = (person, conn.role) if tool.personal else ("", "")
+            if key not in groups:
+                groups[key] = (Actor(user=conn.user, person=person, role=conn.role), [])
+            groups[key][1].append(conn)
+        for viewer, conns in groups.values():
+            self._fan_out(meeting, self._tool_state_text(meeting, tool, viewer, announce), conns)
+
+    def _put_out(self, meeting: HostedMeeting, person: str) -> None:
+        """A moderator removed this person: each of their pages is told, then closed."""
+        text = Error(message=moderation.REMOVED_TEXT).model_dump_json()
+        for conn in [c for c in meeting.connections if (c.person or c.user) == person]:
+            conn.send_text(text)
+            conn.close(CLOSE_NOT_ADMITTED, "removed")
+            self._remove(meeting, conn)
 
     def _deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
         """Queue a message for one page (dropped, and off the roster, if too far behind)."""
@@ -488,11 +643,25 @@ class MeetingHost:
         self._fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])
 
 
-def too_fast_text(per_minute: int, wait: float) -> str:
+def too_fast_text(per_minute: int, wait: float, what: str = "chat lines") -> str:
     return (
-        f"you are sending chat lines too fast: at most {per_minute} a minute here;"
+        f"you are sending {what} too fast: at most {per_minute} a minute here;"
         f" wait {max(1, math.ceil(wait))} s"
     )
+
+
+def _replay(meeting: HostedMeeting, entry: JournalEntry) -> None:
+    """Apply a journaled tool event to a meeting being rebuilt, as it was applied live."""
+    tool = TOOLS.get(entry.kind)
+    if tool is None:
+        log.warning("meeting %s: skipped a journal event of kind %s", meeting.id, entry.kind)
+        return
+    try:
+        record = record_of(entry.body)
+        actor = Actor(user=entry.sender, person=record.person, role=record.role)
+        meeting.tool_states[tool.name] = tool.apply(meeting.tool_state(tool), record.event, actor)
+    except (Refused, ValidationError) as exc:  # it was applied once: it cannot be refused now
+        log.warning("meeting %s: skipped journal event %s: %s", meeting.id, entry.event_id, exc)
 
 
 def name_taken_text(name: str) -> str:

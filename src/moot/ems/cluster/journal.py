@@ -105,6 +105,6 @@ class JournalWriter:
 
 def entries_of(rows: list[store.JournalRow]) -> list[JournalEntry]:
     return [
-        JournalEntry(event_id=r.event_id, sender=r.sender, kind="chat", body=r.body, at=r.at)
+        JournalEntry(event_id=r.event_id, sender=r.sender, kind=r.kind, body=r.body, at=r.at)
         for r in rows
     ]
