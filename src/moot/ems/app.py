@@ -30,6 +30,7 @@ from moot.ems.api import capacity as capacity_api
 from moot.ems.api import config as config_api
 from moot.ems.api import files as files_api
 from moot.ems.api import meetings as meetings_api
+from moot.ems.api import polls as polls_api
 from moot.ems.api import reports as reports_api
 from moot.ems.api import servers as servers_api
 from moot.ems.auth.service import AuthService, NotPermitted
@@ -50,6 +51,7 @@ from moot.ems.meetings import (
     NotRecorded,
     Unavailable,
 )
+from moot.ems.polls import PollResults
 from moot.ems.request_caps import request_caps
 from moot.ems.servers import ServerConflict, ServerNotFound, ServerService
 from moot.ems.store.db import create_engine, session_factory
@@ -216,6 +218,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
         clock = asyncio.create_task(meetings.run_clock(settings.clock_interval))
         # Reports, and the server samples behind the report of each server's peaks.
         app.state.reports = Reports(sessions)
+        app.state.polls = PollResults(sessions)
         sampler = Sampler(
             sessions,
             cluster.registry,
@@ -276,6 +279,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.add_middleware(metrics.HttpMetrics)  # added last, so outermost: it times everything
     app.include_router(auth_api.router)
     app.include_router(meetings_api.router)
+    app.include_router(polls_api.router)
     app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
     app.include_router(capacity_api.router)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.ems import moderator_keys
+from moot.ems import door, moderator_keys
 from moot.ems.api.schemas import MeetingCreate, MeetingPatch
 from moot.ems.cluster.manager import (
     ClusterManager,
@@ -821,8 +821,13 @@ class MeetingService:
         """Start the meeting if it should run, then a signed redirect to its room server.
 
         Who enters, under which name and in which role, was decided before (admission.py):
-        this signs what it was told.
+        this signs what it was told; but a person a moderator removed, or a newcomer to a
+        locked meeting, is refused here (NotAllowed) as on the room server (door.py).
         """
+        if info.epoch > 0:  # opened before: its moderators may have locked or removed
+            refused = await door.check(self._sessions, info.id, entrant.person, entrant.role)
+            if refused:
+                raise NotAllowed(refused)
         if info.status != "in_progress":
             info = await self._start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")

@@ -28,6 +28,7 @@ from moot.protocol.client import (
     SendTool,
     parse_client,
 )
+from moot.protocol.tools import REACTIONS
 from moot.room.agent import Agent
 from moot.room.connection import Connection
 from moot.room.host import (
@@ -58,6 +59,14 @@ PONG = Pong().model_dump_json()
 DRAIN_TIMEOUT = 5.0
 
 
+# The reactions' names, for screen readers and tooltips (protocol/tools.py REACTIONS).
+REACTION_LABELS = list(
+    zip(
+        REACTIONS,
+        ("thumbs up", "applause", "laughter", "surprise", "love", "celebration"),
+        strict=True,
+    )
+)
 TEST_ECHOES = 5
 # The room server takes no request bodies; its WebSocket messages have their own cap (server).
 MAX_REQUEST_BYTES = 64 * 1024
@@ -126,6 +135,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 "ems_url": ems_url,
                 "config": host.config,
                 "page_config": _page_config(host, meeting),
+                "reactions": REACTION_LABELS,
             },
         )
 

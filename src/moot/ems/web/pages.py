@@ -43,6 +43,7 @@ from moot.ems.meetings import (
     AttendInfo,
     CannotAttend,
     MeetingNotFound,
+    NotAllowed,
     NotRecorded,
     NotYetOpen,
     Unavailable,
@@ -721,7 +722,9 @@ async def _admit(
     except CannotAttend as exc:
         if meeting.needs_password and "password" in str(exc):
             return _attend_form(request, meeting, visitor.typed_name, sentence(str(exc)), 403)
-        return _message(request, meeting.name, sentence(str(exc)), 409)
+        # Not allowed: removed by a moderator, or the meeting is locked (ems/door.py).
+        code = 403 if isinstance(exc, NotAllowed) else 409
+        return _message(request, meeting.name, sentence(str(exc)), code)
     except Unavailable as exc:
         return _message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)

@@ -1,0 +1,72 @@
+"""The meeting's door at the EMS: a person a moderator removed, or a newcomer to a locked
+meeting, gets no join token.
+
+The room server decides this from its moderator-controls state (room/tools/moderation)
+and refuses at the WebSocket; the EMS reads the same journaled events (the rows of kind
+`moderation`) and refuses sooner, at attend and at rejoin, with the same words. The fold
+below is that state machine's `admits`, over events the room server already accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from moot.ems.store import tool_events
+from moot.protocol.tools import Lock, Readmit, Remove, Unlock, record_of
+from moot.tokens import Role
+
+log = logging.getLogger("moot.ems.door")
+
+# The room server's words (room/tools/moderation/state.py): the page shows either.
+LOCKED_TEXT = "This meeting is locked: nobody new may join it now."
+REMOVED_TEXT = "A moderator removed you from this meeting."
+
+
+def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
+    """Why `person` may not enter, from the meeting's moderation events ("" if they may)."""
+    locked, present, removed = False, frozenset[str](), set[str]()
+    for body in bodies:
+        try:
+            event = record_of(body).event
+        except ValidationError:
+            log.warning("skipped a moderation event the EMS cannot read")
+            continue
+        if isinstance(event, Lock):
+            locked, present = True, frozenset(event.present)
+        elif isinstance(event, Unlock):
+            locked, present = False, frozenset()
+        elif isinstance(event, Remove):
+            removed.add(event.person)
+        elif isinstance(event, Readmit):
+            removed = {p for p in removed if p not in _people_named(bodies, event.user)}
+    if person in removed:
+        return REMOVED_TEXT
+    if locked and role != "moderator" and person not in present:
+        return LOCKED_TEXT
+    return ""
+
+
+def _people_named(bodies: Sequence[dict[str, Any]], name: str) -> set[str]:
+    """The persons removed under `name` (a readmission names the person as they were)."""
+    found = set()
+    for body in bodies:
+        event = body.get("event", {})
+        if event.get("kind") == "moderation.remove" and event.get("user", "").casefold() == (
+            name.casefold()
+        ):
+            found.add(str(event.get("person", "")))
+    return found
+
+
+async def check(
+    sessions: async_sessionmaker[AsyncSession], meeting_id: str, person: str, role: Role
+) -> str:
+    """refusal() for a meeting, read from its journal."""
+    async with sessions() as session:
+        rows = await tool_events.events_of(session, meeting_id, "moderation")
+    return refusal([r.body for r in rows], person, role) if rows else ""
