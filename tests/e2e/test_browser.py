@@ -188,7 +188,9 @@ def test_chat_html_is_shown_as_text(cluster: Cluster, new_context: NewContext) -
     # A sender name is text too.
     mallory = enter(new_context(), cluster, meeting_id, "<i>Mallory</i>")
     expect(mallory.locator("#me")).to_have_text("<i>Mallory</i>")
-    expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)", "<i>Mallory</i>", "Bob"])
+    expect(alice.locator("#roster li .who")).to_have_text(
+        ["Alice (moderator)", "<i>Mallory</i>", "Bob"]
+    )
     expect(alice.locator("#roster i")).to_have_count(0)
 
 
