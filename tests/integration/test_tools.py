@@ -214,7 +214,7 @@ def test_bad_tool_events_get_a_clear_error_and_nothing_is_stored(
 
 
 def test_named_poll_results_in_the_api_and_csv(shared_cluster: Cluster) -> None:
-    meeting = new_meeting(shared_cluster)
+    meeting = new_meeting(shared_cluster, record=True)
 
     async def scenario() -> None:
         mia = Person(shared_cluster, meeting["id"], "Mia", meeting["moderator_key"])
@@ -242,6 +242,14 @@ def test_named_poll_results_in_the_api_and_csv(shared_cluster: Cluster) -> None:
     )
     assert answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(answer.text)))
+    # The recording plays the chat; the poll's events are not taken for chat lines.
+    recording = httpx.get(
+        f"{shared_cluster.ems_url}/api/v1/meetings/{meeting['id']}/recording",
+        headers=shared_cluster.admin,
+        timeout=5,
+    ).json()
+    kinds = {e["kind"] for s in recording["segments"] for e in s["events"]}
+    assert "chat" not in kinds and "joined" in kinds
     assert rows == [
         ["poll", "question", "status", "option", "votes", "voters"],
         ["lunch", "Lunch?", "closed", "Mon", "1", "Ada"],
