@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import pytest
 
+from moot.protocol.client import Draw, Pointer
 from moot.protocol.control import JournalEntry, OpenMeeting
-from moot.protocol.tools import HandRaise, Lock, PollClose, PollCreate, PollVote, Remove
+from moot.protocol.tools import (
+    BoardAdd,
+    BoardElement,
+    HandRaise,
+    Lock,
+    PollClose,
+    PollCreate,
+    PollVote,
+    Remove,
+)
 from moot.room.connection import Connection
 from moot.room.host import CLOSE_NOT_ADMITTED, HostedMeeting, MeetingHost, NotAdmitted
 from moot.room.tools.moderation.state import LOCKED_TEXT, REMOVED_TEXT
@@ -182,3 +192,37 @@ async def test_a_locked_meeting_takes_back_who_was_in_and_no_one_new() -> None:
         join(host, "Zoe")
     assert host.get("m1").admits("guest:zoe", "moderator") == ""
     assert host.get("m1").admits("guest:zoe", "participant") == LOCKED_TEXT
+
+
+async def test_a_stroke_is_streamed_live_and_journaled_once_finished() -> None:
+    journal = Journal()
+    host = host_with(journal, ["whiteboard"])
+    ada, ada_socket = join(host, "Ada")
+    _, ben_socket = join(host, "Ben")
+    drawing = BoardElement(id="s1", shape="pen", points=[(1, 1), (5, 5)])
+    host.draw("m1", ada, Draw(page=0, element=drawing))
+    await settle()
+    assert journal.entries == []  # live: not journaled
+    assert [m["user"] for m in ben_socket.of("drawing")] == ["Ada"]
+    assert ada_socket.of("drawing") == []  # not echoed to the one drawing
+    finished = drawing.model_copy(update={"points": [(1, 1), (5, 5), (9, 9)]})
+    await host.tool_event("m1", ada, "b1", BoardAdd(page=0, element=finished))
+    await settle()
+    assert [e.kind for e in journal.entries] == ["board"]
+    [change] = ben_socket.of("tool_delta")
+    assert [e["id"] for e in change["delta"]["add"]] == ["s1"]
+    assert change["delta"]["add"][0]["points"] == [[1, 1], [5, 5], [9, 9]]
+    # A page that joins now gets the whole board.
+    _, late = join(host, "Cy")
+    await settle()
+    assert [e["id"] for e in last_state(late, "board")["items"]] == ["s1"]  # type: ignore[index]
+
+
+async def test_no_whiteboard_no_strokes() -> None:
+    host = host_with(Journal(), ["chat"])
+    ada, ada_socket = join(host, "Ada")
+    _, ben_socket = join(host, "Ben")
+    host.draw("m1", ada, Pointer(page=0, x=5, y=5))
+    await settle()
+    assert ben_socket.of("drawing") == []
+    assert "does not have whiteboard" in ada_socket.of("error")[0]["message"]

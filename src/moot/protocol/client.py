@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from moot.protocol.control import MeetingFile, Participant
-from moot.protocol.tools import REACTIONS, ToolEvent
+from moot.protocol.tools import (
+    BOARD_HEIGHT,
+    BOARD_WIDTH,
+    MAX_BOARD_PAGES,
+    REACTIONS,
+    BoardElement,
+    ToolEvent,
+)
 
 MAX_CHAT_LENGTH = 2000
 
@@ -49,6 +56,24 @@ class React(_Message):
         return value
 
 
+class Draw(_Message):
+    """A whiteboard element while it is drawn: shown live to the others, not journaled
+    (the finished one comes as the tool event `board.add`)."""
+
+    type: Literal["draw"] = "draw"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    element: BoardElement
+
+
+class Pointer(_Message):
+    """The laser pointer: a dot the others see for a moment, not journaled."""
+
+    type: Literal["pointer"] = "pointer"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    x: float = Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)
+    y: float = Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)
+
+
 class EndMeeting(_Message):
     type: Literal["end_meeting"] = "end_meeting"
 
@@ -60,7 +85,8 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    SendChat | SendTool | React | EndMeeting | Ping, Field(discriminator="type")
+    SendChat | SendTool | React | Draw | Pointer | EndMeeting | Ping,
+    Field(discriminator="type"),
 ]
 _client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
@@ -166,6 +192,27 @@ class ToolState(_Message):
     tool: str
     state: dict[str, Any]
     announce: str = ""
+
+
+class ToolDelta(_Message):
+    """A change to a tool whose whole state is large (the whiteboard): what changed,
+    after `tool_state` gave the whole of it."""
+
+    type: Literal["tool_delta"] = "tool_delta"
+    tool: str
+    delta: dict[str, Any]
+    announce: str = ""
+
+
+class Drawing(_Message):
+    """Someone's element while drawn (`draw`), or their pointer (`pointer`: element null)."""
+
+    type: Literal["drawing"] = "drawing"
+    user: str
+    page: int
+    element: BoardElement | None = None
+    x: float | None = None
+    y: float | None = None
 
 
 class Reaction(_Message):

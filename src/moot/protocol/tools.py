@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 # Limits (docs/protocol.md, "Tools"): a page that asks for more gets a clear error.
 MAX_POLL_OPTIONS = 10
@@ -23,6 +23,15 @@ MAX_OPTION_LENGTH = 200
 MAX_POLLS = 50
 MAX_NAME_LENGTH = 200
 REACTIONS = ("👍", "👏", "😂", "😮", "❤️", "🎉")
+# The whiteboard: a page is BOARD_WIDTH x BOARD_HEIGHT units, whatever the screen.
+BOARD_WIDTH = 1600
+BOARD_HEIGHT = 900
+MAX_BOARD_PAGES = 20
+MAX_BOARD_ELEMENTS = 5000  # a page
+MAX_POINTS = 2000  # a stroke
+MAX_BOARD_TEXT = 500
+MAX_STROKE_WIDTH = 40
+MAX_ERASE = 200
 
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 _Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
@@ -143,6 +152,85 @@ class Readmit(_Event):
     user: _Name
 
 
+# Whiteboard -----------------------------------------------------------------
+
+_X = Annotated[float, Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)]
+_Y = Annotated[float, Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)]
+Shape = Literal["pen", "line", "rect", "ellipse", "arrow", "text"]
+# Points each shape takes: a pen any number, a text where it starts, the others two corners.
+_SHAPE_POINTS = {"line": 2, "rect": 2, "ellipse": 2, "arrow": 2, "text": 1}
+
+
+class BoardElement(_Event):
+    """One thing on a whiteboard page: a pen stroke, a shape or a text."""
+
+    id: _Id
+    shape: Shape
+    points: list[tuple[_X, _Y]] = Field(min_length=1, max_length=MAX_POINTS)
+    color: str = Field(default="#1d2433", pattern=r"^#[0-9a-fA-F]{6}$")
+    width: int = Field(default=4, ge=1, le=MAX_STROKE_WIDTH)
+    text: str = Field(default="", max_length=MAX_BOARD_TEXT)
+
+    @model_validator(mode="after")
+    def _fits_its_shape(self) -> BoardElement:
+        wanted = _SHAPE_POINTS.get(self.shape)
+        if wanted is not None and len(self.points) != wanted:
+            raise ValueError(f"a {self.shape} takes {wanted} point(s)")
+        if (self.shape == "text") != bool(self.text.strip()):
+            raise ValueError("a text has text, and only a text")
+        return self
+
+
+class BoardAdd(_Event):
+    """A finished stroke, shape or text (while drawn it is only streamed: `draw`)."""
+
+    kind: Literal["board.add"] = "board.add"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    element: BoardElement
+
+
+class BoardErase(_Event):
+    kind: Literal["board.erase"] = "board.erase"
+    ids: list[_Id] = Field(min_length=1, max_length=MAX_ERASE)
+
+
+class BoardUndo(_Event):
+    """Undo one's own last action on the board (others' work is never undone)."""
+
+    kind: Literal["board.undo"] = "board.undo"
+
+
+class BoardRedo(_Event):
+    kind: Literal["board.redo"] = "board.redo"
+
+
+class BoardClear(_Event):
+    """Clear a page (moderator)."""
+
+    kind: Literal["board.clear"] = "board.clear"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+
+
+class BoardAddPage(_Event):
+    """A new, empty page at the end, shown to everyone (moderator)."""
+
+    kind: Literal["board.add_page"] = "board.add_page"
+
+
+class BoardShowPage(_Event):
+    """Everyone's board follows to this page (moderator)."""
+
+    kind: Literal["board.show_page"] = "board.show_page"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+
+
+class BoardPolicy(_Event):
+    """Who may draw (moderator): everyone, or moderators only."""
+
+    kind: Literal["board.policy"] = "board.policy"
+    who: Literal["everyone", "moderators"]
+
+
 ToolEvent = Annotated[
     PollCreate
     | PollVote
@@ -153,7 +241,15 @@ ToolEvent = Annotated[
     | Lock
     | Unlock
     | Remove
-    | Readmit,
+    | Readmit
+    | BoardAdd
+    | BoardErase
+    | BoardUndo
+    | BoardRedo
+    | BoardClear
+    | BoardAddPage
+    | BoardShowPage
+    | BoardPolicy,
     Field(discriminator="kind"),
 ]
 tool_event: TypeAdapter[ToolEvent] = TypeAdapter(ToolEvent)

@@ -19,9 +19,11 @@ from moot.body_limit import BodyLimit, fixed
 from moot.cluster_config import ice_servers
 from moot.negotiation import wants_html
 from moot.protocol.client import (
+    Draw,
     EndMeeting,
     Error,
     Ping,
+    Pointer,
     Pong,
     React,
     SendChat,
@@ -204,6 +206,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                             _chat_in_order(host, meeting_id, conn, lines)
                         )
                     lines.put_nowait(message)
+                elif isinstance(message, Draw | Pointer):
+                    host.draw(meeting_id, conn, message)
                 elif isinstance(message, React):
                     host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):

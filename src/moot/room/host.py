@@ -23,6 +23,8 @@ from moot.cluster_config import ClusterConfig, for_room
 from moot.protocol.client import (
     Ack,
     ChatLine,
+    Draw,
+    Drawing,
     Ended,
     Error,
     Files,
@@ -30,7 +32,9 @@ from moot.protocol.client import (
     Left,
     Moved,
     Notice,
+    Pointer,
     Reaction,
+    ToolDelta,
     ToolState,
     Welcome,
 )
@@ -50,6 +54,7 @@ from moot.room.ratelimit import RateLimits
 from moot.room.tools import TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Room, Tool
 from moot.room.tools.moderation import state as moderation
+from moot.room.tools.whiteboard import state as whiteboard
 from moot.tokens import Role
 
 log = logging.getLogger("moot.room.host")
@@ -61,6 +66,9 @@ SEEN_IDS_PER_SENDER = 1000
 FULL_ROSTER_EVERY = 1.0
 # Tool events and reactions one person may send a minute (a burst of a tenth of it at once).
 TOOL_EVENTS_PER_MINUTE = 120
+# Live whiteboard updates (strokes while drawn, the pointer) one person may send a minute:
+# 30 a second; more are dropped without a word (the finished stroke is journaled anyway).
+DRAW_UPDATES_PER_MINUTE = 1800
 # WebSocket close code: a moderator removed this person, or the meeting is locked.
 CLOSE_NOT_ADMITTED = 4403
 
@@ -102,6 +110,7 @@ class HostedMeeting:
     # checked against the state it is then applied to, in the journal's order.
     tool_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tool_rates: RateLimits = field(default_factory=RateLimits)
+    draw_rates: RateLimits = field(default_factory=RateLimits)
     reactions: Counter[str] = field(default_factory=Counter)
     # Built once per change of the roster, not once per join or per report.
     _roster: list[Participant] | None = None
@@ -545,7 +554,7 @@ class MeetingHost:
                 if self.meetings.get(meeting.id) is not meeting:
                     return  # closed or moved meanwhile: the journal has it for the next server
                 meeting.tool_states[tool.name] = after
-                self._tool_changed(meeting, tool, tool.announce(event, actor))
+                self._tool_changed(meeting, tool, tool.announce(event, actor), state)
                 if isinstance(event, Remove):
                     self._put_out(meeting, event.person)
         self._deliver(meeting, conn, Ack(id=event_id))
@@ -563,6 +572,27 @@ class MeetingHost:
         reaction = Reaction(user=conn.user, emoji=emoji, counts=dict(meeting.reactions))
         self._fan_out(meeting, reaction.model_dump_json())
 
+    def draw(self, meeting_id: str, conn: Connection, message: Draw | Pointer) -> None:
+        """A whiteboard element while drawn, or the pointer: to the others at once, not
+        journaled; dropped (with a reason) if the board is off or this person may not draw."""
+        meeting = self.get(meeting_id)
+        if not enabled(whiteboard.TOOL, meeting.tools):
+            self._deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
+            return
+        board = meeting.tool_state(whiteboard.TOOL)
+        if board.who == "moderators" and conn.role != "moderator":
+            return  # the page knows (tool_state `who`); a late stroke is not worth an error
+        person = conn.person or conn.user
+        if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):
+            return  # live updates are best effort: the finished element is what counts
+        if isinstance(message, Draw):
+            out = Drawing(user=conn.user, page=message.page, element=message.element)
+        else:
+            out = Drawing(user=conn.user, page=message.page, x=message.x, y=message.y)
+        self._fan_out(
+            meeting, out.model_dump_json(), [c for c in meeting.connections if c is not conn]
+        )
+
     def _tool_state_text(
         self, meeting: HostedMeeting, tool: Tool[Any], viewer: Actor, announce: str = ""
     ) -> str:
@@ -575,9 +605,16 @@ class MeetingHost:
             if enabled(tool, meeting.tools):
                 conn.send_text(self._tool_state_text(meeting, tool, viewer))
 
-    def _tool_changed(self, meeting: HostedMeeting, tool: Tool[Any], announce: str) -> None:
+    def _tool_changed(
+        self, meeting: HostedMeeting, tool: Tool[Any], announce: str, before: Any
+    ) -> None:
         """Every page gets the tool's new view: built once per kind of viewer (once for all
-        when the view is the same for everyone)."""
+        when the view is the same for everyone); or, for a large one, what changed."""
+        if tool.delta is not None:
+            change = tool.delta(before, meeting.tool_state(tool))
+            wire = ToolDelta(tool=tool.name, delta=change, announce=announce).model_dump_json()
+            self._fan_out(meeting, wire)
+            return
         groups: dict[tuple[str, str], tuple[Actor, list[Connection]]] = {}
         for conn in meeting.connections:
             person = conn.person or conn.user

@@ -10,10 +10,11 @@ from moot.room.tools import base
 from moot.room.tools.hands import state as hands
 from moot.room.tools.moderation import state as moderation
 from moot.room.tools.polls import state as polls
+from moot.room.tools.whiteboard import state as whiteboard
 
 # By name: the `kind` of their journal rows, the first part of their events' kinds.
 TOOLS: dict[str, base.Tool[Any]] = {
-    tool.name: tool for tool in (polls.TOOL, hands.TOOL, moderation.TOOL)
+    tool.name: tool for tool in (polls.TOOL, hands.TOOL, moderation.TOOL, whiteboard.TOOL)
 }
 
 

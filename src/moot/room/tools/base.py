@@ -63,6 +63,9 @@ class Tool(Generic[S]):
     prepare: Callable[[S, ToolEvent, Actor, Room], ToolEvent] = unchanged
     # Whether what a page sees depends on who looks (else one view serves every page).
     personal: bool = True
+    # For a tool whose state is large: what changed (sent as `tool_delta` instead of the
+    # whole view after each event). Only for tools whose view is not personal.
+    delta: Callable[[S, S], dict[str, Any]] | None = None
 
 
 def only_moderators(actor: Actor, what: str) -> None:
