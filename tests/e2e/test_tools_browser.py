@@ -149,3 +149,76 @@ def test_hands_reactions_lock_and_removal(cluster: Cluster, new_context: NewCont
     expect(alice.locator("#removed-box")).to_be_hidden()
     bob.goto(f"{cluster.ems_url}/m/{meeting_id}")
     expect(bob.locator("#connection")).to_have_text("connected")
+
+
+def drag(page: Page, points: list[tuple[float, float]]) -> None:
+    """Draw on the board with the mouse, through points given as fractions of its size."""
+    box = page.locator("#board").bounding_box()
+    assert box is not None
+    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for point in at[1:]:
+        page.mouse.move(*point, steps=4)
+    page.mouse.up()
+
+
+@pytest.mark.screenshots
+def test_the_whiteboard_in_two_browsers(
+    cluster: Cluster, new_context: NewContext, screenshots: Path
+) -> None:
+    meeting_id = create_meeting(cluster, "Design review", "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
+    bob = enter(new_context(), cluster, meeting_id, "Bob")
+    alice_items = alice.locator("#board .items .el")
+    bob_items = bob.locator("#board .items .el")
+
+    # Alice draws a pen stroke: Bob's board shows it (smoothed: a filled path).
+    drag(alice, [(0.1, 0.2), (0.2, 0.3), (0.3, 0.25), (0.4, 0.4)])
+    expect(bob.locator("#board .items path.el")).to_have_count(1)
+    expect(alice.locator("#board .pending")).to_have_count(0)  # acknowledged
+    # Bob draws a rectangle and places a text.
+    bob.get_by_role("button", name="Rectangle").click()
+    drag(bob, [(0.5, 0.5), (0.8, 0.8)])
+    bob.get_by_role("button", name="Text", exact=True).click()
+    bob.get_by_label("Text", exact=True).fill("Ship it")
+    drag(bob, [(0.6, 0.2)])
+    expect(alice.locator("#board .items rect.el")).to_have_count(1)
+    expect(alice.locator("#board .items text.el")).to_have_text("Ship it")
+    expect(alice.locator("#board")).to_have_attribute(
+        "aria-label", "Whiteboard, page 1 of 1, 3 elements"
+    )
+    alice.screenshot(path=str(screenshots / "meeting-whiteboard.png"))
+
+    # Alice's undo takes back her stroke only; redo brings it back.
+    alice.get_by_role("button", name="Undo").click()
+    expect(bob_items).to_have_count(2)
+    expect(bob.locator("#board .items path.el")).to_have_count(0)
+    alice.get_by_role("button", name="Redo").click()
+    expect(bob_items).to_have_count(3)
+    # The eraser: Bob erases his rectangle.
+    bob.get_by_role("button", name="Eraser").click()
+    rect = bob.locator("#board .items rect.el").bounding_box()
+    assert rect is not None
+    bob.mouse.click(rect["x"] + 1, rect["y"] + rect["height"] / 2)
+    expect(alice.locator("#board .items rect.el")).to_have_count(0)
+
+    # The page as SVG, from Bob's browser.
+    with bob.expect_download() as got:
+        bob.get_by_role("button", name="Download SVG").click()
+    exported = Path(got.value.path()).read_text()
+    assert exported.startswith("<svg") and "Ship it" in exported and "<path" in exported
+
+    # Only moderators: Bob may not draw, and is told so; a moderator clears the page.
+    alice.get_by_label("Only moderators draw").check()
+    expect(bob.locator("#board-who")).to_have_text("Only moderators draw now.")
+    bob.get_by_role("button", name="Pen").click()
+    drag(bob, [(0.1, 0.8), (0.3, 0.9)])
+    expect(bob.locator("#tool-message")).to_contain_text("Only moderators may draw")
+    expect(alice_items).to_have_count(2)
+    alice.get_by_role("button", name="Clear page").click()
+    expect(bob_items).to_have_count(0)
+    expect(bob.locator("#announcer")).to_have_text("Alice cleared page 1 of the board")
+    # A new page: everyone follows.
+    alice.get_by_role("button", name="Add page").click()
+    expect(bob.locator("#board-page")).to_have_text("Page 2 of 2")

@@ -69,6 +69,17 @@ REACTION_LABELS = list(
         strict=True,
     )
 )
+# The whiteboard's tools: (key, label) in the order of its tool bar.
+BOARD_TOOLS = [
+    ("pen", "Pen"),
+    ("line", "Line"),
+    ("rect", "Rectangle"),
+    ("ellipse", "Ellipse"),
+    ("arrow", "Arrow"),
+    ("text", "Text"),
+    ("eraser", "Eraser"),
+    ("pointer", "Pointer"),
+]
 TEST_ECHOES = 5
 # The room server takes no request bodies; its WebSocket messages have their own cap (server).
 MAX_REQUEST_BYTES = 64 * 1024
@@ -138,6 +149,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 "config": host.config,
                 "page_config": _page_config(host, meeting),
                 "reactions": REACTION_LABELS,
+                "board_tools": BOARD_TOOLS,
             },
         )
 

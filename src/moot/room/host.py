@@ -66,6 +66,8 @@ SEEN_IDS_PER_SENDER = 1000
 FULL_ROSTER_EVERY = 1.0
 # Tool events and reactions one person may send a minute (a burst of a tenth of it at once).
 TOOL_EVENTS_PER_MINUTE = 120
+# Finished whiteboard elements (and erase, undo, ...) one person may send a minute.
+BOARD_EVENTS_PER_MINUTE = 600
 # Live whiteboard updates (strokes while drawn, the pointer) one person may send a minute:
 # 30 a second; more are dropped without a word (the finished stroke is journaled anyway).
 DRAW_UPDATES_PER_MINUTE = 1800
@@ -111,6 +113,7 @@ class HostedMeeting:
     tool_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tool_rates: RateLimits = field(default_factory=RateLimits)
     draw_rates: RateLimits = field(default_factory=RateLimits)
+    board_rates: RateLimits = field(default_factory=RateLimits)
     reactions: Counter[str] = field(default_factory=Counter)
     # Built once per change of the roster, not once per join or per report.
     _roster: list[Participant] | None = None
@@ -518,9 +521,13 @@ class MeetingHost:
         person = conn.person or conn.user
         actor = Actor(user=conn.user, person=person, role=conn.role)
         if event_id not in meeting.seen.get(conn.user, ()):
-            wait = meeting.tool_rates.take(person, TOOL_EVENTS_PER_MINUTE, time.monotonic())
+            board = tool is whiteboard.TOOL  # strokes come faster than votes: a rate of their own
+            per_minute = BOARD_EVENTS_PER_MINUTE if board else TOOL_EVENTS_PER_MINUTE
+            rates = meeting.board_rates if board else meeting.tool_rates
+            wait = rates.take(person, per_minute, time.monotonic())
             if wait:
-                text = too_fast_text(TOOL_EVENTS_PER_MINUTE, wait, "meeting tool actions")
+                what = "whiteboard actions" if board else "meeting tool actions"
+                text = too_fast_text(per_minute, wait, what)
                 self._deliver(meeting, conn, Error(message=text, id=event_id))
                 return
         async with meeting.tool_lock:

@@ -9,6 +9,7 @@
 import { renderPolls, setupPollForm } from "./tools/polls.js";
 import { renderHands, setupHands } from "./tools/hands.js";
 import { renderModeration, setupModeration } from "./tools/moderation.js";
+import { applyBoardDelta, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -27,7 +28,7 @@ const pageConfig = JSON.parse(document.getElementById("meeting-config").textCont
 
 const shown = new Set();
 const unacked = new Map(); // event id -> the message (chat line or tool event), until acked
-const toolEvents = new Set(); // ids of the tool events among them
+const toolEvents = new Map(); // ids of the tool events among them -> what to do if refused
 let hands = []; // names with a hand raised, first raised first
 let lastError = "";
 let socket;
@@ -168,27 +169,29 @@ function send(message) {
 }
 
 // A tool event: kept until acknowledged, sent again after a reconnect, like a chat line.
-function sendTool(event) {
+function sendTool(event, onRefused = () => {}) {
   const id = crypto.randomUUID();
   const message = { type: "tool", id, event };
   unacked.set(id, message);
-  toolEvents.add(id);
+  toolEvents.set(id, onRefused);
   send(message); // otherwise it goes out with the others once reconnected
 }
 
-const toolContext = { role: myRole, send: sendTool, say };
+const toolContext = { role: myRole, send: sendTool, sendRaw: send, say };
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
 
 function showToolState(msg) {
   if (msg.tool === "poll") {
-    stageEmpty.hidden = renderPolls(pollsEl, msg.state, toolContext) > 0;
+    stageEmpty.hidden = renderPolls(pollsEl, msg.state, toolContext) > 0 || hasBoard;
   } else if (msg.tool === "hand") {
     hands = msg.state.queue;
     renderHands(hands, me());
     sortRoster();
   } else if (msg.tool === "moderation") {
     renderModeration(msg.state, toolContext);
+  } else if (msg.tool === "board") {
+    renderBoard(msg.state);
   }
   if (msg.announce) announce(msg.announce);
 }
@@ -212,6 +215,8 @@ document.querySelectorAll(".reaction").forEach((button) => {
 setupHands(toolContext);
 setupModeration(toolContext);
 setupPollForm(toolContext);
+const hasBoard = setupBoard(toolContext);
+stageEmpty.hidden = hasBoard;
 if (!pageConfig.tools.includes("polls")) stageEmpty.textContent = "Nothing on the stage yet.";
 
 function renderLine(line) {
@@ -250,7 +255,12 @@ function showNotice(text) {
 // beside it, and do not send it again.
 function refuseLine(id, reason) {
   unacked.delete(id);
-  if (toolEvents.delete(id)) { say(reason); return; } // a tool event: said, not shown as chat
+  if (toolEvents.has(id)) { // a tool event: said, not shown as chat
+    toolEvents.get(id)();
+    toolEvents.delete(id);
+    say(reason);
+    return;
+  }
   const li = document.getElementById("msg-" + id);
   if (!li) return;
   li.classList.remove("pending");
@@ -408,6 +418,11 @@ function connect() {
         for (const message of unacked.values()) ws.send(JSON.stringify(message));
         break;
       case "tool_state": showToolState(msg); break;
+      case "tool_delta":
+        if (msg.tool === "board") applyBoardDelta(msg.delta);
+        if (msg.announce) announce(msg.announce);
+        break;
+      case "drawing": showDrawing(msg); break;
       case "reaction": showReaction(msg); break;
       case "joined": addToRoster(msg); break;
       case "left": removeFromRoster(msg.user); break;
