@@ -118,7 +118,16 @@ def polls_of(cluster: Cluster, meeting_id: str) -> list[dict[str, Any]]:
 POLL = {"kind": "poll.create", "poll_id": "lunch", "question": "Lunch?", "options": ["A", "B"]}
 
 
-def test_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
+def stroke(n: int) -> dict[str, Any]:
+    points = [[10 + n % 1500, 10 + i * 3] for i in range(20)]
+    return {
+        "kind": "board.add",
+        "page": 0,
+        "element": {"id": f"s{n}", "shape": "pen", "points": points},
+    }
+
+
+def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
     three: tuple[Cluster, dict[str, Process]],
 ) -> None:
     cluster, rooms = three
@@ -137,6 +146,12 @@ def test_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         await ada.act("h1", {"kind": "hand.raise"})
         await ben.act("h2", {"kind": "hand.raise"})
         await mia.act("l1", {"kind": "moderation.lock"})
+        # A board of 200 strokes, from three people at once.
+        for n in range(200):
+            await (mia, ada, ben)[n % 3].send(f"b{n}", stroke(n))
+        for i, person in enumerate((mia, ada, ben)):
+            mine = {f"b{n}" for n in range(i, 200, 3)}
+            await person.read_until(lambda p=person, m=mine: m <= p.acked, within=30)
         assert not (mia.errors or ada.errors or ben.errors)
 
         rooms[victim].popen.send_signal(signal.SIGKILL)
@@ -151,6 +166,9 @@ def test_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         assert ada.states["poll"]["polls"][0]["results"] is None  # open: moderators only
         assert ben.states["hand"]["queue"] == ["Ada", "Ben"]
         assert ben.states["moderation"]["locked"] is True
+        for person in (mia, ada, ben):
+            board = person.states["board"]["items"]
+            assert sorted(e["id"] for e in board) == sorted(f"s{n}" for n in range(200))
         # A vote acknowledged before the crash, sent again: acknowledged, not counted again.
         await ada.act("v1", {"kind": "poll.vote", "poll_id": "lunch", "choices": [1]})
         await mia.act("c1", {"kind": "poll.close", "poll_id": "lunch"})
