@@ -226,3 +226,18 @@ async def test_no_whiteboard_no_strokes() -> None:
     await settle()
     assert ben_socket.of("drawing") == []
     assert "does not have whiteboard" in ada_socket.of("error")[0]["message"]
+
+
+async def test_the_heartbeat_reports_the_tools_used_not_those_enabled() -> None:
+    host = host_with(Journal(), ["chat", "polls", "whiteboard"])
+    mia, _ = join(host, "Mia", "moderator")
+    await settle()
+    assert host.published[0][0].tools == []
+    await host.chat("m1", mia, "c1", "hello")
+    await host.tool_event("m1", mia, "h1", HandRaise())  # hands: not a tool of the form
+    await settle()
+    assert host.published[0][0].tools == ["chat"]
+    create = PollCreate(poll_id="p1", question="Lunch?", options=["Pizza", "Soup"])
+    await host.tool_event("m1", mia, "p1", create)
+    await settle()
+    assert host.published[0][0].tools == ["chat", "polls"]

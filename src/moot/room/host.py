@@ -136,7 +136,10 @@ class HostedMeeting:
     def status(self) -> MeetingStatus:
         if self._status is None:
             self._status = MeetingStatus(
-                meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
+                meeting_id=self.id,
+                epoch=self.epoch,
+                participants=self.roster(),
+                tools=self.tools_used(),
             )
         return self._status
 
@@ -167,6 +170,15 @@ class HostedMeeting:
         self.holders.pop(conn.user.casefold(), None)
         self._roster = self._roster_json = self._status = None
         return True
+
+    def tools_used(self) -> list[str]:
+        """The tools of the meeting's form that were used in it (what the monitor counts as
+        "tools in use"): chat once a line is said, a tool once it took an event."""
+        used = {"chat"} if self.history else set()
+        used |= {
+            t.enabled_by for t in TOOLS.values() if t.enabled_by and t.name in self.tool_states
+        }
+        return [t for t in self.tools if t in used] + sorted(used - set(self.tools))
 
     def tool_state(self, tool: Tool[Any]) -> Any:
         state = self.tool_states.get(tool.name)
@@ -212,6 +224,8 @@ class HostedMeeting:
     def record(self, line: ChatLine) -> str:
         """Add a line to the history; its JSON, as every page gets it."""
         text = line.model_dump_json()
+        if not self.history:
+            self._status = None  # chat is in use now
         self.history.append(line)
         self.history_json.append(text)
         return text
@@ -501,6 +515,8 @@ class MeetingHost:
                 meeting.forget_event(conn.user, event_id)
                 return  # no ack: the client sends it again
             self._fan_out(meeting, meeting.record(line))
+            if len(meeting.history) == 1:
+                self._changed()  # chat in use now: the heartbeat says so
         self._deliver(meeting, conn, Ack(id=event_id))
 
     async def tool_event(
@@ -560,6 +576,9 @@ class MeetingHost:
                     return  # no ack: the client sends it again
                 if self.meetings.get(meeting.id) is not meeting:
                     return  # closed or moved meanwhile: the journal has it for the next server
+                if tool.name not in meeting.tool_states:
+                    meeting._status = None  # a tool in use now: the heartbeat says so
+                    self._changed()
                 meeting.tool_states[tool.name] = after
                 self._tool_changed(meeting, tool, tool.announce(event, actor), state)
                 if isinstance(event, Remove):
