@@ -180,6 +180,14 @@ class HostedMeeting:
         }
         return [t for t in self.tools if t in used] + sorted(used - set(self.tools))
 
+    def set_tool_state(self, tool: Tool[Any], state: Any) -> bool:
+        """Keep a tool's new state; True if the tool is used for the first time here."""
+        first = tool.name not in self.tool_states
+        self.tool_states[tool.name] = state
+        if first:
+            self._status = None
+        return first
+
     def tool_state(self, tool: Tool[Any]) -> Any:
         state = self.tool_states.get(tool.name)
         return tool.initial() if state is None else state
@@ -546,44 +554,58 @@ class MeetingHost:
                 text = too_fast_text(per_minute, wait, what)
                 self._deliver(meeting, conn, Error(message=text, id=event_id))
                 return
-        async with meeting.tool_lock:
-            if self.meetings.get(meeting.id) is not meeting:
-                raise MeetingNotHere(meeting.id)
-            if not meeting.is_duplicate(conn.user, event_id):
-                state = meeting.tool_state(tool)
-                try:
-                    event = tool.prepare(state, event, actor, meeting.room())
-                    after = tool.apply(state, event, actor)
-                except Refused as exc:
-                    meeting.forget_event(conn.user, event_id)
-                    self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
-                    return
-                record = ToolRecord(event=event, person=person, role=conn.role)
-                entry = JournalEntry(
-                    event_id=event_id,
-                    sender=conn.user,
-                    kind=tool.name,
-                    body=record.model_dump(mode="json"),
-                    at=_now(),
-                )
-                meeting.in_flight.add(key)
-                try:
-                    stored = await self.journal(meeting, entry)
-                finally:
-                    meeting.in_flight.discard(key)
-                if not stored:
-                    meeting.forget_event(conn.user, event_id)
-                    return  # no ack: the client sends it again
-                if self.meetings.get(meeting.id) is not meeting:
-                    return  # closed or moved meanwhile: the journal has it for the next server
-                if tool.name not in meeting.tool_states:
-                    meeting._status = None  # a tool in use now: the heartbeat says so
-                    self._changed()
-                meeting.tool_states[tool.name] = after
-                self._tool_changed(meeting, tool, tool.announce(event, actor), state)
-                if isinstance(event, Remove):
-                    self._put_out(meeting, event.person)
-        self._deliver(meeting, conn, Ack(id=event_id))
+        # Waiting for its turn or for the journal, it answers for its resends (dropped).
+        meeting.in_flight.add(key)
+        try:
+            async with meeting.tool_lock:
+                stored = await self._apply_tool_event(meeting, conn, tool, event, actor, event_id)
+        finally:
+            meeting.in_flight.discard(key)
+        if stored:
+            self._deliver(meeting, conn, Ack(id=event_id))
+
+    async def _apply_tool_event(
+        self,
+        meeting: HostedMeeting,
+        conn: Connection,
+        tool: Tool[Any],
+        event: ToolEvent,
+        actor: Actor,
+        event_id: str,
+    ) -> bool:
+        """Check, journal, apply and show one tool event (its meeting's turn held); whether
+        it is stored (then the sender gets `ack`)."""
+        if self.meetings.get(meeting.id) is not meeting:
+            raise MeetingNotHere(meeting.id)
+        if meeting.is_duplicate(conn.user, event_id):
+            return True  # stored before (or just now, by a resend's first copy)
+        state = meeting.tool_state(tool)
+        try:
+            event = tool.prepare(state, event, actor, meeting.room())
+            after = tool.apply(state, event, actor)
+        except Refused as exc:
+            meeting.forget_event(conn.user, event_id)
+            self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+            return False
+        record = ToolRecord(event=event, person=actor.person, role=actor.role)
+        entry = JournalEntry(
+            event_id=event_id,
+            sender=conn.user,
+            kind=tool.name,
+            body=record.model_dump(mode="json"),
+            at=_now(),
+        )
+        if not await self.journal(meeting, entry):
+            meeting.forget_event(conn.user, event_id)
+            return False  # no ack: the client sends it again
+        if self.meetings.get(meeting.id) is not meeting:
+            return False  # closed or moved meanwhile: the journal has it for the next server
+        if meeting.set_tool_state(tool, after):
+            self._changed()  # a tool in use now: the heartbeat says so
+        self._tool_changed(meeting, tool, tool.announce(event, actor), state)
+        if isinstance(event, Remove):
+            self._put_out(meeting, event.person)
+        return True
 
     def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:
         """A reaction: counted and shown to everyone, not journaled (it is gone in seconds)."""
@@ -722,7 +744,7 @@ def _replay(meeting: HostedMeeting, entry: JournalEntry) -> None:
     try:
         record = record_of(entry.body)
         actor = Actor(user=entry.sender, person=record.person, role=record.role)
-        meeting.tool_states[tool.name] = tool.apply(meeting.tool_state(tool), record.event, actor)
+        meeting.set_tool_state(tool, tool.apply(meeting.tool_state(tool), record.event, actor))
     except (Refused, ValidationError) as exc:  # it was applied once: it cannot be refused now
         log.warning("meeting %s: skipped journal event %s: %s", meeting.id, entry.event_id, exc)
 
