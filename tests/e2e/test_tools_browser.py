@@ -222,3 +222,8 @@ def test_the_whiteboard_in_two_browsers(
     # A new page: everyone follows.
     alice.get_by_role("button", name="Add page").click()
     expect(bob.locator("#board-page")).to_have_text("Page 2 of 2")
+    # From the keyboard: a text placed with Enter on the focused board.
+    alice.get_by_label("Text", exact=True).fill("By keyboard")
+    alice.locator("#board").focus()
+    alice.keyboard.press("Enter")
+    expect(bob.locator("#board .items text.el")).to_have_text("By keyboard")

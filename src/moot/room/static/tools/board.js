@@ -328,6 +328,24 @@ export function setupBoard(context) {
   document.getElementById("board-moderators-only")?.addEventListener("change", (event) => {
     ctx.send({ kind: "board.policy", who: event.target.checked ? "moderators" : "everyone" });
   });
+  // Keyboard: the board takes focus; Enter places the Text (the text tool) in its middle,
+  // a little lower each time, for whoever cannot point.
+  board.setAttribute("tabindex", "0");
+  let placed = 0;
+  board.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    const text = document.getElementById("board-text").value.trim();
+    if (!text) { ctx.say("Type the text to place first (Text, in the whiteboard's tools)."); return; }
+    if (!mayDraw()) return;
+    const y = 120 + ((placed++ * 60) % (H - 200));
+    const element = {
+      id: crypto.randomUUID(), shape: "text", points: [[W / 2 - 200, y]], text,
+      color: document.getElementById("board-color").value,
+      width: Number(document.getElementById("board-width").value),
+    };
+    finish(element, nodeOf(element));
+    event.preventDefault();
+  });
   // Keyboard: Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z) undo and redo on the board.
   document.getElementById("board-area").addEventListener("keydown", (event) => {
     if (!(event.ctrlKey || event.metaKey) || event.target.tagName === "INPUT") return;
