@@ -28,10 +28,12 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/moot demo
 
-## Debian packages the tests drive: Chromium (browser tests), slapd (LDAP tests).
+## Debian packages the tests drive: Chromium (browser tests, with an emoji font for the
+## meeting page's reactions), slapd (LDAP tests).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	[ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -129,14 +129,14 @@ def test_create_attend_chat_and_end_in_two_browsers(
     expect(alice).to_have_title("Browser standup · Moot")
     expect(alice.locator("#me")).to_have_text("Alice")
     expect(alice.locator("#connection")).to_have_text("connected")
-    expect(alice.locator("#roster li")).to_have_text(["Alice (moderator)"])
+    expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)"])
 
     # Bob attends from another browser context (his own cookies).
     bob = enter(new_context(), cluster, meeting_id, "Bob")
     expect(bob.locator("#me")).to_have_text("Bob")
     expect(bob.get_by_role("button", name="End meeting")).to_have_count(0)
     for page in (alice, bob):
-        expect(page.locator("#roster li")).to_have_text(["Alice (moderator)", "Bob"])
+        expect(page.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Bob"])
 
     # Bob's chat line reaches both pages.
     send_chat(bob, "hello from Bob")
@@ -176,7 +176,7 @@ def test_chat_html_is_shown_as_text(cluster: Cluster, new_context: NewContext) -
     meeting_id = create_meeting(cluster, "Escaping", "Alice")
     alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
     bob = enter(new_context(), cluster, meeting_id, "Bob")
-    expect(alice.locator("#roster li")).to_have_text(["Alice (moderator)", "Bob"])
+    expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Bob"])
 
     hostile = "<b>bold</b><script>window.pwned=1</script>"
     send_chat(bob, hostile)
@@ -189,7 +189,9 @@ def test_chat_html_is_shown_as_text(cluster: Cluster, new_context: NewContext) -
     # A sender name is text too.
     mallory = enter(new_context(), cluster, meeting_id, "<i>Mallory</i>")
     expect(mallory.locator("#me")).to_have_text("<i>Mallory</i>")
-    expect(alice.locator("#roster li")).to_have_text(["Alice (moderator)", "<i>Mallory</i>", "Bob"])
+    expect(alice.locator("#roster li .who")).to_have_text(
+        ["Alice (moderator)", "<i>Mallory</i>", "Bob"]
+    )
     expect(alice.locator("#roster i")).to_have_count(0)
 
 

@@ -251,6 +251,11 @@ TABLE: dict[tuple[str, str], tuple[str, Build]] = {
         meeting_route("POST", "/rejoin", json={"token": "not-a-join-token"}),
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/end"): ("AFYY", meeting_route("POST", "/end")),
+    ("GET", "/api/v1/meetings/{meeting_id}/polls"): ("AFYY", meeting_route("GET", "/polls")),
+    ("GET", "/api/v1/meetings/{meeting_id}/polls.csv"): (
+        "AFYY",
+        meeting_route("GET", "/polls.csv"),
+    ),
     ("POST", "/api/v1/meetings/{meeting_id}/moderator-key"): (
         "AFYY",
         meeting_route("POST", "/moderator-key"),

@@ -21,6 +21,7 @@ from moot.ems.api import capacity as capacity_api
 from moot.ems.api import configuration as config_api
 from moot.ems.api import files as files_api
 from moot.ems.api import meetings as meetings_api
+from moot.ems.api import polls as polls_api
 from moot.ems.api import reports as reports_api
 from moot.ems.api import servers as servers_api
 from moot.ems.container import Ems, running
@@ -101,6 +102,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.add_middleware(metrics.HttpMetrics)  # added last, so outermost: it times everything
     app.include_router(auth_api.router)
     app.include_router(meetings_api.router)
+    app.include_router(polls_api.router)
     app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
     app.include_router(capacity_api.router)

@@ -25,9 +25,11 @@ from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.manager import ClusterManager
 from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
+from moot.ems.door import Door
 from moot.ems.entry import MeetingEntry
 from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.polls import PollResults
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.db import create_engine, session_factory
@@ -57,6 +59,7 @@ class Ems:
     auth: AuthService
     admission: Admission
     feeds: CalendarFeeds
+    polls: PollResults
 
 
 def cluster_manager(
@@ -105,6 +108,8 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         public_url=public_url,
         early_join=timedelta(minutes=settings.early_join_minutes),
     )
+    door = Door(sessions)
+    cluster.events.moderated.subscribe(door.forget)
     entry = MeetingEntry(
         meetings=meetings,
         cluster=cluster,
@@ -112,6 +117,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         join_token_ttl=settings.join_token_ttl,
         throttle=Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds)),
         password_failures_per_address=settings.meeting_password_failures_per_address,
+        door=door,
     )
     schedule = Schedule(meetings)
     # Files of meetings: before any meeting opens, which lists them.
@@ -149,6 +155,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         auth=auth,
         admission=Admission(meetings, entry, auth),
         feeds=CalendarFeeds(sessions, meetings, schedule, auth),
+        polls=PollResults(sessions),
     )
     # The background work, once everything it reaches exists.
     tasks = [

@@ -20,6 +20,7 @@ from moot.ems.configuration import ConfigService
 from moot.ems.container import Ems
 from moot.ems.files import FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.polls import PollResults
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.reports import Reports
@@ -161,3 +162,11 @@ async def get_schedule(request: Request) -> Schedule:
 
 
 ScheduleDep = Annotated[Schedule, Depends(get_schedule)]
+
+
+async def get_polls(request: Request) -> PollResults:
+    ems: Ems = request.app.state.ems
+    return ems.polls
+
+
+PollsDep = Annotated[PollResults, Depends(get_polls)]

@@ -19,6 +19,7 @@ from moot.ems.attending import (
     socket_base,
 )
 from moot.ems.cluster.manager import ClusterManager
+from moot.ems.door import Door
 from moot.ems.hashing import off_loop
 from moot.ems.meetings import MeetingService
 from moot.ems.throttle import Throttle, TooMany
@@ -38,6 +39,7 @@ class MeetingEntry:
         join_token_ttl: int,
         throttle: Throttle,
         password_failures_per_address: int,
+        door: Door,
     ) -> None:
         self._meetings = meetings
         self._cluster = cluster
@@ -45,6 +47,7 @@ class MeetingEntry:
         self._ttl = join_token_ttl
         self._throttle = throttle
         self._password_failures = password_failures_per_address
+        self._door = door
 
     def old_token(self, meeting_id: str, token: str) -> JoinClaims:
         """The claims of a join token we signed for this meeting, expired at most
@@ -82,8 +85,13 @@ class MeetingEntry:
         """Start the meeting if it should run, then a signed redirect to its room server.
 
         Who enters, under which name and in which role, was decided before (admission.py):
-        this signs what it was told.
+        this signs what it was told; but a person a moderator removed, or a newcomer to a
+        locked meeting, is refused here (NotAllowed) as on the room server (door.py).
         """
+        if info.epoch > 0:  # opened before: its moderators may have locked or removed
+            refused = await self._door.check(info.id, entrant.person, entrant.role)
+            if refused:
+                raise NotAllowed(refused)
         if info.status != MeetingStatus.IN_PROGRESS:
             info = await self._meetings.start_for_attendee(info.id)
         server = self._cluster.registry.get(info.server_name or "")

@@ -34,6 +34,7 @@ def recording_out(
                 text=str(j.body.get("text", "")),
             )
             for j in recorded.journal
+            if j.kind == "chat"  # tool events (polls, hands) are not played back yet
         ] + [
             RecordedEvent(at=at, offset_seconds=offset(at), kind=change, user=user)
             for at, user, change in recorded.roster

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from moot.protocol.control import MeetingFile, Participant
+from moot.protocol.tools import (
+    BOARD_HEIGHT,
+    BOARD_WIDTH,
+    MAX_BOARD_PAGES,
+    REACTIONS,
+    BoardElement,
+    ToolEvent,
+)
 
 MAX_CHAT_LENGTH = 2000
 
@@ -25,6 +33,47 @@ class SendChat(_Message):
     text: str = Field(min_length=1, max_length=MAX_CHAT_LENGTH)
 
 
+class SendTool(_Message):
+    """Ask a meeting tool to act (docs/protocol.md, "Tools"): journaled like a chat line,
+    acknowledged with `ack`, or refused with `error` carrying this id."""
+
+    type: Literal["tool"] = "tool"
+    id: str = Field(min_length=1, max_length=64, description="The sender's own event id.")
+    event: ToolEvent
+
+
+class React(_Message):
+    """A reaction: shown briefly to everyone and counted, not journaled."""
+
+    type: Literal["react"] = "react"
+    emoji: str = Field(max_length=8)
+
+    @field_validator("emoji")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in REACTIONS:
+            raise ValueError(f"unknown reaction; the reactions are {' '.join(REACTIONS)}")
+        return value
+
+
+class Draw(_Message):
+    """A whiteboard element while it is drawn: shown live to the others, not journaled
+    (the finished one comes as the tool event `board.add`)."""
+
+    type: Literal["draw"] = "draw"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    element: BoardElement
+
+
+class Pointer(_Message):
+    """The laser pointer: a dot the others see for a moment, not journaled."""
+
+    type: Literal["pointer"] = "pointer"
+    page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    x: float = Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)
+    y: float = Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)
+
+
 class EndMeeting(_Message):
     type: Literal["end_meeting"] = "end_meeting"
 
@@ -35,7 +84,10 @@ class Ping(_Message):
     type: Literal["ping"] = "ping"
 
 
-ClientMessage = Annotated[SendChat | EndMeeting | Ping, Field(discriminator="type")]
+ClientMessage = Annotated[
+    SendChat | SendTool | React | Draw | Pointer | EndMeeting | Ping,
+    Field(discriminator="type"),
+]
 _client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
@@ -129,6 +181,47 @@ class Notice(_Message):
     expires_at: datetime | None = None
     # Withdrawn by the administrators: the page takes it away now (not by its clock).
     withdrawn: bool = False
+
+
+class ToolState(_Message):
+    """A tool's state as this page may see it, after a change (and once after `welcome`).
+
+    `announce`, when set, is a short sentence for screen readers ("Ada raised a hand")."""
+
+    type: Literal["tool_state"] = "tool_state"
+    tool: str
+    state: dict[str, Any]
+    announce: str = ""
+
+
+class ToolDelta(_Message):
+    """A change to a tool whose whole state is large (the whiteboard): what changed,
+    after `tool_state` gave the whole of it."""
+
+    type: Literal["tool_delta"] = "tool_delta"
+    tool: str
+    delta: dict[str, Any]
+    announce: str = ""
+
+
+class Drawing(_Message):
+    """Someone's element while drawn (`draw`), or their pointer (`pointer`: element null)."""
+
+    type: Literal["drawing"] = "drawing"
+    user: str
+    page: int
+    element: BoardElement | None = None
+    x: float | None = None
+    y: float | None = None
+
+
+class Reaction(_Message):
+    """Someone reacted; `counts` is how often each reaction was sent in this meeting."""
+
+    type: Literal["reaction"] = "reaction"
+    user: str
+    emoji: str
+    counts: dict[str, int]
 
 
 class Error(_Message):

@@ -125,8 +125,10 @@ class JournalEntry(_Message):
 
     event_id: str = Field(min_length=1, max_length=64)
     sender: str
-    kind: Literal["chat"]
-    body: dict[str, str]
+    # "chat" (body: {"text": ...}), or a meeting tool ("poll", "hand", "moderation"; body:
+    # a protocol.tools.ToolRecord).
+    kind: str = Field(pattern=r"^[a-z_]{1,32}$")
+    body: dict[str, Any]
     at: datetime
 
 

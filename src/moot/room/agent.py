@@ -36,7 +36,6 @@ from moot.bus.base import TlsRefused
 from moot.core.configuration import ConfigError
 from moot.infra.tokens import load_public_key
 from moot.protocol import PROTOCOL_VERSION
-from moot.protocol.client import ChatLine
 from moot.protocol.control import (
     ApplyConfig,
     CloseMeeting,
@@ -323,22 +322,22 @@ class Agent:
                 log.warning("ignored an unexpected %s from the EMS", command.type)
 
     @metrics.journalled
-    async def journal(self, meeting: HostedMeeting, line: ChatLine) -> bool:
+    async def journal(self, meeting: HostedMeeting, entry: JournalEntry) -> bool:
         """Make an event durable in the EMS's journal; False if it could not be now.
 
         Called on the meetings' loop; the round trip runs on the control link's."""
         loop = self._loop
         if loop is None or loop is asyncio.get_running_loop():
-            return await self._journal(meeting.id, meeting.epoch, line)
+            return await self._journal(meeting.id, meeting.epoch, entry)
         try:
             sent = asyncio.run_coroutine_threadsafe(
-                self._journal(meeting.id, meeting.epoch, line), loop
+                self._journal(meeting.id, meeting.epoch, entry), loop
             )
         except RuntimeError:  # the control loop is closed: the server is stopping
             return False
         return await asyncio.wrap_future(sent)
 
-    async def _journal(self, meeting_id: str, epoch: int, line: ChatLine) -> bool:
+    async def _journal(self, meeting_id: str, epoch: int, entry: JournalEntry) -> bool:
         if not self.registered.is_set():  # no await when registered: lines go out in order
             try:
                 await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
@@ -347,20 +346,10 @@ class Agent:
         link = self._link
         if link is None:
             return False
-        key = (meeting_id, line.sender, line.id)
+        key = (meeting_id, entry.sender, entry.event_id)
         future: asyncio.Future[JournalAck] = asyncio.get_running_loop().create_future()
         self._journal_waiting[key] = future
-        append = JournalAppend(
-            meeting_id=meeting_id,
-            epoch=epoch,
-            entry=JournalEntry(
-                event_id=line.id,
-                sender=line.sender,
-                kind="chat",
-                body={"text": line.text},
-                at=line.at,
-            ),
-        )
+        append = JournalAppend(meeting_id=meeting_id, epoch=epoch, entry=entry)
         self._journal_unacked[key] = append
         try:
             with contextlib.suppress(LinkClosed):  # sent again when the link is back
@@ -372,7 +361,7 @@ class Agent:
             self._journal_waiting.pop(key, None)
             self._journal_unacked.pop(key, None)
         if not ack.ok:
-            log.warning("the EMS refused event %s of %s: %s", line.id, meeting_id, ack.error)
+            log.warning("the EMS refused event %s of %s: %s", entry.event_id, meeting_id, ack.error)
         return ack.ok
 
     async def announce_shutdown(self) -> None:

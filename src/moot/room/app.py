@@ -22,15 +22,29 @@ from moot.infra.metrics import CONTENT_TYPE_LATEST, exposition
 from moot.infra.negotiation import wants_html
 from moot.infra.security_headers import SecurityHeaders
 from moot.infra.tokens import InvalidToken, verify_join_token
-from moot.protocol.client import EndMeeting, Error, Ping, Pong, SendChat, parse_client
+from moot.protocol.client import (
+    Draw,
+    EndMeeting,
+    Error,
+    Ping,
+    Pointer,
+    Pong,
+    React,
+    SendChat,
+    SendTool,
+    parse_client,
+)
+from moot.protocol.tools import REACTIONS
 from moot.room import metrics
 from moot.room.agent import Agent
 from moot.room.connection import Connection
 from moot.room.host import (
+    CLOSE_NOT_ADMITTED,
     HostedMeeting,
     MeetingHost,
     MeetingNotHere,
     NameTaken,
+    NotAdmitted,
 )
 from moot.room.texts import name_taken_text
 
@@ -49,6 +63,25 @@ PONG = Pong().model_dump_json()
 DRAIN_TIMEOUT = 5.0
 
 
+# The reactions' names, for screen readers and tooltips (protocol/tools.py REACTIONS).
+REACTION_LABELS = list(
+    zip(
+        REACTIONS,
+        ("thumbs up", "applause", "laughter", "surprise", "love", "celebration"),
+        strict=True,
+    )
+)
+# The whiteboard's tools: (key, label) in the order of its tool bar.
+BOARD_TOOLS = [
+    ("pen", "Pen"),
+    ("line", "Line"),
+    ("rect", "Rectangle"),
+    ("ellipse", "Ellipse"),
+    ("arrow", "Arrow"),
+    ("text", "Text"),
+    ("eraser", "Eraser"),
+    ("pointer", "Pointer"),
+]
 TEST_ECHOES = 5
 # The room server takes no request bodies; its WebSocket messages have their own cap (server).
 MAX_REQUEST_BYTES = 64 * 1024
@@ -103,6 +136,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             return refuse(request, "Cannot enter", STALE_TOKEN, 403)
         if meeting.name_taken(claims.user, claims.person):
             return refuse(request, "Name taken", name_taken_text(claims.user), 409)
+        not_admitted = meeting.admits(claims.person or claims.user, claims.role)
+        if not_admitted:
+            return refuse(request, "Cannot enter", not_admitted, 403)
         return templates.TemplateResponse(
             request,
             "meeting.html",
@@ -114,6 +150,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 "ems_url": ems_url,
                 "config": host.config,
                 "page_config": _page_config(host, meeting),
+                "reactions": REACTION_LABELS,
+                "board_tools": BOARD_TOOLS,
             },
         )
 
@@ -149,6 +187,10 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             await websocket.send_text(Error(message=str(exc)).model_dump_json())
             await websocket.close(code=CLOSE_NAME_TAKEN)
             return
+        except NotAdmitted as exc:
+            await websocket.send_text(Error(message=str(exc)).model_dump_json())
+            await websocket.close(code=CLOSE_NOT_ADMITTED)
+            return
         except MeetingNotHere:
             await websocket.send_text(Error(message="meeting not hosted here").model_dump_json())
             await websocket.close(code=CLOSE_NOT_HERE)
@@ -156,7 +198,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         # Lines wait for the EMS's journal: they go through a queue of their own, in order,
         # so the reader still answers pings (the page's keep-alive) meanwhile. Made at the
         # page's first line: most pages of a large meeting only read.
-        lines: asyncio.Queue[SendChat | None] = asyncio.Queue()
+        lines: asyncio.Queue[SendChat | SendTool | None] = asyncio.Queue()
         chatting: asyncio.Task[None] | None = None
         try:
             while not conn.closing:  # closing: the meeting ended, or this page fell behind
@@ -172,12 +214,16 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
-                elif isinstance(message, SendChat):
+                elif isinstance(message, SendChat | SendTool):
                     if chatting is None:
                         chatting = asyncio.create_task(
                             _chat_in_order(host, meeting_id, conn, lines)
                         )
                     lines.put_nowait(message)
+                elif isinstance(message, Draw | Pointer):
+                    host.draw(meeting_id, conn, message)
+                elif isinstance(message, React):
+                    host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
                     if conn.role != "moderator":
                         conn.send(Error(message="only the moderator can end the meeting"))
@@ -257,9 +303,13 @@ PIPELINE = 16
 
 
 async def _chat_in_order(
-    host: MeetingHost, meeting_id: str, conn: Connection, lines: asyncio.Queue[SendChat | None]
+    host: MeetingHost,
+    meeting_id: str,
+    conn: Connection,
+    lines: asyncio.Queue[SendChat | SendTool | None],
 ) -> None:
-    """Journal, show and acknowledge one connection's lines in the order they came.
+    """Journal, show and acknowledge one connection's lines (and tool events) in the order
+    they came.
 
     Up to PIPELINE lines are on their way to the journal at once: each starts in order
     (so its journal_append goes out in order) and the EMS acknowledges in that order, so
@@ -268,9 +318,12 @@ async def _chat_in_order(
     slots = asyncio.Semaphore(PIPELINE)
     running: set[asyncio.Task[None]] = set()
 
-    async def one(line: SendChat) -> None:
+    async def one(line: SendChat | SendTool) -> None:
         try:
-            await host.chat(meeting_id, conn, line.id, line.text)
+            if isinstance(line, SendTool):
+                await host.tool_event(meeting_id, conn, line.id, line.event)
+            else:
+                await host.chat(meeting_id, conn, line.id, line.text)
         except MeetingNotHere:
             pass  # closed or moved: the page rejoins and resends what was not acknowledged
         finally:

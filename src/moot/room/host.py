@@ -14,13 +14,17 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from moot.core.configuration import ClusterConfig, for_room
+from moot.infra.tokens import Role
 from moot.protocol.client import (
     Ack,
     ChatLine,
+    Draw,
+    Drawing,
     Ended,
     Error,
     Files,
@@ -28,9 +32,14 @@ from moot.protocol.client import (
     Left,
     Moved,
     Notice,
+    Pointer,
+    Reaction,
+    ToolDelta,
+    ToolState,
     Welcome,
 )
 from moot.protocol.control import (
+    JournalEntry,
     MeetingEnded,
     MeetingFile,
     MeetingStatus,
@@ -39,9 +48,14 @@ from moot.protocol.control import (
     ParticipantJoined,
     ParticipantLeft,
 )
+from moot.protocol.tools import Remove, ToolEvent, ToolRecord, record_of
 from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
 from moot.room.texts import name_taken_text, too_fast_text
+from moot.room.tools import TOOLS, disabled_text, enabled
+from moot.room.tools.base import Actor, Refused, Room, Tool
+from moot.room.tools.moderation import state as moderation
+from moot.room.tools.whiteboard import state as whiteboard
 
 log = logging.getLogger("moot.room.host")
 
@@ -50,6 +64,15 @@ OutboxItem = ParticipantJoined | ParticipantLeft | MeetingEnded
 SEEN_IDS_PER_SENDER = 1000
 # The deprecated whole-roster message goes to a client at most this often (seconds).
 FULL_ROSTER_EVERY = 1.0
+# Tool events and reactions one person may send a minute (a burst of a tenth of it at once).
+TOOL_EVENTS_PER_MINUTE = 120
+# Finished whiteboard elements (and erase, undo, ...) one person may send a minute.
+BOARD_EVENTS_PER_MINUTE = 600
+# Live whiteboard updates (strokes while drawn, the pointer) one person may send a minute:
+# 30 a second; more are dropped without a word (the finished stroke is journaled anyway).
+DRAW_UPDATES_PER_MINUTE = 1800
+# WebSocket close code: a moderator removed this person, or the meeting is locked.
+CLOSE_NOT_ADMITTED = 4403
 
 _participants: TypeAdapter[list[Participant]] = TypeAdapter(list[Participant])
 
@@ -83,6 +106,15 @@ class HostedMeeting:
     full_roster_pages: int = 0
     full_roster_due: asyncio.TimerHandle | None = None
     full_roster_sent_at: float = -FULL_ROSTER_EVERY
+    # Each tool's state (by tool name), rebuilt from the journal when the meeting opens.
+    tool_states: dict[str, Any] = field(default_factory=dict)
+    # Tool events run one at a time per meeting, journal round trip included: each is
+    # checked against the state it is then applied to, in the journal's order.
+    tool_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tool_rates: RateLimits = field(default_factory=RateLimits)
+    draw_rates: RateLimits = field(default_factory=RateLimits)
+    board_rates: RateLimits = field(default_factory=RateLimits)
+    reactions: Counter[str] = field(default_factory=Counter)
     # Built once per change of the roster, not once per join or per report.
     _roster: list[Participant] | None = None
     _roster_json: str | None = None
@@ -104,7 +136,10 @@ class HostedMeeting:
     def status(self) -> MeetingStatus:
         if self._status is None:
             self._status = MeetingStatus(
-                meeting_id=self.id, epoch=self.epoch, participants=self.roster(), tools=self.tools
+                meeting_id=self.id,
+                epoch=self.epoch,
+                participants=self.roster(),
+                tools=self.tools_used(),
             )
         return self._status
 
@@ -136,6 +171,39 @@ class HostedMeeting:
         self._roster = self._roster_json = self._status = None
         return True
 
+    def tools_used(self) -> list[str]:
+        """The tools of the meeting's form that were used in it (what the monitor counts as
+        "tools in use"): chat once a line is said, a tool once it took an event."""
+        used = {"chat"} if self.history else set()
+        used |= {
+            t.enabled_by for t in TOOLS.values() if t.enabled_by and t.name in self.tool_states
+        }
+        return [t for t in self.tools if t in used] + sorted(used - set(self.tools))
+
+    def set_tool_state(self, tool: Tool[Any], state: Any) -> bool:
+        """Keep a tool's new state; True if the tool is used for the first time here."""
+        first = tool.name not in self.tool_states
+        self.tool_states[tool.name] = state
+        if first:
+            self._status = None
+        return first
+
+    def tool_state(self, tool: Tool[Any]) -> Any:
+        state = self.tool_states.get(tool.name)
+        return tool.initial() if state is None else state
+
+    def admits(self, person: str, role: Role) -> str:
+        """Why this person may not enter now ("" if they may): removed, or locked out."""
+        return moderation.admits(self.tool_state(moderation.TOOL), person, role)
+
+    def room(self) -> Room:
+        """Who is here, for the tool events that name someone."""
+        people = {}
+        for p in self.people.values():
+            name = p.user.casefold()
+            people[name] = (self.holders.get(name, p.user), p.role, p.user)
+        return Room(people)
+
     def name_taken(self, name: str, person: str) -> bool:
         """Whether someone else holds `name` here: two people never share one in a meeting."""
         holder = self.holders.get(name.casefold())
@@ -164,6 +232,8 @@ class HostedMeeting:
     def record(self, line: ChatLine) -> str:
         """Add a line to the history; its JSON, as every page gets it."""
         text = line.model_dump_json()
+        if not self.history:
+            self._status = None  # chat is in use now
         self.history.append(line)
         self.history_json.append(text)
         return text
@@ -190,10 +260,14 @@ class MeetingNotHere(Exception):
     pass
 
 
-Journal = Callable[[HostedMeeting, ChatLine], Awaitable[bool]]
+class NotAdmitted(Exception):
+    """A moderator removed this person, or the meeting is locked; `str()` says which."""
 
 
-async def _unjournaled(meeting: HostedMeeting, line: ChatLine) -> bool:
+Journal = Callable[[HostedMeeting, JournalEntry], Awaitable[bool]]
+
+
+async def _unjournaled(meeting: HostedMeeting, entry: JournalEntry) -> bool:
     """Without an EMS (unit tests): nothing to store, the event counts as kept."""
     return True
 
@@ -267,11 +341,14 @@ class MeetingHost:
         )
         for entry in command.history:  # rebuilt from its journal
             meeting.is_duplicate(entry.sender, entry.event_id)
-            meeting.record(
-                ChatLine(
-                    id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
+            if entry.kind == "chat":
+                meeting.record(
+                    ChatLine(
+                        id=entry.event_id, sender=entry.sender, text=entry.body["text"], at=entry.at
+                    )
                 )
-            )
+            else:
+                _replay(meeting, entry)
         self.meetings[command.meeting_id] = meeting
         self._changed()
         log.info(
@@ -371,10 +448,14 @@ class MeetingHost:
         meeting = self.get(meeting_id)
         if meeting.name_taken(conn.user, conn.person):
             raise NameTaken(name_taken_text(conn.user))
+        refused = meeting.admits(conn.person or conn.user, conn.role)
+        if refused:
+            raise NotAdmitted(refused)
         first_of_user = meeting.add(conn)
         self._changed()
         you = meeting.people[conn.user]
         conn.send_text(meeting.welcome_json(you), bounded=False)
+        self._send_tool_states(meeting, conn)
         for notice in self.current_broadcasts():  # messages to all users sent before
             conn.send(notice)
         if first_of_user:
@@ -430,16 +511,175 @@ class MeetingHost:
                 return
         if not meeting.is_duplicate(conn.user, event_id):
             line = ChatLine(id=event_id, sender=conn.user, text=text, at=_now())
+            entry = JournalEntry(
+                event_id=event_id, sender=conn.user, kind="chat", body={"text": text}, at=line.at
+            )
             meeting.in_flight.add(key)
             try:
-                stored = await self.journal(meeting, line)
+                stored = await self.journal(meeting, entry)
             finally:
                 meeting.in_flight.discard(key)
             if not stored:
                 meeting.forget_event(conn.user, event_id)
                 return  # no ack: the client sends it again
             self._fan_out(meeting, meeting.record(line))
+            if len(meeting.history) == 1:
+                self._changed()  # chat in use now: the heartbeat says so
         self._deliver(meeting, conn, Ack(id=event_id))
+
+    async def tool_event(
+        self, meeting_id: str, conn: Connection, event_id: str, event: ToolEvent
+    ) -> None:
+        """Check a tool event, store it off this server, apply it, show it, acknowledge it.
+
+        Refused (a disabled tool, a role that may not, a closed poll, too fast): an `error`
+        with the event's id, and nothing is stored."""
+        meeting = self.get(meeting_id)
+        key = (conn.user, event_id)
+        if key in meeting.in_flight:
+            return  # a resend while the first is being stored: that one will answer
+        tool = TOOLS[event.tool]
+        if not enabled(tool, meeting.tools):
+            self._deliver(meeting, conn, Error(message=disabled_text(tool), id=event_id))
+            return
+        person = conn.person or conn.user
+        actor = Actor(user=conn.user, person=person, role=conn.role)
+        if event_id not in meeting.seen.get(conn.user, ()):
+            board = tool is whiteboard.TOOL  # strokes come faster than votes: a rate of their own
+            per_minute = BOARD_EVENTS_PER_MINUTE if board else TOOL_EVENTS_PER_MINUTE
+            rates = meeting.board_rates if board else meeting.tool_rates
+            wait = rates.take(person, per_minute, time.monotonic())
+            if wait:
+                what = "whiteboard actions" if board else "meeting tool actions"
+                text = too_fast_text(per_minute, wait, what)
+                self._deliver(meeting, conn, Error(message=text, id=event_id))
+                return
+        # Waiting for its turn or for the journal, it answers for its resends (dropped).
+        meeting.in_flight.add(key)
+        try:
+            async with meeting.tool_lock:
+                stored = await self._apply_tool_event(meeting, conn, tool, event, actor, event_id)
+        finally:
+            meeting.in_flight.discard(key)
+        if stored:
+            self._deliver(meeting, conn, Ack(id=event_id))
+
+    async def _apply_tool_event(
+        self,
+        meeting: HostedMeeting,
+        conn: Connection,
+        tool: Tool[Any],
+        event: ToolEvent,
+        actor: Actor,
+        event_id: str,
+    ) -> bool:
+        """Check, journal, apply and show one tool event (its meeting's turn held); whether
+        it is stored (then the sender gets `ack`)."""
+        if self.meetings.get(meeting.id) is not meeting:
+            raise MeetingNotHere(meeting.id)
+        if meeting.is_duplicate(conn.user, event_id):
+            return True  # stored before (or just now, by a resend's first copy)
+        state = meeting.tool_state(tool)
+        try:
+            event = tool.prepare(state, event, actor, meeting.room())
+            after = tool.apply(state, event, actor)
+        except Refused as exc:
+            meeting.forget_event(conn.user, event_id)
+            self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+            return False
+        record = ToolRecord(event=event, person=actor.person, role=actor.role)
+        entry = JournalEntry(
+            event_id=event_id,
+            sender=conn.user,
+            kind=tool.name,
+            body=record.model_dump(mode="json"),
+            at=_now(),
+        )
+        if not await self.journal(meeting, entry):
+            meeting.forget_event(conn.user, event_id)
+            return False  # no ack: the client sends it again
+        if self.meetings.get(meeting.id) is not meeting:
+            return False  # closed or moved meanwhile: the journal has it for the next server
+        if meeting.set_tool_state(tool, after):
+            self._changed()  # a tool in use now: the heartbeat says so
+        self._tool_changed(meeting, tool, tool.announce(event, actor), state)
+        if isinstance(event, Remove):
+            self._put_out(meeting, event.person)
+        return True
+
+    def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:
+        """A reaction: counted and shown to everyone, not journaled (it is gone in seconds)."""
+        meeting = self.get(meeting_id)
+        person = conn.person or conn.user
+        wait = meeting.tool_rates.take(person, TOOL_EVENTS_PER_MINUTE, time.monotonic())
+        if wait:
+            text = too_fast_text(TOOL_EVENTS_PER_MINUTE, wait, "reactions")
+            self._deliver(meeting, conn, Error(message=text))
+            return
+        meeting.reactions[emoji] += 1
+        reaction = Reaction(user=conn.user, emoji=emoji, counts=dict(meeting.reactions))
+        self._fan_out(meeting, reaction.model_dump_json())
+
+    def draw(self, meeting_id: str, conn: Connection, message: Draw | Pointer) -> None:
+        """A whiteboard element while drawn, or the pointer: to the others at once, not
+        journaled; dropped (with a reason) if the board is off or this person may not draw."""
+        meeting = self.get(meeting_id)
+        if not enabled(whiteboard.TOOL, meeting.tools):
+            self._deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
+            return
+        board = meeting.tool_state(whiteboard.TOOL)
+        if board.who == "moderators" and conn.role != "moderator":
+            return  # the page knows (tool_state `who`); a late stroke is not worth an error
+        person = conn.person or conn.user
+        if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):
+            return  # live updates are best effort: the finished element is what counts
+        if isinstance(message, Draw):
+            out = Drawing(user=conn.user, page=message.page, element=message.element)
+        else:
+            out = Drawing(user=conn.user, page=message.page, x=message.x, y=message.y)
+        self._fan_out(
+            meeting, out.model_dump_json(), [c for c in meeting.connections if c is not conn]
+        )
+
+    def _tool_state_text(
+        self, meeting: HostedMeeting, tool: Tool[Any], viewer: Actor, announce: str = ""
+    ) -> str:
+        view = tool.view(meeting.tool_state(tool), viewer)
+        return ToolState(tool=tool.name, state=view, announce=announce).model_dump_json()
+
+    def _send_tool_states(self, meeting: HostedMeeting, conn: Connection) -> None:
+        viewer = Actor(user=conn.user, person=conn.person or conn.user, role=conn.role)
+        for tool in TOOLS.values():
+            if enabled(tool, meeting.tools):
+                conn.send_text(self._tool_state_text(meeting, tool, viewer))
+
+    def _tool_changed(
+        self, meeting: HostedMeeting, tool: Tool[Any], announce: str, before: Any
+    ) -> None:
+        """Every page gets the tool's new view: built once per kind of viewer (once for all
+        when the view is the same for everyone); or, for a large one, what changed."""
+        if tool.delta is not None:
+            change = tool.delta(before, meeting.tool_state(tool))
+            wire = ToolDelta(tool=tool.name, delta=change, announce=announce).model_dump_json()
+            self._fan_out(meeting, wire)
+            return
+        groups: dict[tuple[str, str], tuple[Actor, list[Connection]]] = {}
+        for conn in meeting.connections:
+            person = conn.person or conn.user
+            key = (person, conn.role) if tool.personal else ("", "")
+            if key not in groups:
+                groups[key] = (Actor(user=conn.user, person=person, role=conn.role), [])
+            groups[key][1].append(conn)
+        for viewer, conns in groups.values():
+            self._fan_out(meeting, self._tool_state_text(meeting, tool, viewer, announce), conns)
+
+    def _put_out(self, meeting: HostedMeeting, person: str) -> None:
+        """A moderator removed this person: each of their pages is told, then closed."""
+        text = Error(message=moderation.REMOVED_TEXT).model_dump_json()
+        for conn in [c for c in meeting.connections if (c.person or c.user) == person]:
+            conn.send_text(text)
+            conn.close(CLOSE_NOT_ADMITTED, "removed")
+            self._remove(meeting, conn)
 
     def _deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
         """Queue a message for one page (dropped, and off the roster, if too far behind)."""
@@ -486,6 +726,20 @@ class MeetingHost:
             return
         wire = f'{{"type":"roster","roster":{meeting.roster_json()}}}'
         self._fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])
+
+
+def _replay(meeting: HostedMeeting, entry: JournalEntry) -> None:
+    """Apply a journaled tool event to a meeting being rebuilt, as it was applied live."""
+    tool = TOOLS.get(entry.kind)
+    if tool is None:
+        log.warning("meeting %s: skipped a journal event of kind %s", meeting.id, entry.kind)
+        return
+    try:
+        record = record_of(entry.body)
+        actor = Actor(user=entry.sender, person=record.person, role=record.role)
+        meeting.set_tool_state(tool, tool.apply(meeting.tool_state(tool), record.event, actor))
+    except (Refused, ValidationError) as exc:  # it was applied once: it cannot be refused now
+        log.warning("meeting %s: skipped journal event %s: %s", meeting.id, entry.event_id, exc)
 
 
 def _now() -> datetime:

@@ -44,7 +44,7 @@ def journalled(function: Callable[P, Awaitable[bool]]) -> Callable[P, Awaitable[
             stored = await function(*args, **kwargs)
         finally:
             ROOM_JOURNAL_SECONDS.observe(time.perf_counter() - started)
-        if stored:
+        if stored and getattr(args[-1], "kind", "chat") == "chat":  # not a tool event
             ROOM_CHAT_LINES.inc()
         return stored
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 
-def too_fast_text(per_minute: int, wait: float) -> str:
+def too_fast_text(per_minute: int, wait: float, what: str = "chat lines") -> str:
     return (
-        f"you are sending chat lines too fast: at most {per_minute} a minute here;"
+        f"you are sending {what} too fast: at most {per_minute} a minute here;"
         f" wait {max(1, math.ceil(wait))} s"
     )
 

@@ -42,3 +42,5 @@ class ClusterEvents:
     server_registered: Signal[LiveServer] = field(default_factory=Signal)
     # A meeting ended, moved or reopened with a new epoch: caches of it are stale.
     meeting_changed: Signal[str] = field(default_factory=Signal)
+    # A moderator locked, unlocked, removed or readmitted in a meeting (its journal has it).
+    moderated: Signal[str] = field(default_factory=Signal)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.bus import LinkClosed
 from moot.ems import metrics
+from moot.ems.cluster.events import Signal
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.store import journal as store
 from moot.infra.metrics import timed
@@ -34,8 +35,11 @@ class _Pending:
 
 
 class JournalWriter:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], moderated: Signal[str] | None = None
+    ) -> None:
         self._sessions = sessions
+        self._moderated = moderated
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
 
     def submit(self, server: LiveServer, append: JournalAppend) -> None:
@@ -85,6 +89,9 @@ class JournalWriter:
             await store.append(session, rows)
             await session.commit()
             metrics.JOURNAL_EVENTS.inc(len(rows))
+        if self._moderated is not None:  # stored: what the door kept of them is stale
+            for meeting_id in {str(r["meeting_id"]) for r in rows if r["kind"] == "moderation"}:
+                self._moderated.emit(meeting_id)
         return outcome
 
     @staticmethod
@@ -106,6 +113,6 @@ class JournalWriter:
 
 def entries_of(rows: list[store.JournalRow]) -> list[JournalEntry]:
     return [
-        JournalEntry(event_id=r.event_id, sender=r.sender, kind="chat", body=r.body, at=r.at)
+        JournalEntry(event_id=r.event_id, sender=r.sender, kind=r.kind, body=r.body, at=r.at)
         for r in rows
     ]

@@ -77,7 +77,7 @@ class ClusterManager:
             command_timeout=command_timeout,
             timing=timing or Timing(reconnect_grace=1.0, failure_after=3 * heartbeat_interval),
         )
-        self.journal = JournalWriter(sessions)
+        self.journal = JournalWriter(sessions, ctx.events.moderated)
         self.commands = Commands(ctx)
         self.states = ServerStates(ctx, self.commands)
         self.bookings = Bookings(ctx, self.commands)

@@ -180,6 +180,8 @@ class JournalRow(Base):
     __table_args__ = (
         UniqueConstraint("meeting_id", "sender", "event_id", name="uq_journal_event"),
         Index("ix_journal_meeting", "meeting_id", "id"),
+        # One kind of one meeting (migration 0017): moderator controls, polls.
+        Index("ix_journal_meeting_kind", "meeting_id", "kind", "id"),
     )
 
 

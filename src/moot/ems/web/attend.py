@@ -15,7 +15,14 @@ from moot.core.permissions import Action
 from moot.core.text import sentence
 from moot.ems import moderator_keys
 from moot.ems.admission import Visitor
-from moot.ems.attending import AttendInfo, CannotAttend, NotRecorded, NotYetOpen, Unavailable
+from moot.ems.attending import (
+    AttendInfo,
+    CannotAttend,
+    NotAllowed,
+    NotRecorded,
+    NotYetOpen,
+    Unavailable,
+)
 from moot.ems.deps import (
     AdmissionDep,
     AuthDep,
@@ -140,7 +147,9 @@ async def _admit(
     except CannotAttend as exc:
         if meeting.needs_password and "password" in str(exc):
             return _attend_form(request, meeting, visitor.typed_name, sentence(str(exc)), 403)
-        return raw_message(request, meeting.name, sentence(str(exc)), 409)
+        # Not allowed: removed by a moderator, or the meeting is locked (ems/door.py).
+        code = 403 if isinstance(exc, NotAllowed) else 409
+        return raw_message(request, meeting.name, sentence(str(exc)), code)
     except Unavailable as exc:
         return raw_message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)

@@ -3,6 +3,14 @@
 // unacknowledged ones are sent again after a reconnect (the server drops duplicates).
 // When the room server goes away the page asks the EMS where the meeting runs now
 // and reconnects there by itself: no refresh.
+// Meeting tools (polls, hands, moderator controls) have a module each under tools/: their
+// events go out like chat lines (own id, resent until acknowledged) and their state
+// comes back whole, as this page may see it, in `tool_state`.
+import { renderPolls, setupPollForm } from "./tools/polls.js";
+import { renderHands, setupHands } from "./tools/hands.js";
+import { renderModeration, setupModeration } from "./tools/moderation.js";
+import { applyBoardDelta, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
+
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
 let token = root.dataset.token;
@@ -15,9 +23,14 @@ const form = document.getElementById("chat-form");
 const input = document.getElementById("chat-input");
 const endButton = document.getElementById("end-meeting");
 const endedEl = document.getElementById("ended");
+const myRole = root.dataset.role;
+const pageConfig = JSON.parse(document.getElementById("meeting-config").textContent);
 
 const shown = new Set();
-const unacked = new Map(); // event id -> text
+const unacked = new Map(); // event id -> the message (chat line or tool event), until acked
+const toolEvents = new Map(); // ids of the tool events among them -> what to do if refused
+let hands = []; // names with a hand raised, first raised first
+let lastError = "";
 let socket;
 let ended = false;
 let retryDelay = 250;
@@ -33,26 +46,81 @@ function setState(text, live) {
 // is one <li>, put in its place (moderators first, then by name) and taken out alone.
 const rosterItems = new Map(); // user -> their <li>
 
+// Raised hands first (in the order raised), then moderators, then by name.
 function rosterBefore(a, b) {
+  const ha = hands.indexOf(a.user);
+  const hb = hands.indexOf(b.user);
+  if ((ha >= 0) !== (hb >= 0)) return ha >= 0;
+  if (ha >= 0) return ha < hb;
   if ((a.role === "moderator") !== (b.role === "moderator")) return a.role === "moderator";
   const x = a.user.toLowerCase();
   const y = b.user.toLowerCase();
   return x < y || (x === y && a.user < b.user);
 }
 
+function smallButton(text, label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary small";
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+// A person's hand and, for a moderator, what they may do to them.
+function decorate(li) {
+  const user = li.dataset.user;
+  const position = hands.indexOf(user);
+  const hand = li.querySelector(".hand");
+  hand.textContent = position >= 0 ? ` ✋ ${position + 1}` : "";
+  hand.title = position >= 0 ? "Hand raised" : "";
+  const actions = li.querySelector(".actions");
+  actions.replaceChildren();
+  if (myRole !== "moderator" || user === me()) return;
+  if (position >= 0) {
+    actions.append(smallButton("Lower hand", `Lower the hand of ${user}`,
+      () => sendTool({ kind: "hand.lower", user })));
+  }
+  if (li.dataset.role !== "moderator") {
+    actions.append(smallButton("Remove", `Remove ${user} from the meeting`,
+      () => sendTool({ kind: "moderation.remove", user })));
+  }
+}
+
 function rosterItem(p) {
   const li = document.createElement("li");
-  li.textContent = p.user;
   li.dataset.user = p.user;
   li.dataset.role = p.role;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = p.user;
   if (p.role === "moderator") {
     const role = document.createElement("span");
     role.className = "role";
     role.textContent = " (moderator)";
-    li.append(role);
+    who.append(role);
   }
+  const hand = document.createElement("span");
+  hand.className = "hand";
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  li.append(who, hand, actions);
+  decorate(li);
   rosterItems.set(p.user, li);
   return li;
+}
+
+function sortRoster() {
+  const items = [...rosterEl.children];
+  const person = (li) => ({ user: li.dataset.user, role: li.dataset.role });
+  items.sort((a, b) => (rosterBefore(person(a), person(b)) ? -1 : rosterBefore(person(b), person(a)) ? 1 : 0));
+  items.forEach(decorate);
+  rosterEl.replaceChildren(...items);
+}
+
+function countRoster() {
+  document.getElementById("roster-count").textContent = String(rosterEl.children.length);
 }
 
 function addToRoster(p) {
@@ -62,17 +130,94 @@ function addToRoster(p) {
   const next = [...rosterEl.children].find(
     (other) => rosterBefore(p, { user: other.dataset.user, role: other.dataset.role }));
   rosterEl.insertBefore(li, next || null);
+  countRoster();
 }
 
 function removeFromRoster(user) {
   rosterItems.get(user)?.remove();
   rosterItems.delete(user);
+  countRoster();
 }
 
 function renderRoster(roster) { // the whole list, already in order (from `welcome`)
   rosterItems.clear();
   rosterEl.replaceChildren(...roster.map(rosterItem));
+  sortRoster();
+  countRoster();
 }
+
+function me() { return document.getElementById("me").textContent; }
+
+// Said politely to screen readers (and nowhere else): a hand raised, a poll opened.
+const announcer = document.getElementById("announcer");
+function announce(text) {
+  announcer.textContent = "";
+  setTimeout(() => { announcer.textContent = text; }, 50);
+}
+
+// A short message about the tools, shown under the tool bar (and read out politely).
+const toolMessage = document.getElementById("tool-message");
+let toolMessageTimer;
+function say(text) {
+  toolMessage.textContent = text;
+  clearTimeout(toolMessageTimer);
+  toolMessageTimer = setTimeout(() => { toolMessage.textContent = ""; }, 8000);
+}
+
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+// A tool event: kept until acknowledged, sent again after a reconnect, like a chat line.
+function sendTool(event, onRefused = () => {}) {
+  const id = crypto.randomUUID();
+  const message = { type: "tool", id, event };
+  unacked.set(id, message);
+  toolEvents.set(id, onRefused);
+  send(message); // otherwise it goes out with the others once reconnected
+}
+
+const toolContext = { role: myRole, send: sendTool, sendRaw: send, say };
+const pollsEl = document.getElementById("polls");
+const stageEmpty = document.getElementById("stage-empty");
+
+function showToolState(msg) {
+  if (msg.tool === "poll") {
+    stageEmpty.hidden = renderPolls(pollsEl, msg.state, toolContext) > 0 || hasBoard;
+  } else if (msg.tool === "hand") {
+    hands = msg.state.queue;
+    renderHands(hands, me());
+    sortRoster();
+  } else if (msg.tool === "moderation") {
+    renderModeration(msg.state, toolContext);
+  } else if (msg.tool === "board") {
+    renderBoard(msg.state);
+  }
+  if (msg.announce) announce(msg.announce);
+}
+
+// Reactions: a bubble for a few seconds, and each reaction's count on its button.
+const bubbles = document.getElementById("reaction-bubbles");
+function showReaction(msg) {
+  const bubble = document.createElement("span");
+  bubble.className = "bubble";
+  bubble.textContent = `${msg.emoji} ${msg.user}`;
+  bubbles.append(bubble);
+  setTimeout(() => bubble.remove(), 4000);
+  for (const button of document.querySelectorAll(".reaction")) {
+    const count = msg.counts[button.dataset.emoji];
+    button.querySelector(".count").textContent = count ? String(count) : "";
+  }
+}
+document.querySelectorAll(".reaction").forEach((button) => {
+  button.addEventListener("click", () => send({ type: "react", emoji: button.dataset.emoji }));
+});
+setupHands(toolContext);
+setupModeration(toolContext);
+setupPollForm(toolContext);
+const hasBoard = setupBoard(toolContext);
+stageEmpty.hidden = hasBoard;
+if (!pageConfig.tools.includes("polls")) stageEmpty.textContent = "Nothing on the stage yet.";
 
 function renderLine(line) {
   if (shown.has(line.id)) {
@@ -110,6 +255,12 @@ function showNotice(text) {
 // beside it, and do not send it again.
 function refuseLine(id, reason) {
   unacked.delete(id);
+  if (toolEvents.has(id)) { // a tool event: said, not shown as chat
+    toolEvents.get(id)();
+    toolEvents.delete(id);
+    say(reason);
+    return;
+  }
   const li = document.getElementById("msg-" + id);
   if (!li) return;
   li.classList.remove("pending");
@@ -264,14 +415,22 @@ function connect() {
         renderRoster(msg.roster);
         renderFiles(msg.files || []);
         msg.history.forEach(renderLine);
-        for (const [id, text] of unacked) ws.send(JSON.stringify({ type: "chat", id, text }));
+        for (const message of unacked.values()) ws.send(JSON.stringify(message));
         break;
+      case "tool_state": showToolState(msg); break;
+      case "tool_delta":
+        if (msg.tool === "board") applyBoardDelta(msg.delta);
+        if (msg.announce) announce(msg.announce);
+        break;
+      case "drawing": showDrawing(msg); break;
+      case "reaction": showReaction(msg); break;
       case "joined": addToRoster(msg); break;
       case "left": removeFromRoster(msg.user); break;
       case "files": renderFiles(msg.files); break;
       case "chat": renderLine(msg); break;
       case "ack":
         unacked.delete(msg.id);
+        toolEvents.delete(msg.id);
         document.getElementById("msg-" + msg.id)?.classList.remove("pending");
         break;
       case "ended": showEnded(msg.reason); break;
@@ -282,12 +441,14 @@ function connect() {
       case "pong": break;
       case "error":
         if (msg.id) { refuseLine(msg.id, msg.message); break; } // one line, not the page
-        refused = true; setState(msg.message, false); break;
+        if (msg.message.includes("too fast")) { say(msg.message); break; } // a reaction
+        refused = true; lastError = msg.message; setState(msg.message, false); break;
     }
   };
   ws.onclose = (event) => {
     if (ended || socket !== ws) return;
     if (event.code === 4409) { showNameTaken(); return; } // someone else has this name here
+    if (event.code === 4403) { showEnded(lastError || "you may not enter it"); return; } // removed, locked
     rejoin(refused);
   };
 }
@@ -327,10 +488,8 @@ form.addEventListener("submit", (event) => {
   // Shown at once, greyed until the room server acknowledges it.
   renderLine({ id, sender: document.getElementById("me").textContent, text });
   document.getElementById("msg-" + id).classList.add("pending");
-  unacked.set(id, text);
-  if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify({ type: "chat", id, text }));
-  } // otherwise it goes out with the others once reconnected
+  unacked.set(id, { type: "chat", id, text });
+  send(unacked.get(id)); // otherwise it goes out with the others once reconnected
   input.value = "";
 });
 
@@ -342,7 +501,7 @@ endButton?.addEventListener("click", () => {
 // goes out again; the room server drops the copies it already has.
 setInterval(() => {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
-  for (const [id, text] of unacked) socket.send(JSON.stringify({ type: "chat", id, text }));
+  for (const message of unacked.values()) socket.send(JSON.stringify(message));
 }, 5000);
 
 // Keep-alive: a room server that hangs (or a network that is cut) closes nothing, so

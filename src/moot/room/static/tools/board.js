@@ -1,0 +1,357 @@
+// The whiteboard: an SVG page of 1600 x 900 units (the same for every screen). Finished
+// elements come from the room server (`tool_state` whole, then `tool_delta` changes);
+// an element being drawn is streamed to the others (`draw`, `pointer`: not journaled)
+// and sent as the tool event `board.add` when the pointer lifts. Pen strokes are
+// smoothed by perfect-freehand (vendored under static/vendor/).
+import { getStroke } from "../vendor/perfect-freehand/index.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const W = 1600;
+const H = 900;
+const MAX_POINTS = 2000;
+const LIVE_EVERY_MS = 50;
+
+let ctx;
+let board;
+let frame = { pages: 1, shown: 0, who: "everyone" };
+const items = new Map(); // element id -> element (with page, by), in drawing order
+const pending = new Map(); // element id -> its node, drawn here, not yet acknowledged
+const live = new Map(); // user -> { node, dot, timer }: what others are drawing now
+let tool = "pen";
+let current = null; // { element, node } being drawn
+let erasing = null; // ids under the eraser
+let lastLive = 0;
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+function pathOf(points) {
+  if (!points.length) return "";
+  const d = points.reduce((acc, [x0, y0], i, arr) => {
+    const [x1, y1] = arr[(i + 1) % arr.length];
+    acc.push(x0.toFixed(1), y0.toFixed(1), ((x0 + x1) / 2).toFixed(1), ((y0 + y1) / 2).toFixed(1));
+    return acc;
+  }, ["M", ...points[0].map((v) => v.toFixed(1)), "Q"]);
+  d.push("Z");
+  return d.join(" ");
+}
+
+// The SVG node of one element.
+function nodeOf(e) {
+  const [a, b = a] = e.points;
+  const line = { stroke: e.color, "stroke-width": e.width, "stroke-linecap": "round", fill: "none" };
+  let node;
+  if (e.shape === "pen") {
+    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
+    node = svg("path", { d: pathOf(outline), fill: e.color });
+  } else if (e.shape === "line") {
+    node = svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line });
+  } else if (e.shape === "rect") {
+    node = svg("rect", {
+      x: Math.min(a[0], b[0]), y: Math.min(a[1], b[1]),
+      width: Math.abs(b[0] - a[0]), height: Math.abs(b[1] - a[1]), ...line,
+    });
+  } else if (e.shape === "ellipse") {
+    node = svg("ellipse", {
+      cx: (a[0] + b[0]) / 2, cy: (a[1] + b[1]) / 2,
+      rx: Math.abs(b[0] - a[0]) / 2, ry: Math.abs(b[1] - a[1]) / 2, ...line,
+    });
+  } else if (e.shape === "arrow") {
+    node = svg("g");
+    const angle = Math.atan2(b[1] - a[1], b[0] - a[0]);
+    const head = 10 + e.width * 3;
+    const wing = (turn) => [b[0] - head * Math.cos(angle + turn), b[1] - head * Math.sin(angle + turn)];
+    node.append(
+      svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line }),
+      svg("polygon", { points: [b, wing(0.45), wing(-0.45)].map((p) => p.join(",")).join(" "), fill: e.color }),
+    );
+  } else {
+    node = svg("text", { x: a[0], y: a[1], fill: e.color, "font-size": 12 + e.width * 6, "font-family": "sans-serif" });
+    node.textContent = e.text;
+  }
+  node.classList.add("el");
+  node.dataset.id = e.id;
+  return node;
+}
+
+function label() {
+  const count = [...items.values()].filter((e) => e.page === frame.shown).length;
+  board.setAttribute("aria-label",
+    `Whiteboard, page ${frame.shown + 1} of ${frame.pages}, ${count} ${count === 1 ? "element" : "elements"}`);
+  document.getElementById("board-page").textContent = `Page ${frame.shown + 1} of ${frame.pages}`;
+  const draws = frame.who === "everyone" || ctx.role === "moderator";
+  document.getElementById("board-who").textContent = draws ? "" : "Only moderators draw now.";
+  const only = document.getElementById("board-moderators-only");
+  if (only) only.checked = frame.who === "moderators";
+}
+
+function redraw() {
+  const layer = board.querySelector(".items");
+  layer.replaceChildren(...[...items.values()].filter((e) => e.page === frame.shown).map(nodeOf));
+  for (const node of pending.values()) layer.append(node);
+  for (const user of [...live.keys()]) dropLive(user);
+  label();
+}
+
+export function renderBoard(state) {
+  const turned = state.shown !== frame.shown;
+  frame = { pages: state.pages, shown: state.shown, who: state.who };
+  items.clear();
+  for (const e of state.items) items.set(e.id, e);
+  redraw();
+  return turned;
+}
+
+export function applyBoardDelta(change) {
+  const turned = change.shown !== frame.shown;
+  frame = { pages: change.pages, shown: change.shown, who: change.who };
+  for (const id of change.remove) {
+    items.delete(id);
+    board.querySelector(`.items [data-id="${CSS.escape(id)}"]`)?.remove();
+  }
+  for (const e of change.add) {
+    items.set(e.id, e);
+    pending.get(e.id)?.remove();
+    pending.delete(e.id);
+    for (const [user, drawn] of live) if (drawn.id === e.id) dropLive(user);
+  }
+  if (turned) { redraw(); return; }
+  const layer = board.querySelector(".items");
+  for (const e of change.add) if (e.page === frame.shown) layer.append(nodeOf(e));
+  label();
+}
+
+function dropLive(user) {
+  const drawn = live.get(user);
+  if (!drawn) return;
+  drawn.node?.remove();
+  drawn.dot?.remove();
+  clearTimeout(drawn.timer);
+  live.delete(user);
+}
+
+// Someone else's element while drawn, or their pointer.
+export function showDrawing(msg) {
+  if (msg.page !== frame.shown) return;
+  const drawn = live.get(msg.user) || {};
+  clearTimeout(drawn.timer);
+  if (msg.element) {
+    drawn.node?.remove();
+    drawn.node = nodeOf(msg.element);
+    drawn.node.classList.add("live");
+    drawn.id = msg.element.id;
+    board.querySelector(".live-layer").append(drawn.node);
+  } else {
+    if (!drawn.dot) {
+      drawn.dot = svg("circle", { r: 8, class: "laser" });
+      drawn.dot.append(svg("title"));
+      drawn.dot.firstChild.textContent = msg.user;
+      board.querySelector(".live-layer").append(drawn.dot);
+    }
+    drawn.dot.setAttribute("cx", msg.x);
+    drawn.dot.setAttribute("cy", msg.y);
+  }
+  drawn.timer = setTimeout(() => dropLive(msg.user), 3000);
+  live.set(msg.user, drawn);
+}
+
+function at(event) {
+  const p = new DOMPoint(event.clientX, event.clientY).matrixTransform(board.getScreenCTM().inverse());
+  return [Math.round(Math.min(W, Math.max(0, p.x)) * 10) / 10, Math.round(Math.min(H, Math.max(0, p.y)) * 10) / 10];
+}
+
+function mayDraw() {
+  if (frame.who === "everyone" || ctx.role === "moderator") return true;
+  ctx.say("Only moderators may draw on the board now.");
+  return false;
+}
+
+function streamLive(force) {
+  const now = Date.now();
+  if (!current || (!force && now - lastLive < LIVE_EVERY_MS)) return;
+  lastLive = now;
+  ctx.sendRaw({ type: "draw", page: frame.shown, element: current.element });
+}
+
+function redrawCurrent() {
+  const node = nodeOf(current.element);
+  node.classList.add("pending");
+  current.node.replaceWith(node);
+  current.node = node;
+}
+
+function down(event) {
+  if (event.button !== 0) return;
+  const p = at(event);
+  if (tool === "pointer") { ctx.sendRaw({ type: "pointer", page: frame.shown, x: p[0], y: p[1] }); return; }
+  if (!mayDraw()) return;
+  board.setPointerCapture(event.pointerId);
+  if (tool === "eraser") { erasing = new Set(); eraseAt(event); return; }
+  const color = document.getElementById("board-color").value;
+  const width = Number(document.getElementById("board-width").value);
+  const element = { id: crypto.randomUUID(), shape: tool, points: [p], color, width };
+  if (tool === "text") {
+    const text = document.getElementById("board-text").value.trim();
+    if (!text) { ctx.say("Type the text to place first (Text, in the whiteboard's tools)."); return; }
+    element.text = text;
+    finish(element, nodeOf(element));
+    return;
+  }
+  if (tool !== "pen") element.points = [p, p];
+  const node = nodeOf(element);
+  node.classList.add("pending");
+  board.querySelector(".items").append(node);
+  current = { element, node };
+}
+
+function eraseAt(event) {
+  const hit = document.elementFromPoint(event.clientX, event.clientY)?.closest(".items [data-id]");
+  if (hit && items.has(hit.dataset.id)) {
+    erasing.add(hit.dataset.id);
+    hit.classList.add("erasing");
+  }
+}
+
+function move(event) {
+  if (tool === "pointer" && event.buttons) {
+    const now = Date.now();
+    if (now - lastLive < LIVE_EVERY_MS) return;
+    lastLive = now;
+    const p = at(event);
+    ctx.sendRaw({ type: "pointer", page: frame.shown, x: p[0], y: p[1] });
+    return;
+  }
+  if (erasing) { eraseAt(event); return; }
+  if (!current) return;
+  const p = at(event);
+  const points = current.element.points;
+  if (current.element.shape === "pen") {
+    const last = points[points.length - 1];
+    if (points.length >= MAX_POINTS || Math.hypot(p[0] - last[0], p[1] - last[1]) < 2) return;
+    points.push(p);
+  } else {
+    points[1] = p;
+  }
+  redrawCurrent();
+  streamLive(false);
+}
+
+function finish(element, node) {
+  node.classList.add("pending");
+  if (!node.isConnected) board.querySelector(".items").append(node);
+  pending.set(element.id, node);
+  ctx.send({ kind: "board.add", page: frame.shown, element }, () => {
+    node.remove();
+    pending.delete(element.id);
+  });
+}
+
+function up() {
+  if (erasing) {
+    if (erasing.size) ctx.send({ kind: "board.erase", ids: [...erasing] });
+    erasing = null;
+    return;
+  }
+  if (!current) return;
+  const { element, node } = current;
+  current = null;
+  finish(element, node);
+}
+
+function download(name, url) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function pageSvg() {
+  const copy = board.cloneNode(true);
+  copy.querySelector(".live-layer")?.remove();
+  copy.setAttribute("xmlns", SVG);
+  copy.setAttribute("width", W);
+  copy.setAttribute("height", H);
+  copy.querySelectorAll(".pending").forEach((n) => n.remove());
+  copy.insertBefore(svg("rect", { width: W, height: H, fill: "#ffffff" }), copy.firstChild);
+  return new XMLSerializer().serializeToString(copy);
+}
+
+function exportSvg() {
+  const url = URL.createObjectURL(new Blob([pageSvg()], { type: "image/svg+xml" }));
+  download(`whiteboard-page-${frame.shown + 1}.svg`, url);
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function exportPng() {
+  const image = new Image();
+  image.onload = () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = W;
+    canvas.height = H;
+    canvas.getContext("2d").drawImage(image, 0, 0);
+    download(`whiteboard-page-${frame.shown + 1}.png`, canvas.toDataURL("image/png"));
+  };
+  image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(pageSvg());
+}
+
+export function setupBoard(context) {
+  ctx = context;
+  board = document.getElementById("board");
+  if (!board) return false;
+  board.append(svg("g", { class: "items" }), svg("g", { class: "live-layer" }));
+  board.addEventListener("pointerdown", down);
+  board.addEventListener("pointermove", move);
+  board.addEventListener("pointerup", up);
+  board.addEventListener("pointercancel", up);
+  const tools = document.querySelectorAll("[data-board-tool]");
+  tools.forEach((button) => button.addEventListener("click", () => {
+    tool = button.dataset.boardTool;
+    tools.forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+    board.dataset.tool = tool;
+  }));
+  const on = (id, handler) => document.getElementById(id)?.addEventListener("click", handler);
+  on("board-undo", () => ctx.send({ kind: "board.undo" }));
+  on("board-redo", () => ctx.send({ kind: "board.redo" }));
+  on("board-prev", () => { if (frame.shown > 0) ctx.send({ kind: "board.show_page", page: frame.shown - 1 }); });
+  on("board-next", () => {
+    if (frame.shown + 1 < frame.pages) ctx.send({ kind: "board.show_page", page: frame.shown + 1 });
+  });
+  on("board-add-page", () => ctx.send({ kind: "board.add_page" }));
+  on("board-clear", () => ctx.send({ kind: "board.clear", page: frame.shown }));
+  on("board-export-svg", exportSvg);
+  on("board-export-png", exportPng);
+  document.getElementById("board-moderators-only")?.addEventListener("change", (event) => {
+    ctx.send({ kind: "board.policy", who: event.target.checked ? "moderators" : "everyone" });
+  });
+  // Keyboard: the board takes focus; Enter places the Text (the text tool) in its middle,
+  // a little lower each time, for whoever cannot point.
+  board.setAttribute("tabindex", "0");
+  let placed = 0;
+  board.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    const text = document.getElementById("board-text").value.trim();
+    if (!text) { ctx.say("Type the text to place first (Text, in the whiteboard's tools)."); return; }
+    if (!mayDraw()) return;
+    const y = 120 + ((placed++ * 60) % (H - 200));
+    const element = {
+      id: crypto.randomUUID(), shape: "text", points: [[W / 2 - 200, y]], text,
+      color: document.getElementById("board-color").value,
+      width: Number(document.getElementById("board-width").value),
+    };
+    finish(element, nodeOf(element));
+    event.preventDefault();
+  });
+  // Keyboard: Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z) undo and redo on the board.
+  document.getElementById("board-area").addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.target.tagName === "INPUT") return;
+    const key = event.key.toLowerCase();
+    if (key === "z" && !event.shiftKey) { ctx.send({ kind: "board.undo" }); event.preventDefault(); }
+    if (key === "y" || (key === "z" && event.shiftKey)) { ctx.send({ kind: "board.redo" }); event.preventDefault(); }
+  });
+  return true;
+}

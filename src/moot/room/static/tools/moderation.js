@@ -1,0 +1,31 @@
+// Moderator controls: lock, and the people removed (with a way back in). The state comes
+// in `tool_state` (tool "moderation"); the room server checks every action by role.
+export function setupModeration(ctx) {
+  const lock = document.getElementById("lock-toggle");
+  lock?.addEventListener("click", () => {
+    ctx.send({ kind: lock.getAttribute("aria-pressed") === "true" ? "moderation.unlock" : "moderation.lock" });
+  });
+}
+
+export function renderModeration(state, ctx) {
+  document.getElementById("locked-note").hidden = !state.locked;
+  const lock = document.getElementById("lock-toggle");
+  if (lock) {
+    lock.setAttribute("aria-pressed", String(state.locked));
+    lock.textContent = state.locked ? "Unlock meeting" : "Lock meeting";
+  }
+  const box = document.getElementById("removed-box");
+  if (!box) return;
+  box.hidden = state.removed.length === 0;
+  document.getElementById("removed").replaceChildren(...state.removed.map((name) => {
+    const li = document.createElement("li");
+    const back = document.createElement("button");
+    back.type = "button";
+    back.className = "secondary small";
+    back.textContent = "Let back in";
+    back.setAttribute("aria-label", `Let ${name} back in`);
+    back.addEventListener("click", () => ctx.send({ kind: "moderation.readmit", user: name }));
+    li.append(name, " ", back);
+    return li;
+  }));
+}

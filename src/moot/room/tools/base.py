@@ -1,0 +1,73 @@
+"""What every meeting tool's state machine shares: who acts, the room they act in, refusals.
+
+Pure: no I/O. A tool is a `Tool`: `prepare` fills in what the room server adds to an event
+before it is journaled, `apply` gives the next state (or raises Refused, and nothing is
+journaled), `view` is what one page may see, `announce` the sentence screen readers hear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from moot.infra.tokens import Role
+from moot.protocol.tools import ToolEvent
+
+S = TypeVar("S")
+
+
+class Refused(Exception):
+    """The event is not allowed now; `str()` tells the sender why, in a sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who sends an event (or looks at a tool): from the join token, never a typed name."""
+
+    user: str
+    person: str
+    role: Role
+
+    @property
+    def moderates(self) -> bool:
+        return self.role == "moderator"
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """Who is in the meeting now, for the events that name someone: name case-folded ->
+    (person, role, name as shown)."""
+
+    people: Mapping[str, tuple[str, Role, str]] = field(default_factory=dict)
+
+    def find(self, user: str) -> tuple[str, Role, str] | None:
+        return self.people.get(user.casefold())
+
+
+def unchanged(state: Any, event: ToolEvent, actor: Actor, room: Room) -> ToolEvent:
+    """The `prepare` of a tool that adds nothing to its events."""
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class Tool(Generic[S]):
+    name: str  # the journal row's kind, the `tool` of tool_state
+    # The entry of the meeting's `tools` (the form's Tools tab) that enables it; None: every
+    # meeting has it.
+    enabled_by: str | None
+    initial: Callable[[], S]
+    apply: Callable[[S, ToolEvent, Actor], S]
+    view: Callable[[S, Actor], dict[str, Any]]
+    announce: Callable[[ToolEvent, Actor], str]
+    prepare: Callable[[S, ToolEvent, Actor, Room], ToolEvent] = unchanged
+    # Whether what a page sees depends on who looks (else one view serves every page).
+    personal: bool = True
+    # For a tool whose state is large: what changed (sent as `tool_delta` instead of the
+    # whole view after each event). Only for tools whose view is not personal.
+    delta: Callable[[S, S], dict[str, Any]] | None = None
+
+
+def only_moderators(actor: Actor, what: str) -> None:
+    if not actor.moderates:
+        raise Refused(f"only a moderator can {what}")

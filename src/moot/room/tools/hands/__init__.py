@@ -1,0 +1,1 @@
+"""Raised hands: an ordered queue everyone sees; a moderator lowers anyone's."""

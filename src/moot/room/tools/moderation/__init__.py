@@ -1,0 +1,1 @@
+"""Moderator controls: lock the meeting, remove someone (and let them back)."""

@@ -1,0 +1,1 @@
+"""The whiteboard: pages of strokes, shapes and texts; undo and redo of one's own actions."""

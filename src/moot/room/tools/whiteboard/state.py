@@ -1,0 +1,203 @@
+"""The whiteboard as a pure state machine: apply(state, event, actor) -> state.
+
+Elements are kept in the order added (the order they are drawn in). Each person has an
+undo and a redo stack of their own actions, as invertible steps (added these ids / erased
+these elements): undoing never removes someone else's work, and a step whose elements
+someone else erased meanwhile undoes what is left of it. Clearing a page (moderator)
+drops every step on that page from every stack, so nothing cleared comes back.
+
+Pages see changes as deltas (`delta`): the board can hold thousands of elements, and a
+stroke should not resend them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from moot.protocol.tools import (
+    MAX_BOARD_ELEMENTS,
+    MAX_BOARD_PAGES,
+    BoardAdd,
+    BoardAddPage,
+    BoardClear,
+    BoardElement,
+    BoardErase,
+    BoardPolicy,
+    BoardRedo,
+    BoardShowPage,
+    BoardUndo,
+    ToolEvent,
+)
+from moot.room.tools.base import Actor, Refused, Tool, only_moderators
+
+# How many steps back one person may undo.
+MAX_UNDO = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    page: int
+    element: BoardElement
+    by: str  # the name it was drawn under
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One undoable action: elements added (undo: remove them), or erased (undo: put them
+    back)."""
+
+    action: Literal["added", "erased"]
+    page: int
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    pages: int = 1
+    shown: int = 0
+    who: Literal["everyone", "moderators"] = "everyone"
+    items: dict[str, Item] = field(default_factory=dict)  # element id -> item, in order
+    undo: dict[str, tuple[Step, ...]] = field(default_factory=dict)  # person -> steps
+    redo: dict[str, tuple[Step, ...]] = field(default_factory=dict)
+
+
+def _may_draw(state: Board, actor: Actor) -> None:
+    if state.who == "moderators" and not actor.moderates:
+        raise Refused("only moderators may draw on this board now")
+
+
+def _push(stacks: dict[str, tuple[Step, ...]], person: str, step: Step) -> dict[str, Any]:
+    return {**stacks, person: (*stacks.get(person, ()), step)[-MAX_UNDO:]}
+
+
+def _do(state: Board, step: Step) -> dict[str, Item]:
+    """The items after `step` is done (again): added back, or erased again."""
+    if step.action == "added":
+        return {**state.items, **{i.element.id: i for i in step.items}}
+    gone = {i.element.id for i in step.items}
+    return {k: v for k, v in state.items.items() if k not in gone}
+
+
+def _inverse(step: Step) -> Step:
+    return Step("erased" if step.action == "added" else "added", step.page, step.items)
+
+
+def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
+    if isinstance(event, BoardAdd):
+        _may_draw(state, actor)
+        if event.page >= state.pages:
+            raise Refused("there is no such page on the board")
+        if event.element.id in state.items:
+            raise Refused("an element with this id is on the board already")
+        if sum(1 for i in state.items.values() if i.page == event.page) >= MAX_BOARD_ELEMENTS:
+            raise Refused(f"a board page holds at most {MAX_BOARD_ELEMENTS} elements")
+        item = Item(event.page, event.element, actor.user)
+        step = Step("added", event.page, (item,))
+        return replace(
+            state,
+            items={**state.items, event.element.id: item},
+            undo=_push(state.undo, actor.person, step),
+            redo={**state.redo, actor.person: ()},
+        )
+    if isinstance(event, BoardErase):
+        _may_draw(state, actor)
+        found = tuple(state.items[i] for i in dict.fromkeys(event.ids) if i in state.items)
+        if not found:
+            raise Refused("those elements are not on the board")
+        step = Step("erased", found[0].page, found)
+        return replace(
+            state,
+            items=_do(state, step),
+            undo=_push(state.undo, actor.person, step),
+            redo={**state.redo, actor.person: ()},
+        )
+    if isinstance(event, BoardUndo | BoardRedo):
+        _may_draw(state, actor)
+        undoing = isinstance(event, BoardUndo)
+        source, target = (state.undo, state.redo) if undoing else (state.redo, state.undo)
+        steps = source.get(actor.person, ())
+        if not steps:
+            raise Refused("nothing to undo" if undoing else "nothing to redo")
+        step = steps[-1]
+        items = _do(state, _inverse(step) if undoing else step)
+        stacks = {**source, actor.person: steps[:-1]}
+        others = _push(target, actor.person, step)
+        if undoing:
+            return replace(state, items=items, undo=stacks, redo=others)
+        return replace(state, items=items, redo=stacks, undo=others)
+    if isinstance(event, BoardClear):
+        only_moderators(actor, "clear a board page")
+        if event.page >= state.pages:
+            raise Refused("there is no such page on the board")
+
+        def kept(stacks: dict[str, tuple[Step, ...]]) -> dict[str, tuple[Step, ...]]:
+            return {
+                p: tuple(s for s in steps if s.page != event.page) for p, steps in stacks.items()
+            }
+
+        return replace(
+            state,
+            items={k: v for k, v in state.items.items() if v.page != event.page},
+            undo=kept(state.undo),
+            redo=kept(state.redo),
+        )
+    if isinstance(event, BoardAddPage):
+        only_moderators(actor, "add a board page")
+        if state.pages >= MAX_BOARD_PAGES:
+            raise Refused(f"a board has at most {MAX_BOARD_PAGES} pages")
+        return replace(state, pages=state.pages + 1, shown=state.pages)
+    if isinstance(event, BoardShowPage):
+        only_moderators(actor, "turn the board's page")
+        if event.page >= state.pages:
+            raise Refused("there is no such page on the board")
+        return replace(state, shown=event.page)
+    if isinstance(event, BoardPolicy):
+        only_moderators(actor, "choose who may draw")
+        return replace(state, who=event.who)
+    raise Refused(f"the whiteboard does not take {event.kind}")
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    return {"page": item.page, "by": item.by, **item.element.model_dump(mode="json")}
+
+
+def _frame(state: Board) -> dict[str, Any]:
+    return {"pages": state.pages, "shown": state.shown, "who": state.who}
+
+
+def view(state: Board, viewer: Actor) -> dict[str, Any]:
+    """The whole board (a page joining); the same for everyone."""
+    return {**_frame(state), "items": [_item_json(i) for i in state.items.values()]}
+
+
+def delta(before: Board, after: Board) -> dict[str, Any]:
+    """What changed from `before` to `after`: elements added (in order), ids removed."""
+    added = [_item_json(i) for k, i in after.items.items() if k not in before.items]
+    removed = [k for k in before.items if k not in after.items]
+    return {**_frame(after), "add": added, "remove": removed}
+
+
+def announce(event: ToolEvent, actor: Actor) -> str:
+    if isinstance(event, BoardClear):
+        return f"{actor.user} cleared page {event.page + 1} of the board"
+    if isinstance(event, BoardAddPage):
+        return f"{actor.user} added a page to the board"
+    if isinstance(event, BoardShowPage):
+        return f"The board shows page {event.page + 1}"
+    if isinstance(event, BoardPolicy):
+        who = "everyone" if event.who == "everyone" else "moderators only"
+        return f"{actor.user} let {who} draw on the board"
+    return ""  # strokes: far too many to read out
+
+
+TOOL: Tool[Board] = Tool(
+    name="board",
+    enabled_by="whiteboard",
+    initial=Board,
+    apply=apply,
+    view=view,
+    announce=announce,
+    personal=False,
+    delta=delta,
+)

@@ -1,0 +1,59 @@
+"""The EMS's door (ems/door.py) decides from journaled moderation events as the room
+server's state machine does (room/tools/moderation): the same events, the same answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, refusal
+from moot.infra.tokens import Role
+from moot.protocol.tools import Lock, Readmit, Remove, ToolEvent, ToolRecord, Unlock
+from moot.room.tools.base import Actor, Room
+from moot.room.tools.moderation import state as moderation
+
+MOD = Actor("Mia", "user::mia", "moderator")
+ROOM = Room({"mia": ("user::mia", "moderator", "Mia"), "ada": ("guest:a", "participant", "Ada")})
+LOCK, UNLOCK = Lock(), Unlock()
+REMOVE, READMIT = Remove(user="Ada"), Readmit(user="Ada")
+
+
+def journaled(events: list[ToolEvent]) -> tuple[list[dict[str, Any]], moderation.Moderation]:
+    """The rows' bodies the room server journals, and its state after them."""
+    bodies, state = [], moderation.TOOL.initial()
+    for event in events:
+        event = moderation.prepare(state, event, MOD, ROOM)
+        state = moderation.apply(state, event, MOD)
+        record = ToolRecord(event=event, person=MOD.person, role=MOD.role)
+        bodies.append(record.model_dump(mode="json"))
+    return bodies, state
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [LOCK],
+        [LOCK, UNLOCK],
+        [REMOVE],
+        [REMOVE, READMIT],
+        [LOCK, REMOVE],
+        [REMOVE, READMIT, LOCK],
+    ],
+)
+@pytest.mark.parametrize(
+    ("person", "role"),
+    [("guest:a", "participant"), ("guest:new", "participant"), ("guest:new", "moderator")],
+)
+def test_the_ems_and_the_room_server_agree(
+    events: list[ToolEvent], person: str, role: Role
+) -> None:
+    bodies, state = journaled(events)
+    assert refusal(bodies, person, role) == moderation.admits(state, person, role)
+
+
+def test_the_words_are_the_room_servers() -> None:
+    assert (LOCKED_TEXT, REMOVED_TEXT) == (moderation.LOCKED_TEXT, moderation.REMOVED_TEXT)
+    bodies, _ = journaled([REMOVE])
+    assert refusal(bodies, "guest:a", "participant") == REMOVED_TEXT
