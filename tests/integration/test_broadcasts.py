@@ -384,7 +384,7 @@ def test_streams_end_when_pages_leave_and_when_the_ems_stops(cluster: Cluster) -
 def test_a_message_stored_by_another_ems_node_reaches_this_ones_pages(cluster: Cluster) -> None:
     """Two EMS nodes on one store: each node's pages get the other's messages (1 s poll)."""
     port = free_port()
-    cluster._spawn(
+    cluster.spawn(
         "ems2",
         ["serve", "--port", str(port)],
         {"MOOT_DATABASE_URL": cluster.database_url, "MOOT_CLUSTER_SECRET": cluster.secret},
