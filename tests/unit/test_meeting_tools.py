@@ -6,6 +6,9 @@ The engine runs on a real event loop with in-memory sockets; its journal is a li
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 
 from moot.infra.tokens import Role
@@ -20,8 +23,9 @@ from moot.protocol.tools import (
     PollCreate,
     PollVote,
     Remove,
+    ToolRecord,
 )
-from moot.room.connection import Connection
+from moot.room.connection import MAX_BACKLOG_BYTES, Connection
 from moot.room.host import CLOSE_NOT_ADMITTED, HostedMeeting, MeetingHost, NotAdmitted
 from moot.room.tools.moderation.state import LOCKED_TEXT, REMOVED_TEXT
 from tests.unit.test_meeting_host import Socket, settle
@@ -241,3 +245,32 @@ async def test_the_heartbeat_reports_the_tools_used_not_those_enabled() -> None:
     await host.tool_event("m1", mia, "p1", create)
     await settle()
     assert host.published[0][0].tools == ["chat", "polls"]
+
+
+async def test_a_board_larger_than_a_pages_backlog_still_reaches_a_joining_page() -> None:
+    """A page may fall 1 MiB behind before it is dropped; a board of 40 long strokes is
+    more than that, and a late joiner gets it whole, not dropped as too slow."""
+    points = [(1000.5 + i % 500, 500.25) for i in range(2000)]
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    history = [
+        JournalEntry(
+            event_id=f"s{n}",
+            sender="Ada",
+            kind="board",
+            body=ToolRecord(
+                event=BoardAdd(
+                    page=0, element=BoardElement(id=f"s{n}", shape="pen", points=points)
+                ),
+                person="guest:ada",
+                role="participant",
+            ).model_dump(mode="json"),
+            at=at,
+        )
+        for n in range(40)
+    ]
+    host = host_with(Journal(), ["whiteboard"], history)
+    _, socket = join(host, "Late")
+    await settle()
+    assert socket.closed is None
+    assert len(last_state(socket, "board")["items"]) == 40  # type: ignore[arg-type]
+    assert sum(len(json.dumps(m)) for m in socket.sent) > MAX_BACKLOG_BYTES

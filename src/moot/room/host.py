@@ -115,6 +115,9 @@ class HostedMeeting:
     draw_rates: RateLimits = field(default_factory=RateLimits)
     board_rates: RateLimits = field(default_factory=RateLimits)
     reactions: Counter[str] = field(default_factory=Counter)
+    # The joining page's `tool_state` of each tool whose view is everyone's, with the state
+    # it was built from (rebuilt when the state is another object: states are immutable).
+    shared_views: dict[str, tuple[Any, str]] = field(default_factory=dict)
     # Built once per change of the roster, not once per join or per report.
     _roster: list[Participant] | None = None
     _roster_json: str | None = None
@@ -648,10 +651,23 @@ class MeetingHost:
         return ToolState(tool=tool.name, state=view, announce=announce).model_dump_json()
 
     def _send_tool_states(self, meeting: HostedMeeting, conn: Connection) -> None:
+        """Each tool's state for a page that joins. Sent whatever its size, like `welcome`
+        (a board of thousands of strokes is more than a page's backlog may hold); a view
+        that is the same for everyone is serialised once per state, not once per page (a
+        failover brings every page back at once)."""
         viewer = Actor(user=conn.user, person=conn.person or conn.user, role=conn.role)
         for tool in TOOLS.values():
-            if enabled(tool, meeting.tools):
-                conn.send_text(self._tool_state_text(meeting, tool, viewer))
+            if not enabled(tool, meeting.tools):
+                continue
+            if tool.personal:
+                conn.send_text(self._tool_state_text(meeting, tool, viewer), bounded=False)
+                continue
+            state = meeting.tool_state(tool)
+            cached = meeting.shared_views.get(tool.name)
+            if cached is None or cached[0] is not state:
+                cached = (state, self._tool_state_text(meeting, tool, viewer))
+                meeting.shared_views[tool.name] = cached
+            conn.send_text(cached[1], bounded=False)
 
     def _tool_changed(
         self, meeting: HostedMeeting, tool: Tool[Any], announce: str, before: Any
