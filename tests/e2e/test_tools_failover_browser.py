@@ -8,7 +8,7 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
-from tests.cluster import Cluster
+from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import create_meeting, enter, meeting_detail
 from tests.e2e.test_failover_browser import record_states, saw_reconnecting
