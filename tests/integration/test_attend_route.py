@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from moot.ems.app import create_app
@@ -107,3 +108,20 @@ def test_attend_under_a_root_path(database_url: str, tmp_path: object) -> None:
         page = client.get(f"/m/{created.json()['id']}")
         assert page.status_code == 200
         assert "Proxied" in page.text
+
+
+def test_an_unexpected_error_is_a_500_page_not_a_dropped_connection(
+    database_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug behind attend still answers 500 (and is logged), as on any other page."""
+    settings = EmsSettings(database_url=database_url, data_dir=f"{tmp_path}/data")
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+
+        async def broken(meeting_id: str) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(app.state.ems.meetings, "attend_info", broken)
+        page = client.get("/m/abcdefghij")
+        assert page.status_code == 500
+        assert page.text == "Internal Server Error"

@@ -3,11 +3,12 @@ server's state machine does (room/tools/moderation): the same events, the same a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, refusal
+from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, Door, refusal
 from moot.infra.tokens import Role
 from moot.protocol.tools import Lock, Readmit, Remove, ToolEvent, ToolRecord, Unlock
 from moot.room.tools.base import Actor, Room
@@ -57,3 +58,43 @@ def test_the_words_are_the_room_servers() -> None:
     assert (LOCKED_TEXT, REMOVED_TEXT) == (moderation.LOCKED_TEXT, moderation.REMOVED_TEXT)
     bodies, _ = journaled([REMOVE])
     assert refusal(bodies, "guest:a", "participant") == REMOVED_TEXT
+
+
+def test_the_door_reads_again_after_a_moderation_event_even_one_stored_mid_read() -> None:
+    """Door keeps a meeting's events between attends; a lock stored while it was reading
+    them is not hidden behind the older answer."""
+    locked, _ = journaled([LOCK])
+    journal: list[dict[str, Any]] = []
+    reads = 0
+    reading = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def read(meeting_id: str) -> list[dict[str, Any]]:
+        nonlocal reads
+        reads += 1
+        seen = list(journal)
+        reading.set()
+        await go_on.wait()
+        return seen
+
+    async def scenario() -> None:
+        door = Door(sessions=None, read=read)  # type: ignore[arg-type]
+        go_on.set()
+        assert await door.check("m1", "guest:new", "participant") == ""
+        assert await door.check("m1", "guest:new", "participant") == ""
+        assert reads == 1  # kept between attends
+
+        # A lock is stored while the door is reading: that read must not be kept.
+        go_on.clear()
+        reading.clear()
+        door.forget("m1")
+        pending = asyncio.create_task(door.check("m1", "guest:new", "participant"))
+        await reading.wait()
+        journal.extend(locked)
+        door.forget("m1")
+        go_on.set()
+        assert await pending == ""  # read before the lock
+        assert await door.check("m1", "guest:new", "participant") == LOCKED_TEXT
+        assert reads == 3
+
+    asyncio.run(scenario())

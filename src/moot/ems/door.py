@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -71,18 +71,31 @@ REREAD_SECONDS = 5.0
 MAX_MEETINGS = 10_000
 
 
+Bodies = list[dict[str, Any]]
+
+
 class Door:
-    """refusal() for a meeting, from its journal as read at most REREAD_SECONDS ago."""
+    """refusal() for a meeting, from its journal as read at most REREAD_SECONDS ago.
+
+    `read` gives a meeting's moderation event bodies (the store's, unless a test gives
+    another)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], reread: float = REREAD_SECONDS
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reread: float = REREAD_SECONDS,
+        read: Callable[[str], Awaitable[Bodies]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._reread = reread
-        self._events: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._read = read or self._from_store
+        self._events: dict[str, tuple[float, Bodies]] = {}
+        # Counts forget()s: a read that a forget() overtook is used once, never kept.
+        self._changes = 0
 
     def forget(self, meeting_id: str) -> None:
         """A moderation event of the meeting was stored: read them again at the next check."""
+        self._changes += 1
         self._events.pop(meeting_id, None)
 
     async def check(self, meeting_id: str, person: str, role: Role) -> str:
@@ -91,10 +104,15 @@ class Door:
         if kept is not None and now - kept[0] < self._reread:
             bodies = kept[1]
         else:
-            async with self._sessions() as session:
-                rows = await tool_events.events_of(session, meeting_id, "moderation")
-            bodies = [r.body for r in rows]
-            if len(self._events) >= MAX_MEETINGS:
-                self._events.clear()  # read again as needed: a cache, not state
-            self._events[meeting_id] = (now, bodies)
+            changes_before = self._changes
+            bodies = await self._read(meeting_id)
+            if self._changes == changes_before:
+                if len(self._events) >= MAX_MEETINGS:
+                    self._events.clear()  # read again as needed: a cache, not state
+                self._events[meeting_id] = (now, bodies)
         return refusal(bodies, person, role) if bodies else ""
+
+    async def _from_store(self, meeting_id: str) -> Bodies:
+        async with self._sessions() as session:
+            rows = await tool_events.events_of(session, meeting_id, "moderation")
+        return [r.body for r in rows]

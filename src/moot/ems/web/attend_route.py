@@ -9,9 +9,11 @@ the GET, in attend.py); this module only gets its arguments to it faster:
 - it takes what attend needs from the app's state itself, instead of FastAPI's
   dependency solving and parameter validation (another fifth);
 - it passes only the layers every answer of the Meeting Center needs: the HTTP metrics,
-  the security headers and CSRF cookie, and the app's exception handlers (what a bad
-  sign-in token or a refusal becomes). FastAPI's generic middlewares (body limits for a
-  request without a body, its own error layers, the router) are skipped.
+  Starlette's last-resort 500 page, the security headers and CSRF cookie, and the app's
+  exception handlers (what a bad sign-in token or a refusal becomes). A middleware added
+  to create_app later is not here: add it to `_attend_app` too. FastAPI's generic
+  middlewares (body limits for a request without a body, its own error layers, the
+  router) are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -87,10 +90,16 @@ class MeetingCenterApp(FastAPI):
 
     def _attend_app(self) -> ASGIApp:
         if self._attend_stack is None:
+            # As Starlette's build_middleware_stack: 500 and Exception go to the outer
+            # ServerErrorMiddleware (a page, logged), the others to the route.
             handlers: dict[Any, Any] = {}
             by_status: dict[int, Any] = {}
+            last_resort = None
             for key, handler in self.exception_handlers.items():
-                (by_status if isinstance(key, int) else handlers)[key] = handler
+                if key in (500, Exception):
+                    last_resort = handler
+                else:
+                    (by_status if isinstance(key, int) else handlers)[key] = handler
             exception_handlers = (handlers, by_status)
 
             async def with_handlers(scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,5 +108,6 @@ class MeetingCenterApp(FastAPI):
                 await route.app(scope, receive, send)
 
             secured = WebSecurity(with_handlers, https=self._https)
-            self._attend_stack = metrics.HttpMetrics(secured)
+            guarded = ServerErrorMiddleware(secured, handler=last_resort, debug=self.debug)
+            self._attend_stack = metrics.HttpMetrics(guarded)
         return self._attend_stack
