@@ -98,3 +98,24 @@ def test_the_door_reads_again_after_a_moderation_event_even_one_stored_mid_read(
         assert reads == 3
 
     asyncio.run(scenario())
+
+
+def test_attends_in_flight_wait_for_one_read() -> None:
+    """Tens of attends of one meeting find its entry old at once: the store is read once."""
+    reads = 0
+
+    async def read(meeting_id: str) -> list[dict[str, Any]]:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return []
+
+    async def scenario() -> None:
+        door = Door(sessions=None, read=read)  # type: ignore[arg-type]
+        answers = await asyncio.gather(
+            *(door.check("m1", f"guest:{n}", "participant") for n in range(50))
+        )
+        assert answers == [""] * 50
+        assert reads == 1
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ below is that state machine's `admits`, over events the room server already acce
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -90,6 +91,9 @@ class Door:
         self._reread = reread
         self._read = read or self._from_store
         self._events: dict[str, tuple[float, Bodies]] = {}
+        # The read under way of each meeting: every attend that needs it waits for that one
+        # (at 9:00, tens of attends of one meeting are in flight when its entry gets old).
+        self._reading: dict[str, asyncio.Future[Bodies]] = {}
         # Counts forget()s: a read that a forget() overtook is used once, never kept.
         self._changes = 0
 
@@ -97,6 +101,7 @@ class Door:
         """A moderation event of the meeting was stored: read them again at the next check."""
         self._changes += 1
         self._events.pop(meeting_id, None)
+        self._reading.pop(meeting_id, None)  # a later check reads what was just stored
 
     async def check(self, meeting_id: str, person: str, role: Role) -> str:
         now = time.monotonic()
@@ -104,13 +109,25 @@ class Door:
         if kept is not None and now - kept[0] < self._reread:
             bodies = kept[1]
         else:
-            changes_before = self._changes
-            bodies = await self._read(meeting_id)
-            if self._changes == changes_before:
-                if len(self._events) >= MAX_MEETINGS:
-                    self._events.clear()  # read again as needed: a cache, not state
-                self._events[meeting_id] = (now, bodies)
+            reading = self._reading.get(meeting_id)
+            if reading is None:
+                reading = asyncio.ensure_future(self._read_and_keep(meeting_id, now))
+                self._reading[meeting_id] = reading
+            bodies = await asyncio.shield(reading)
         return refusal(bodies, person, role) if bodies else ""
+
+    async def _read_and_keep(self, meeting_id: str, now: float) -> Bodies:
+        changes_before = self._changes
+        try:
+            bodies = await self._read(meeting_id)
+        finally:
+            if self._reading.get(meeting_id) is asyncio.current_task():
+                del self._reading[meeting_id]
+        if self._changes == changes_before:
+            if len(self._events) >= MAX_MEETINGS:
+                self._events.clear()  # read again as needed: a cache, not state
+            self._events[meeting_id] = (now, bodies)
+        return bodies
 
     async def _from_store(self, meeting_id: str) -> Bodies:
         async with self._sessions() as session:

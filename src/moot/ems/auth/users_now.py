@@ -43,6 +43,7 @@ class UsersNow:
         # (name, partition) -> (when asked, the directory's answer).
         self._answers: dict[tuple[str, str | None], tuple[float, DirectoryUser | None]] = {}
         self._local_names_read: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+        self._local_names_reading: asyncio.Future[frozenset[str]] | None = None
 
     async def now(
         self, username: str, source: str, partition: str | None, *, unknown: frozenset[str]
@@ -83,11 +84,22 @@ class UsersNow:
         """The local users' names (case-folded), read again every LOCAL_NAMES_FOR seconds:
         attending is the hot path, and a name typed there is looked up in this."""
         loaded_at, names = self._local_names_read
-        if time.monotonic() - loaded_at > LOCAL_NAMES_FOR:
+        if time.monotonic() - loaded_at <= LOCAL_NAMES_FOR:
+            return names
+        # One read for every attend that finds them old: 64 attends in flight each reading
+        # them once queued 64 reads behind each other, every LOCAL_NAMES_FOR seconds.
+        if self._local_names_reading is None:
+            self._local_names_reading = asyncio.ensure_future(self._read_local_names())
+        return await asyncio.shield(self._local_names_reading)
+
+    async def _read_local_names(self) -> frozenset[str]:
+        try:
             async with self._sessions() as session:
                 names = frozenset(r.username.casefold() for r in await store.list_users(session))
             self._local_names_read = (time.monotonic(), names)
-        return names
+            return names
+        finally:
+            self._local_names_reading = None
 
     async def is_known(self, name: str) -> bool:
         """Whether someone may sign in under this name (a local user, or one of the
