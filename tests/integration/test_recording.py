@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from moot.harness import Cluster
+from tests.dates import monday_weeks_ahead
 
 pytestmark = pytest.mark.processes
 
@@ -118,7 +119,11 @@ def test_no_recording_where_none_was_made(cluster: Cluster) -> None:
         cluster,
         "POST",
         "/meetings",
-        json={"name": "Review", "record": True, "start": "2099-01-05T09:00:00Z"},
+        json={
+            "name": "Review",
+            "record": True,
+            "start": f"{monday_weeks_ahead(4).isoformat()}T09:00:00Z",
+        },
     ).json()
     answer = api(cluster, "GET", f"/meetings/{later['id']}/recording")
     assert answer.status_code == 404
