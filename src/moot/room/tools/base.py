@@ -33,6 +33,12 @@ class Actor:
     def moderates(self) -> bool:
         return self.role == "moderator"
 
+    @property
+    def presents(self) -> bool:
+        """Whether this person may drive the stage (slides, a shared web page). Moderators
+        present; the moderator controls will let a moderator make a participant presenter."""
+        return self.moderates
+
 
 @dataclass(frozen=True, slots=True)
 class Room:
@@ -71,3 +77,8 @@ class Tool(Generic[S]):
 def only_moderators(actor: Actor, what: str) -> None:
     if not actor.moderates:
         raise Refused(f"only a moderator can {what}")
+
+
+def only_presenters(actor: Actor, what: str) -> None:
+    if not actor.presents:
+        raise Refused(f"only a presenter can {what}")
