@@ -33,10 +33,10 @@ def test_a_restarted_room_server_reopens_its_meetings_at_a_new_epoch(cluster: Cl
     cluster.rooms["room1"].popen.wait(10)
     cluster.start_room("room1")
     cluster.wait_for(
-        lambda: api(cluster, "GET", f"/meetings/{meeting_id}/recording").json()["segments"][-1][
-            "epoch"
-        ]
-        == 2,
+        lambda: (
+            api(cluster, "GET", f"/meetings/{meeting_id}/recording").json()["segments"][-1]["epoch"]
+            == 2
+        ),
         "the meeting to be opened again on room1",
         timeout=15,
     )
