@@ -26,7 +26,8 @@ from moot.ems.attending import (
     socket_base,
 )
 from moot.ems.changes import BOOKING_FIELDS, new_meeting_id
-from moot.ems.cluster.manager import ClusterManager, CommandFailed, NoRoomServer
+from moot.ems.cluster.manager import CommandFailed, NoRoomServer
+from moot.ems.cluster.needs import Hosting
 from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.hashing import off_loop
 from moot.ems.model.meetings import MeetingCreate, MeetingPatch
@@ -50,7 +51,7 @@ class MeetingService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: Hosting,
         public_url: str,
         early_join: timedelta,
     ) -> None:
