@@ -139,13 +139,16 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         not_admitted = meeting.admits(claims.person or claims.user, claims.role)
         if not_admitted:
             return refuse(request, "Cannot enter", not_admitted, 403)
+        # The role now (a grant raises the token's): the page shows its controls; a change
+        # later comes in the moderation tool's state and the page follows it.
+        actor = meeting.actor(claims.user, claims.person or claims.user, claims.role)
         return templates.TemplateResponse(
             request,
             "meeting.html",
             {
                 "meeting": meeting,
                 "user": claims.user,
-                "role": claims.role,
+                "role": actor.standing,
                 "token": token,
                 "ems_url": ems_url,
                 "config": host.config,
@@ -225,8 +228,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 elif isinstance(message, React):
                     host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
-                    if conn.role != "moderator":
-                        conn.send(Error(message="only the moderator can end the meeting"))
+                    if not host.get(meeting_id).actor_of(conn).moderates:
+                        conn.send(Error(message="only a moderator can end the meeting"))
                         continue
                     host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):

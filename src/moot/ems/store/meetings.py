@@ -37,6 +37,7 @@ from moot.ems.store.models import (
     RecordingSegmentRow,
 )
 from moot.ems.store.recordings import end_segments
+from moot.ems.store.tool_events import new_occurrence
 
 SortKey = Literal["start", "name", "moderator"]
 StatusFilter = Literal["scheduled", "in_progress", "ended", "recorded"]
@@ -471,7 +472,9 @@ async def record_leave(session: AsyncSession, *, meeting_id: str, user: str, at:
 
 
 async def close_occurrence(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
-    """One occurrence is over: everyone still in it leaves, its recording segment ends."""
+    """One occurrence is over: everyone still in it leaves, its recording segment ends, and
+    the next starts with fresh moderator controls (tool_events.new_occurrence)."""
+    new_occurrence(session, meeting.id, meeting.epoch, at)
     await session.execute(
         update(AttendanceRow)
         .where(AttendanceRow.meeting_id == meeting.id, AttendanceRow.left_at.is_(None))
