@@ -37,7 +37,7 @@ def journaled(events: list[ToolEvent | str]) -> tuple[list[dict[str, Any]], mode
     """The rows' bodies the room server journals, and its state after them."""
     bodies, state, room = [], moderation.TOOL.initial(), ROOM
     for event in events:
-        if event == AWAY:  # Ada leaves: not in at a lock from now on
+        if isinstance(event, str):  # AWAY: Ada leaves, not in at a lock from now on
             room = Room({"mia": ROOM.people["mia"]})
             continue
         if not isinstance(event, NewOccurrence):  # the EMS journals it, unprepared

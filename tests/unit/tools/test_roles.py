@@ -82,9 +82,9 @@ def test_a_granted_moderator_moderates_and_enters_a_locked_meeting() -> None:
 
 def test_a_replay_decides_as_the_live_meeting_did() -> None:
     """The journal keeps the events as prepared: an empty room server rebuilds the roles."""
-    live, journal = TOOL.initial(), []
-    for event in (Grant(user="Ada", role="moderator"), Mute(user="Bob")):
-        event = prepare(live, event, MOD, ROOM)
+    live, journal = TOOL.initial(), list[ToolEvent]()
+    for asked in (Grant(user="Ada", role="moderator"), Mute(user="Bob")):
+        event = prepare(live, asked, MOD, ROOM)
         journal.append(event)
         live = apply(live, event, MOD)
     replayed = TOOL.initial()

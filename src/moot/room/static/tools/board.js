@@ -96,6 +96,11 @@ function redraw() {
   label();
 }
 
+// The person's role changed (a moderator's grant): say again whether they may draw.
+export function refreshBoardRole() {
+  if (board) label();
+}
+
 export function renderBoard(state) {
   const turned = state.shown !== frame.shown;
   frame = { pages: state.pages, shown: state.shown, who: state.who };
