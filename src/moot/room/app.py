@@ -46,7 +46,7 @@ from moot.room.host import (
     NameTaken,
     NotAdmitted,
 )
-from moot.room.texts import name_taken_text
+from moot.room.texts import invalid_text, message_id, name_taken_text
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -212,8 +212,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
-                    reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    conn.send(Error(message=reason))
+                    conn.send(Error(message=invalid_text(exc), id=message_id(text)))
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
