@@ -34,7 +34,9 @@ def test_make_presenter_make_moderator_take_back_and_mute(
 
     alice.get_by_role("button", name="Make Bob presenter").click()
     for page in (alice, bob):
-        expect(page.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Bob (presenter)"])
+        expect(page.locator("#roster li .who")).to_have_text(
+            ["Alice (moderator)", "Bob (presenter)"]
+        )
     expect(bob.locator("#my-role")).to_have_text("(presenter)")
     expect(bob.locator("#announcer")).to_have_text("Alice made Bob presenter")
     expect(bob.get_by_role("button", name="Lock meeting")).to_have_count(0)  # not a moderator

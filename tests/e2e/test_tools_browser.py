@@ -211,11 +211,11 @@ def test_the_whiteboard_in_two_browsers(
     assert exported.startswith("<svg") and "Ship it" in exported and "<path" in exported
 
     # Only moderators: Bob may not draw, and is told so; a moderator clears the page.
-    alice.get_by_label("Only moderators draw").check()
-    expect(bob.locator("#board-who")).to_have_text("Only moderators draw now.")
+    alice.get_by_label("Only moderators and presenters draw").check()
+    expect(bob.locator("#board-who")).to_have_text("Only moderators and presenters draw now.")
     bob.get_by_role("button", name="Pen").click()
     drag(bob, [(0.1, 0.8), (0.3, 0.9)])
-    expect(bob.locator("#tool-message")).to_contain_text("Only moderators may draw")
+    expect(bob.locator("#tool-message")).to_contain_text("Only moderators and presenters may draw")
     expect(alice_items).to_have_count(2)
     alice.get_by_role("button", name="Clear page").click()
     expect(bob_items).to_have_count(0)

@@ -199,19 +199,19 @@ def test_a_bad_event_is_refused_with_its_id_and_field_and_too_fast_is_said(
     async def scenario() -> None:
         mia = Person(shared_cluster, meeting["id"], "Mia", meeting["moderator_key"])
         await mia.connect()
-        wide = {
+        wide: dict[str, Any] = {
             "kind": "board.add",
             "page": 0,
             "element": {"id": "w", "shape": "pen", "points": [[1, 1]], "width": 99},
         }
-        long_stroke = {
+        long_stroke: dict[str, Any] = {
             "kind": "board.add",
             "page": 0,
             "element": {"id": "p", "shape": "pen", "points": [[1, 1]] * 2001},
         }
-        far_page = {**wide, "page": 20, "element": {**wide["element"], "width": 4}}  # type: ignore[dict-item]
+        far_page = {**wide, "page": 20, "element": {**wide["element"], "width": 4}}
         long_question = {**POLL, "question": "Q" * 301}
-        cases = {
+        cases: dict[str, tuple[dict[str, Any], str]] = {
             "e1": (wide, "element width: Input should be less than or equal to 40"),
             "e2": (long_stroke, "element points: List should have at most 2000 items"),
             "e3": (far_page, "page: Input should be less than 20"),
@@ -229,7 +229,9 @@ def test_a_bad_event_is_refused_with_its_id_and_field_and_too_fast_is_said(
         # Events per person: 120 a minute, ten seconds' worth at once, then "too fast".
         for n in range(30):
             await mia.send(f"h{n}", {"kind": "hand.raise" if n % 2 == 0 else "hand.lower"})
-        await mia.read_until(lambda: any(e.startswith("you are sending") for e in mia.errors.values()))
+        await mia.read_until(
+            lambda: any(e.startswith("you are sending") for e in mia.errors.values())
+        )
         await mia.close()
 
     asyncio.run(scenario())

@@ -115,6 +115,16 @@ def polls_of(cluster: Cluster, meeting_id: str) -> list[dict[str, Any]]:
     return polls
 
 
+def polls_csv(cluster: Cluster, meeting_id: str) -> list[str]:
+    answer = httpx.get(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/polls.csv",
+        headers=cluster.admin,
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.text.splitlines()
+
+
 POLL = {"kind": "poll.create", "poll_id": "lunch", "question": "Lunch?", "options": ["A", "B"]}
 
 
@@ -250,12 +260,7 @@ def test_named_poll_results_in_the_api_and_csv(shared_cluster: Cluster) -> None:
         open_poll = polls_of(shared_cluster, meeting["id"])[0]
         assert (open_poll["status"], open_poll["results"]) == ("open", [0, 1, 1])
         assert open_poll["ballots"] == {"Ada": [1], "Mia": [2]}
-        live_csv = httpx.get(
-            f"{shared_cluster.ems_url}/api/v1/meetings/{meeting['id']}/polls.csv",
-            headers=shared_cluster.admin,
-            timeout=5,
-        ).text
-        assert "lunch,Lunch?,open,Tue,1,Ada" in live_csv.splitlines()
+        assert "lunch,Lunch?,open,Tue,1,Ada" in polls_csv(shared_cluster, meeting["id"])
         await ada.act("v4", {"kind": "poll.vote", "poll_id": "lunch", "choices": [0, 2]})
         await mia.act("c1", {"kind": "poll.close", "poll_id": "lunch"})
         for person in (mia, ada):

@@ -46,9 +46,10 @@ async def test_a_granted_moderator_moderates_sees_live_results_and_loses_it_on_t
 
     await host.tool_event("m1", mia, "t", TakeBack(user="Ada"))
     await settle()
-    assert last_state(ada_socket, "moderation")["you"]["role"] == "participant"
+    assert last_state(ada_socket, "moderation")["you"]["role"] == "participant"  # type: ignore[index]
     assert last_state(ada_socket, "poll")["polls"][0]["results"] is None  # type: ignore[index]
-    # Only moderators draw now, and she is none any more: her live strokes go nowhere.
+    # Only moderators (and presenters) draw now, and she is neither any more: her live
+    # strokes go nowhere.
     _, ben_socket = join(host, "Ben", "moderator")
     element = BoardElement(id="s", shape="pen", points=[(1, 1)])
     host.draw("m1", ada, Draw(page=0, element=element))
@@ -64,6 +65,6 @@ async def test_a_page_that_joins_again_gets_its_granted_role() -> None:
     host.leave("m1", ada)
     _, again = join(host, "Ada")  # a reload: the same person, the token's role
     await settle()
-    assert last_state(again, "moderation")["you"]["role"] == "presenter"
+    assert last_state(again, "moderation")["you"]["role"] == "presenter"  # type: ignore[index]
     assert last_state(again, "moderation")["roles"] == {"Ada": "presenter"}
     assert host.get("m1").actor("Ada", "guest:ada", "participant").presents

@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.store import tool_events
 from moot.infra.tokens import Role
-from moot.protocol.tools import Grant, Lock, NewOccurrence, Readmit, Remove, TakeBack, Unlock, record_of
+from moot.protocol.tools import (
+    Grant,
+    Lock,
+    NewOccurrence,
+    Readmit,
+    Remove,
+    TakeBack,
+    Unlock,
+    record_of,
+)
 
 log = logging.getLogger("moot.ems.door")
 

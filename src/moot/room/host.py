@@ -642,7 +642,7 @@ class MeetingHost:
             self._deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
             return
         board = meeting.tool_state(whiteboard.TOOL)
-        if board.who == "moderators" and not meeting.actor_of(conn).moderates:
+        if board.who == "moderators" and not meeting.actor_of(conn).presents:
             return  # the page knows (tool_state `who`); a late stroke is not worth an error
         person = conn.person or conn.user
         if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):

@@ -144,7 +144,12 @@ def test_mute_all_mutes_everyone_but_the_moderators() -> None:
 
 def test_a_new_occurrence_starts_unlocked_with_nobody_removed_muted_or_granted() -> None:
     state = TOOL.initial()
-    for event in (Grant(user="Bob", role="presenter"), Mute(user="Bob"), Lock(), Remove(user="Ada")):
+    for event in (
+        Grant(user="Bob", role="presenter"),
+        Mute(user="Bob"),
+        Lock(),
+        Remove(user="Ada"),
+    ):
         state = step(state, event)
     # Journaled by the EMS, never by a page: applied as the replay applies it.
     state = apply(state, NewOccurrence(), Actor("Meeting Center", "", "moderator"))
