@@ -23,8 +23,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> 
     yield from module_cluster(tmp_path_factory, sqlite_template)
 
 
+@pytest.mark.screenshots
 def test_make_presenter_make_moderator_take_back_and_mute(
-    cluster: Cluster, new_context: NewContext
+    cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     meeting_id = create_meeting(cluster, "Roles", "Alice")
     alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
@@ -32,6 +33,9 @@ def test_make_presenter_make_moderator_take_back_and_mute(
     expect(bob.get_by_role("button", name="Lock meeting")).to_have_count(0)
     expect(bob.get_by_role("button", name="Make Alice presenter")).to_have_count(0)
 
+    # A moderator's actions on a person are behind one disclosure beside their name.
+    expect(alice.get_by_role("button", name="Make Bob presenter")).to_be_hidden()
+    alice.get_by_label("Moderator actions for Bob").click()
     alice.get_by_role("button", name="Make Bob presenter").click()
     for page in (alice, bob):
         expect(page.locator("#roster li .who")).to_have_text(
@@ -49,6 +53,7 @@ def test_make_presenter_make_moderator_take_back_and_mute(
     # His moderator controls appear at once, and the room server takes them from him.
     bob.get_by_role("button", name="Lock meeting").click()
     expect(alice.locator("#locked-note")).to_be_visible()
+    expect(bob.get_by_label("Moderator actions for Alice")).to_be_visible()
     expect(bob.get_by_role("button", name="End meeting")).to_be_visible()
     # The meeting's own moderator keeps her role: no button takes it.
     expect(bob.get_by_role("button", name="Take back the role of Alice")).to_have_count(0)
@@ -66,6 +71,8 @@ def test_make_presenter_make_moderator_take_back_and_mute(
     alice.get_by_role("button", name="Mute Bob").click()
     expect(bob.locator("#muted-note")).to_be_visible()
     expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Bob 🔇"])
+    alice.screenshot(path=str(screenshots / "meeting-roles.png"))
+    bob.screenshot(path=str(screenshots / "meeting-muted.png"))
     bob.get_by_role("button", name="Unmute").click()
     expect(bob.locator("#muted-note")).to_be_hidden()
     expect(alice.get_by_role("button", name="Mute Bob")).to_be_visible()

@@ -141,6 +141,7 @@ def test_hands_reactions_lock_and_removal(cluster: Cluster, new_context: NewCont
     expect(bob.locator("#locked-note")).to_be_hidden()
 
     # Removal: Bob's page ends, and he cannot come back in.
+    alice.get_by_label("Moderator actions for Bob").click()
     alice.get_by_role("button", name="Remove Bob from the meeting").click()
     expect(bob.locator("#ended")).to_contain_text("A moderator removed you from this meeting.")
     expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Carol"])

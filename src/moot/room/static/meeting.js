@@ -28,6 +28,7 @@ const endedEl = document.getElementById("ended");
 let myRole = root.dataset.role;
 let grantedRoles = {}; // name -> the role a moderator granted (the roster shows it)
 let mutedNames = [];
+const openMenus = new Set(); // names whose moderator actions are open in the roster
 const pageConfig = JSON.parse(document.getElementById("meeting-config").textContent);
 
 const shown = new Set();
@@ -95,28 +96,39 @@ function decorate(li) {
     actions.append(smallButton("Lower hand", `Lower the hand of ${user}`,
       () => sendTool({ kind: "hand.lower", user })));
   }
+  // The rest behind one disclosure (kept open across re-renders of the roster).
+  const menu = document.createElement("details");
+  menu.className = "person-menu";
+  menu.open = openMenus.has(user);
+  menu.addEventListener("toggle", () => { if (menu.open) openMenus.add(user); else openMenus.delete(user); });
+  const summary = document.createElement("summary");
+  summary.textContent = "⋯";
+  summary.setAttribute("aria-label", `Moderator actions for ${user}`);
+  const items = document.createElement("div");
+  menu.append(summary, items);
+  actions.append(menu);
   // The meeting's own moderators (the token's role) keep theirs: nothing to grant or take.
   if (li.dataset.role !== "moderator") {
     const granted = grantedRoles[user];
     if (granted !== "presenter") {
-      actions.append(smallButton("Make presenter", `Make ${user} presenter`,
+      items.append(smallButton("Make presenter", `Make ${user} presenter`,
         () => sendTool({ kind: "moderation.grant", user, role: "presenter" })));
     }
     if (granted !== "moderator") {
-      actions.append(smallButton("Make moderator", `Make ${user} moderator`,
+      items.append(smallButton("Make moderator", `Make ${user} moderator`,
         () => sendTool({ kind: "moderation.grant", user, role: "moderator" })));
     }
     if (granted) {
-      actions.append(smallButton("Take back", `Take back the role of ${user}`,
+      items.append(smallButton("Take back", `Take back the role of ${user}`,
         () => sendTool({ kind: "moderation.take_back", user })));
     }
   }
   if (!muted) {
-    actions.append(smallButton("Mute", `Mute ${user}`,
+    items.append(smallButton("Mute", `Mute ${user}`,
       () => sendTool({ kind: "moderation.mute", user })));
   }
   if (role !== "moderator") {
-    actions.append(smallButton("Remove", `Remove ${user} from the meeting`,
+    items.append(smallButton("Remove", `Remove ${user} from the meeting`,
       () => sendTool({ kind: "moderation.remove", user })));
   }
 }
