@@ -37,7 +37,10 @@ POLL = {"kind": "poll.create", "poll_id": "p", "question": "Q", "options": ["a",
             "options: List should have at most 10 items after validation, not 11",
         ),
         ({**POLL, "question": "Q" * 301}, "question: String should have at most 300 characters"),
-        ({**POLL, "options": ["a" * 201, "b"]}, "options: String should have at most 200 characters"),
+        (
+            {**POLL, "options": ["a" * 201, "b"]},
+            "options: String should have at most 200 characters",
+        ),
         ({**POLL, "options": ["Yes", "yes"]}, "options: two options of a poll are the same"),
         (
             {"kind": "moderation.grant", "user": "Ada", "role": "king"},
