@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from moot.ems.store import tool_events
 from moot.infra.kept_reads import KeptReads
 from moot.infra.tokens import Role
-from moot.protocol.tools import Lock, Readmit, Remove, Unlock, record_of
+from moot.protocol.tools import (
+    Grant,
+    Lock,
+    NewOccurrence,
+    Readmit,
+    Remove,
+    TakeBack,
+    Unlock,
+    record_of,
+)
 
 log = logging.getLogger("moot.ems.door")
 
@@ -31,6 +40,7 @@ REMOVED_TEXT = "A moderator removed you from this meeting."
 def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
     """Why `person` may not enter, from the meeting's moderation events ("" if they may)."""
     locked, present, removed = False, frozenset[str](), set[str]()
+    moderators: set[str] = set()  # made moderator by a grant: they enter a locked meeting
     for body in bodies:
         try:
             event = record_of(body).event
@@ -43,11 +53,18 @@ def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
             locked, present = False, frozenset()
         elif isinstance(event, Remove):
             removed.add(event.person)
+            moderators.discard(event.person)
         elif isinstance(event, Readmit):
             removed = {p for p in removed if p not in _people_named(bodies, event.user)}
+        elif isinstance(event, Grant):
+            (moderators.add if event.role == "moderator" else moderators.discard)(event.person)
+        elif isinstance(event, TakeBack):
+            moderators.discard(event.person)
+        elif isinstance(event, NewOccurrence):  # a new occurrence starts afresh
+            locked, present, removed, moderators = False, frozenset(), set(), set()
     if person in removed:
         return REMOVED_TEXT
-    if locked and role != "moderator" and person not in present:
+    if locked and role != "moderator" and person not in moderators | present:
         return LOCKED_TEXT
     return ""
 

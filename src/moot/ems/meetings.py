@@ -326,6 +326,7 @@ class MeetingService:
             await hosting.occurrence_over(session, row, now)
             await session.commit()
             self.forget(meeting_id)
+            self._cluster.events.moderated.emit(meeting_id)  # the door reads afresh
         log.info("meeting %s: occurrence over, waiting for the next", meeting_id)
 
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:

@@ -46,7 +46,7 @@ from moot.room.host import (
     NameTaken,
     NotAdmitted,
 )
-from moot.room.texts import name_taken_text
+from moot.room.texts import invalid_text, message_id, name_taken_text
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -139,13 +139,16 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         not_admitted = meeting.admits(claims.person or claims.user, claims.role)
         if not_admitted:
             return refuse(request, "Cannot enter", not_admitted, 403)
+        # The role now (a grant raises the token's): the page shows its controls; a change
+        # later comes in the moderation tool's state and the page follows it.
+        actor = meeting.actor(claims.user, claims.person or claims.user, claims.role)
         return templates.TemplateResponse(
             request,
             "meeting.html",
             {
                 "meeting": meeting,
                 "user": claims.user,
-                "role": claims.role,
+                "role": actor.standing,
                 "token": token,
                 "ems_url": ems_url,
                 "config": host.config,
@@ -209,8 +212,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
-                    reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    conn.send(Error(message=reason))
+                    conn.send(Error(message=invalid_text(exc), id=message_id(text)))
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
@@ -225,8 +227,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 elif isinstance(message, React):
                     host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
-                    if conn.role != "moderator":
-                        conn.send(Error(message="only the moderator can end the meeting"))
+                    if not host.get(meeting_id).actor_of(conn).moderates:
+                        conn.send(Error(message="only a moderator can end the meeting"))
                         continue
                     host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):

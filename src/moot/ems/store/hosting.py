@@ -19,6 +19,7 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import close_attendance
 from moot.ems.store.models import MeetingRow
 from moot.ems.store.recordings import begin_segment, end_segments
+from moot.ems.store.tool_events import new_occurrence
 
 
 def mark_hosted(meeting: MeetingRow, server_name: str, epoch: int, at: datetime | None) -> None:
@@ -90,7 +91,9 @@ async def new_segment(
 
 async def occurrence_over(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
     """One occurrence of a repeating meeting is over: it waits for the next, on no server;
-    everyone still in it leaves, its recording segment ends."""
+    everyone still in it leaves, its recording segment ends, and the next starts with fresh
+    moderator controls (tool_events.new_occurrence)."""
+    new_occurrence(session, meeting.id, meeting.epoch, at)
     meeting.status = MeetingStatus.SCHEDULED
     meeting.server_name = None
     await close_attendance(session, meeting.id, at)
