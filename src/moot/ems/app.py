@@ -88,7 +88,6 @@ def create_app(settings: EmsSettings) -> FastAPI:
     web_errors.install(app)
     https = settings.resolved_public_url().startswith("https://")
     app.add_middleware(WebSecurity, https=https)
-    app.serve_attend_first(https=https)
     # Every body capped as it streams: uploads at every file a meeting may have, others small.
     app.add_middleware(
         BodyLimit,
