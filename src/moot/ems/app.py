@@ -124,7 +124,7 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(signin.router)
     # moot.protocol's static: what the meeting page and the recording page share (the board).
-    shared = [("moot.ems.web", "static"), ("moot.protocol", "static")]
+    shared: list[str | tuple[str, str]] = [("moot.ems.web", "static"), ("moot.protocol", "static")]
     app.mount("/static", StaticFiles(packages=shared), name="static")
 
     # The control channel's EMS end, by bus_url: the room servers' links go to the cluster
