@@ -120,7 +120,8 @@ function advanceTo(seconds) {
 
 const svgBoard = document.getElementById("board");
 const nodes = new Map(); // element id -> its SVG node (an element never changes)
-const has = (tool) => events.some((e) => e.kind === tool);
+const staged = new Set(events.map((e) => e.kind));
+const has = (tool) => staged.has(tool);
 
 function drawBoard() {
   const shown = [...board.items.values()].filter((i) => i.page === board.shown);
