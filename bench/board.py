@@ -137,14 +137,15 @@ async def fanout_pages(
 
         async def draw() -> None:
             number = 0
-            await asyncio.sleep(max(0.0, start - time.monotonic()) + random.uniform(0, 0.05))
-            while time.monotonic() < end:
+            due = start + random.uniform(0, 0.05)  # on a schedule: 20 a second, even if late
+            while due < end:
                 element = stroke(0, 1) | {"id": f"{name}-{number}"}
-                for n in range(1, 21):  # 20 updates a second, a point more each time
+                for n in range(1, 21):  # a second of drawing: a point more each time
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    due += 0.05
                     element["points"] = stroke(number, n)["points"]
                     sent[(name, element["id"], n)] = time.monotonic()
                     await ws.send(json.dumps({"type": "draw", "page": 0, "element": element}))
-                    await asyncio.sleep(0.05)
                 event = {"kind": "board.add", "page": 0, "element": element}
                 await ws.send(json.dumps({"type": "tool", "id": element["id"], "event": event}))
                 number += 1
@@ -152,7 +153,7 @@ async def fanout_pages(
         reader = asyncio.create_task(read())
         if name in drawers:
             await draw()
-        await asyncio.sleep(max(0.0, end + 1.0 - time.monotonic()))  # the last ones arrive
+        await asyncio.sleep(max(0.0, end + 3.0 - time.monotonic()))  # the last ones arrive
         reader.cancel()
         await ws.close()
 
