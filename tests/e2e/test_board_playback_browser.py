@@ -97,8 +97,9 @@ def test_the_whole_board_as_one_pdf(cluster: Cluster, new_context: NewContext) -
     assert inked[2] < 50, inked  # the empty page is white
 
 
+@pytest.mark.screenshots
 def test_scrub_a_recording_and_the_board_shows_what_was_drawn_by_then(
-    cluster: Cluster, new_context: NewContext
+    cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     made = httpx.post(
         f"{cluster.ems_url}/api/v1/meetings",
@@ -152,6 +153,7 @@ def test_scrub_a_recording_and_the_board_shows_what_was_drawn_by_then(
     expect(page.locator("#board .items path.el")).to_have_count(2)
     expect(page.locator("#board .items rect.el")).to_have_count(0)
     expect(page.locator("#hands li")).to_have_text(["Alice"])
+    page.screenshot(path=str(screenshots / "recording-playback.png"), full_page=True)
     # Back again: the board goes back with the scrubber.
     page.get_by_label("Position").fill(str(between))
     expect(page.locator("#board .items .el")).to_have_count(1)
