@@ -164,9 +164,10 @@ async def fanout_pages(
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         lag.start()
 
-    asyncio.get_running_loop().create_task(watch())
+    watcher = asyncio.create_task(watch())
     results = await asyncio.gather(*(page(n) for n in names), return_exceptions=True)
     failed = [repr(r) for r in results if isinstance(r, BaseException)]
+    await watcher
     return {"sent": sent, "arrived": arrived, "errors": errors + failed, "lag": await lag.stop()}
 
 
