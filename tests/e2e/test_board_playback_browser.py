@@ -18,7 +18,7 @@ from moot.harness import Cluster
 from tests.conftest import module_cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import MODERATOR_KEYS, create_meeting, enter
-from tests.e2e.test_tools_browser import drag
+from tests.e2e.test_tools_browser import drag, open_poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -122,6 +122,13 @@ def test_scrub_a_recording_and_the_board_shows_what_was_drawn_by_then(
     expect(alice.locator("#board .items .el")).to_have_count(2)
     alice.get_by_role("button", name="Raise hand").click()
     expect(alice.locator("#hand-toggle")).to_have_attribute("aria-pressed", "true")
+    open_poll(alice, "Lunch?", ["Soup", "Pie"])
+    poll = alice.get_by_role("article", name="Lunch?")
+    poll.get_by_label("Pie").check()
+    poll.get_by_role("button", name="Vote").click()
+    expect(poll).to_contain_text("You voted: Pie.")
+    poll.get_by_role("button", name="Close poll").click()
+    expect(poll).to_contain_text("(closed)")
     alice.get_by_role("button", name="End meeting").click()
     expect(alice.locator("#connection")).to_have_text("ended")
 
@@ -153,14 +160,25 @@ def test_scrub_a_recording_and_the_board_shows_what_was_drawn_by_then(
     expect(page.locator("#board .items path.el")).to_have_count(2)
     expect(page.locator("#board .items rect.el")).to_have_count(0)
     expect(page.locator("#hands li")).to_have_text(["Alice"])
+    # The poll with its results (how many voted; who, in an anonymous poll, nobody).
+    expect(page.locator("#polls > li")).to_have_count(1)
+    expect(page.locator("#polls > li")).to_contain_text("Lunch? (closed, 1 voted)")
+    expect(page.locator("#polls > li li")).to_have_text(["Soup: 0", "Pie: 1"])
     page.screenshot(path=str(screenshots / "recording-playback.png"), full_page=True)
     # Back again: the board goes back with the scrubber.
     page.get_by_label("Position").fill(str(between))
     expect(page.locator("#board .items .el")).to_have_count(1)
     expect(page.locator("#hands li")).to_have_count(0)
+    expect(page.locator("#polls > li")).to_have_count(0)
     # Played fast from there to the end: the strokes come back, the transcript says the hand.
     page.get_by_label("Speed").select_option("64")
     page.get_by_role("button", name="Play").click()
     expect(page.locator("#player")).to_have_attribute("data-state", "finished")
     expect(page.locator("#board .items .el")).to_have_count(2)
-    expect(page.locator("#transcript li.tool .text")).to_have_text(["Alice raised a hand"])
+    expect(page.locator("#transcript li.tool .text")).to_have_text(
+        [
+            "Alice raised a hand",
+            "Alice opened a poll: Lunch?",
+            "Alice closed the poll “Lunch?”: Soup 0, Pie 1",
+        ]
+    )
