@@ -119,15 +119,17 @@ function advanceTo(seconds) {
 // The stage ------------------------------------------------------------------------------
 
 const svgBoard = document.getElementById("board");
-const nodes = new Map(); // element id -> its SVG node (an element never changes)
+// Each event's element -> its SVG node, made once (by the object: an id erased may be
+// drawn again later as something else).
+const nodes = new WeakMap();
 const staged = new Set(events.map((e) => e.kind));
 const has = (tool) => staged.has(tool);
 
 function drawBoard() {
   const shown = [...board.items.values()].filter((i) => i.page === board.shown);
   svgBoard.querySelector(".items").replaceChildren(...shown.map((i) => {
-    if (!nodes.has(i.element.id)) nodes.set(i.element.id, nodeOf(i.element));
-    return nodes.get(i.element.id);
+    if (!nodes.has(i.element)) nodes.set(i.element, nodeOf(i.element));
+    return nodes.get(i.element);
   }));
   const count = shown.length;
   svgBoard.setAttribute("aria-label",
