@@ -66,3 +66,14 @@ def test_a_tool_the_ems_does_not_know_is_a_line_naming_its_event() -> None:
     shown = played(row("Mia", "u-mia", event, "moderator"), Anonymizer())
     assert shown.line == "Mia: presentation.show_page (page 7, file_id f1)"
     assert shown.event == event
+
+
+def test_roles_and_mutes_name_people_by_name_only() -> None:
+    anonymizer = Anonymizer()
+    grant = {"kind": "moderation.grant", "user": "Ada", "role": "presenter", "person": "u-ada"}
+    made = played(row("Mia", "u-mia", grant, "moderator"), anonymizer)
+    assert made.line == "Mia made Ada presenter" and "person" not in made.event
+    everyone = {"kind": "moderation.mute_all", "people": {"u-ada": "Ada", "u-bob": "Bob"}}
+    muted = played(row("Mia", "u-mia", everyone, "moderator"), anonymizer)
+    assert muted.event["people"] == ["Ada", "Bob"]
+    assert muted.line == "Mia muted everyone but the moderators"

@@ -10,6 +10,7 @@ rebuilds the board, the polls and the hands from these events in the browser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,9 @@ def played(row: JournalRow, anonymizer: Anonymizer) -> Played:
             actor = anonymizer.poll_voters.setdefault(
                 key, f"{poll_id}:{len(anonymizer.poll_voters)}"
             )
-    event.pop("person", None)  # a removed participant's person id
+    event.pop("person", None)  # the person id behind a removed, muted or promoted name
+    if isinstance(event.get("people"), dict):  # person id -> name (a mute of everyone)
+        event["people"] = sorted(str(name) for name in event["people"].values())
     poll = anonymizer.polls.get(poll_id, ("", []))
     return Played(user, actor, str(body.get("role", "")), event, line(kind, user, event, poll))
 
@@ -90,7 +93,7 @@ def line(
     """The transcript's sentence for a tool event ("" for what the stage shows instead)."""
     if kind in ("board.add", "board.erase", "board.undo", "board.redo", "poll.vote"):
         return ""
-    known = {
+    known: dict[str, Callable[[], str]] = {
         "board.clear": lambda: f"{user} cleared page {_page(event)} of the board",
         "board.add_page": lambda: f"{user} added a page to the board",
         "board.show_page": lambda: f"The board shows page {_page(event)}",
@@ -111,6 +114,12 @@ def line(
         "moderation.unlock": lambda: f"{user} unlocked the meeting",
         "moderation.remove": lambda: f"{user} removed {event.get('user', '')} from the meeting",
         "moderation.readmit": lambda: f"{user} let {event.get('user', '')} back in",
+        "moderation.grant": lambda: f"{user} made {event.get('user', '')} {event.get('role', '')}",
+        "moderation.take_back": lambda: f"{user} took back the role of {event.get('user', '')}",
+        "moderation.mute": lambda: f"{user} muted {event.get('user', '')}",
+        "moderation.mute_all": lambda: f"{user} muted everyone but the moderators",
+        "moderation.unmute": lambda: f"{user} unmuted their microphone",
+        "moderation.new_occurrence": lambda: "A new occurrence of the meeting began",
     }
     if kind in known:
         return known[kind]()
