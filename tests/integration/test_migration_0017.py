@@ -30,7 +30,7 @@ def test_0017_adds_the_journals_index_by_kind_and_takes_it_back(
 ) -> None:
     upgrade(empty_database_url, "0016")
     assert "ix_journal_meeting_kind" not in journal_indexes(empty_database_url)
-    upgrade(empty_database_url)
+    upgrade(empty_database_url, "0017")
     assert "ix_journal_meeting_kind" in journal_indexes(empty_database_url)
     command.downgrade(alembic_config(empty_database_url), "0016")
     assert journal_indexes(empty_database_url) >= {"ix_journal_meeting"}

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moot.ems.store.models import JournalRow
+from moot.ems.store.models import TOOL_ROWS, JournalRow
 from moot.protocol.tools import NewOccurrence, ToolRecord
 
 
 async def events_of(session: AsyncSession, meeting_id: str, kind: str) -> list[JournalRow]:
-    """One meeting's events of one tool, in the order they were stored
-    (ix_journal_meeting_kind, migration 0017)."""
+    """One meeting's events of one tool, in the order they were stored, through the
+    partial index of the tools' rows (ix_journal_tool_events, migration 0018)."""
     stmt = (
         select(JournalRow)
-        .where(JournalRow.meeting_id == meeting_id, JournalRow.kind == kind)
+        .where(JournalRow.meeting_id == meeting_id, JournalRow.kind == kind, text(TOOL_ROWS))
         .order_by(JournalRow.id)
     )
     return list((await session.scalars(stmt)).all())
