@@ -52,7 +52,7 @@ from moot.protocol.tools import Remove, ToolEvent, ToolRecord, record_of
 from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
 from moot.room.texts import name_taken_text, too_fast_text
-from moot.room.tools import TOOLS, disabled_text, enabled
+from moot.room.tools import CHECKS, TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Room, Tool
 from moot.room.tools.moderation import state as moderation
 from moot.room.tools.whiteboard import state as whiteboard
@@ -205,7 +205,7 @@ class HostedMeeting:
         for p in self.people.values():
             name = p.user.casefold()
             people[name] = (self.holders.get(name, p.user), p.role, p.user)
-        return Room(people)
+        return Room(people, {f.id: (f.name, f.content_type) for f in self.files})
 
     def name_taken(self, name: str, person: str) -> bool:
         """Whether someone else holds `name` here: two people never share one in a meeting."""
@@ -560,6 +560,13 @@ class MeetingHost:
         # Waiting for its turn or for the journal, it answers for its resends (dropped).
         meeting.in_flight.add(key)
         try:
+            check = CHECKS.get(tool.name)
+            if check is not None and event_id not in meeting.seen.get(conn.user, ()):
+                try:
+                    event = await check(event, actor)
+                except Refused as exc:
+                    self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+                    return
             async with meeting.tool_lock:
                 stored = await self._apply_tool_event(meeting, conn, tool, event, actor, event_id)
         finally:
