@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from moot.protocol.tools import ToolEvent
 from moot.room.tools import base
 from moot.room.tools.hands import state as hands
 from moot.room.tools.moderation import state as moderation
-from moot.protocol.tools import ToolEvent
 from moot.room.tools.polls import state as polls
 from moot.room.tools.slides import state as slides
 from moot.room.tools.web import framing

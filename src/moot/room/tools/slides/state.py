@@ -56,8 +56,7 @@ def prepare(state: Slides, event: ToolEvent, actor: Actor, room: Room) -> ToolEv
     name, content_type = found
     if content_type != PDF:
         raise Refused(
-            f"only PDF files are shown as slides; {name} can be downloaded from the meeting's "
-            "Files"
+            f"only PDF files are shown as slides; {name} can be downloaded from the meeting's Files"
         )
     return event.model_copy(update={"name": name})
 
