@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -47,6 +48,7 @@ from moot.room.host import (
     NotAdmitted,
 )
 from moot.room.texts import name_taken_text
+from moot.room.tools.base import Actor
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -146,6 +148,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 "meeting": meeting,
                 "user": claims.user,
                 "role": claims.role,
+                # Who drives the stage (slides, a web page); the room server checks it again.
+                "presents": Actor(claims.user, claims.person or claims.user, claims.role).presents,
                 "token": token,
                 "ems_url": ems_url,
                 "config": host.config,
@@ -210,7 +214,9 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     message = parse_client(text)
                 except ValidationError as exc:
                     reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    conn.send(Error(message=reason))
+                    # A refused tool event or line answers to its id: the page stops resending
+                    # it and says why beside it.
+                    conn.send(Error(message=reason.removeprefix("Value error, "), id=_id_of(text)))
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
@@ -296,6 +302,16 @@ def _page_config(host: MeetingHost, meeting: HostedMeeting) -> dict[str, object]
         "max_video_kbps": config.max_video_kbps,
         "max_audio_kbps": config.max_audio_kbps,
     }
+
+
+def _id_of(text: str) -> str | None:
+    """The event id of a message that did not parse, if it has a usable one."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    found = message.get("id") if isinstance(message, dict) else None
+    return found if isinstance(found, str) and 0 < len(found) <= 64 else None
 
 
 # Lines of one page on their way to the journal at once (see _chat_in_order).

@@ -10,6 +10,8 @@ import { renderPolls, setupPollForm } from "./tools/polls.js";
 import { renderHands, setupHands } from "./tools/hands.js";
 import { renderModeration, setupModeration } from "./tools/moderation.js";
 import { applyBoardDelta, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
+import { fileExtras, renderSlides, setSlideFiles, setupSlides } from "./tools/slides.js";
+import { renderWeb, setupWeb } from "./tools/web.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -177,7 +179,7 @@ function sendTool(event, onRefused = () => {}) {
   send(message); // otherwise it goes out with the others once reconnected
 }
 
-const toolContext = { role: myRole, send: sendTool, sendRaw: send, say };
+const toolContext = { role: myRole, presents: root.dataset.presents === "true", send: sendTool, sendRaw: send, say };
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
 
@@ -192,6 +194,11 @@ function showToolState(msg) {
     renderModeration(msg.state, toolContext);
   } else if (msg.tool === "board") {
     renderBoard(msg.state);
+  } else if (msg.tool === "slides") {
+    renderSlides(msg.state);
+  } else if (msg.tool === "web") {
+    renderWeb(msg.state);
+    if (msg.state.open) stageEmpty.hidden = true;
   }
   if (msg.announce) announce(msg.announce);
 }
@@ -215,6 +222,8 @@ document.querySelectorAll(".reaction").forEach((button) => {
 setupHands(toolContext);
 setupModeration(toolContext);
 setupPollForm(toolContext);
+setupSlides(toolContext);
+setupWeb(toolContext);
 const hasBoard = setupBoard(toolContext);
 stageEmpty.hidden = hasBoard;
 if (!pageConfig.tools.includes("polls")) stageEmpty.textContent = "Nothing on the stage yet.";
@@ -352,9 +361,10 @@ function renderFiles(files) {
     const size = document.createElement("span");
     size.className = "size";
     size.textContent = " (" + fileSize(f.size) + ")";
-    li.append(a, size);
+    li.append(a, size, ...fileExtras(f));
     return li;
   }));
+  setSlideFiles(files);
   document.getElementById("files-count").textContent = String(files.length);
   document.getElementById("files-empty").hidden = files.length > 0;
 }

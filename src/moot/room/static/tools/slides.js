@@ -1,0 +1,156 @@
+// Presentations: a PDF of the meeting's files, drawn page by page with pdf.js (vendored
+// under static/vendor/pdfjs-dist). The room server keeps which file and the presenter's
+// page (`tool_state`, tool "slides"); every page follows it, unless its reader browses
+// ahead on their own (never sent anywhere) and snaps back with "Back to presenter's page".
+// The PDF is read straight from the EMS with the file's link (its key is the permission).
+import * as pdfjs from "../vendor/pdfjs-dist/pdf.min.js";
+
+pdfjs.GlobalWorkerOptions.workerSrc = new URL("../vendor/pdfjs-dist/pdf.worker.min.js", import.meta.url).href;
+
+const OFFICE = /\.(pptx?|ppsx?|odp|docx?|odt|xlsx?|ods|rtf)$/i;
+let ctx;
+let area;
+let canvas;
+let files = []; // the meeting's files, as the EMS listed them last
+let state = { open: false };
+let mine = 0; // the page this reader looks at
+let browsing = false; // looking at another page than the presenter's
+let doc = null; // { fileId, pdf } of the open presentation
+let loading = null; // file id being read
+let drawing = Promise.resolve();
+
+function el(id) { return document.getElementById(id); }
+
+function status(text) { el("slides-status").textContent = text; }
+
+async function load(fileId) {
+  if (doc && doc.fileId === fileId) return doc.pdf;
+  const file = files.find((f) => f.id === fileId);
+  if (!file) throw new Error("the presented file is no longer attached to the meeting");
+  loading = fileId;
+  const pdf = await pdfjs.getDocument({ url: file.url, isEvalSupported: false, disableRange: true }).promise;
+  if (loading !== fileId) return pdf; // another presentation opened meanwhile
+  doc?.pdf.destroy();
+  doc = { fileId, pdf };
+  return pdf;
+}
+
+async function draw() {
+  if (!state.open) return;
+  const fileId = state.file_id;
+  let pdf;
+  try {
+    pdf = await load(fileId);
+  } catch (err) {
+    status(`This presentation cannot be shown: ${err.message || err}.`);
+    return;
+  }
+  if (!state.open || state.file_id !== fileId) return;
+  const page = await pdf.getPage(Math.min(mine, pdf.numPages - 1) + 1);
+  const width = Math.max(320, area.clientWidth - 32);
+  const base = page.getViewport({ scale: 1 });
+  const scale = (width / base.width) * (window.devicePixelRatio || 1);
+  const viewport = page.getViewport({ scale });
+  canvas.width = Math.floor(viewport.width);
+  canvas.height = Math.floor(viewport.height);
+  canvas.style.aspectRatio = `${base.width} / ${base.height}`;
+  await page.render({ canvasContext: canvas.getContext("2d"), canvas, viewport }).promise;
+  canvas.dataset.page = String(mine + 1);
+  status("");
+}
+
+function show() {
+  const presenter = state.page + 1;
+  el("slides-name").textContent = state.name;
+  el("slides-page").textContent = browsing
+    ? `You are on page ${mine + 1} of ${state.pages}; the presenter is on page ${presenter}`
+    : `Page ${mine + 1} of ${state.pages}`;
+  canvas.setAttribute("aria-label", `${state.name}, page ${mine + 1} of ${state.pages}`);
+  const follow = el("slides-follow");
+  follow.hidden = !browsing;
+  follow.textContent = `Back to presenter's page (${presenter})`;
+  el("slides-prev").disabled = mine <= 0;
+  el("slides-next").disabled = mine + 1 >= state.pages;
+  drawing = drawing.then(draw, draw);
+}
+
+export function renderSlides(view) {
+  if (!area) return;
+  const opened = view.open && (!state.open || state.file_id !== view.file_id);
+  state = view;
+  area.hidden = !view.open;
+  if (!view.open) { doc?.pdf.destroy(); doc = null; browsing = false; return; }
+  if (opened) browsing = false;
+  if (!browsing) mine = view.page;
+  if (browsing && mine === view.page) browsing = false;
+  show();
+}
+
+// The files changed (a new list, new links after a move): the presentation reads on.
+export function setSlideFiles(list) {
+  files = list;
+  if (doc && !files.some((f) => f.id === doc.fileId)) { doc.pdf.destroy(); doc = null; }
+  if (state.open && !doc) show();
+}
+
+function turn(to) {
+  if (!state.open || to < 0 || to >= state.pages) return;
+  if (ctx.presents) { ctx.send({ kind: "slides.page", page: to }); return; }
+  mine = to; // browsing on one's own: nobody else is told
+  browsing = mine !== state.page;
+  show();
+}
+
+async function present(file) {
+  ctx.say(`Opening ${file.name}…`);
+  try {
+    const pdf = await pdfjs.getDocument({ url: file.url, isEvalSupported: false, disableRange: true }).promise;
+    const pages = pdf.numPages;
+    pdf.destroy();
+    ctx.send({ kind: "slides.open", file_id: file.id, pages });
+  } catch (err) {
+    ctx.say(`${file.name} cannot be shown as slides: ${err.message || err}.`);
+  }
+}
+
+// What the Files list adds to a file: "Present" for a PDF (presenters), and for other
+// office files a plain word that they are downloaded, not shown.
+export function fileExtras(file) {
+  const nodes = [];
+  if (file.content_type === "application/pdf" && ctx?.presents && area) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary small";
+    button.textContent = "Present";
+    button.setAttribute("aria-label", `Present ${file.name} to everyone`);
+    button.addEventListener("click", () => present(file));
+    nodes.push(" ", button);
+  } else if (OFFICE.test(file.name)) {
+    const note = document.createElement("span");
+    note.className = "hint";
+    note.textContent = " Not shown as slides: download it (only PDF files are shown).";
+    nodes.push(note);
+  }
+  return nodes;
+}
+
+export function setupSlides(context) {
+  ctx = context;
+  area = el("slides-area");
+  if (!area) return;
+  canvas = el("slides-canvas");
+  el("slides-prev").addEventListener("click", () => turn(mine - 1));
+  el("slides-next").addEventListener("click", () => turn(mine + 1));
+  el("slides-follow").addEventListener("click", () => { browsing = false; mine = state.page; show(); });
+  el("slides-close")?.addEventListener("click", () => ctx.send({ kind: "slides.close" }));
+  area.addEventListener("keydown", (event) => {
+    if (event.target.tagName === "INPUT") return;
+    if (event.key === "ArrowRight" || event.key === "PageDown") { turn(mine + 1); event.preventDefault(); }
+    if (event.key === "ArrowLeft" || event.key === "PageUp") { turn(mine - 1); event.preventDefault(); }
+  });
+  let resized;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (state.open) show(); }, 200);
+  });
+}
