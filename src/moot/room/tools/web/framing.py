@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
@@ -28,8 +29,10 @@ import httpx
 from moot.protocol.tools import WEB_SCHEMES, ToolEvent, WebShare
 from moot.room.tools.base import Actor, only_presenters
 
+log = logging.getLogger("moot.room.web")
 TIMEOUT = 3.0  # seconds, for the whole check
 MAX_REDIRECTS = 3
+NOT_WEB = "this address sends browsers to one that is not a valid http or https address"
 NOT_CHECKED = "the meeting server could not reach this address to check; open it in a new tab"
 
 
@@ -68,17 +71,20 @@ async def _ask(url: str) -> tuple[bool, str]:
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
-                return False, "this address sends browsers to one that is not http or https"
+                return False, NOT_WEB
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
             addresses = await _addresses(parts.hostname, port)
             if any(refused_address(a) for a in addresses):
                 return False, "the meeting server does not check this address; open it in a new tab"
-            async with client.stream("GET", url, headers={"accept": "text/html"}) as answer:
-                location = answer.headers.get("location")
-                if answer.is_redirect and location:
-                    url = urljoin(url, location)
-                    continue
-                return verdict({k.lower(): v for k, v in answer.headers.items()})
+            try:
+                async with client.stream("GET", url, headers={"accept": "text/html"}) as answer:
+                    location = answer.headers.get("location")
+                    if answer.is_redirect and location:
+                        url = urljoin(url, location)
+                        continue
+                    return verdict({k.lower(): v for k, v in answer.headers.items()})
+            except httpx.InvalidURL:  # httpx reads a redirect's Location even unfollowed
+                return False, NOT_WEB
         return False, "this address redirects too often to check; open it in a new tab"
 
 
@@ -90,5 +96,8 @@ async def check(event: ToolEvent, actor: Actor) -> ToolEvent:
     try:
         frameable, reason = await asyncio.wait_for(_ask(event.url), TIMEOUT)
     except (httpx.HTTPError, OSError, TimeoutError, ValueError):
+        frameable, reason = False, NOT_CHECKED
+    except Exception:  # a site's answer must never cost the meeting its event
+        log.warning("could not check %s for framing", event.url, exc_info=True)
         frameable, reason = False, NOT_CHECKED
     return event.model_copy(update={"frameable": frameable, "reason": reason})
