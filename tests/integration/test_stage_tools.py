@@ -45,7 +45,8 @@ def test_everyone_follows_the_presenters_page_and_a_late_joiner_sees_it(
         await ada.connect()
         # The page reads the PDF from the EMS with the link in its files: across origins.
         [link] = [f["url"] for f in welcome["files"] if f["id"] == deck["id"]]
-        got = httpx.get(link, headers={"origin": "http://room.example"}, timeout=5)
+        async with httpx.AsyncClient(timeout=5) as http:
+            got = await http.get(link, headers={"origin": "http://room.example"})
         assert got.status_code == 200 and got.content == pdf_of(9)
         assert got.headers["access-control-allow-origin"] == "*"
 
