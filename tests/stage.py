@@ -10,7 +10,11 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import httpx
+
+from moot.harness import Cluster
 from moot.harness.ports import free_port
 
 
@@ -98,3 +102,16 @@ def web_pages() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def attach(cluster: Cluster, meeting_id: str, *files: tuple[str, bytes]) -> list[dict[str, Any]]:
+    parts = [("file", (name, data, "application/octet-stream")) for name, data in files]
+    answer = httpx.post(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/files",
+        files=parts,
+        headers=cluster.admin,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items

@@ -5,29 +5,15 @@ a sentence with nothing stored (the failover of both: test_tools.py)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
 
 from moot.harness import Cluster
 from tests.integration.test_tools import Person, new_meeting
-from tests.stage import pdf_of, pptx, web_pages
+from tests.stage import attach, pdf_of, pptx, web_pages
 
 pytestmark = pytest.mark.processes
-
-
-def attach(cluster: Cluster, meeting_id: str, *files: tuple[str, bytes]) -> list[dict[str, Any]]:
-    parts = [("file", (name, data, "application/octet-stream")) for name, data in files]
-    answer = httpx.post(
-        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/files",
-        files=parts,
-        headers=cluster.admin,
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
-    items: list[dict[str, Any]] = answer.json()["items"]
-    return items
 
 
 def test_everyone_follows_the_presenters_page_and_a_late_joiner_sees_it(
