@@ -159,6 +159,8 @@ class Readmit(_Event):
 
 # Whiteboard -----------------------------------------------------------------
 
+# A slide of a presentation, for annotations drawn over it: "<file id>:<page>" (0 the first).
+SlideKey = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,4}$")]
 _X = Annotated[float, Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)]
 _Y = Annotated[float, Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)]
 Shape = Literal["pen", "line", "rect", "ellipse", "arrow", "text"]
@@ -192,6 +194,8 @@ class BoardAdd(_Event):
     kind: Literal["board.add"] = "board.add"
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
     element: BoardElement
+    # Drawn over this slide of a presentation (then `page` is not used), not on a page.
+    slide: SlideKey | None = None
 
 
 class BoardErase(_Event):
@@ -210,10 +214,11 @@ class BoardRedo(_Event):
 
 
 class BoardClear(_Event):
-    """Clear a page (moderator)."""
+    """Clear a page, or a slide's annotations (moderator)."""
 
     kind: Literal["board.clear"] = "board.clear"
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    slide: SlideKey | None = None  # the annotations of this slide, not the page
 
 
 class BoardAddPage(_Event):

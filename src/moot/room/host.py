@@ -644,9 +644,13 @@ class MeetingHost:
         if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):
             return  # live updates are best effort: the finished element is what counts
         if isinstance(message, Draw):
-            out = Drawing(user=conn.user, page=message.page, element=message.element)
+            out = Drawing(
+                user=conn.user, page=message.page, element=message.element, slide=message.slide
+            )
         else:
-            out = Drawing(user=conn.user, page=message.page, x=message.x, y=message.y)
+            out = Drawing(
+                user=conn.user, page=message.page, x=message.x, y=message.y, slide=message.slide
+            )
         self._fan_out(
             meeting, out.model_dump_json(), [c for c in meeting.connections if c is not conn]
         )

@@ -5,9 +5,19 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from moot.protocol.tools import SlidesClose, SlidesOpen, SlidesPage, ToolEvent
+from moot.protocol.tools import (
+    BoardAdd,
+    BoardClear,
+    BoardElement,
+    BoardUndo,
+    SlidesClose,
+    SlidesOpen,
+    SlidesPage,
+    ToolEvent,
+)
 from moot.room.tools.base import Actor, Refused, Room
 from moot.room.tools.slides.state import TOOL, Slides, apply, prepare, view
+from moot.room.tools.whiteboard import state as whiteboard
 
 MOD = Actor("Mia", "user::mia", "moderator")
 ADA = Actor("Ada", "guest:a", "participant")
@@ -74,3 +84,37 @@ def test_a_replay_does_not_ask_for_the_file_again() -> None:
 def test_limits(bad: dict[str, int]) -> None:
     with pytest.raises(ValidationError):
         SlidesOpen.model_validate(bad)
+
+
+# Notes on a slide: whiteboard elements keyed to the slide, apart from the board's pages.
+
+
+def note(element_id: str, slide: str | None = "7:2") -> BoardAdd:
+    element = BoardElement(id=element_id, shape="line", points=[(1, 1), (50, 50)])
+    return BoardAdd(page=0, element=element, slide=slide)
+
+
+def test_notes_on_a_slide_are_apart_from_the_boards_pages() -> None:
+    board = whiteboard.TOOL.initial()
+    for event in (note("a"), note("b", "7:3"), note("c", None)):
+        board = whiteboard.apply(board, event, MOD)
+    items = whiteboard.view(board, ADA)["items"]
+    assert [(i["id"], i.get("slide")) for i in items] == [("a", "7:2"), ("b", "7:3"), ("c", None)]
+    # Clearing a slide's notes leaves the other slide and the page alone, and no undo
+    # brings them back.
+    cleared = whiteboard.apply(board, BoardClear(page=0, slide="7:2"), MOD)
+    assert [i["id"] for i in whiteboard.view(cleared, ADA)["items"]] == ["b", "c"]
+    undone = whiteboard.apply(cleared, BoardUndo(), MOD)
+    assert [i["id"] for i in whiteboard.view(undone, ADA)["items"]] == ["b"]
+    assert whiteboard.delta(board, cleared) == {
+        "pages": 1,
+        "shown": 0,
+        "who": "everyone",
+        "add": [],
+        "remove": ["a"],
+    }
+
+
+def test_a_slide_key_is_a_file_and_a_page() -> None:
+    with pytest.raises(ValidationError):
+        note("a", "../etc")
