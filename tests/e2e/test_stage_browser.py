@@ -1,6 +1,6 @@
 """The stage in real browsers, a presenter's page and a participant's: a presentation (a PDF
 of the meeting's files, drawn by pdf.js) followed page by page, browsed ahead and snapped
-back; a web page framed where its site allows it, a link and the reason where not (real EMS
+back, with notes drawn over a slide; a web page framed where its site allows it, a link and the reason where not (real EMS
 and room server processes, Debian Chromium, two local web pages on 127.0.0.1)."""
 
 from __future__ import annotations
@@ -34,9 +34,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> 
 
 
 def slide_shows(page: Page, number: int) -> None:
+    """pdf.js drew page `number`, and the whiteboard shows it (its notes go over it)."""
     canvas = page.locator("#slides-canvas")
     expect(canvas).to_have_attribute("data-page", str(number))
     assert canvas.evaluate(INKED) > 500, "the slide is blank"
+    expect(page.locator("#board-page")).to_have_text(f"Notes on page {number} of Plan.pdf")
+    picture = page.locator("#board .slide-bg").get_attribute("href") or ""
+    assert picture.startswith("data:image/png;base64,")
+
+
+def drag(page: Page, points: list[tuple[float, float]]) -> None:
+    """Press, move through `points` (fractions of the board), release."""
+    box = page.locator("#board").bounding_box()
+    assert box is not None
+    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for point in at[1:]:
+        page.mouse.move(*point, steps=4)
+    page.mouse.up()
 
 
 @pytest.mark.screenshots
@@ -45,8 +61,9 @@ def test_a_presentation_followed_browsed_ahead_and_snapped_back(
 ) -> None:
     meeting_id = create_meeting(cluster, "Quarterly review", "Alice")
     attach(cluster, meeting_id, ("Plan.pdf", pdf_of(9)), ("Budget.pptx", pptx()))
-    alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
-    bob = enter(new_context(), cluster, meeting_id, "Bob")
+    tall = {"viewport": {"width": 1280, "height": 1000}}  # the slide whole in the pictures
+    alice = enter(new_context(**tall), cluster, meeting_id, "Alice", as_moderator=True)
+    bob = enter(new_context(**tall), cluster, meeting_id, "Bob")
 
     # Bob sees the files; the office file is said plainly not to be shown as slides, and
     # only a presenter has "Present".
@@ -89,16 +106,33 @@ def test_a_presentation_followed_browsed_ahead_and_snapped_back(
     expect(bob.locator("#slides-page")).to_have_text("Page 4 of 9")
     slide_shows(bob, 4)
     expect(bob.get_by_role("button", name="Back to presenter's page (4)")).to_be_hidden()
+
+    # Alice circles something on slide 4: a note on that slide, over it, for everyone there.
+    alice.get_by_role("button", name="Ellipse").click()
+    drag(alice, [(0.1, 0.35), (0.45, 0.75)])
+    expect(bob.locator("#board .items ellipse.el")).to_have_count(1)
+    expect(bob.locator("#board")).to_have_attribute(
+        "aria-label", "Notes on page 4 of Plan.pdf, 1 element"
+    )
     alice.screenshot(path=str(screenshots / "meeting-presentation.png"))
+    bob.get_by_role("button", name="Next slide").click()  # slide 5 has no notes
+    expect(bob.locator("#board .items .el")).to_have_count(0)
+    bob.get_by_role("button", name="Back to presenter's page (4)").click()
+    expect(bob.locator("#board .items ellipse.el")).to_have_count(1)
 
     # A late joiner opens on the presenter's page.
     carol = enter(new_context(), cluster, meeting_id, "Carol")
     expect(carol.locator("#slides-page")).to_have_text("Page 4 of 9")
     slide_shows(carol, 4)
 
+    expect(carol.locator("#board .items ellipse.el")).to_have_count(1)
+
     alice.get_by_role("button", name="Close presentation").click()
     for page in (alice, bob, carol):
         expect(page.locator("#slides-area")).to_be_hidden()
+        # The board is the board again: its own page, without the slide's notes.
+        expect(page.locator("#board-page")).to_have_text("Page 1 of 1")
+        expect(page.locator("#board .items .el")).to_have_count(0)
 
 
 @pytest.mark.screenshots

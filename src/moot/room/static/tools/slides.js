@@ -3,10 +3,15 @@
 // page (`tool_state`, tool "slides"); every page follows it, unless its reader browses
 // ahead on their own (never sent anywhere) and snaps back with "Back to presenter's page".
 // The PDF is read straight from the EMS with the file's link (its key is the permission).
+// A page is drawn on a canvas of its own, off screen, and shown as the whiteboard's
+// background (board.js showSlide): what anyone draws there are notes on that slide.
 import * as pdfjs from "../vendor/pdfjs-dist/pdf.min.js";
+import { showSlide } from "./board.js";
 
 pdfjs.GlobalWorkerOptions.workerSrc = new URL("../vendor/pdfjs-dist/pdf.worker.min.js", import.meta.url).href;
 
+const BOARD_W = 1600;
+const BOARD_H = 900;
 const OFFICE = /\.(pptx?|ppsx?|odp|docx?|odt|xlsx?|ods|rtf)$/i;
 let ctx;
 let area;
@@ -46,16 +51,21 @@ async function draw() {
     return;
   }
   if (!state.open || state.file_id !== fileId) return;
-  const page = await pdf.getPage(Math.min(mine, pdf.numPages - 1) + 1);
-  const width = Math.max(320, area.clientWidth - 32);
+  const shown = mine;
+  const page = await pdf.getPage(Math.min(shown, pdf.numPages - 1) + 1);
+  // As sharp as the board's 1600 x 900 units on this screen (at most twice).
   const base = page.getViewport({ scale: 1 });
-  const scale = (width / base.width) * (window.devicePixelRatio || 1);
-  const viewport = page.getViewport({ scale });
+  const fit = Math.min(BOARD_W / base.width, BOARD_H / base.height);
+  const viewport = page.getViewport({ scale: fit * Math.min(2, window.devicePixelRatio || 1) });
   canvas.width = Math.floor(viewport.width);
   canvas.height = Math.floor(viewport.height);
-  canvas.style.aspectRatio = `${base.width} / ${base.height}`;
-  await page.render({ canvasContext: canvas.getContext("2d"), canvas, viewport }).promise;
-  canvas.dataset.page = String(mine + 1);
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#ffffff";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  await page.render({ canvasContext: context, canvas, viewport }).promise;
+  if (!state.open || state.file_id !== fileId) return;
+  canvas.dataset.page = String(shown + 1);
+  showSlide(`${fileId}:${shown}`, canvas.toDataURL("image/png"), `page ${shown + 1} of ${state.name}`);
   status("");
 }
 
@@ -79,7 +89,7 @@ export function renderSlides(view) {
   const opened = view.open && (!state.open || state.file_id !== view.file_id);
   state = view;
   area.hidden = !view.open;
-  if (!view.open) { doc?.pdf.destroy(); doc = null; browsing = false; return; }
+  if (!view.open) { doc?.pdf.destroy(); doc = null; browsing = false; showSlide(null); return; }
   if (opened) browsing = false;
   if (!browsing) mine = view.page;
   if (browsing && mine === view.page) browsing = false;
@@ -107,6 +117,7 @@ async function present(file) {
     const pdf = await pdfjs.getDocument({ url: file.url, isEvalSupported: false, disableRange: true }).promise;
     const pages = pdf.numPages;
     pdf.destroy();
+    ctx.say("");
     ctx.send({ kind: "slides.open", file_id: file.id, pages });
   } catch (err) {
     ctx.say(`${file.name} cannot be shown as slides: ${err.message || err}.`);
@@ -147,10 +158,5 @@ export function setupSlides(context) {
     if (event.target.tagName === "INPUT") return;
     if (event.key === "ArrowRight" || event.key === "PageDown") { turn(mine + 1); event.preventDefault(); }
     if (event.key === "ArrowLeft" || event.key === "PageUp") { turn(mine - 1); event.preventDefault(); }
-  });
-  let resized;
-  window.addEventListener("resize", () => {
-    clearTimeout(resized);
-    resized = setTimeout(() => { if (state.open) show(); }, 200);
   });
 }
