@@ -1,7 +1,8 @@
 """The stage in real browsers, a presenter's page and a participant's: a presentation (a PDF
 of the meeting's files, drawn by pdf.js) followed page by page, browsed ahead and snapped
-back, with notes drawn over a slide; a web page framed where its site allows it, a link and the reason where not (real EMS
-and room server processes, Debian Chromium, two local web pages on 127.0.0.1)."""
+back, with notes drawn over a slide; a web page framed where its site allows it, a link and
+the reason where not (real EMS and room server processes, Debian Chromium, two local web
+pages on 127.0.0.1)."""
 
 from __future__ import annotations
 
