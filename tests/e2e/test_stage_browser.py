@@ -16,6 +16,7 @@ from moot.harness import Cluster
 from tests.conftest import module_cluster
 from tests.e2e.conftest import NewContext
 from tests.e2e.test_browser import create_meeting, enter
+from tests.e2e.test_tools_browser import drag
 from tests.stage import attach, pdf_of, pptx, web_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -42,18 +43,6 @@ def slide_shows(page: Page, number: int) -> None:
     expect(page.locator("#board-page")).to_have_text(f"Notes on page {number} of Plan.pdf")
     picture = page.locator("#board .slide-bg").get_attribute("href") or ""
     assert picture.startswith("data:image/png;base64,")
-
-
-def drag(page: Page, points: list[tuple[float, float]]) -> None:
-    """Press, move through `points` (fractions of the board), release."""
-    box = page.locator("#board").bounding_box()
-    assert box is not None
-    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for point in at[1:]:
-        page.mouse.move(*point, steps=4)
-    page.mouse.up()
 
 
 @pytest.mark.screenshots
