@@ -10,6 +10,9 @@ import httpx
 import pytest
 
 from moot.harness import Cluster
+from moot.protocol.tools import WebShare
+from moot.room.tools.base import Actor, Refused
+from moot.room.tools.web import framing
 from tests.integration.test_tools import Person, new_meeting
 from tests.stage import attach, pdf_of, pptx, web_pages
 
@@ -123,3 +126,27 @@ def test_a_meeting_without_the_tools_refuses_them(shared_cluster: Cluster) -> No
         await mia.close()
 
     asyncio.run(scenario())
+
+
+def test_the_framing_check_asks_the_site_and_nothing_else() -> None:
+    """framing.check against real local pages: what it decides, and that a participant's
+    address is refused before anything is fetched."""
+    mia = Actor("Mia", "user::mia", "moderator")
+    ada = Actor("Ada", "guest:a", "participant")
+
+    async def verdict_of(url: str) -> tuple[bool, str]:
+        event = await framing.check(WebShare(url=url), mia)
+        assert isinstance(event, WebShare)
+        return event.frameable, event.reason
+
+    with web_pages() as base:
+        assert asyncio.run(verdict_of(f"{base}/open")) == (True, "")
+        assert asyncio.run(verdict_of(f"{base}/closed"))[0] is False
+        assert asyncio.run(verdict_of(f"{base}/elsewhere")) == (False, framing.NOT_WEB)
+        with pytest.raises(Refused, match="only a presenter"):
+            asyncio.run(framing.check(WebShare(url=f"{base}/open"), ada))
+    # Nothing listens there any more: the page gets the link, and why.
+    assert asyncio.run(verdict_of(f"{base}/open")) == (False, framing.NOT_CHECKED)
+    # A link-local address is never asked (cloud metadata).
+    metadata = "http://169.254.169.254/latest/meta-data/"
+    assert asyncio.run(verdict_of(metadata)) == (False, framing.NOT_ASKED)

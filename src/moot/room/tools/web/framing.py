@@ -33,6 +33,7 @@ log = logging.getLogger("moot.room.web")
 TIMEOUT = 3.0  # seconds, for the whole check
 MAX_REDIRECTS = 3
 NOT_WEB = "this address sends browsers to one that is not a valid http or https address"
+NOT_ASKED = "the meeting server does not check this address; open it in a new tab"
 NOT_CHECKED = "the meeting server could not reach this address to check; open it in a new tab"
 
 
@@ -75,7 +76,7 @@ async def _ask(url: str) -> tuple[bool, str]:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
             addresses = await _addresses(parts.hostname, port)
             if any(refused_address(a) for a in addresses):
-                return False, "the meeting server does not check this address; open it in a new tab"
+                return False, NOT_ASKED
             try:
                 async with client.stream("GET", url, headers={"accept": "text/html"}) as answer:
                     location = answer.headers.get("location")
