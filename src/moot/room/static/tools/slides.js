@@ -20,6 +20,7 @@ let files = []; // the meeting's files, as the EMS listed them last
 let state = { open: false };
 let mine = 0; // the page this reader looks at
 let browsing = false; // looking at another page than the presenter's
+let wanted = null; // the page this presenter turned to, until the room server's state has it
 let doc = null; // { fileId, pdf } of the open presentation
 let loading = null; // file id being read
 let drawing = Promise.resolve();
@@ -91,7 +92,8 @@ export function renderSlides(view) {
   area.hidden = !view.open;
   if (!view.open) { doc?.pdf.destroy(); doc = null; browsing = false; showSlide(null); return; }
   if (opened) browsing = false;
-  if (!browsing) mine = view.page;
+  if (opened || view.page === wanted) wanted = null;
+  if (!browsing && wanted === null) mine = view.page;
   if (browsing && mine === view.page) browsing = false;
   show();
 }
@@ -105,9 +107,15 @@ export function setSlideFiles(list) {
 
 function turn(to) {
   if (!state.open || to < 0 || to >= state.pages) return;
-  if (ctx.presents) { ctx.send({ kind: "slides.page", page: to }); return; }
-  mine = to; // browsing on one's own: nobody else is told
-  browsing = mine !== state.page;
+  mine = to;
+  if (ctx.presents) {
+    // Shown at once, so that a second click goes one further (until the room server's
+    // state says this page, it keeps the presenter's); back to its page if refused.
+    wanted = to;
+    ctx.send({ kind: "slides.page", page: to }, () => { wanted = null; mine = state.page; show(); });
+  } else {
+    browsing = mine !== state.page; // on one's own: nobody else is told
+  }
   show();
 }
 
