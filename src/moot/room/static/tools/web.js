@@ -2,6 +2,7 @@
 // frame when the site allows framing (the room server asked the site when it was sent),
 // else a link to open it in a new tab and the reason, never a blank frame.
 let ctx;
+let asking = false; // this presenter sent an address and waits for the site's verdict
 
 function el(id) { return document.getElementById(id); }
 
@@ -9,6 +10,7 @@ export function renderWeb(view) {
   const area = el("web-area");
   if (!area) return;
   const frame = el("web-frame");
+  if (asking) { asking = false; ctx.say(""); }
   area.hidden = !view.open;
   if (!view.open) { frame.hidden = true; frame.removeAttribute("src"); return; }
   el("web-by").textContent = `sent by ${view.by}`;
@@ -54,7 +56,8 @@ export function setupWeb(context) {
     const wrong = problem(url);
     if (wrong) { ctx.say(wrong); return; }
     ctx.say("Asking the site whether it may be shown here…");
-    ctx.send({ kind: "web.share", url });
+    asking = true;
+    ctx.send({ kind: "web.share", url }, () => { asking = false; });
     form.reset();
     show(false);
   });
