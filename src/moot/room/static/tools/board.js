@@ -286,7 +286,8 @@ export function showSlide(key, picture, text) {
   slide = key ? { key, label: text } : null;
   if (picture) background.setAttribute("href", picture);
   background.style.display = key ? "" : "none";
-  board.classList.toggle("on-slide", Boolean(key));
+  // The board's own page buttons have nothing to do over a slide.
+  document.getElementById("board-area").classList.toggle("on-slide", Boolean(key));
   if (moved) redraw(); else label();
 }
 
