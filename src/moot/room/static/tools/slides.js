@@ -41,16 +41,21 @@ async function load(fileId) {
   return pdf;
 }
 
+// Draw the page this reader looks at; a PDF that cannot be read or drawn is said, and the
+// board goes back to its own pages rather than keep another slide.
 async function draw() {
-  if (!state.open) return;
-  const fileId = state.file_id;
-  let pdf;
   try {
-    pdf = await load(fileId);
+    await paint();
   } catch (err) {
     status(`This presentation cannot be shown: ${err.message || err}.`);
-    return;
+    showSlide(null);
   }
+}
+
+async function paint() {
+  if (!state.open) return;
+  const fileId = state.file_id;
+  const pdf = await load(fileId);
   if (!state.open || state.file_id !== fileId) return;
   const shown = mine;
   const page = await pdf.getPage(Math.min(shown, pdf.numPages - 1) + 1);
@@ -82,7 +87,7 @@ function show() {
   follow.textContent = `Back to presenter's page (${presenter})`;
   el("slides-prev").disabled = mine <= 0;
   el("slides-next").disabled = mine + 1 >= state.pages;
-  drawing = drawing.then(draw, draw);
+  drawing = drawing.then(draw);
 }
 
 export function renderSlides(view) {
