@@ -50,22 +50,33 @@ def test_a_presentation_followed_browsed_ahead_and_snapped_back(
     cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     meeting_id = create_meeting(cluster, "Quarterly review", "Alice")
-    attach(cluster, meeting_id, ("Plan.pdf", pdf_of(9)), ("Budget.pptx", pptx()))
+    broken = b"%PDF-1.4\n" + b"not a PDF after all " * 50
+    attach(
+        cluster,
+        meeting_id,
+        ("Plan.pdf", pdf_of(9)),
+        ("Budget.pptx", pptx()),
+        ("Broken.pdf", broken),
+    )
     tall = {"viewport": {"width": 1280, "height": 1000}}  # the slide whole in the pictures
     alice = enter(new_context(**tall), cluster, meeting_id, "Alice", as_moderator=True)
     bob = enter(new_context(**tall), cluster, meeting_id, "Bob")
 
     # Bob sees the files; the office file is said plainly not to be shown as slides, and
     # only a presenter has "Present".
-    bob.get_by_role("button", name="Files (2)").click()
+    bob.get_by_role("button", name="Files (3)").click()
     expect(bob.locator("#files li").nth(1)).to_contain_text("Not shown as slides")
     expect(bob.get_by_role("button", name="Present Plan.pdf to everyone")).to_have_count(0)
-    bob.get_by_role("button", name="Close").click()
+    bob.get_by_role("button", name="Close", exact=True).click()
 
-    alice.get_by_role("button", name="Files (2)").click()
+    alice.get_by_role("button", name="Files (3)").click()
     expect(alice.get_by_role("button", name="Present Budget.pptx to everyone")).to_have_count(0)
+    # A PDF that pdf.js cannot read is said so on the presenter's page, and shown to nobody.
+    alice.get_by_role("button", name="Present Broken.pdf to everyone").click()
+    expect(alice.locator("#tool-message")).to_contain_text("Broken.pdf cannot be shown as slides")
+    expect(bob.locator("#slides-area")).to_be_hidden()
     alice.get_by_role("button", name="Present Plan.pdf to everyone").click()
-    alice.get_by_role("button", name="Close").click()
+    alice.get_by_role("button", name="Close", exact=True).click()
     for page in (alice, bob):
         expect(page.locator("#slides-name")).to_have_text("Plan.pdf")
         expect(page.locator("#slides-page")).to_have_text("Page 1 of 9")
