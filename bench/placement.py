@@ -141,7 +141,7 @@ def run_booked(seconds: float) -> tuple[int, float]:
 
 
 def run_registry(seconds: float, bookings: int) -> tuple[int, float]:
-    """Place, book and unbook through a `Registry`, as `ClusterManager.open_meeting` does."""
+    """Place, host and unhost through a `Registry`, as opening a meeting does."""
     registry = make_registry(SERVERS, bookings)
 
     def decide(meeting: MeetingRequest) -> None:
@@ -149,8 +149,8 @@ def run_registry(seconds: float, bookings: int) -> tuple[int, float]:
         assert name is not None
         server = registry.get(name)
         assert server is not None
-        registry.book(server, "bench", meeting.expected_participants)
-        registry.unbook(server, "bench")  # so that every decision sees the same cluster
+        registry.host(server, "bench", meeting.expected_participants)
+        registry.unhost(server, "bench")  # so that every decision sees the same cluster
 
     return timed(seconds, decide)
 
@@ -188,7 +188,7 @@ def main() -> int:
     print(f"  {rate:,.0f} placements/s  ({elapsed / calls * 1e6:,.1f} µs each)")
     print(f"  Goal >= {GOAL_BOOKED:,}/s")
     met = report(rate, GOAL_BOOKED) and met
-    print("for reference, running meetings through the Registry (place + book + unbook):")
+    print("for reference, running meetings through the Registry (place + host + unhost):")
     for bookings in (0, BOOKINGS):
         calls, elapsed = run_registry(args.seconds, bookings)
         print(

@@ -141,6 +141,7 @@ def test_hands_reactions_lock_and_removal(cluster: Cluster, new_context: NewCont
     expect(bob.locator("#locked-note")).to_be_hidden()
 
     # Removal: Bob's page ends, and he cannot come back in.
+    alice.get_by_label("Moderator actions for Bob").click()
     alice.get_by_role("button", name="Remove Bob from the meeting").click()
     expect(bob.locator("#ended")).to_contain_text("A moderator removed you from this meeting.")
     expect(alice.locator("#roster li .who")).to_have_text(["Alice (moderator)", "Carol"])
@@ -212,11 +213,11 @@ def test_the_whiteboard_in_two_browsers(
     assert exported.startswith("<svg") and "Ship it" in exported and "<path" in exported
 
     # Only moderators: Bob may not draw, and is told so; a moderator clears the page.
-    alice.get_by_label("Only moderators draw").check()
-    expect(bob.locator("#board-who")).to_have_text("Only moderators draw now.")
+    alice.get_by_label("Only moderators and presenters draw").check()
+    expect(bob.locator("#board-who")).to_have_text("Only moderators and presenters draw now.")
     bob.get_by_role("button", name="Pen").click()
     drag(bob, [(0.1, 0.8), (0.3, 0.9)])
-    expect(bob.locator("#tool-message")).to_contain_text("Only moderators may draw")
+    expect(bob.locator("#tool-message")).to_contain_text("Only moderators and presenters may draw")
     expect(alice_items).to_have_count(2)
     alice.get_by_role("button", name="Clear page").click()
     expect(bob_items).to_have_count(0)

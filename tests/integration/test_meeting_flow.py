@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 import websockets
 
@@ -302,3 +303,32 @@ def test_a_notice_to_moderators_reaches_only_the_moderators_pages(shared_cluster
     asyncio.run(scenario())
     shown = cluster.client.get(f"{cluster.ems_url}/api/v1/meetings/{meeting_id}", timeout=5).json()
     assert shown["status"] == "in_progress"  # it runs on while people are in it
+
+
+def test_a_browser_comes_back_under_the_name_it_gave(shared_cluster: Cluster) -> None:
+    """The first attend keeps the typed name (and a guest id) in cookies; the next attend
+    from that browser goes straight in under the same name, as the same person."""
+    cluster = shared_cluster
+    created = cluster.client.post(
+        f"{cluster.ems_url}/api/v1/meetings", json={"name": "Cookies", "moderator": "Alice"}
+    )
+    assert created.status_code == 201, created.text
+    url = f"{cluster.ems_url}/m/{created.json()['id']}"
+    name = "Zoë O'Neil / ops; café"
+    with httpx.Client(headers={"Authorization": ""}) as browser:
+        first = browser.get(url, params={"name": name}, timeout=10)
+        assert first.status_code == 303, first.text
+        assert {"moot_name", "moot_guest"} <= set(browser.cookies)
+        cookies = first.headers.get_list("set-cookie")
+        assert any(c.startswith("moot_guest=") and "HttpOnly" in c for c in cookies)
+        again = browser.get(url, timeout=10)  # no name: the cookie's
+        assert again.status_code == 303, again.text
+    claims = [token_claims(r.headers["location"]) for r in (first, again)]
+    assert [c["sub"] for c in claims] == [name, name]
+    assert claims[0]["pid"] == claims[1]["pid"]  # the same guest, not a second one
+
+
+def token_claims(location: str) -> dict[str, Any]:
+    token = location.split("token=", 1)[1]
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims

@@ -98,7 +98,9 @@ def test_a_web_page_is_framed_where_its_site_allows_it_and_linked_where_not(
         assert "not a valid http or https address" in ada.states["web"]["reason"]
         # Refusals: a sentence for the event's id, nothing shown.
         await mia.act("x1", {"kind": "web.share", "url": "javascript:alert(1)"})
-        assert mia.errors["x1"] == "only http:// and https:// addresses can be sent as a web page"
+        assert (
+            mia.errors["x1"] == "url: only http:// and https:// addresses can be sent as a web page"
+        )
         await mia.act("x2", {"kind": "web.share", "url": "https://a.example/" + "a" * 2000})
         assert "at most 2000 characters" in mia.errors["x2"]
         await ada.act("x3", {"kind": "web.share", "url": f"{base}/open"})

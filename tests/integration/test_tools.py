@@ -116,6 +116,16 @@ def polls_of(cluster: Cluster, meeting_id: str) -> list[dict[str, Any]]:
     return polls
 
 
+def polls_csv(cluster: Cluster, meeting_id: str) -> list[str]:
+    answer = httpx.get(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/polls.csv",
+        headers=cluster.admin,
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.text.splitlines()
+
+
 POLL = {"kind": "poll.create", "poll_id": "lunch", "question": "Lunch?", "options": ["A", "B"]}
 
 
@@ -148,6 +158,7 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         await ada.act("h1", {"kind": "hand.raise"})
         await ben.act("h2", {"kind": "hand.raise"})
         await mia.act("l1", {"kind": "moderation.lock"})
+        await mia.act("g1", {"kind": "moderation.grant", "user": "Ben", "role": "presenter"})
         # A presentation on page 7, a web page its site will not let be framed.
         await mia.act("s1", {"kind": "slides.open", "file_id": deck["id"], "pages": 9})
         await mia.act("s2", {"kind": "slides.page", "page": 6})
@@ -172,6 +183,7 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         assert ada.states["poll"]["polls"][0]["results"] is None  # open: moderators only
         assert ben.states["hand"]["queue"] == ["Ada", "Ben"]
         assert ben.states["moderation"]["locked"] is True
+        assert ben.states["moderation"]["you"]["role"] == "presenter"  # his grant, rebuilt
         for person in (mia, ada, ben):
             board = person.states["board"]["items"]
             assert sorted(e["id"] for e in board) == sorted(f"s{n}" for n in range(200))
@@ -256,8 +268,13 @@ def test_named_poll_results_in_the_api_and_csv(shared_cluster: Cluster) -> None:
         await mia.act("p1", named)
         await ada.act("v1", {"kind": "poll.vote", "poll_id": "lunch", "choices": [0, 2]})
         await mia.act("v2", {"kind": "poll.vote", "poll_id": "lunch", "choices": [2]})
+        await ada.act("v3", {"kind": "poll.vote", "poll_id": "lunch", "choices": [1]})
+        # Open: live counts, each person's last vote, marked open (the moderator's view).
         open_poll = polls_of(shared_cluster, meeting["id"])[0]
-        assert (open_poll["status"], open_poll["results"]) == ("open", None)
+        assert (open_poll["status"], open_poll["results"]) == ("open", [0, 1, 1])
+        assert open_poll["ballots"] == {"Ada": [1], "Mia": [2]}
+        assert "lunch,Lunch?,open,Tue,1,Ada" in polls_csv(shared_cluster, meeting["id"])
+        await ada.act("v4", {"kind": "poll.vote", "poll_id": "lunch", "choices": [0, 2]})
         await mia.act("c1", {"kind": "poll.close", "poll_id": "lunch"})
         for person in (mia, ada):
             await person.close()

@@ -10,7 +10,17 @@ import pytest
 
 from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, Door, refusal
 from moot.infra.tokens import Role
-from moot.protocol.tools import Lock, Readmit, Remove, ToolEvent, ToolRecord, Unlock
+from moot.protocol.tools import (
+    Grant,
+    Lock,
+    NewOccurrence,
+    Readmit,
+    Remove,
+    TakeBack,
+    ToolEvent,
+    ToolRecord,
+    Unlock,
+)
 from moot.room.tools.base import Actor, Room
 from moot.room.tools.moderation import state as moderation
 
@@ -18,13 +28,20 @@ MOD = Actor("Mia", "user::mia", "moderator")
 ROOM = Room({"mia": ("user::mia", "moderator", "Mia"), "ada": ("guest:a", "participant", "Ada")})
 LOCK, UNLOCK = Lock(), Unlock()
 REMOVE, READMIT = Remove(user="Ada"), Readmit(user="Ada")
+# Ada made moderator, then away when the meeting is locked: she still enters.
+GRANT, TAKE_BACK, AWAY = Grant(user="Ada", role="moderator"), TakeBack(user="Ada"), "away"
+NEW = NewOccurrence()
 
 
-def journaled(events: list[ToolEvent]) -> tuple[list[dict[str, Any]], moderation.Moderation]:
+def journaled(events: list[ToolEvent | str]) -> tuple[list[dict[str, Any]], moderation.Moderation]:
     """The rows' bodies the room server journals, and its state after them."""
-    bodies, state = [], moderation.TOOL.initial()
+    bodies, state, room = [], moderation.TOOL.initial(), ROOM
     for event in events:
-        event = moderation.prepare(state, event, MOD, ROOM)
+        if isinstance(event, str):  # AWAY: Ada leaves, not in at a lock from now on
+            room = Room({"mia": ROOM.people["mia"]})
+            continue
+        if not isinstance(event, NewOccurrence):  # the EMS journals it, unprepared
+            event = moderation.prepare(state, event, MOD, room)
         state = moderation.apply(state, event, MOD)
         record = ToolRecord(event=event, person=MOD.person, role=MOD.role)
         bodies.append(record.model_dump(mode="json"))
@@ -41,6 +58,11 @@ def journaled(events: list[ToolEvent]) -> tuple[list[dict[str, Any]], moderation
         [REMOVE, READMIT],
         [LOCK, REMOVE],
         [REMOVE, READMIT, LOCK],
+        [GRANT, AWAY, LOCK],
+        [GRANT, TAKE_BACK, AWAY, LOCK],
+        [GRANT, AWAY, LOCK, NEW],
+        [REMOVE, NEW],
+        [LOCK, NEW],
     ],
 )
 @pytest.mark.parametrize(
@@ -48,7 +70,7 @@ def journaled(events: list[ToolEvent]) -> tuple[list[dict[str, Any]], moderation
     [("guest:a", "participant"), ("guest:new", "participant"), ("guest:new", "moderator")],
 )
 def test_the_ems_and_the_room_server_agree(
-    events: list[ToolEvent], person: str, role: Role
+    events: list[ToolEvent | str], person: str, role: Role
 ) -> None:
     bodies, state = journaled(events)
     assert refusal(bodies, person, role) == moderation.admits(state, person, role)

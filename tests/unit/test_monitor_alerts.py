@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moot.ems.web.admin_monitor import event, script_json, server_alerts
+from moot.ems.monitor import server_alerts
+from moot.ems.web.admin_monitor import event, script_json
 
 
 def view(**changes: Any) -> dict[str, Any]:

@@ -193,13 +193,13 @@ def test_recurrence_errors_are_value_errors() -> None:
     assert issubclass(RecurrenceError, ValueError)
 
 
-def test_a_rule_that_never_matches_is_refused_quickly() -> None:
-    # dateutil alone scans every day up to the year 9999 for these (seconds of CPU)
-    began = time.perf_counter()
+def test_a_rule_that_never_matches_is_refused_within_the_horizon() -> None:
+    # dateutil alone scans every day up to the year 9999 for these (seconds of CPU): the
+    # search stops at the series' horizon, and the refusal says so. (No wall-clock bound
+    # here: the suite runs on loaded machines.)
     for text in ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31"):
-        with pytest.raises(RecurrenceError, match="falls on no date"):
+        with pytest.raises(RecurrenceError, match=f"falls on no date within {HORIZON_YEARS} years"):
             normalize_rule(text, berlin(2025, 1, 1), timezone=BERLIN)
-    assert time.perf_counter() - began < 2.0
 
 
 def test_unknown_zone_and_naive_start() -> None:

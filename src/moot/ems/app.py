@@ -43,11 +43,10 @@ from moot.ems.web import (
 )
 from moot.ems.web import calendar as calendar_page
 from moot.ems.web import errors as web_errors
-from moot.ems.web.security import WebSecurity, csrf_key
+from moot.ems.web.security import WebSecurity
 from moot.infra.body_limit import BodyLimit
 from moot.infra.metrics import CONTENT_TYPE_LATEST, exposition
 from moot.infra.settings import EmsSettings
-from moot.infra.tokens import private_key_pem
 
 log = logging.getLogger("moot.ems")
 
@@ -64,7 +63,6 @@ def create_app(settings: EmsSettings) -> FastAPI:
         async with running(settings) as ems:
             app.state.ems = ems
             await listener.start(serve)
-            app.state.csrf_key = csrf_key(private_key_pem(ems.signing_key))  # web/security.py
             live.attach(ems.cluster.registry, ems.sessions)
             # Start-up objects (modules, ORM mappers, schemas) never die: move them out of
             # the collector's sight, so full collections stay short on the hot attend path.
@@ -90,7 +88,6 @@ def create_app(settings: EmsSettings) -> FastAPI:
     web_errors.install(app)
     https = settings.resolved_public_url().startswith("https://")
     app.add_middleware(WebSecurity, https=https)
-    app.serve_attend_first(https=https)
     # Every body capped as it streams: uploads at every file a meeting may have, others small.
     app.add_middleware(
         BodyLimit,

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.auth.identity import Audit, Identity, no_audit
-from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.needs import Notifying
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.configuration import control_character
 from moot.ems.errors import InvalidChange
@@ -137,7 +137,7 @@ class BroadcastService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: Notifying,
         audit: Audit = no_audit,
         poll_interval: float = POLL_INTERVAL,
         keepalive: float = KEEPALIVE,

@@ -29,7 +29,8 @@ from moot.core import configuration as cluster_config
 from moot.core.configuration import DEFAULTS, Effective, effective
 from moot.core.placement import ServerState
 from moot.ems.auth.identity import Audit, Identity, no_audit
-from moot.ems.cluster.manager import ClusterManager, CommandFailed
+from moot.ems.cluster.manager import CommandFailed
+from moot.ems.cluster.needs import ConfigPush
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
 from moot.ems.store import configuration as store
@@ -125,7 +126,7 @@ class ConfigService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: ConfigPush,
         audit: Audit = no_audit,
     ) -> None:
         self._sessions = sessions

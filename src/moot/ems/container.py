@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from moot.ems.door import Door
 from moot.ems.entry import MeetingEntry
 from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
+from moot.ems.monitor import Monitor
 from moot.ems.polls import PollResults
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
@@ -37,7 +39,7 @@ from moot.ems.store.migrate import upgrade_async
 from moot.ems.store.reports import Reports
 from moot.ems.throttle import Throttle
 from moot.infra.settings import EmsSettings
-from moot.infra.tokens import load_or_create_private_key, public_key_pem
+from moot.infra.tokens import load_or_create_private_key, private_key_pem, public_key_pem
 
 
 @dataclass(slots=True)
@@ -60,6 +62,8 @@ class Ems:
     admission: Admission
     feeds: CalendarFeeds
     polls: PollResults
+    monitor: Monitor
+    csrf_key: bytes  # web/security.py: the key of the forms' CSRF tokens
 
 
 def cluster_manager(
@@ -139,6 +143,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         retention_days=settings.sample_retention_days,
         observe_every=settings.heartbeat_interval,
     )
+    servers = ServerService(sessions=sessions, cluster=cluster, audit=auth.audit)
     ems = Ems(
         settings=settings,
         signing_key=key,
@@ -151,11 +156,15 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         files=files,
         reports=Reports(sessions),
         sampler=sampler,
-        servers=ServerService(sessions=sessions, cluster=cluster, audit=auth.audit),
+        servers=servers,
         auth=auth,
         admission=Admission(meetings, entry, auth),
         feeds=CalendarFeeds(sessions, meetings, schedule, auth),
         polls=PollResults(sessions),
+        monitor=Monitor(
+            max(0.5, settings.heartbeat_interval), servers, cluster.registry, cluster.capacity
+        ),
+        csrf_key=hashlib.sha256(b"moot csrf\0" + private_key_pem(key)).digest(),
     )
     # The background work, once everything it reaches exists.
     tasks = [

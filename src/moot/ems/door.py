@@ -9,9 +9,7 @@ below is that state machine's `admits`, over events the room server already acce
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,8 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.store import tool_events
+from moot.infra.kept_reads import KeptReads
 from moot.infra.tokens import Role
-from moot.protocol.tools import Lock, Readmit, Remove, Unlock, record_of
+from moot.protocol.tools import (
+    Grant,
+    Lock,
+    NewOccurrence,
+    Readmit,
+    Remove,
+    TakeBack,
+    Unlock,
+    record_of,
+)
 
 log = logging.getLogger("moot.ems.door")
 
@@ -32,6 +40,7 @@ REMOVED_TEXT = "A moderator removed you from this meeting."
 def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
     """Why `person` may not enter, from the meeting's moderation events ("" if they may)."""
     locked, present, removed = False, frozenset[str](), set[str]()
+    moderators: set[str] = set()  # made moderator by a grant: they enter a locked meeting
     for body in bodies:
         try:
             event = record_of(body).event
@@ -44,11 +53,18 @@ def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
             locked, present = False, frozenset()
         elif isinstance(event, Remove):
             removed.add(event.person)
+            moderators.discard(event.person)
         elif isinstance(event, Readmit):
             removed = {p for p in removed if p not in _people_named(bodies, event.user)}
+        elif isinstance(event, Grant):
+            (moderators.add if event.role == "moderator" else moderators.discard)(event.person)
+        elif isinstance(event, TakeBack):
+            moderators.discard(event.person)
+        elif isinstance(event, NewOccurrence):  # a new occurrence starts afresh
+            locked, present, removed, moderators = False, frozenset(), set(), set()
     if person in removed:
         return REMOVED_TEXT
-    if locked and role != "moderator" and person not in present:
+    if locked and role != "moderator" and person not in moderators | present:
         return LOCKED_TEXT
     return ""
 
@@ -88,46 +104,17 @@ class Door:
         read: Callable[[str], Awaitable[Bodies]] | None = None,
     ) -> None:
         self._sessions = sessions
-        self._reread = reread
-        self._read = read or self._from_store
-        self._events: dict[str, tuple[float, Bodies]] = {}
-        # The read under way of each meeting: every attend that needs it waits for that one
-        # (at 9:00, tens of attends of one meeting are in flight when its entry gets old).
-        self._reading: dict[str, asyncio.Future[Bodies]] = {}
-        # Counts forget()s: a read that a forget() overtook is used once, never kept.
-        self._changes = 0
+        self._events: KeptReads[str, Bodies] = KeptReads(
+            read or self._from_store, keep_for=reread, max_keys=MAX_MEETINGS
+        )
 
     def forget(self, meeting_id: str) -> None:
         """A moderation event of the meeting was stored: read them again at the next check."""
-        self._changes += 1
-        self._events.pop(meeting_id, None)
-        self._reading.pop(meeting_id, None)  # a later check reads what was just stored
+        self._events.forget(meeting_id)
 
     async def check(self, meeting_id: str, person: str, role: Role) -> str:
-        now = time.monotonic()
-        kept = self._events.get(meeting_id)
-        if kept is not None and now - kept[0] < self._reread:
-            bodies = kept[1]
-        else:
-            reading = self._reading.get(meeting_id)
-            if reading is None:
-                reading = asyncio.ensure_future(self._read_and_keep(meeting_id, now))
-                self._reading[meeting_id] = reading
-            bodies = await asyncio.shield(reading)
+        bodies = await self._events.get(meeting_id)
         return refusal(bodies, person, role) if bodies else ""
-
-    async def _read_and_keep(self, meeting_id: str, now: float) -> Bodies:
-        changes_before = self._changes
-        try:
-            bodies = await self._read(meeting_id)
-        finally:
-            if self._reading.get(meeting_id) is asyncio.current_task():
-                del self._reading[meeting_id]
-        if self._changes == changes_before:
-            if len(self._events) >= MAX_MEETINGS:
-                self._events.clear()  # read again as needed: a cache, not state
-            self._events[meeting_id] = (now, bodies)
-        return bodies
 
     async def _from_store(self, meeting_id: str) -> Bodies:
         async with self._sessions() as session:

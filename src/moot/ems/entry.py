@@ -18,7 +18,7 @@ from moot.ems.attending import (
     check_password,
     socket_base,
 )
-from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.needs import Answering
 from moot.ems.door import Door
 from moot.ems.hashing import off_loop
 from moot.ems.meetings import MeetingService
@@ -34,7 +34,7 @@ class MeetingEntry:
         self,
         *,
         meetings: MeetingService,
-        cluster: ClusterManager,
+        cluster: Answering,
         signing_key: Ed25519PrivateKey,
         join_token_ttl: int,
         throttle: Throttle,

@@ -34,7 +34,7 @@ from moot.core.meeting_status import MeetingStatus
 from moot.core.permissions import Action
 from moot.ems.auth.identity import Identity, NotPermitted
 from moot.ems.auth.service import AuthService
-from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.needs import FilesPush
 from moot.ems.errors import Code, DomainError, MeetingNotFound
 from moot.ems.store import files as store
 from moot.ems.store.db import utcnow
@@ -174,7 +174,7 @@ class FileService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: FilesPush,
         signing_key: Ed25519PrivateKey,
         public_url: str,
         limits: FileLimits,

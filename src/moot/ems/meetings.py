@@ -26,16 +26,13 @@ from moot.ems.attending import (
     socket_base,
 )
 from moot.ems.changes import BOOKING_FIELDS, new_meeting_id
-from moot.ems.cluster.manager import (
-    ClusterManager,
-    CommandFailed,
-    NoRoomServer,
-    record_segment,
-)
+from moot.ems.cluster.manager import CommandFailed, NoRoomServer
+from moot.ems.cluster.needs import Hosting
 from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.hashing import off_loop
 from moot.ems.model.meetings import MeetingCreate, MeetingPatch
 from moot.ems.occurrences import repeat_rule, write_occurrences
+from moot.ems.store import hosting
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
@@ -54,7 +51,7 @@ class MeetingService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: Hosting,
         public_url: str,
         early_join: timedelta,
     ) -> None:
@@ -133,13 +130,8 @@ class MeetingService:
             await store.set_access(session, row)
             await write_occurrences(session, row, now)
             if instant:
-                await record_segment(
-                    session,
-                    row,
-                    row.server_name or "",
-                    row.epoch,
-                    "",
-                    allowed=self._cluster.recording_allowed(row.server_name or ""),
+                await hosting.new_segment(
+                    session, row, "", allowed=self._cluster.recording_allowed(row.server_name or "")
                 )
             try:
                 await session.commit()
@@ -331,11 +323,10 @@ class MeetingService:
                     row.id, row.server_name, "this occurrence is over"
                 )
             self._cluster.unbook(row.id)
-            row.status = MeetingStatus.SCHEDULED
-            row.server_name = None
-            await store.close_occurrence(session, row, now)
+            await hosting.occurrence_over(session, row, now)
             await session.commit()
             self.forget(meeting_id)
+            self._cluster.events.moderated.emit(meeting_id)  # the door reads afresh
         log.info("meeting %s: occurrence over, waiting for the next", meeting_id)
 
     async def end(self, meeting_id: str, by: str = "the Meeting Center") -> MeetingRow:
@@ -347,8 +338,7 @@ class MeetingService:
                 await self._cluster.close_meeting(row.id, row.server_name, f"ended by {by}")
             now = utcnow()
             self._cluster.unbook(row.id)
-            row.booked_server = None
-            await store.end_meeting(session, row, now)
+            await hosting.ended(session, row, now)
             await session.commit()
             self.forget(meeting_id)
             return row
@@ -449,24 +439,14 @@ class MeetingService:
                 epoch_before = row.epoch
                 await self._open(row, now)
                 async with self._sessions() as session:
-                    started = await store.record_host(
+                    started = await hosting.record_hosted(
                         session,
-                        row.id,
-                        status=MeetingStatus.SCHEDULED,
-                        epoch=epoch_before,
-                        server_name=row.server_name or "",
-                        new_epoch=row.epoch,
-                        started_at=now,
+                        row,
+                        was=MeetingStatus.SCHEDULED,
+                        was_epoch=epoch_before,
+                        previous_ended="",
+                        recording_allowed=self._cluster.recording_allowed(row.server_name or ""),
                     )
-                    if started:
-                        await record_segment(
-                            session,
-                            row,
-                            row.server_name or "",
-                            row.epoch,
-                            previous_ended="",
-                            allowed=self._cluster.recording_allowed(row.server_name or ""),
-                        )
                     await session.commit()
                 if not started:  # deleted or changed while it opened: undo the opening
                     await self._cluster.close_meeting(row.id, row.server_name or "", "deleted")
@@ -480,7 +460,4 @@ class MeetingService:
             raise Unavailable(f"no room server can host this meeting now: {exc}") from exc
         except CommandFailed as exc:
             raise Unavailable(str(exc)) from exc
-        row.status = MeetingStatus.IN_PROGRESS
-        row.server_name = server.name
-        row.epoch = epoch
-        row.started_at = now
+        hosting.mark_hosted(row, server.name, epoch, now)

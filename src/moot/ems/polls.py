@@ -4,6 +4,10 @@ The room server journals each poll's opening, votes and closing; the closing car
 final count per option and, for a named poll, who chose what (protocol/tools.py,
 PollClose). So the results kept with the meeting are exactly those its pages showed, and
 the EMS needs no replay of the room server's state machine.
+
+An open poll has live counts, as its moderators see them on the meeting page: each
+person's last vote (a changed vote replaces the earlier one; the room server journals only
+the votes it accepted, while the poll was open), marked `open`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ class PollResult:
     created_by: str
     opened_at: datetime
     closed_at: datetime | None = None
-    # Set once closed: votes per option, and (named polls) each voter's choices.
+    # Votes per option, and (named polls) each voter's choices: final once closed, live
+    # (each person's last vote) while open.
     results: list[int] | None = None
     ballots: dict[str, list[int]] | None = None
+    # While open: person -> (their name when they voted, their choices), last vote wins.
+    live: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     # Votes cast (a changed vote counts once more): how busy it was, not the result.
     votes: int = 0
     voters: set[str] = field(default_factory=set)
@@ -71,14 +78,29 @@ class PollResults:
                     opened_at=row.at,
                 )
             elif isinstance(event, PollVote) and event.poll_id in polls:
-                polls[event.poll_id].votes += 1
-                polls[event.poll_id].voters.add(record.person)
+                poll = polls[event.poll_id]
+                poll.votes += 1
+                poll.voters.add(record.person)
+                poll.live[record.person] = (row.sender, list(event.choices))
             elif isinstance(event, PollClose) and event.poll_id in polls:
                 poll = polls[event.poll_id]
                 poll.closed_at = row.at
                 poll.results = list(event.results)
                 poll.ballots = None if poll.anonymous else dict(event.ballots)
+        for poll in polls.values():
+            if poll.closed_at is None:
+                _count_live(poll)
         return list(polls.values())
+
+
+def _count_live(poll: PollResult) -> None:
+    counts = [0] * len(poll.options)
+    for _, choices in poll.live.values():
+        for choice in choices:
+            if 0 <= choice < len(counts):
+                counts[choice] += 1
+    poll.results = counts
+    poll.ballots = None if poll.anonymous else dict(poll.live.values())
 
 
 def csv_text(polls: list[PollResult]) -> str:

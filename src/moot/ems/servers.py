@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.auth.identity import Audit, Identity, no_audit
-from moot.ems.cluster.manager import ClusterManager, limits_of
+from moot.ems.cluster.manager import limits_of
+from moot.ems.cluster.needs import ServerControl
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import Code, DomainError, InvalidChange
 from moot.ems.model.servers import (
@@ -46,7 +47,7 @@ class ServerService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        cluster: ClusterManager,
+        cluster: ServerControl,
         audit: Audit = no_audit,
     ) -> None:
         self._sessions = sessions

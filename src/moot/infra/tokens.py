@@ -8,6 +8,8 @@ issued for.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 import time
@@ -22,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "moot-room"
+# The JWS header of every token, encoded once (PyJWT's own header).
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"EdDSA","typ":"JWT"}').rstrip(b"=") + b"."
 
 Role = Literal["moderator", "participant"]
 
@@ -113,7 +117,19 @@ def sign_join_token(
         claims["pid"] = person
     if proof:
         claims["ems"] = dict(proof)
-    return jwt.encode(claims, key, algorithm=ALGORITHM)
+    return encode_jwt(key, claims)
+
+
+def encode_jwt(key: Ed25519PrivateKey, claims: Mapping[str, Any]) -> str:
+    """A compact EdDSA JWT, as `jwt.encode(claims, key, algorithm="EdDSA")` makes it.
+
+    Attend signs one for every person who enters; PyJWT's encode, with its checks of the key
+    and the header, cost a quarter more than the signature itself.
+    """
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = _HEADER + base64.urlsafe_b64encode(payload).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(key.sign(signing_input)).rstrip(b"=")
+    return (signing_input + b"." + signature).decode("ascii")
 
 
 def verify_join_token(

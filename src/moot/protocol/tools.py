@@ -157,6 +157,55 @@ class Readmit(_Event):
     user: _Name
 
 
+class Grant(_Event):
+    """Make someone in the meeting presenter or moderator (for this occurrence)."""
+
+    kind: Literal["moderation.grant"] = "moderation.grant"
+    user: _Name
+    role: Literal["presenter", "moderator"]
+    # Set by the room server: the person behind the name.
+    person: str = ""
+
+
+class TakeBack(_Event):
+    """Take back a role a moderator granted (the meeting's own moderators keep theirs)."""
+
+    kind: Literal["moderation.take_back"] = "moderation.take_back"
+    user: _Name
+    # Set by the room server: the person the role was granted to.
+    person: str = ""
+
+
+class Mute(_Event):
+    """Mute someone's microphone (the media tools enforce it; the state is kept now)."""
+
+    kind: Literal["moderation.mute"] = "moderation.mute"
+    user: _Name
+    # Set by the room server: the person behind the name.
+    person: str = ""
+
+
+class MuteAll(_Event):
+    """Mute everyone in the meeting but its moderators."""
+
+    kind: Literal["moderation.mute_all"] = "moderation.mute_all"
+    # Set by the room server: who is muted by it (person -> name).
+    people: dict[str, str] = {}
+
+
+class Unmute(_Event):
+    """Unmute oneself: only the person muted may (a moderator mutes, never unmutes)."""
+
+    kind: Literal["moderation.unmute"] = "moderation.unmute"
+
+
+class NewOccurrence(_Event):
+    """Journaled by the EMS, never by a page, when an occurrence of a repeating meeting is
+    over: the next starts unlocked, nobody removed, muted or granted a role."""
+
+    kind: Literal["moderation.new_occurrence"] = "moderation.new_occurrence"
+
+
 # Whiteboard -----------------------------------------------------------------
 
 # A slide of a presentation, for annotations drawn over it: "<file id>:<page>" (0 the first).
@@ -314,6 +363,12 @@ ToolEvent = Annotated[
     | Unlock
     | Remove
     | Readmit
+    | Grant
+    | TakeBack
+    | Mute
+    | MuteAll
+    | Unmute
+    | NewOccurrence
     | BoardAdd
     | BoardErase
     | BoardUndo

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -47,8 +46,7 @@ from moot.room.host import (
     NameTaken,
     NotAdmitted,
 )
-from moot.room.texts import name_taken_text
-from moot.room.tools.base import Actor
+from moot.room.texts import invalid_text, message_id, name_taken_text
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -141,15 +139,16 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         not_admitted = meeting.admits(claims.person or claims.user, claims.role)
         if not_admitted:
             return refuse(request, "Cannot enter", not_admitted, 403)
+        # The role now (a grant raises the token's): the page shows its controls; a change
+        # later comes in the moderation tool's state and the page follows it.
+        actor = meeting.actor(claims.user, claims.person or claims.user, claims.role)
         return templates.TemplateResponse(
             request,
             "meeting.html",
             {
                 "meeting": meeting,
                 "user": claims.user,
-                "role": claims.role,
-                # Who drives the stage (slides, a web page); the room server checks it again.
-                "presents": Actor(claims.user, claims.person or claims.user, claims.role).presents,
+                "role": actor.standing,
                 "token": token,
                 "ems_url": ems_url,
                 "config": host.config,
@@ -213,10 +212,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 try:
                     message = parse_client(text)
                 except ValidationError as exc:
-                    reason = exc.errors()[0]["msg"] if exc.errors() else "malformed message"
-                    # A refused tool event or line answers to its id: the page stops resending
-                    # it and says why beside it.
-                    conn.send(Error(message=reason.removeprefix("Value error, "), id=_id_of(text)))
+                    conn.send(Error(message=invalid_text(exc), id=message_id(text)))
                     continue
                 if isinstance(message, Ping):
                     conn.send_text(PONG)
@@ -231,8 +227,8 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                 elif isinstance(message, React):
                     host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
-                    if conn.role != "moderator":
-                        conn.send(Error(message="only the moderator can end the meeting"))
+                    if not host.get(meeting_id).actor_of(conn).moderates:
+                        conn.send(Error(message="only a moderator can end the meeting"))
                         continue
                     host.close(meeting_id, f"ended by {conn.user}", ended_by=conn.user)
         except (WebSocketDisconnect, RuntimeError, MeetingNotHere):
@@ -302,16 +298,6 @@ def _page_config(host: MeetingHost, meeting: HostedMeeting) -> dict[str, object]
         "max_video_kbps": config.max_video_kbps,
         "max_audio_kbps": config.max_audio_kbps,
     }
-
-
-def _id_of(text: str) -> str | None:
-    """The event id of a message that did not parse, if it has a usable one."""
-    try:
-        message = json.loads(text)
-    except ValueError:
-        return None
-    found = message.get("id") if isinstance(message, dict) else None
-    return found if isinstance(found, str) and 0 < len(found) <= 64 else None
 
 
 # Lines of one page on their way to the journal at once (see _chat_in_order).

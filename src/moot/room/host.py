@@ -48,13 +48,14 @@ from moot.protocol.control import (
     ParticipantJoined,
     ParticipantLeft,
 )
-from moot.protocol.tools import Remove, ToolEvent, ToolRecord, record_of
+from moot.protocol.tools import Grant, Remove, TakeBack, ToolEvent, ToolRecord, record_of
 from moot.room.connection import Connection
 from moot.room.ratelimit import RateLimits
 from moot.room.texts import name_taken_text, too_fast_text
 from moot.room.tools import CHECKS, TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Room, Tool
 from moot.room.tools.moderation import state as moderation
+from moot.room.tools.moderation.roles import actor_of
 from moot.room.tools.whiteboard import state as whiteboard
 
 log = logging.getLogger("moot.room.host")
@@ -198,6 +199,13 @@ class HostedMeeting:
     def admits(self, person: str, role: Role) -> str:
         """Why this person may not enter now ("" if they may): removed, or locked out."""
         return moderation.admits(self.tool_state(moderation.TOOL), person, role)
+
+    def actor(self, user: str, person: str, token_role: Role) -> Actor:
+        """Who this is here now: the token's role raised by a moderator's grant."""
+        return actor_of(self.tool_state(moderation.TOOL), user, person, token_role)
+
+    def actor_of(self, conn: Connection) -> Actor:
+        return self.actor(conn.user, conn.person or conn.user, conn.role)
 
     def room(self) -> Room:
         """Who is here, for the tool events that name someone."""
@@ -418,7 +426,7 @@ class MeetingHost:
             if to == "everyone":
                 self._fan_out(meeting, wire)
             else:
-                moderators = [c for c in meeting.connections if c.role == "moderator"]
+                moderators = [c for c in meeting.connections if meeting.actor_of(c).moderates]
                 self._fan_out(meeting, wire, moderators)
 
     def current_broadcasts(self) -> list[Notice]:
@@ -546,7 +554,6 @@ class MeetingHost:
             self._deliver(meeting, conn, Error(message=disabled_text(tool), id=event_id))
             return
         person = conn.person or conn.user
-        actor = Actor(user=conn.user, person=person, role=conn.role)
         if event_id not in meeting.seen.get(conn.user, ()):
             board = tool is whiteboard.TOOL  # strokes come faster than votes: a rate of their own
             per_minute = BOARD_EVENTS_PER_MINUTE if board else TOOL_EVENTS_PER_MINUTE
@@ -563,12 +570,12 @@ class MeetingHost:
             check = CHECKS.get(tool.name)
             if check is not None and event_id not in meeting.seen.get(conn.user, ()):
                 try:
-                    event = await check(event, actor)
+                    event = await check(event, meeting.actor_of(conn))
                 except Refused as exc:
                     self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
                     return
             async with meeting.tool_lock:
-                stored = await self._apply_tool_event(meeting, conn, tool, event, actor, event_id)
+                stored = await self._apply_tool_event(meeting, conn, tool, event, event_id)
         finally:
             meeting.in_flight.discard(key)
         if stored:
@@ -580,7 +587,6 @@ class MeetingHost:
         conn: Connection,
         tool: Tool[Any],
         event: ToolEvent,
-        actor: Actor,
         event_id: str,
     ) -> bool:
         """Check, journal, apply and show one tool event (its meeting's turn held); whether
@@ -590,6 +596,7 @@ class MeetingHost:
         if meeting.is_duplicate(conn.user, event_id):
             return True  # stored before (or just now, by a resend's first copy)
         state = meeting.tool_state(tool)
+        actor = meeting.actor_of(conn)  # as of now: a grant may have come in meanwhile
         try:
             event = tool.prepare(state, event, actor, meeting.room())
             after = tool.apply(state, event, actor)
@@ -597,7 +604,8 @@ class MeetingHost:
             meeting.forget_event(conn.user, event_id)
             self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
             return False
-        record = ToolRecord(event=event, person=actor.person, role=actor.role)
+        # The token's role: a replay raises it by the grants journaled before, as here.
+        record = ToolRecord(event=event, person=actor.person, role=conn.role)
         entry = JournalEntry(
             event_id=event_id,
             sender=conn.user,
@@ -615,6 +623,9 @@ class MeetingHost:
         self._tool_changed(meeting, tool, tool.announce(event, actor), state)
         if isinstance(event, Remove):
             self._put_out(meeting, event.person)
+        if isinstance(event, Grant | TakeBack):  # their polls' results, ... as their role sees
+            for page in [c for c in meeting.connections if (c.person or c.user) == event.person]:
+                self._send_tool_states(meeting, page, personal_only=True)
         return True
 
     def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:
@@ -638,7 +649,7 @@ class MeetingHost:
             self._deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
             return
         board = meeting.tool_state(whiteboard.TOOL)
-        if board.who == "moderators" and conn.role != "moderator":
+        if board.who == "moderators" and not meeting.actor_of(conn).presents:
             return  # the page knows (tool_state `who`); a late stroke is not worth an error
         person = conn.person or conn.user
         if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):
@@ -661,14 +672,16 @@ class MeetingHost:
         view = tool.view(meeting.tool_state(tool), viewer)
         return ToolState(tool=tool.name, state=view, announce=announce).model_dump_json()
 
-    def _send_tool_states(self, meeting: HostedMeeting, conn: Connection) -> None:
+    def _send_tool_states(
+        self, meeting: HostedMeeting, conn: Connection, *, personal_only: bool = False
+    ) -> None:
         """Each tool's state for a page that joins. Sent whatever its size, like `welcome`
         (a board of thousands of strokes is more than a page's backlog may hold); a view
         that is the same for everyone is serialised once per state, not once per page (a
         failover brings every page back at once)."""
-        viewer = Actor(user=conn.user, person=conn.person or conn.user, role=conn.role)
+        viewer = meeting.actor_of(conn)
         for tool in TOOLS.values():
-            if not enabled(tool, meeting.tools):
+            if not enabled(tool, meeting.tools) or (personal_only and not tool.personal):
                 continue
             if tool.personal:
                 conn.send_text(self._tool_state_text(meeting, tool, viewer), bounded=False)
@@ -695,7 +708,7 @@ class MeetingHost:
             person = conn.person or conn.user
             key = (person, conn.role) if tool.personal else ("", "")
             if key not in groups:
-                groups[key] = (Actor(user=conn.user, person=person, role=conn.role), [])
+                groups[key] = (meeting.actor_of(conn), [])
             groups[key][1].append(conn)
         for viewer, conns in groups.values():
             self._fan_out(meeting, self._tool_state_text(meeting, tool, viewer, announce), conns)
@@ -763,7 +776,7 @@ def _replay(meeting: HostedMeeting, entry: JournalEntry) -> None:
         return
     try:
         record = record_of(entry.body)
-        actor = Actor(user=entry.sender, person=record.person, role=record.role)
+        actor = meeting.actor(entry.sender, record.person, record.role)
         meeting.set_tool_state(tool, tool.apply(meeting.tool_state(tool), record.event, actor))
     except (Refused, ValidationError) as exc:  # it was applied once: it cannot be refused now
         log.warning("meeting %s: skipped journal event %s: %s", meeting.id, entry.event_id, exc)

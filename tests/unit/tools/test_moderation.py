@@ -43,8 +43,8 @@ def test_a_lock_keeps_out_newcomers_but_not_who_was_in_or_moderators() -> None:
 def test_removed_stays_out_until_readmitted_even_as_another_name() -> None:
     state = step(TOOL.initial(), Remove(user="ADA"), MOD)
     assert admits(state, "guest:a", "participant") == REMOVED_TEXT
-    assert view(state, MOD) == {"locked": False, "removed": ["Ada"]}
-    assert view(state, ADA) == {"locked": False, "removed": []}  # names for moderators only
+    assert view(state, MOD)["removed"] == ["Ada"]
+    assert view(state, ADA)["removed"] == []  # names for moderators only
     state = step(state, Readmit(user="ada"), MOD)
     assert admits(state, "guest:a", "participant") == ""
 

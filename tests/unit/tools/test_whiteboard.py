@@ -69,10 +69,17 @@ def test_an_erase_is_undone_by_its_eraser() -> None:
     assert ids(apply(erased, BoardUndo(), ADA)) == ["b1"]
 
 
-def test_clear_is_for_moderators_and_nothing_cleared_comes_back() -> None:
+def test_clear_is_for_moderators_and_presenters_and_nothing_cleared_comes_back() -> None:
     state = run((stroke("a1"), ADA), (BoardAddPage(), MOD), (stroke("a2", page=1), ADA))
-    with pytest.raises(Refused, match="only a moderator"):
+    with pytest.raises(Refused, match="only a presenter can clear"):
         apply(state, BoardClear(page=0), ADA)
+    presenter = Actor("Pia", "guest:p", "participant", presenter=True)
+    assert ids(apply(state, BoardClear(page=0), presenter)) == ["a2"]
+    # Only moderators and presenters draw: a presenter does, a participant not.
+    only = apply(state, BoardPolicy(who="moderators"), MOD)
+    assert "p1" in ids(apply(only, stroke("p1"), presenter))
+    with pytest.raises(Refused, match="only moderators and presenters may draw"):
+        apply(only, stroke("a3"), ADA)
     state = apply(state, BoardClear(page=0), MOD)
     assert ids(state) == ["a2"]
     state = apply(state, BoardUndo(), ADA)  # undoes a2 (page 1); a1's step is gone
@@ -87,7 +94,7 @@ def test_pages_and_who_may_draw() -> None:
     with pytest.raises(Refused, match="no such page"):
         apply(state, stroke("x", page=2), ADA)
     state = apply(state, BoardPolicy(who="moderators"), MOD)
-    with pytest.raises(Refused, match="only moderators may draw"):
+    with pytest.raises(Refused, match="only moderators and presenters may draw"):
         apply(state, stroke("x"), ADA)
     assert ids(apply(state, stroke("m"), MOD)) == ["m"]
 
@@ -97,7 +104,7 @@ def test_pages_and_who_may_draw() -> None:
     [
         ([(stroke("a"), ADA), (stroke("a"), BEN)], "on the board already"),
         ([(BoardErase(ids=["zz"]), ADA)], "not on the board"),
-        ([(BoardAddPage(), ADA)], "only a moderator"),
+        ([(BoardAddPage(), ADA)], "only a presenter"),
         ([(BoardShowPage(page=3), MOD)], "no such page"),
         ([(BoardPolicy(who="moderators"), ADA)], "only a moderator"),
     ],

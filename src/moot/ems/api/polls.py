@@ -51,8 +51,9 @@ def poll_out(poll: PollResult) -> PollOut:
 async def meeting_polls(
     meeting_id: str, meetings: MeetingsDep, identity: IdentityDep, auth: AuthDep, polls: PollsDep
 ) -> list[PollOut]:
-    """The meeting's polls, in the order opened: a closed poll with its results (and, if
-    named, who chose what); an open one without (they are kept when it closes)."""
+    """The meeting's polls, in the order opened, with their results (and, if named, who
+    chose what): final for a closed poll; live for an open one (`status` open: each
+    person's last vote so far, as the meeting's moderators see them)."""
     auth.require_on(identity, Action.MODERATE, await meetings.get(meeting_id))
     return [poll_out(p) for p in await polls.of_meeting(meeting_id)]
 

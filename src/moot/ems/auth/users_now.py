@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moot.ems.auth.ldap import DirectoryError, DirectoryUser, LdapDirectory
 from moot.ems.store import users as store
+from moot.infra.kept_reads import KeptReads
 
 log = logging.getLogger("moot.ems.auth")
 
@@ -42,8 +43,11 @@ class UsersNow:
         self._recheck = recheck_seconds
         # (name, partition) -> (when asked, the directory's answer).
         self._answers: dict[tuple[str, str | None], tuple[float, DirectoryUser | None]] = {}
-        self._local_names_read: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
-        self._local_names_reading: asyncio.Future[frozenset[str]] | None = None
+        # The local users' names (case-folded), read again every LOCAL_NAMES_FOR seconds:
+        # attending is the hot path, and a name typed there is looked up in them.
+        self._local_names: KeptReads[None, frozenset[str]] = KeptReads(
+            self._read_local_names, keep_for=LOCAL_NAMES_FOR
+        )
 
     async def now(
         self, username: str, source: str, partition: str | None, *, unknown: frozenset[str]
@@ -80,26 +84,9 @@ class UsersNow:
             self._answers.clear()  # asked again as needed: answers, not state
         self._answers[key] = (time.monotonic(), user)
 
-    async def _local_names(self) -> frozenset[str]:
-        """The local users' names (case-folded), read again every LOCAL_NAMES_FOR seconds:
-        attending is the hot path, and a name typed there is looked up in this."""
-        loaded_at, names = self._local_names_read
-        if time.monotonic() - loaded_at <= LOCAL_NAMES_FOR:
-            return names
-        # One read for every attend that finds them old: 64 attends in flight each reading
-        # them once queued 64 reads behind each other, every LOCAL_NAMES_FOR seconds.
-        if self._local_names_reading is None:
-            self._local_names_reading = asyncio.ensure_future(self._read_local_names())
-        return await asyncio.shield(self._local_names_reading)
-
-    async def _read_local_names(self) -> frozenset[str]:
-        try:
-            async with self._sessions() as session:
-                names = frozenset(r.username.casefold() for r in await store.list_users(session))
-            self._local_names_read = (time.monotonic(), names)
-            return names
-        finally:
-            self._local_names_reading = None
+    async def _read_local_names(self, _: None) -> frozenset[str]:
+        async with self._sessions() as session:
+            return frozenset(r.username.casefold() for r in await store.list_users(session))
 
     async def is_known(self, name: str) -> bool:
         """Whether someone may sign in under this name (a local user, or one of the
@@ -107,7 +94,7 @@ class UsersNow:
         name = name.strip()
         if not name:
             return False
-        if name.casefold() in await self._local_names():
+        if name.casefold() in await self._local_names.get(None):
             return True
         if self._directory is None:
             return False

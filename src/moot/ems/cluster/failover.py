@@ -16,8 +16,8 @@ from moot.ems.cluster.bookings import Bookings, NoRoomServer
 from moot.ems.cluster.commands import CommandFailed, Commands
 from moot.ems.cluster.context import ClusterContext
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.cluster.segments import record_segment
 from moot.ems.cluster.states import ServerStates
+from moot.ems.store import hosting
 from moot.ems.store import meetings as meeting_store
 
 log = logging.getLogger("moot.ems.cluster")
@@ -127,27 +127,20 @@ class Failover:
             if not force:  # an evacuation retries on its own, at the drain deadline
                 self.orphans.add(meeting_id)
             return False
+        left = f"moved off {meeting.server_name}" + (
+            " (evacuated)" if force else f" ({host.state.value if host else 'removed'})"
+        )
+        was_epoch = meeting.epoch
+        hosting.mark_hosted(meeting, server.name, epoch, None)
         async with self._ctx.sessions() as session:
-            moved = await meeting_store.record_host(
+            moved = await hosting.record_hosted(
                 session,
-                meeting_id,
-                status=MeetingStatus.IN_PROGRESS,
-                epoch=meeting.epoch,
-                server_name=server.name,
-                new_epoch=epoch,
+                meeting,
+                was=MeetingStatus.IN_PROGRESS,
+                was_epoch=was_epoch,
+                previous_ended=left,
+                recording_allowed=self._ctx.recording_allowed(server.name),
             )
-            if moved:
-                left = f"moved off {meeting.server_name}" + (
-                    " (evacuated)" if force else f" ({host.state.value if host else 'removed'})"
-                )
-                await record_segment(
-                    session,
-                    meeting,
-                    server.name,
-                    epoch,
-                    previous_ended=left,
-                    allowed=self._ctx.recording_allowed(server.name),
-                )
             await session.commit()
         self.orphans.discard(meeting_id)
         if not moved:  # it ended or moved while it opened there

@@ -22,8 +22,8 @@ from moot.ems.cluster.context import ClusterContext, limits_of, live_from_row
 from moot.ems.cluster.failover import Failover
 from moot.ems.cluster.journal import JournalWriter
 from moot.ems.cluster.registry import LiveServer
-from moot.ems.cluster.segments import record_segment
 from moot.ems.cluster.states import ServerStates
+from moot.ems.store import hosting
 from moot.ems.store import meetings as meeting_store
 from moot.ems.store import servers as server_store
 from moot.ems.store.db import utcnow
@@ -256,24 +256,29 @@ class Links:
         """Open a meeting again, with a new epoch, on the server that forgot it."""
         async with self._ctx.sessions() as session:
             meeting = await meeting_store.get_meeting(session, meeting_id)
-            if meeting is None or meeting.status != MeetingStatus.IN_PROGRESS:
-                return
-            epoch = meeting.epoch + 1
-            try:
-                await self._commands.send(server, await self._commands.open_command(meeting, epoch))
-            except CommandFailed as exc:
-                log.warning("could not reopen meeting %s on %s: %s", meeting_id, server.name, exc)
-                return
-            meeting.epoch = epoch
-            await record_segment(
+        if meeting is None or meeting.status != MeetingStatus.IN_PROGRESS:
+            return
+        was_epoch = meeting.epoch
+        epoch = was_epoch + 1
+        try:  # no session held while the server answers
+            await self._commands.send(server, await self._commands.open_command(meeting, epoch))
+        except CommandFailed as exc:
+            log.warning("could not reopen meeting %s on %s: %s", meeting_id, server.name, exc)
+            return
+        hosting.mark_hosted(meeting, server.name, epoch, None)
+        async with self._ctx.sessions() as session:
+            reopened = await hosting.record_hosted(
                 session,
                 meeting,
-                server.name,
-                epoch,
+                was=MeetingStatus.IN_PROGRESS,
+                was_epoch=was_epoch,
                 previous_ended=f"{server.name} restarted",
-                allowed=self._ctx.recording_allowed(server.name),
+                recording_allowed=self._ctx.recording_allowed(server.name),
             )
             await session.commit()
+        if not reopened:  # it ended or moved meanwhile
+            await self._commands.send_close(server, meeting_id, "the meeting ended meanwhile")
+            return
         self._ctx.events.meeting_changed.emit(meeting_id)
         log.info(
             "meeting %s reopened on %s after its restart (epoch %d)", meeting_id, server.name, epoch
@@ -398,7 +403,7 @@ class Links:
                     session, meeting_id=event.meeting_id, user=event.user, at=event.at
                 )
             else:
-                await meeting_store.end_meeting(session, meeting, event.at)
+                await hosting.ended(session, meeting, event.at)
                 server.meetings.pop(meeting.id, None)
                 self._ctx.registry.unhost(server, meeting.id)
                 log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)

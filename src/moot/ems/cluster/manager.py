@@ -38,7 +38,6 @@ from moot.ems.cluster.failover import Failover
 from moot.ems.cluster.journal import JournalWriter
 from moot.ems.cluster.links import Links
 from moot.ems.cluster.registry import LiveServer, Registry
-from moot.ems.cluster.segments import record_segment
 from moot.ems.cluster.states import ServerStates
 from moot.ems.cluster.supervisor import Supervisor
 from moot.ems.store import meetings as meeting_store
@@ -51,7 +50,6 @@ __all__ = [
     "CommandFailed",
     "NoRoomServer",
     "limits_of",
-    "record_segment",
 ]
 
 # After an EMS restart, how long room servers get to reconnect before their

@@ -36,7 +36,6 @@ from moot.ems.store.models import (
     OccurrenceRow,
     RecordingSegmentRow,
 )
-from moot.ems.store.recordings import end_segments
 
 SortKey = Literal["start", "name", "moderator"]
 StatusFilter = Literal["scheduled", "in_progress", "ended", "recorded"]
@@ -358,36 +357,6 @@ async def scheduled_until_after(session: AsyncSession, now: datetime) -> list[Me
     return list(rows)
 
 
-async def record_host(
-    session: AsyncSession,
-    meeting_id: str,
-    *,
-    status: str,
-    epoch: int,
-    server_name: str,
-    new_epoch: int,
-    started_at: datetime | None = None,
-) -> bool:
-    """Set the host of a meeting that is still as the caller read it (`status`, `epoch`).
-
-    False if it changed meanwhile (ended, deleted, moved): the caller undoes its opening.
-    """
-    values: dict[str, object] = {
-        "server_name": server_name,
-        "epoch": new_epoch,
-        "status": MeetingStatus.IN_PROGRESS,
-        "booked_server": None,
-    }
-    if started_at is not None:
-        values["started_at"] = started_at
-    result = await session.execute(
-        update(MeetingRow)
-        .where(MeetingRow.id == meeting_id, MeetingRow.status == status, MeetingRow.epoch == epoch)
-        .values(**values)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
 async def unbooked_scheduled(session: AsyncSession, now: datetime) -> list[MeetingRow]:
     """Scheduled meetings ahead that are booked on no server."""
     rows = await session.scalars(
@@ -470,23 +439,10 @@ async def record_leave(session: AsyncSession, *, meeting_id: str, user: str, at:
         row.left_at = at
 
 
-async def close_occurrence(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
-    """One occurrence is over: everyone still in it leaves, its recording segment ends."""
+async def close_attendance(session: AsyncSession, meeting_id: str, at: datetime) -> None:
+    """Everyone still in the meeting leaves at `at` (its occurrence is over, or it ended)."""
     await session.execute(
         update(AttendanceRow)
-        .where(AttendanceRow.meeting_id == meeting.id, AttendanceRow.left_at.is_(None))
+        .where(AttendanceRow.meeting_id == meeting_id, AttendanceRow.left_at.is_(None))
         .values(left_at=at)
     )
-    await end_segments(session, meeting.id, at, "occurrence over")
-
-
-async def end_meeting(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
-    """The one place a meeting becomes ended: everyone still in it leaves, its recording stops."""
-    meeting.status = MeetingStatus.ENDED
-    meeting.ended_at = at
-    await session.execute(
-        update(AttendanceRow)
-        .where(AttendanceRow.meeting_id == meeting.id, AttendanceRow.left_at.is_(None))
-        .values(left_at=at)
-    )
-    await end_segments(session, meeting.id, at, "meeting ended")

@@ -18,221 +18,23 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from moot.ems.cluster.registry import LiveServer
 from moot.ems.container import Ems
 from moot.ems.deps import EmsDep, require_admin
-from moot.ems.model.servers import ClusterOut, ClusterServer
-from moot.ems.store.models import CapacityWarningRow
+from moot.ems.monitor import RETRY_MS, Monitor
 from moot.ems.web.admin_base import require_admin_page
 from moot.ems.web.pages import message
 from moot.ems.web.templating import templates
 from moot.infra.streams import event, exit_signals
 
 log = logging.getLogger("moot.ems.monitor")
-
-# A figure at or above this share of its limit is "near" it.
-NEAR = 0.8
-CPU_WARNING, CPU_CRITICAL = 75.0, 90.0
-MEMORY_WARNING, MEMORY_CRITICAL = 80.0, 90.0
-# Capacity warnings from the store this recent are shown (and alerted).
-RECENT_WARNINGS = timedelta(hours=1)
-MAX_WARNINGS = 10
-# EventSource reconnects after this long (milliseconds) when a stream ends.
-RETRY_MS = 3000
-
-Level = Literal["warning", "critical"]
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    level: Level
-    server: str | None
-    text: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"level": self.level, "server": self.server, "text": self.text}
-
-
-# -- the snapshot (pure) ----------------------------------------------------------------
-
-
-def _share(value: float, limit: float) -> float:
-    return value / limit if limit > 0 else (1.0 if value > 0 else 0.0)
-
-
-def server_alerts(server: Mapping[str, Any]) -> list[Alert]:
-    """What stands out about one server (as `server_view` describes it)."""
-    name = str(server["name"])
-    status = server["status"]
-    alerts: list[Alert] = []
-    if status == "failed":
-        alerts.append(
-            Alert("critical", name, f"{name} has failed: its meetings move to other servers")
-        )
-    elif status == "suspect":
-        alerts.append(Alert("warning", name, f"{name} is not answering (suspect)"))
-    if status in ("offline", "failed"):
-        return alerts  # its figures are from before: no load alerts
-    meetings, most = len(server["meetings"]), int(server["max_active_meetings"])
-    if meetings and meetings >= most:
-        alerts.append(
-            Alert("critical", name, f"{name} is at its limit: {meetings} of {most} meetings")
-        )
-    elif most and _share(meetings, most) >= NEAR:
-        alerts.append(
-            Alert("warning", name, f"{name} is near its limit: {meetings} of {most} meetings")
-        )
-    per_meeting = int(server["max_users_per_meeting"])
-    for meeting in server["meetings"]:
-        count = len(meeting["participants"])
-        title = meeting["name"] or meeting["id"]
-        if count >= per_meeting:
-            alerts.append(
-                Alert(
-                    "critical",
-                    name,
-                    f"meeting {title} on {name} has {count} participants: "
-                    f"the limit is {per_meeting} per meeting",
-                )
-            )
-        elif _share(count, per_meeting) >= NEAR:
-            alerts.append(
-                Alert(
-                    "warning",
-                    name,
-                    f"meeting {title} on {name} is near its limit: "
-                    f"{count} of {per_meeting} participants",
-                )
-            )
-    instant, instant_most = int(server["instant_active"]), server["instant_meetings"]
-    if instant_most is not None and instant and instant >= instant_most:
-        alerts.append(
-            Alert(
-                "warning",
-                name,
-                f"{name} is at its limit of {instant_most} instant meeting(s)",
-            )
-        )
-    for what, value, warn, critical in (
-        ("CPU", float(server["cpu_percent"]), CPU_WARNING, CPU_CRITICAL),
-        ("memory", float(server["memory_percent"]), MEMORY_WARNING, MEMORY_CRITICAL),
-    ):
-        if value >= critical:
-            alerts.append(Alert("critical", name, f"{name}: {what} at {value:.0f}%"))
-        elif value >= warn:
-            alerts.append(Alert("warning", name, f"{name}: {what} high, {value:.0f}%"))
-    return alerts
-
-
-def server_view(server: ClusterServer, live: LiveServer | None, now: float) -> dict[str, Any]:
-    """One server as the page shows it; `now` is `time.monotonic()` (the report's clock)."""
-    names = {m.id: m.name for m in server.meetings}
-    reported = dict(live.meetings) if live is not None else {}
-    meetings = []
-    for meeting_id in [*names, *(m for m in reported if m not in names)]:
-        status = reported.get(meeting_id)
-        meetings.append(
-            {
-                "id": meeting_id,
-                "name": names.get(meeting_id, ""),
-                "participants": [
-                    {"user": p.user, "role": p.role}
-                    for p in (status.participants if status else [])
-                ],
-                "tools": sorted(status.tools) if status else [],
-            }
-        )
-    last = live.last_report_at if live is not None else None
-    return {
-        "name": server.name,
-        "url": server.url,
-        "location": server.location,
-        "status": server.status,
-        "draining": server.draining,
-        "logins": server.logins,
-        "participants": sum(len(m["participants"]) for m in meetings),
-        "cpu_percent": round(server.cpu_percent, 1),
-        "memory_percent": round(server.memory_percent, 1),
-        "max_active_meetings": server.max_active_meetings,
-        "max_users_per_meeting": server.max_users_per_meeting,
-        "instant_meetings": server.instant_meetings,
-        "instant_active": len(live.instant) if live is not None else 0,
-        "last_report_at": server.last_seen_at.isoformat() if server.last_seen_at else None,
-        "last_report_seconds": round(now - last, 1) if last is not None else None,
-        "meetings": meetings,
-    }
-
-
-def _level(alerts: Iterable[Alert]) -> str:
-    levels = {a.level for a in alerts}
-    return "critical" if "critical" in levels else "warning" if levels else "ok"
-
-
-def build_snapshot(
-    cluster: ClusterOut,
-    live: Mapping[str, LiveServer],
-    warnings: list[CapacityWarningRow],
-    *,
-    at: datetime,
-    now: float,
-    only: str | None = None,
-) -> dict[str, Any]:
-    """What one event carries: the servers (all, or `only`), totals, tools and alerts."""
-    servers = [
-        server_view(s, live.get(s.name), now) for s in cluster.servers if only in (None, s.name)
-    ]
-    alerts: list[Alert] = []
-    for server in servers:
-        own = server_alerts(server)
-        server["level"] = _level(own)
-        server["alerts"] = [a.text for a in own]
-        alerts.extend(own)
-    recent = [w for w in warnings if only in (None, w.server_name)]
-    alerts.extend(
-        Alert("warning", w.server_name, f"capacity warning: {w.message}")
-        for w in recent[:MAX_WARNINGS]
-    )
-    tools: dict[str, int] = {}
-    for server in servers:
-        for meeting in server["meetings"]:
-            for tool in meeting["tools"]:
-                tools[tool] = tools.get(tool, 0) + 1
-    alerts.sort(key=lambda a: a.level != "critical")  # the critical ones first
-    return {
-        "at": at.isoformat(),
-        "server": only,
-        "totals": {
-            "servers": len(servers),
-            "online": sum(1 for s in servers if s["status"] in ("online", "draining", "drained")),
-            "logins": sum(s["logins"] for s in servers),
-            "meetings": sum(len(s["meetings"]) for s in servers),
-            "participants": sum(s["participants"] for s in servers),
-        },
-        "tools": dict(sorted(tools.items())),
-        "servers": servers,
-        "alerts": [a.as_json() for a in alerts],
-        "capacity_warnings": [
-            {
-                "at": w.at.isoformat(),
-                "kind": w.kind,
-                "server": w.server_name,
-                "meeting_id": w.meeting_id,
-                "message": w.message,
-            }
-            for w in recent[:MAX_WARNINGS]
-        ],
-    }
 
 
 def script_json(data: Mapping[str, Any]) -> str:
@@ -244,37 +46,10 @@ def script_json(data: Mapping[str, Any]) -> str:
 # -- the live side ------------------------------------------------------------------------
 
 
-class Monitor:
-    """Makes snapshots at most once per interval, however many pages watch."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.stopping = asyncio.Event()
-        self._made_at = -1e9
-        self._cluster: ClusterOut | None = None
-        self._warnings: list[CapacityWarningRow] = []
-        self._lock = asyncio.Lock()
-
-    async def snapshot(self, ems: Ems, only: str | None) -> dict[str, Any]:
-        async with self._lock:
-            now = time.monotonic()
-            if self._cluster is None or now - self._made_at >= self.interval * 0.9:
-                self._cluster = await ems.servers.cluster()
-                since = datetime.now(UTC) - RECENT_WARNINGS
-                self._warnings = await ems.cluster.capacity.list(since, None, MAX_WARNINGS * 5)
-                self._made_at = now
-            cluster, warnings = self._cluster, self._warnings
-        live = {s.name: s for s in ems.cluster.registry.all()}
-        return build_snapshot(
-            cluster, live, warnings, at=datetime.now(UTC), now=time.monotonic(), only=only
-        )
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ems: Ems = app.state.ems
-    monitor = Monitor(max(0.5, ems.settings.heartbeat_interval))
-    app.state.monitor = monitor
+    monitor = ems.monitor
     unwatch = exit_signals.register(monitor.stopping.set)
     try:
         yield
@@ -284,11 +59,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(include_in_schema=False, lifespan=_lifespan)
-
-
-def _monitor(request: Request) -> Monitor:
-    monitor: Monitor = request.app.state.monitor
-    return monitor
 
 
 ServerQuery = Annotated[
@@ -307,7 +77,7 @@ async def monitor_page(request: Request, ems: EmsDep, server: ServerQuery = None
         return message(
             request, "No such room server", f"No room server is called \u201c{only}\u201d", 404
         )
-    snapshot = await _monitor(request).snapshot(ems, only)
+    snapshot = await ems.monitor.snapshot(only)
     return templates.TemplateResponse(
         request,
         "admin/monitor.html",
@@ -331,21 +101,20 @@ async def monitor_events(request: Request, ems: EmsDep, server: ServerQuery = No
     only = server or None
     if only is not None and ems.cluster.registry.get(only) is None:
         return JSONResponse({"detail": f"room server {only} not found"}, status_code=404)
-    monitor = _monitor(request)
     return StreamingResponse(
-        _stream(monitor, ems, only),
+        _stream(ems.monitor, only),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _stream(monitor: Monitor, ems: Ems, only: str | None) -> AsyncIterator[str]:
+async def _stream(monitor: Monitor, only: str | None) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     sequence = 0
     while not monitor.stopping.is_set():
         sequence += 1
         try:
-            snapshot = await monitor.snapshot(ems, only)
+            snapshot = await monitor.snapshot(only)
         except (SQLAlchemyError, OSError) as exc:  # the store is away: say so, and go on
             log.warning("monitoring: cannot read the store: %s", exc)
             yield event("problem", {"text": "the figures cannot be read from the store now"})

@@ -42,6 +42,7 @@ from moot.ems.web.security import check_csrf
 from moot.ems.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+YEAR = 365 * 86400
 
 
 @router.get("/m/{meeting_id}", response_class=HTMLResponse, response_model=None)
@@ -118,9 +119,7 @@ async def attend_page(
     if key is not None:  # this browser keeps the moderator key of the meeting
         keep_key(response, request, meeting_id, key)
     if not browser:
-        response.set_cookie(
-            GUEST_COOKIE, visitor.browser, max_age=365 * 86400, httponly=True, samesite="lax"
-        )
+        _keep(response, GUEST_COOKIE, visitor.browser, httponly=True)
     return response
 
 
@@ -153,8 +152,17 @@ async def _admit(
     except Unavailable as exc:
         return raw_message(request, meeting.name, sentence(str(exc)), 503)
     response = RedirectResponse(target.url, status_code=303)
-    response.set_cookie(NAME_COOKIE, quote(visitor.typed_name), max_age=365 * 86400, samesite="lax")
+    _keep(response, NAME_COOKIE, quote(visitor.typed_name, safe=""))
     return response
+
+
+def _keep(response: Response, name: str, value: str, *, httponly: bool = False) -> None:
+    """A cookie the browser keeps a year: what `response.set_cookie` writes, without building
+    a SimpleCookie for it (a tenth of attend's time). `value` is URL-quoted or a token, so it
+    needs no quoting of its own."""
+    flags = "; HttpOnly" if httponly else ""
+    header = f"{name}={value}; Max-Age={YEAR}; Path=/; SameSite=lax{flags}"
+    response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
 
 
 @router.get("/recordings/{meeting_id}", response_class=HTMLResponse)

@@ -8,12 +8,12 @@ the GET, in attend.py); this module only gets its arguments to it faster:
   the API and the pages in turn (a sixth of attend's time went there);
 - it takes what attend needs from the app's state itself, instead of FastAPI's
   dependency solving and parameter validation (another fifth);
-- it passes only the layers every answer of the Meeting Center needs: the HTTP metrics,
-  Starlette's last-resort 500 page, the security headers and CSRF cookie, and the app's
-  exception handlers (what a bad sign-in token or a refusal becomes). A middleware added
-  to create_app later is not here: add it to `_attend_app` too. FastAPI's generic
-  middlewares (body limits for a request without a body, its own error layers, the
-  router) are skipped.
+- it passes the same layers as every other answer of the Meeting Center, built from the
+  app's own middleware list (`user_middleware`: the HTTP metrics, the body limit, the
+  security headers and CSRF cookie; a middleware added to create_app later is here too),
+  inside Starlette's last-resort 500 page, around the app's exception handlers (what a bad
+  sign-in token or a refusal becomes). Only FastAPI's own generic layers (its exit-stack
+  middleware, the router) are skipped.
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from moot.ems import metrics
 from moot.ems.container import Ems
 from moot.ems.deps import get_identity
 from moot.ems.web import attend as attend_pages
 from moot.ems.web import pages
-from moot.ems.web.security import WebSecurity
 
 MAX_KEY = 200  # as the FastAPI route's `key` parameter
 ATTEND_PATH = re.compile(r"/m/([^/]+)")
@@ -66,11 +64,6 @@ class MeetingCenterApp(FastAPI):
     """The EMS's FastAPI app; attend's GET (and HEAD) is answered before the generic stack."""
 
     _attend_stack: ASGIApp | None = None
-    _https = False
-
-    def serve_attend_first(self, *, https: bool) -> None:
-        """Called by create_app once its middlewares are known (https: for the headers)."""
-        self._https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -107,7 +100,12 @@ class MeetingCenterApp(FastAPI):
                 scope["starlette.exception_handlers"] = exception_handlers
                 await route.app(scope, receive, send)
 
-            secured = WebSecurity(with_handlers, https=self._https)
-            guarded = ServerErrorMiddleware(secured, handler=last_resort, debug=self.debug)
-            self._attend_stack = metrics.HttpMetrics(guarded)
+            # As Starlette's build_middleware_stack: the app's middlewares, first added
+            # innermost, inside the last-resort 500 page.
+            layered: ASGIApp = with_handlers
+            for cls, args, kwargs in reversed(self.user_middleware):
+                layered = cls(layered, *args, **kwargs)
+            self._attend_stack = ServerErrorMiddleware(
+                layered, handler=last_resort, debug=self.debug
+            )
         return self._attend_stack

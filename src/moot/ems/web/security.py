@@ -20,6 +20,7 @@ from http.cookies import SimpleCookie
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moot.ems.container import Ems
 from moot.ems.deps import SESSION_COOKIE
 from moot.infra.security_headers import with_security_headers
 
@@ -81,15 +82,11 @@ def csrf_token(request: Request) -> str:
 
 def bound_token(request: Request, cookie: str) -> str:
     """HMAC(EMS secret, the CSRF cookie and the sign-in cookie): a token for this session."""
-    key: bytes = request.app.state.csrf_key
+    ems: Ems = request.app.state.ems
+    key = ems.csrf_key
     session = request.cookies.get(SESSION_COOKIE, "")
     mac = hmac.new(key, f"{cookie}\0{session}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-
-def csrf_key(signing_key_pem: bytes) -> bytes:
-    """The EMS's CSRF secret, from its signing key: the same on every EMS node."""
-    return hashlib.sha256(b"moot csrf\0" + signing_key_pem).digest()
 
 
 async def check_csrf(request: Request) -> None:

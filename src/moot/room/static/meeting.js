@@ -9,7 +9,7 @@
 import { renderPolls, setupPollForm } from "./tools/polls.js";
 import { renderHands, setupHands } from "./tools/hands.js";
 import { renderModeration, setupModeration } from "./tools/moderation.js";
-import { applyBoardDelta, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
+import { applyBoardDelta, refreshBoardRole, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
 import { fileExtras, renderSlides, setSlideFiles, setupSlides } from "./tools/slides.js";
 import { renderWeb, setupWeb } from "./tools/web.js";
 
@@ -25,7 +25,12 @@ const form = document.getElementById("chat-form");
 const input = document.getElementById("chat-input");
 const endButton = document.getElementById("end-meeting");
 const endedEl = document.getElementById("ended");
-const myRole = root.dataset.role;
+// This person's role now (moderator, presenter or participant): a moderator's grant or
+// take-back changes it while the page is open (the moderation tool's `you`).
+let myRole = root.dataset.role;
+let grantedRoles = {}; // name -> the role a moderator granted (the roster shows it)
+let mutedNames = [];
+const openMenus = new Set(); // names whose moderator actions are open in the roster
 const pageConfig = JSON.parse(document.getElementById("meeting-config").textContent);
 
 const shown = new Set();
@@ -48,13 +53,17 @@ function setState(text, live) {
 // is one <li>, put in its place (moderators first, then by name) and taken out alone.
 const rosterItems = new Map(); // user -> their <li>
 
+// A person's role as the roster shows it: the token's (`li.dataset.role`), or a grant.
+function roleOf(p) { return grantedRoles[p.user] || p.role; }
+
 // Raised hands first (in the order raised), then moderators, then by name.
 function rosterBefore(a, b) {
   const ha = hands.indexOf(a.user);
   const hb = hands.indexOf(b.user);
   if ((ha >= 0) !== (hb >= 0)) return ha >= 0;
   if (ha >= 0) return ha < hb;
-  if ((a.role === "moderator") !== (b.role === "moderator")) return a.role === "moderator";
+  const am = roleOf(a) === "moderator";
+  if (am !== (roleOf(b) === "moderator")) return am;
   const x = a.user.toLowerCase();
   const y = b.user.toLowerCase();
   return x < y || (x === y && a.user < b.user);
@@ -77,6 +86,11 @@ function decorate(li) {
   const hand = li.querySelector(".hand");
   hand.textContent = position >= 0 ? ` ✋ ${position + 1}` : "";
   hand.title = position >= 0 ? "Hand raised" : "";
+  const role = roleOf({ user, role: li.dataset.role });
+  li.querySelector(".role").textContent = role === "participant" ? "" : ` (${role})`;
+  const muted = mutedNames.includes(user);
+  li.querySelector(".muted-mark").textContent = muted ? " 🔇" : "";
+  li.querySelector(".muted-mark").title = muted ? "Muted" : "";
   const actions = li.querySelector(".actions");
   actions.replaceChildren();
   if (myRole !== "moderator" || user === me()) return;
@@ -84,8 +98,39 @@ function decorate(li) {
     actions.append(smallButton("Lower hand", `Lower the hand of ${user}`,
       () => sendTool({ kind: "hand.lower", user })));
   }
+  // The rest behind one disclosure (kept open across re-renders of the roster).
+  const menu = document.createElement("details");
+  menu.className = "person-menu";
+  menu.open = openMenus.has(user);
+  menu.addEventListener("toggle", () => { if (menu.open) openMenus.add(user); else openMenus.delete(user); });
+  const summary = document.createElement("summary");
+  summary.textContent = "⋯";
+  summary.setAttribute("aria-label", `Moderator actions for ${user}`);
+  const items = document.createElement("div");
+  menu.append(summary, items);
+  actions.append(menu);
+  // The meeting's own moderators (the token's role) keep theirs: nothing to grant or take.
   if (li.dataset.role !== "moderator") {
-    actions.append(smallButton("Remove", `Remove ${user} from the meeting`,
+    const granted = grantedRoles[user];
+    if (granted !== "presenter") {
+      items.append(smallButton("Make presenter", `Make ${user} presenter`,
+        () => sendTool({ kind: "moderation.grant", user, role: "presenter" })));
+    }
+    if (granted !== "moderator") {
+      items.append(smallButton("Make moderator", `Make ${user} moderator`,
+        () => sendTool({ kind: "moderation.grant", user, role: "moderator" })));
+    }
+    if (granted) {
+      items.append(smallButton("Take back", `Take back the role of ${user}`,
+        () => sendTool({ kind: "moderation.take_back", user })));
+    }
+  }
+  if (!muted) {
+    items.append(smallButton("Mute", `Mute ${user}`,
+      () => sendTool({ kind: "moderation.mute", user })));
+  }
+  if (role !== "moderator") {
+    items.append(smallButton("Remove", `Remove ${user} from the meeting`,
       () => sendTool({ kind: "moderation.remove", user })));
   }
 }
@@ -97,12 +142,11 @@ function rosterItem(p) {
   const who = document.createElement("span");
   who.className = "who";
   who.textContent = p.user;
-  if (p.role === "moderator") {
-    const role = document.createElement("span");
-    role.className = "role";
-    role.textContent = " (moderator)";
-    who.append(role);
-  }
+  const role = document.createElement("span");
+  role.className = "role";
+  const muted = document.createElement("span");
+  muted.className = "muted-mark";
+  who.append(role, muted);
   const hand = document.createElement("span");
   hand.className = "hand";
   const actions = document.createElement("span");
@@ -179,7 +223,19 @@ function sendTool(event, onRefused = () => {}) {
   send(message); // otherwise it goes out with the others once reconnected
 }
 
-const toolContext = { role: myRole, presents: root.dataset.presents === "true", send: sendTool, sendRaw: send, say };
+const toolContext = { role: myRole, send: sendTool, sendRaw: send, say };
+
+// A moderator made this person presenter or moderator, or took it back: the controls of
+// the role show or hide at once (room.css, by data-role); the room server sends the
+// tools' views as the new role sees them.
+function setMyRole(role) {
+  myRole = role;
+  toolContext.role = role;
+  root.dataset.role = role;
+  document.getElementById("my-role").textContent = role === "participant" ? "" : `(${role})`;
+  refreshBoardRole(); // who may draw: said beside the board
+  renderFiles(lastFiles); // "Present" beside a PDF: presenters only
+}
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
 
@@ -191,7 +247,11 @@ function showToolState(msg) {
     renderHands(hands, me());
     sortRoster();
   } else if (msg.tool === "moderation") {
+    grantedRoles = msg.state.roles;
+    mutedNames = msg.state.muted;
+    if (msg.state.you.role !== myRole) setMyRole(msg.state.you.role);
     renderModeration(msg.state, toolContext);
+    sortRoster();
   } else if (msg.tool === "board") {
     renderBoard(msg.state);
   } else if (msg.tool === "slides") {
@@ -351,7 +411,10 @@ function fileSize(bytes) {
   return value.toFixed(1).replace(/\.0$/, "") + " " + unit;
 }
 
+let lastFiles = []; // the meeting's files as last listed (drawn again when the role changes)
+
 function renderFiles(files) {
+  lastFiles = files;
   filesEl.replaceChildren(...files.map((f) => {
     const li = document.createElement("li");
     const a = document.createElement("a");

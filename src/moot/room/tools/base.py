@@ -23,11 +23,15 @@ class Refused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who sends an event (or looks at a tool): from the join token, never a typed name."""
+    """Who sends an event (or looks at a tool): from the join token, never a typed name.
+
+    `role` is the person's role in the meeting now: the token's, raised by a moderator's
+    grant (room/tools/moderation/roles.py); `presenter` is a presenter's grant."""
 
     user: str
     person: str
     role: Role
+    presenter: bool = False
 
     @property
     def moderates(self) -> bool:
@@ -35,9 +39,14 @@ class Actor:
 
     @property
     def presents(self) -> bool:
-        """Whether this person may drive the stage (slides, a shared web page). Moderators
-        present; the moderator controls will let a moderator make a participant presenter."""
-        return self.moderates
+        """Whether this person may drive the stage (slides, a shared web page): moderators,
+        and whoever a moderator made presenter."""
+        return self.moderates or self.presenter
+
+    @property
+    def standing(self) -> str:
+        """The role as the roster shows it: moderator, presenter or participant."""
+        return "moderator" if self.moderates else "presenter" if self.presenter else "participant"
 
 
 @dataclass(frozen=True, slots=True)

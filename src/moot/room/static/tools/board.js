@@ -99,8 +99,8 @@ function label() {
     : `Whiteboard, page ${frame.shown + 1} of ${frame.pages}, ${elements}`);
   document.getElementById("board-page").textContent = slide
     ? `Notes on ${slide.label}` : `Page ${frame.shown + 1} of ${frame.pages}`;
-  const draws = frame.who === "everyone" || ctx.role === "moderator";
-  document.getElementById("board-who").textContent = draws ? "" : "Only moderators draw now.";
+  const draws = frame.who === "everyone" || ctx.role !== "participant";
+  document.getElementById("board-who").textContent = draws ? "" : "Only moderators and presenters draw now.";
   const only = document.getElementById("board-moderators-only");
   if (only) only.checked = frame.who === "moderators";
 }
@@ -111,6 +111,11 @@ function redraw() {
   for (const node of pending.values()) layer.append(node);
   for (const user of [...live.keys()]) dropLive(user);
   label();
+}
+
+// The person's role changed (a moderator's grant): say again whether they may draw.
+export function refreshBoardRole() {
+  if (board) label();
 }
 
 export function renderBoard(state) {
@@ -181,8 +186,8 @@ function at(event) {
 }
 
 function mayDraw() {
-  if (frame.who === "everyone" || ctx.role === "moderator") return true;
-  ctx.say("Only moderators may draw on the board now.");
+  if (frame.who === "everyone" || ctx.role !== "participant") return true;
+  ctx.say("Only moderators and presenters may draw on the board now.");
   return false;
 }
 

@@ -1,14 +1,19 @@
-// Moderator controls: lock, and the people removed (with a way back in). The state comes
-// in `tool_state` (tool "moderation"); the room server checks every action by role.
+// Moderator controls: lock, mute all, and the people removed (with a way back in); a
+// muted person's note with their own way to unmute. Roles (make presenter, ...) are
+// buttons in the roster (meeting.js). The state comes in `tool_state` (tool
+// "moderation"); the room server checks every action by role.
 export function setupModeration(ctx) {
   const lock = document.getElementById("lock-toggle");
   lock?.addEventListener("click", () => {
     ctx.send({ kind: lock.getAttribute("aria-pressed") === "true" ? "moderation.unlock" : "moderation.lock" });
   });
+  document.getElementById("mute-all")?.addEventListener("click", () => ctx.send({ kind: "moderation.mute_all" }));
+  document.getElementById("unmute-me")?.addEventListener("click", () => ctx.send({ kind: "moderation.unmute" }));
 }
 
 export function renderModeration(state, ctx) {
   document.getElementById("locked-note").hidden = !state.locked;
+  document.getElementById("muted-note").hidden = !state.you.muted;
   const lock = document.getElementById("lock-toggle");
   if (lock) {
     lock.setAttribute("aria-pressed", String(state.locked));

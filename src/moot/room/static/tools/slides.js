@@ -27,6 +27,10 @@ let drawing = Promise.resolve();
 
 function el(id) { return document.getElementById(id); }
 
+// Whether this person drives the presentation now: a moderator or a presenter (the role
+// follows a moderator's grant; the room server decides anyway).
+function presents() { return ctx.role !== "participant"; }
+
 function status(text) { el("slides-status").textContent = text; }
 
 async function load(fileId) {
@@ -113,7 +117,7 @@ export function setSlideFiles(list) {
 function turn(to) {
   if (!state.open || to < 0 || to >= state.pages) return;
   mine = to;
-  if (ctx.presents) {
+  if (presents()) {
     // Shown at once, so that a second click goes one further (until the room server's
     // state says this page, it keeps the presenter's); back to its page if refused.
     wanted = to;
@@ -141,7 +145,7 @@ async function present(file) {
 // office files a plain word that they are downloaded, not shown.
 export function fileExtras(file) {
   const nodes = [];
-  if (file.content_type === "application/pdf" && ctx?.presents && area) {
+  if (file.content_type === "application/pdf" && ctx && presents() && area) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "secondary small";

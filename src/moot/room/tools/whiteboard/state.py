@@ -3,7 +3,7 @@
 Elements are kept in the order added (the order they are drawn in). Each person has an
 undo and a redo stack of their own actions, as invertible steps (added these ids / erased
 these elements): undoing never removes someone else's work, and a step whose elements
-someone else erased meanwhile undoes what is left of it. Clearing a page (moderator)
+someone else erased meanwhile undoes what is left of it. Clearing a page (a presenter)
 drops every step on that page from every stack, so nothing cleared comes back.
 
 Pages see changes as deltas (`delta`): the board can hold thousands of elements, and a
@@ -29,7 +29,7 @@ from moot.protocol.tools import (
     BoardUndo,
     ToolEvent,
 )
-from moot.room.tools.base import Actor, Refused, Tool, only_moderators
+from moot.room.tools.base import Actor, Refused, Tool, only_moderators, only_presenters
 
 # How many steps back one person may undo.
 MAX_UNDO = 100
@@ -68,8 +68,9 @@ class Board:
 
 
 def _may_draw(state: Board, actor: Actor) -> None:
-    if state.who == "moderators" and not actor.moderates:
-        raise Refused("only moderators may draw on this board now")
+    # "moderators": the stage's people, moderators and presenters (who annotate slides).
+    if state.who == "moderators" and not actor.presents:
+        raise Refused("only moderators and presenters may draw on this board now")
 
 
 def _push(stacks: dict[str, tuple[Step, ...]], person: str, step: Step) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
             return replace(state, items=items, undo=stacks, redo=others)
         return replace(state, items=items, redo=stacks, undo=others)
     if isinstance(event, BoardClear):
-        only_moderators(actor, "clear a board page")
+        only_presenters(actor, "clear a board page")
         if event.slide is None and event.page >= state.pages:
             raise Refused("there is no such page on the board")
         cleared = (0, event.slide) if event.slide else (event.page, None)
@@ -149,12 +150,12 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
             redo=kept(state.redo),
         )
     if isinstance(event, BoardAddPage):
-        only_moderators(actor, "add a board page")
+        only_presenters(actor, "add a board page")
         if state.pages >= MAX_BOARD_PAGES:
             raise Refused(f"a board has at most {MAX_BOARD_PAGES} pages")
         return replace(state, pages=state.pages + 1, shown=state.pages)
     if isinstance(event, BoardShowPage):
-        only_moderators(actor, "turn the board's page")
+        only_presenters(actor, "turn the board's page")
         if event.page >= state.pages:
             raise Refused("there is no such page on the board")
         return replace(state, shown=event.page)
