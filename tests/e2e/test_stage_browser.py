@@ -135,6 +135,17 @@ def test_a_presentation_followed_browsed_ahead_and_snapped_back(
         expect(page.locator("#board-page")).to_have_text("Page 1 of 1")
         expect(page.locator("#board .items .el")).to_have_count(0)
 
+    # Alice makes Bob presenter: his page offers "Present" at once, and he drives.
+    alice.get_by_label("Moderator actions for Bob").click()
+    alice.get_by_role("button", name="Make Bob presenter").click()
+    bob.get_by_role("button", name="Files (3)").click()
+    bob.get_by_role("button", name="Present Plan.pdf to everyone").click()
+    bob.get_by_role("button", name="Close", exact=True).click()
+    bob.get_by_role("button", name="Next slide").click()
+    for page in (alice, carol):
+        expect(page.locator("#slides-page")).to_have_text("Page 2 of 9")
+    expect(carol.locator("#announcer")).to_have_text("The presentation shows page 2")
+
 
 @pytest.mark.screenshots
 def test_a_web_page_framed_where_allowed_and_linked_where_not(
