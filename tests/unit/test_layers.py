@@ -150,8 +150,6 @@ LONG_MODULES = {
     "moot.core.reports": "one short function per report, with the table that names them",
     "moot.infra.certs": "one cluster CA's life: create, issue, describe, TLS contexts",
     "moot.ems.store.models": "the store's tables, one class each, as the migrations made them",
-    # To split next: the meeting tools' dispatch and replay belong in room/tools/.
-    "moot.room.host": "the meetings a room server hosts; the meeting tools grew it",
 }
 
 

@@ -120,7 +120,9 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.include_router(attend.router)
     app.include_router(feeds.router)
     app.include_router(signin.router)
-    app.mount("/static", StaticFiles(packages=[("moot.ems.web", "static")]), name="static")
+    # moot.protocol's static: what the meeting page and the recording page share (the board).
+    shared: list[str | tuple[str, str]] = [("moot.ems.web", "static"), ("moot.protocol", "static")]
+    app.mount("/static", StaticFiles(packages=shared), name="static")
 
     # The control channel's EMS end, by bus_url: the room servers' links go to the cluster
     # manager.

@@ -95,7 +95,11 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    # Then moot.protocol's static: how the board looks, shared with the EMS's recording page.
+    static = StaticFiles(
+        directory=Path(__file__).parent / "static", packages=[("moot.protocol", "static")]
+    )
+    app.mount("/static", static, name="static")
     # The same Content-Security-Policy as the EMS's pages: scripts and styles from this server
     # only (Playwright's page functions run through the DevTools protocol, which it spares).
     app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"), frames=True)

@@ -19,6 +19,7 @@ from moot.ems.cluster.registry import LiveServer
 from moot.ems.cluster.states import ServerStates
 from moot.ems.store import hosting
 from moot.ems.store import meetings as meeting_store
+from moot.ems.store.models import MeetingRow
 
 log = logging.getLogger("moot.ems.cluster")
 
@@ -91,7 +92,7 @@ class Failover:
         server.meetings = {}
         self._ctx.registry.unhost_all(server)
         started = time.monotonic()
-        await asyncio.gather(*(self.move(m.id) for m in hosted))
+        await asyncio.gather(*(self.move(m.id, read=m) for m in hosted))
         if hosted:
             log.info(
                 "moved %d meeting(s) off %s in %.0f ms",
@@ -100,14 +101,20 @@ class Failover:
                 (time.monotonic() - started) * 1000,
             )
 
-    async def move(self, meeting_id: str, *, force: bool = False) -> bool:
+    async def move(
+        self, meeting_id: str, *, force: bool = False, read: MeetingRow | None = None
+    ) -> bool:
         """Place one meeting again, with a new epoch, unless its host is fine after all.
 
         With `force` (a drain's evacuation), it moves even off a host that is online.
-        True if it moved.
+        `read`: the row as just read with the others of its server (a failover moves them
+        all at once: one store read fewer each); the move is stored only if the meeting is
+        still as read. True if it moved.
         """
-        async with self._ctx.sessions() as session:
-            meeting = await meeting_store.get_meeting(session, meeting_id)
+        meeting = read
+        if meeting is None:
+            async with self._ctx.sessions() as session:
+                meeting = await meeting_store.get_meeting(session, meeting_id)
         host = self._ctx.registry.get(meeting.server_name or "") if meeting else None
         if (
             meeting is None

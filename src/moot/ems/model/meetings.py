@@ -4,7 +4,7 @@ document) and what the services and the store check a meeting against."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -260,9 +260,25 @@ class ExceptionOut(BaseModel):
 class RecordedEvent(BaseModel):
     at: datetime
     offset_seconds: float = Field(description="From the start of the recording.")
-    kind: Literal["chat", "joined", "left"]
-    user: str
-    text: str = ""
+    kind: str = Field(
+        description="`chat`, `joined`, `left`, or a meeting tool's name (`board`, `poll`,"
+        " `hand`, `moderation`, and any tool added later): its event is in `event`."
+    )
+    user: str = Field(description="Who; empty for a vote in an anonymous poll.")
+    text: str = Field(
+        default="",
+        description="A chat line; for a tool event, the transcript's sentence (empty for a"
+        " stroke or a vote, which the board and the polls show instead).",
+    )
+    event: dict[str, Any] | None = Field(
+        default=None,
+        description="A tool event as journaled (docs/protocol.md, Tools), less what the live"
+        " meeting kept from its viewers: votes' choices, person ids.",
+    )
+    actor: str = Field(
+        default="", description="A stand-in for the sender (p1, p2, ...): undo is per person."
+    )
+    role: str = Field(default="", description="The sender's role, for a tool event.")
 
 
 class RecordingSegment(BaseModel):

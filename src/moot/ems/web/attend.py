@@ -30,7 +30,7 @@ from moot.ems.deps import (
     MeetingsDep,
     client_address,
 )
-from moot.ems.recordings import recording_out
+from moot.ems.recordings import recording_out, replay_of
 from moot.ems.web.pages import (
     GUEST_COOKIE,
     MAX_NAME,
@@ -176,8 +176,9 @@ async def recording(
     except NotRecorded as exc:
         row = await meetings.get(meeting_id)
         return raw_message(request, row.name, sentence(str(exc)), 404)
+    out = recording_out(meetings, row, segments)
     return templates.TemplateResponse(
-        request, "recording.html", {"recording": recording_out(meetings, row, segments)}
+        request, "recording.html", {"recording": out, "replay": replay_of(out)}
     )
 
 

@@ -2,13 +2,12 @@
 // elements come from the room server (`tool_state` whole, then `tool_delta` changes);
 // an element being drawn is streamed to the others (`draw`, `pointer`: not journaled)
 // and sent as the tool event `board.add` when the pointer lifts. Pen strokes are
-// smoothed by perfect-freehand (vendored under static/vendor/). While a presentation is
-// open the board shows its slide, and what is drawn are notes on that slide.
-import { getStroke } from "../vendor/perfect-freehand/index.js";
+// smoothed by perfect-freehand; how an element looks is shared with the recording page
+// (protocol/static/board/draw.js). While a presentation is open the board shows its slide,
+// and what is drawn are notes on that slide.
+import { H, SVG, W, nodeOf, pageSvg as boardPageSvg, rasterize, svg } from "../board/draw.js";
+import { pdfOfCanvases } from "../board/pdf-writer.js";
 
-const SVG = "http://www.w3.org/2000/svg";
-const W = 1600;
-const H = 900;
 const MAX_POINTS = 2000;
 const LIVE_EVERY_MS = 50;
 
@@ -25,61 +24,6 @@ let lastLive = 0;
 // A presentation's slide the board shows (slides.js): its notes are board elements keyed
 // to it ("<file id>:<page>"), drawn over its picture; null: the board's own pages.
 let slide = null; // { key, label }
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-}
-
-function pathOf(points) {
-  if (!points.length) return "";
-  const d = points.reduce((acc, [x0, y0], i, arr) => {
-    const [x1, y1] = arr[(i + 1) % arr.length];
-    acc.push(x0.toFixed(1), y0.toFixed(1), ((x0 + x1) / 2).toFixed(1), ((y0 + y1) / 2).toFixed(1));
-    return acc;
-  }, ["M", ...points[0].map((v) => v.toFixed(1)), "Q"]);
-  d.push("Z");
-  return d.join(" ");
-}
-
-// The SVG node of one element.
-function nodeOf(e) {
-  const [a, b = a] = e.points;
-  const line = { stroke: e.color, "stroke-width": e.width, "stroke-linecap": "round", fill: "none" };
-  let node;
-  if (e.shape === "pen") {
-    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
-    node = svg("path", { d: pathOf(outline), fill: e.color });
-  } else if (e.shape === "line") {
-    node = svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line });
-  } else if (e.shape === "rect") {
-    node = svg("rect", {
-      x: Math.min(a[0], b[0]), y: Math.min(a[1], b[1]),
-      width: Math.abs(b[0] - a[0]), height: Math.abs(b[1] - a[1]), ...line,
-    });
-  } else if (e.shape === "ellipse") {
-    node = svg("ellipse", {
-      cx: (a[0] + b[0]) / 2, cy: (a[1] + b[1]) / 2,
-      rx: Math.abs(b[0] - a[0]) / 2, ry: Math.abs(b[1] - a[1]) / 2, ...line,
-    });
-  } else if (e.shape === "arrow") {
-    node = svg("g");
-    const angle = Math.atan2(b[1] - a[1], b[0] - a[0]);
-    const head = 10 + e.width * 3;
-    const wing = (turn) => [b[0] - head * Math.cos(angle + turn), b[1] - head * Math.sin(angle + turn)];
-    node.append(
-      svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line }),
-      svg("polygon", { points: [b, wing(0.45), wing(-0.45)].map((p) => p.join(",")).join(" "), fill: e.color }),
-    );
-  } else {
-    node = svg("text", { x: a[0], y: a[1], fill: e.color, "font-size": 12 + e.width * 6, "font-family": "sans-serif" });
-    node.textContent = e.text;
-  }
-  node.classList.add("el");
-  node.dataset.id = e.id;
-  return node;
-}
 
 // Whether an element (or a live drawing) belongs where the board is now.
 function here(e) {
@@ -119,11 +63,13 @@ export function refreshBoardRole() {
 }
 
 export function renderBoard(state) {
+  performance.mark("moot:board-state"); // bench/board.py times a late joiner's board by these
   const turned = state.shown !== frame.shown;
   frame = { pages: state.pages, shown: state.shown, who: state.who };
   items.clear();
   for (const e of state.items) items.set(e.id, e);
   redraw();
+  performance.mark("moot:board-drawn");
   return turned;
 }
 
@@ -322,16 +268,21 @@ function exportSvg() {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-function exportPng() {
-  const image = new Image();
-  image.onload = () => {
-    const canvas = document.createElement("canvas");
-    canvas.width = W;
-    canvas.height = H;
-    canvas.getContext("2d").drawImage(image, 0, 0);
-    download(`whiteboard-page-${frame.shown + 1}.png`, canvas.toDataURL("image/png"));
-  };
-  image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(pageSvg());
+async function exportPng() {
+  const canvas = await rasterize(pageSvg());
+  download(`whiteboard-page-${frame.shown + 1}.png`, canvas.toDataURL("image/png"));
+}
+
+// The whole board, every page in order, as one PDF (a picture a page), built here.
+async function exportPdf() {
+  const canvases = [];
+  for (let page = 0; page < frame.pages; page++) {
+    const elements = [...items.values()].filter((e) => !e.slide && e.page === page);
+    canvases.push(await rasterize(boardPageSvg(elements)));
+  }
+  const url = URL.createObjectURL(await pdfOfCanvases(canvases));
+  download("whiteboard.pdf", url);
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 export function setupBoard(context) {
@@ -364,6 +315,7 @@ export function setupBoard(context) {
   on("board-clear", () => ctx.send({ kind: "board.clear", ...where() }));
   on("board-export-svg", exportSvg);
   on("board-export-png", exportPng);
+  on("board-export-pdf", () => exportPdf().catch((error) => ctx.say(error.message)));
   document.getElementById("board-moderators-only")?.addEventListener("change", (event) => {
     ctx.send({ kind: "board.policy", who: event.target.checked ? "moderators" : "everyone" });
   });

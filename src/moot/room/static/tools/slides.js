@@ -5,10 +5,17 @@
 // The PDF is read straight from the EMS with the file's link (its key is the permission).
 // A page is drawn on a canvas of its own, off screen, and shown as the whiteboard's
 // background (board.js showSlide): what anyone draws there are notes on that slide.
-import * as pdfjs from "../vendor/pdfjs-dist/pdf.min.js";
 import { showSlide } from "./board.js";
 
-pdfjs.GlobalWorkerOptions.workerSrc = new URL("../vendor/pdfjs-dist/pdf.worker.min.js", import.meta.url).href;
+// pdf.js (420 KB) is loaded the first time a presentation is shown, not with every page.
+let pdfjs = null;
+async function readPdf(url) {
+  if (!pdfjs) {
+    pdfjs = await import("../vendor/pdfjs-dist/pdf.min.js");
+    pdfjs.GlobalWorkerOptions.workerSrc = new URL("../vendor/pdfjs-dist/pdf.worker.min.js", import.meta.url).href;
+  }
+  return pdfjs.getDocument({ url, isEvalSupported: false, disableRange: true }).promise;
+}
 
 const BOARD_W = 1600;
 const BOARD_H = 900;
@@ -38,7 +45,7 @@ async function load(fileId) {
   const file = files.find((f) => f.id === fileId);
   if (!file) throw new Error("the presented file is no longer attached to the meeting");
   loading = fileId;
-  const pdf = await pdfjs.getDocument({ url: file.url, isEvalSupported: false, disableRange: true }).promise;
+  const pdf = await readPdf(file.url);
   if (loading !== fileId) return pdf; // another presentation opened meanwhile
   doc?.pdf.destroy();
   doc = { fileId, pdf };
@@ -131,7 +138,7 @@ function turn(to) {
 async function present(file) {
   ctx.say(`Opening ${file.name}…`);
   try {
-    const pdf = await pdfjs.getDocument({ url: file.url, isEvalSupported: false, disableRange: true }).promise;
+    const pdf = await readPdf(file.url);
     const pages = pdf.numPages;
     pdf.destroy();
     ctx.say("");

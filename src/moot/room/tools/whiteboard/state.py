@@ -97,7 +97,11 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
         if event.element.id in state.items:
             raise Refused("an element with this id is on the board already")
         item = Item(0 if event.slide else event.page, event.element, actor.user, event.slide)
-        if sum(1 for i in state.items.values() if i.surface == item.surface) >= MAX_BOARD_ELEMENTS:
+        # Counted only when the whole board is that large: a count on every stroke made a
+        # replay of 5,000 strokes (a failover) quadratic, seconds long (bench/board.py).
+        if len(state.items) >= MAX_BOARD_ELEMENTS and (
+            sum(1 for i in state.items.values() if i.surface == item.surface) >= MAX_BOARD_ELEMENTS
+        ):
             raise Refused(f"a board page holds at most {MAX_BOARD_ELEMENTS} elements")
         step = Step("added", item.surface, (item,))
         return replace(
