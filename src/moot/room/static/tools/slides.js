@@ -31,6 +31,7 @@ let wanted = null; // the page this presenter turned to, until the room server's
 let doc = null; // { fileId, pdf } of the open presentation
 let loading = null; // file id being read
 let drawing = Promise.resolve();
+let drawnKey = null; // "<file id>:<page>" on the board now
 
 function el(id) { return document.getElementById(id); }
 
@@ -59,6 +60,7 @@ async function draw() {
     await paint();
   } catch (err) {
     status(`This presentation cannot be shown: ${err.message || err}.`);
+    drawnKey = null;
     showSlide(null);
   }
 }
@@ -69,20 +71,28 @@ async function paint() {
   const pdf = await load(fileId);
   if (!state.open || state.file_id !== fileId) return;
   const shown = mine;
+  const key = `${fileId}:${shown}`;
+  if (key === drawnKey) return; // drawn already: a state that did not turn the page
   const page = await pdf.getPage(Math.min(shown, pdf.numPages - 1) + 1);
   // As sharp as the board's 1600 x 900 units on this screen (at most twice).
   const base = page.getViewport({ scale: 1 });
   const fit = Math.min(BOARD_W / base.width, BOARD_H / base.height);
   const viewport = page.getViewport({ scale: fit * Math.min(2, window.devicePixelRatio || 1) });
-  canvas.width = Math.floor(viewport.width);
-  canvas.height = Math.floor(viewport.height);
-  const context = canvas.getContext("2d");
+  // Drawn aside, then shown whole: the page's canvas never holds half a slide.
+  const work = document.createElement("canvas");
+  work.width = Math.floor(viewport.width);
+  work.height = Math.floor(viewport.height);
+  const context = work.getContext("2d");
   context.fillStyle = "#ffffff";
-  context.fillRect(0, 0, canvas.width, canvas.height);
-  await page.render({ canvasContext: context, canvas, viewport }).promise;
+  context.fillRect(0, 0, work.width, work.height);
+  await page.render({ canvasContext: context, canvas: work, viewport }).promise;
   if (!state.open || state.file_id !== fileId) return;
+  canvas.width = work.width;
+  canvas.height = work.height;
+  canvas.getContext("2d").drawImage(work, 0, 0);
   canvas.dataset.page = String(shown + 1);
-  showSlide(`${fileId}:${shown}`, canvas.toDataURL("image/png"), `page ${shown + 1} of ${state.name}`);
+  drawnKey = key;
+  showSlide(key, work.toDataURL("image/png"), `page ${shown + 1} of ${state.name}`);
   status("");
 }
 
@@ -106,7 +116,14 @@ export function renderSlides(view) {
   const opened = view.open && (!state.open || state.file_id !== view.file_id);
   state = view;
   area.hidden = !view.open;
-  if (!view.open) { doc?.pdf.destroy(); doc = null; browsing = false; showSlide(null); return; }
+  if (!view.open) {
+    doc?.pdf.destroy();
+    doc = null;
+    browsing = false;
+    drawnKey = null;
+    showSlide(null);
+    return;
+  }
   if (opened) browsing = false;
   if (opened || view.page === wanted) wanted = null;
   if (!browsing && wanted === null) mine = view.page;
