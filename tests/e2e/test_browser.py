@@ -92,7 +92,7 @@ def enter(
 
 def send_chat(page: Page, text: str) -> None:
     page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
 
 def test_create_attend_chat_and_end_in_two_browsers(

@@ -98,11 +98,11 @@ def test_a_change_on_the_page_is_in_the_history_and_in_meeting_pages(
     # A line longer than the limit (past the field's own limit) is refused beside it.
     meeting.locator("#chat-input").evaluate("input => input.removeAttribute('maxlength')")
     meeting.get_by_label("Message").fill("far too long a line")
-    meeting.get_by_role("button", name="Send").click()
+    meeting.get_by_role("button", name="Send", exact=True).click()
     refused = meeting.locator("#messages li.refused")
     expect(refused).to_contain_text("not sent: a chat line is at most 12 characters here")
     meeting.get_by_label("Message").fill("short one")
-    meeting.get_by_role("button", name="Send").click()
+    meeting.get_by_role("button", name="Send", exact=True).click()
     expect(meeting.locator("#messages li:not(.pending):not(.refused) .text")).to_have_text(
         ["short one"]
     )

@@ -100,7 +100,7 @@ def test_attach_files_see_them_and_download_one_inside_the_meeting(
     panel = page.get_by_role("region", name="Files")
     expect(panel).to_be_visible()
     expect(toggle).to_have_attribute("aria-expanded", "true")
-    expect(panel.get_by_role("link")).to_have_count(2)
+    expect(panel.locator("#files").get_by_role("link")).to_have_count(2)
     markup = panel.get_by_role("link", name=MARKUP_NAME, exact=True)
     expect(markup).to_be_visible()
     expect(panel).to_contain_text("(500 KB)")

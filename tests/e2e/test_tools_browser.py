@@ -155,6 +155,7 @@ def test_hands_reactions_lock_and_removal(cluster: Cluster, new_context: NewCont
 
 def drag(page: Page, points: list[tuple[float, float]]) -> None:
     """Draw on the board with the mouse, through points given as fractions of its size."""
+    page.locator("#board").scroll_into_view_if_needed()  # the stage scrolls: polls above it
     box = page.locator("#board").bounding_box()
     assert box is not None
     at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]

@@ -1,7 +1,7 @@
-"""Meeting tools with real processes (an EMS and room servers): a poll, hands and a lock
-survive a SIGKILL of the room server; a tool the meeting did not enable is refused; poll
-results are kept with the meeting; a removed person is refused at the EMS and the room
-server alike."""
+"""Meeting tools with real processes (an EMS and room servers): a board, a poll, hands, a
+lock, a presentation and a web page survive a SIGKILL of the room server; a tool the
+meeting did not enable is refused; poll results are kept with the meeting; a removed person
+is refused at the EMS and the room server alike."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from moot.harness import Cluster, Process
+from tests.stage import attach, pdf_of, web_pages
 
 pytestmark = pytest.mark.processes
 
@@ -143,8 +144,9 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
     cluster, rooms = three
     meeting = new_meeting(cluster)
     victim = meeting["server"]
+    [deck] = attach(cluster, meeting["id"], ("Plan.pdf", pdf_of(9)))
 
-    async def scenario() -> None:
+    async def scenario(site: str) -> None:
         mia = Person(cluster, meeting["id"], "Mia", meeting["moderator_key"])
         ada = Person(cluster, meeting["id"], "Ada")
         ben = Person(cluster, meeting["id"], "Ben")
@@ -157,6 +159,10 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         await ben.act("h2", {"kind": "hand.raise"})
         await mia.act("l1", {"kind": "moderation.lock"})
         await mia.act("g1", {"kind": "moderation.grant", "user": "Ben", "role": "presenter"})
+        # A presentation on page 7, a web page its site will not let be framed.
+        await mia.act("s1", {"kind": "slides.open", "file_id": deck["id"], "pages": 9})
+        await mia.act("s2", {"kind": "slides.page", "page": 6})
+        await mia.act("w1", {"kind": "web.share", "url": f"{site}/closed"})
         # A board of 200 strokes, from three people at once.
         for n in range(200):
             await (mia, ada, ben)[n % 3].send(f"b{n}", stroke(n))
@@ -181,6 +187,12 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         for person in (mia, ada, ben):
             board = person.states["board"]["items"]
             assert sorted(e["id"] for e in board) == sorted(f"s{n}" for n in range(200))
+            assert (person.states["slides"]["file_id"], person.states["slides"]["page"]) == (
+                deck["id"],
+                6,
+            )
+            web = person.states["web"]
+            assert (web["url"], web["frameable"]) == (f"{site}/closed", False)
         # A vote acknowledged before the crash, sent again: acknowledged, not counted again.
         await ada.act("v1", {"kind": "poll.vote", "poll_id": "lunch", "choices": [1]})
         await mia.act("c1", {"kind": "poll.close", "poll_id": "lunch"})
@@ -189,7 +201,8 @@ def test_a_board_a_poll_hands_and_a_lock_survive_a_sigkill_of_the_room_server(
         for person in (mia, ada, ben):
             await person.close()
 
-    asyncio.run(scenario())
+    with web_pages() as site:
+        asyncio.run(scenario(site))
     assert httpx.get(f"{cluster.ems_url}/api/v1/meetings/{meeting['id']}").json()["server"] != (
         victim
     )

@@ -77,3 +77,22 @@ def test_roles_and_mutes_name_people_by_name_only() -> None:
     muted = played(row("Mia", "u-mia", everyone, "moderator"), anonymizer)
     assert muted.event["people"] == ["Ada", "Bob"]
     assert muted.line == "Mia muted everyone but the moderators"
+
+
+def test_presentations_and_web_pages_are_lines_of_their_own() -> None:
+    events = [
+        (
+            {"kind": "slides.open", "file_id": 7, "pages": 9, "name": "Plan.pdf"},
+            "Mia presented Plan.pdf",
+        ),
+        ({"kind": "slides.page", "page": 6}, "The presentation shows page 7"),
+        ({"kind": "board.clear", "page": 0, "slide": "7:6"}, "Mia cleared the notes on a slide"),
+        (
+            {"kind": "web.share", "url": "https://a.example/", "frameable": True, "reason": ""},
+            "Mia sent the web page https://a.example/",
+        ),
+        ({"kind": "web.close"}, "Mia took the web page off the stage"),
+        ({"kind": "slides.close"}, "Mia closed the presentation"),
+    ]
+    for event, line in events:
+        assert played(row("Mia", "u-mia", event, "moderator"), Anonymizer()).line == line

@@ -94,13 +94,22 @@ def line(
     if kind in ("board.add", "board.erase", "board.undo", "board.redo", "poll.vote"):
         return ""
     known: dict[str, Callable[[], str]] = {
-        "board.clear": lambda: f"{user} cleared page {_page(event)} of the board",
+        "board.clear": lambda: (
+            f"{user} cleared the notes on a slide"
+            if event.get("slide")
+            else f"{user} cleared page {_page(event)} of the board"
+        ),
         "board.add_page": lambda: f"{user} added a page to the board",
         "board.show_page": lambda: f"The board shows page {_page(event)}",
         "board.policy": lambda: (
             f"{user} let {'everyone' if event.get('who') == 'everyone' else 'moderators only'}"
             " draw on the board"
         ),
+        "slides.open": lambda: f"{user} presented {event.get('name', '')}",
+        "slides.page": lambda: f"The presentation shows page {_page(event)}",
+        "slides.close": lambda: f"{user} closed the presentation",
+        "web.share": lambda: f"{user} sent the web page {event.get('url', '')}",
+        "web.close": lambda: f"{user} took the web page off the stage",
         "poll.create": lambda: f"{user} opened a poll: {event.get('question', '')}",
         "poll.close": lambda: f"{user} closed {_results(event, poll)}",
         "hand.raise": lambda: f"{user} raised a hand",
@@ -123,7 +132,7 @@ def line(
     }
     if kind in known:
         return known[kind]()
-    # A tool this EMS does not know (slides, a shared web page, ...): its event, plainly.
+    # A tool this EMS does not know (one added later): its event, plainly.
     details = ", ".join(
         f"{k} {v}"
         for k, v in event.items()

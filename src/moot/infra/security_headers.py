@@ -23,24 +23,32 @@ HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# The meeting page frames the web pages presenters send (any http or https site; the
+# frame itself is sandboxed): the room server's pages only, never the EMS's.
+FRAMES_POLICY = CONTENT_SECURITY_POLICY + "; frame-src http: https:"
+FRAMES_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", FRAMES_POLICY.encode()),
+    *HEADERS[1:],
+]
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 # The interactive API docs load their scripts from a CDN: they keep FastAPI's defaults.
 DOCS_PATHS = ("/docs", "/redoc")
 
 
 def with_security_headers(
-    headers: list[tuple[bytes, bytes]], path: str, *, https: bool
+    headers: list[tuple[bytes, bytes]], path: str, *, https: bool, frames: bool = False
 ) -> list[tuple[bytes, bytes]]:
-    extra = [] if path.startswith(DOCS_PATHS) else HEADERS
+    extra = [] if path.startswith(DOCS_PATHS) else FRAMES_HEADERS if frames else HEADERS
     return [*headers, *extra, *([HSTS] if https else [])]
 
 
 class SecurityHeaders:
     """ASGI middleware: the headers above on every HTTP answer."""
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, frames: bool = False) -> None:
         self.app = app
         self.https = https
+        self.frames = frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +59,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = with_security_headers(
-                    list(message.get("headers", [])), path, https=self.https
+                    list(message.get("headers", [])), path, https=self.https, frames=self.frames
                 )
             await send(message)
 

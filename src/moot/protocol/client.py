@@ -14,6 +14,7 @@ from moot.protocol.tools import (
     MAX_BOARD_PAGES,
     REACTIONS,
     BoardElement,
+    SlideKey,
     ToolEvent,
 )
 
@@ -63,6 +64,7 @@ class Draw(_Message):
     type: Literal["draw"] = "draw"
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
     element: BoardElement
+    slide: SlideKey | None = None  # drawn over this slide of a presentation
 
 
 class Pointer(_Message):
@@ -72,6 +74,7 @@ class Pointer(_Message):
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
     x: float = Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)
     y: float = Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)
+    slide: SlideKey | None = None
 
 
 class EndMeeting(_Message):
@@ -213,6 +216,7 @@ class Drawing(_Message):
     element: BoardElement | None = None
     x: float | None = None
     y: float | None = None
+    slide: str | None = None
 
 
 class Reaction(_Message):

@@ -32,6 +32,11 @@ MAX_POINTS = 2000  # a stroke
 MAX_BOARD_TEXT = 500
 MAX_STROKE_WIDTH = 40
 MAX_ERASE = 200
+# Presentations: a PDF of the meeting's files, shown page by page.
+MAX_SLIDE_PAGES = 2000
+# Send web page: an http or https address of at most this many characters.
+MAX_URL_LENGTH = 2000
+WEB_SCHEMES = ("http", "https")
 
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 _Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
@@ -203,6 +208,8 @@ class NewOccurrence(_Event):
 
 # Whiteboard -----------------------------------------------------------------
 
+# A slide of a presentation, for annotations drawn over it: "<file id>:<page>" (0 the first).
+SlideKey = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,4}$")]
 _X = Annotated[float, Field(ge=0, le=BOARD_WIDTH, allow_inf_nan=False)]
 _Y = Annotated[float, Field(ge=0, le=BOARD_HEIGHT, allow_inf_nan=False)]
 Shape = Literal["pen", "line", "rect", "ellipse", "arrow", "text"]
@@ -236,6 +243,8 @@ class BoardAdd(_Event):
     kind: Literal["board.add"] = "board.add"
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
     element: BoardElement
+    # Drawn over this slide of a presentation (then `page` is not used), not on a page.
+    slide: SlideKey | None = None
 
 
 class BoardErase(_Event):
@@ -254,10 +263,11 @@ class BoardRedo(_Event):
 
 
 class BoardClear(_Event):
-    """Clear a page (moderator)."""
+    """Clear a page, or a slide's annotations (moderator)."""
 
     kind: Literal["board.clear"] = "board.clear"
     page: int = Field(ge=0, lt=MAX_BOARD_PAGES)
+    slide: SlideKey | None = None  # the annotations of this slide, not the page
 
 
 class BoardAddPage(_Event):
@@ -278,6 +288,68 @@ class BoardPolicy(_Event):
 
     kind: Literal["board.policy"] = "board.policy"
     who: Literal["everyone", "moderators"]
+
+
+# Presentations (the whiteboard's) ---------------------------------------------
+
+
+class SlidesOpen(_Event):
+    """Show a PDF of the meeting's files to everyone, at its first page (presenter). The
+    presenter's page reads the PDF first and says how many pages it has."""
+
+    kind: Literal["slides.open"] = "slides.open"
+    file_id: int = Field(ge=1, le=2**31 - 1)
+    pages: int = Field(ge=1, le=MAX_SLIDE_PAGES)
+    # Set by the room server: the file's name, from the meeting's files.
+    name: str = ""
+
+
+class SlidesPage(_Event):
+    """Everyone follows the presenter to this page (0 is the first)."""
+
+    kind: Literal["slides.page"] = "slides.page"
+    page: int = Field(ge=0, lt=MAX_SLIDE_PAGES)
+
+
+class SlidesClose(_Event):
+    kind: Literal["slides.close"] = "slides.close"
+
+
+# Send web page -----------------------------------------------------------------
+
+
+class WebShare(_Event):
+    """Show a web page on everyone's stage (presenter): in a frame if the site allows it."""
+
+    kind: Literal["web.share"] = "web.share"
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH)
+    # Set by the room server, which asked the site (room/tools/web/framing.py): whether it
+    # lets other sites frame it, and if not, why, in a sentence.
+    frameable: bool = False
+    reason: str = Field(default="", max_length=300)
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        return web_address(value)
+
+
+class WebClose(_Event):
+    kind: Literal["web.close"] = "web.close"
+
+
+def web_address(value: str) -> str:
+    """An http or https address with a host, stripped; ValueError with a sentence if not."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in WEB_SCHEMES:
+        raise ValueError("only http:// and https:// addresses can be sent as a web page")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    if not host or any(c.isspace() for c in value):
+        raise ValueError("this is not a web address (http://host/...)")
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"a web address is at most {MAX_URL_LENGTH} characters")
+    return value
 
 
 ToolEvent = Annotated[
@@ -304,7 +376,12 @@ ToolEvent = Annotated[
     | BoardClear
     | BoardAddPage
     | BoardShowPage
-    | BoardPolicy,
+    | BoardPolicy
+    | SlidesOpen
+    | SlidesPage
+    | SlidesClose
+    | WebShare
+    | WebClose,
     Field(discriminator="kind"),
 ]
 tool_event: TypeAdapter[ToolEvent] = TypeAdapter(ToolEvent)

@@ -102,7 +102,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
     app.mount("/static", static, name="static")
     # The same Content-Security-Policy as the EMS's pages: scripts and styles from this server
     # only (Playwright's page functions run through the DevTools protocol, which it spares).
-    app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"))
+    app.add_middleware(SecurityHeaders, https=agent.url.startswith("https://"), frames=True)
     app.add_middleware(BodyLimit, cap=fixed(MAX_REQUEST_BYTES, "64 KB"))  # it takes no bodies
     host = agent.host
 

@@ -170,7 +170,7 @@ class HostedMeeting:
         for p in self.people.values():
             name = p.user.casefold()
             people[name] = (self.holders.get(name, p.user), p.role, p.user)
-        return Room(people)
+        return Room(people, {f.id: (f.name, f.content_type) for f in self.files})
 
     def name_taken(self, name: str, person: str) -> bool:
         """Whether someone else holds `name` here: two people never share one in a meeting."""

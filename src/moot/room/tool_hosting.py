@@ -20,7 +20,7 @@ from moot.protocol.tools import Grant, Remove, TakeBack, ToolEvent, ToolRecord
 from moot.room.connection import Connection
 from moot.room.hosted_meeting import HostedMeeting, Journal, MeetingNotHere, utc_now
 from moot.room.texts import too_fast_text
-from moot.room.tools import TOOLS, disabled_text, enabled
+from moot.room.tools import CHECKS, TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Tool
 from moot.room.tools.moderation import state as moderation
 from moot.room.tools.whiteboard import state as whiteboard
@@ -88,6 +88,13 @@ class ToolHosting:
         # Waiting for its turn or for the journal, it answers for its resends (dropped).
         meeting.in_flight.add(key)
         try:
+            check = CHECKS.get(tool.name)
+            if check is not None and event_id not in meeting.seen.get(conn.user, ()):
+                try:
+                    event = await check(event, meeting.actor_of(conn))
+                except Refused as exc:
+                    self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+                    return
             async with meeting.tool_lock:
                 stored = await self._apply_tool_event(meeting, conn, tool, event, event_id)
         finally:
@@ -169,9 +176,13 @@ class ToolHosting:
         if meeting.draw_rates.take(person, DRAW_UPDATES_PER_MINUTE, time.monotonic()):
             return  # live updates are best effort: the finished element is what counts
         if isinstance(message, Draw):
-            out = Drawing(user=conn.user, page=message.page, element=message.element)
+            out = Drawing(
+                user=conn.user, page=message.page, element=message.element, slide=message.slide
+            )
         else:
-            out = Drawing(user=conn.user, page=message.page, x=message.x, y=message.y)
+            out = Drawing(
+                user=conn.user, page=message.page, x=message.x, y=message.y, slide=message.slide
+            )
         self._fan_out(
             meeting, out.model_dump_json(), [c for c in meeting.connections if c is not conn]
         )

@@ -10,6 +10,8 @@ import { renderPolls, setupPollForm } from "./tools/polls.js";
 import { renderHands, setupHands } from "./tools/hands.js";
 import { renderModeration, setupModeration } from "./tools/moderation.js";
 import { applyBoardDelta, refreshBoardRole, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
+import { fileExtras, renderSlides, setSlideFiles, setupSlides } from "./tools/slides.js";
+import { renderWeb, setupWeb } from "./tools/web.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -232,6 +234,7 @@ function setMyRole(role) {
   root.dataset.role = role;
   document.getElementById("my-role").textContent = role === "participant" ? "" : `(${role})`;
   refreshBoardRole(); // who may draw: said beside the board
+  renderFiles(lastFiles); // "Present" beside a PDF: presenters only
 }
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
@@ -251,6 +254,11 @@ function showToolState(msg) {
     sortRoster();
   } else if (msg.tool === "board") {
     renderBoard(msg.state);
+  } else if (msg.tool === "slides") {
+    renderSlides(msg.state);
+  } else if (msg.tool === "web") {
+    renderWeb(msg.state);
+    if (msg.state.open) stageEmpty.hidden = true;
   }
   if (msg.announce) announce(msg.announce);
 }
@@ -274,6 +282,8 @@ document.querySelectorAll(".reaction").forEach((button) => {
 setupHands(toolContext);
 setupModeration(toolContext);
 setupPollForm(toolContext);
+setupSlides(toolContext);
+setupWeb(toolContext);
 const hasBoard = setupBoard(toolContext);
 stageEmpty.hidden = hasBoard;
 if (!pageConfig.tools.includes("polls")) stageEmpty.textContent = "Nothing on the stage yet.";
@@ -401,7 +411,10 @@ function fileSize(bytes) {
   return value.toFixed(1).replace(/\.0$/, "") + " " + unit;
 }
 
+let lastFiles = []; // the meeting's files as last listed (drawn again when the role changes)
+
 function renderFiles(files) {
+  lastFiles = files;
   filesEl.replaceChildren(...files.map((f) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
@@ -411,9 +424,10 @@ function renderFiles(files) {
     const size = document.createElement("span");
     size.className = "size";
     size.textContent = " (" + fileSize(f.size) + ")";
-    li.append(a, size);
+    li.append(a, size, ...fileExtras(f));
     return li;
   }));
+  setSlideFiles(files);
   document.getElementById("files-count").textContent = String(files.length);
   document.getElementById("files-empty").hidden = files.length > 0;
 }

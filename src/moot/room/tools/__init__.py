@@ -4,17 +4,29 @@ on journaled events. See docs/architecture.md, "Meeting tools"."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from moot.protocol.tools import ToolEvent
 from moot.room.tools import base
 from moot.room.tools.hands import state as hands
 from moot.room.tools.moderation import state as moderation
 from moot.room.tools.polls import state as polls
+from moot.room.tools.slides import state as slides
+from moot.room.tools.web import framing
+from moot.room.tools.web import state as web
 from moot.room.tools.whiteboard import state as whiteboard
 
 # By name: the `kind` of their journal rows, the first part of their events' kinds.
 TOOLS: dict[str, base.Tool[Any]] = {
-    tool.name: tool for tool in (polls.TOOL, hands.TOOL, moderation.TOOL, whiteboard.TOOL)
+    tool.name: tool
+    for tool in (polls.TOOL, hands.TOOL, moderation.TOOL, whiteboard.TOOL, slides.TOOL, web.TOOL)
+}
+
+# I/O a tool's event needs before it is checked and journaled (outside the meeting's turn,
+# so a slow site holds up no other event): may raise Refused, returns the event to apply.
+CHECKS: dict[str, Callable[[ToolEvent, base.Actor], Awaitable[ToolEvent]]] = {
+    web.TOOL.name: framing.check,
 }
 
 

@@ -52,9 +52,12 @@ class Actor:
 @dataclass(frozen=True, slots=True)
 class Room:
     """Who is in the meeting now, for the events that name someone: name case-folded ->
-    (person, role, name as shown)."""
+    (person, role, name as shown); and its files."""
 
     people: Mapping[str, tuple[str, Role, str]] = field(default_factory=dict)
+    # The meeting's files (the EMS's list), for the events that name one: id -> (name,
+    # content type).
+    files: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
     def find(self, user: str) -> tuple[str, Role, str] | None:
         return self.people.get(user.casefold())

@@ -50,9 +50,12 @@ function perform(step, inverse) {
 function applyBoard(e, actor, user) {
   if (e.kind === "board.add") {
     if (board.items.has(e.element.id)) return;
-    const item = { page: e.page, element: e.element, by: user };
+    // A note on a presentation's slide is kept apart (its "page" names the slide): the
+    // recording shows the board's own pages.
+    const page = e.slide ? `slide ${e.slide}` : e.page;
+    const item = { page, element: e.element, by: user };
     board.items.set(e.element.id, item);
-    push(board.undo, actor, { action: "added", page: e.page, items: [item] });
+    push(board.undo, actor, { action: "added", page, items: [item] });
     board.redo.set(actor, []);
   } else if (e.kind === "board.erase") {
     const found = [...new Set(e.ids)].filter((id) => board.items.has(id)).map((id) => board.items.get(id));
@@ -71,9 +74,10 @@ function applyBoard(e, actor, user) {
     source.set(actor, steps.slice(0, -1));
     push(target, actor, step);
   } else if (e.kind === "board.clear") {
-    for (const [id, item] of board.items) if (item.page === e.page) board.items.delete(id);
+    const page = e.slide ? `slide ${e.slide}` : e.page;
+    for (const [id, item] of board.items) if (item.page === page) board.items.delete(id);
     for (const stacks of [board.undo, board.redo]) {
-      for (const [who, steps] of stacks) stacks.set(who, steps.filter((s) => s.page !== e.page));
+      for (const [who, steps] of stacks) stacks.set(who, steps.filter((s) => s.page !== page));
     }
   } else if (e.kind === "board.add_page") {
     board.shown = board.pages;

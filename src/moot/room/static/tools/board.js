@@ -3,7 +3,8 @@
 // an element being drawn is streamed to the others (`draw`, `pointer`: not journaled)
 // and sent as the tool event `board.add` when the pointer lifts. Pen strokes are
 // smoothed by perfect-freehand; how an element looks is shared with the recording page
-// (protocol/static/board/draw.js).
+// (protocol/static/board/draw.js). While a presentation is open the board shows its slide,
+// and what is drawn are notes on that slide.
 import { H, SVG, W, nodeOf, pageSvg as boardPageSvg, rasterize, svg } from "../board/draw.js";
 import { pdfOfCanvases } from "../board/pdf-writer.js";
 
@@ -20,12 +21,28 @@ let tool = "pen";
 let current = null; // { element, node } being drawn
 let erasing = null; // ids under the eraser
 let lastLive = 0;
+// A presentation's slide the board shows (slides.js): its notes are board elements keyed
+// to it ("<file id>:<page>"), drawn over its picture; null: the board's own pages.
+let slide = null; // { key, label }
+
+// Whether an element (or a live drawing) belongs where the board is now.
+function here(e) {
+  return slide ? e.slide === slide.key : !e.slide && e.page === frame.shown;
+}
+
+// Where a new element goes: the page, and the slide when the board shows one.
+function where() {
+  return slide ? { page: frame.shown, slide: slide.key } : { page: frame.shown };
+}
 
 function label() {
-  const count = [...items.values()].filter((e) => e.page === frame.shown).length;
-  board.setAttribute("aria-label",
-    `Whiteboard, page ${frame.shown + 1} of ${frame.pages}, ${count} ${count === 1 ? "element" : "elements"}`);
-  document.getElementById("board-page").textContent = `Page ${frame.shown + 1} of ${frame.pages}`;
+  const count = [...items.values()].filter(here).length;
+  const elements = `${count} ${count === 1 ? "element" : "elements"}`;
+  board.setAttribute("aria-label", slide
+    ? `Notes on ${slide.label}, ${elements}`
+    : `Whiteboard, page ${frame.shown + 1} of ${frame.pages}, ${elements}`);
+  document.getElementById("board-page").textContent = slide
+    ? `Notes on ${slide.label}` : `Page ${frame.shown + 1} of ${frame.pages}`;
   const draws = frame.who === "everyone" || ctx.role !== "participant";
   document.getElementById("board-who").textContent = draws ? "" : "Only moderators and presenters draw now.";
   const only = document.getElementById("board-moderators-only");
@@ -34,7 +51,7 @@ function label() {
 
 function redraw() {
   const layer = board.querySelector(".items");
-  layer.replaceChildren(...[...items.values()].filter((e) => e.page === frame.shown).map(nodeOf));
+  layer.replaceChildren(...[...items.values()].filter(here).map(nodeOf));
   for (const node of pending.values()) layer.append(node);
   for (const user of [...live.keys()]) dropLive(user);
   label();
@@ -71,7 +88,7 @@ export function applyBoardDelta(change) {
   }
   if (turned) { redraw(); return; }
   const layer = board.querySelector(".items");
-  for (const e of change.add) if (e.page === frame.shown) layer.append(nodeOf(e));
+  for (const e of change.add) if (here(e)) layer.append(nodeOf(e));
   label();
 }
 
@@ -86,7 +103,7 @@ function dropLive(user) {
 
 // Someone else's element while drawn, or their pointer.
 export function showDrawing(msg) {
-  if (msg.page !== frame.shown) return;
+  if (!here(msg)) return;
   const drawn = live.get(msg.user) || {};
   clearTimeout(drawn.timer);
   if (msg.element) {
@@ -124,7 +141,7 @@ function streamLive(force) {
   const now = Date.now();
   if (!current || (!force && now - lastLive < LIVE_EVERY_MS)) return;
   lastLive = now;
-  ctx.sendRaw({ type: "draw", page: frame.shown, element: current.element });
+  ctx.sendRaw({ type: "draw", ...where(), element: current.element });
 }
 
 function redrawCurrent() {
@@ -137,7 +154,7 @@ function redrawCurrent() {
 function down(event) {
   if (event.button !== 0) return;
   const p = at(event);
-  if (tool === "pointer") { ctx.sendRaw({ type: "pointer", page: frame.shown, x: p[0], y: p[1] }); return; }
+  if (tool === "pointer") { ctx.sendRaw({ type: "pointer", ...where(), x: p[0], y: p[1] }); return; }
   if (!mayDraw()) return;
   board.setPointerCapture(event.pointerId);
   if (tool === "eraser") { erasing = new Set(); eraseAt(event); return; }
@@ -172,7 +189,7 @@ function move(event) {
     if (now - lastLive < LIVE_EVERY_MS) return;
     lastLive = now;
     const p = at(event);
-    ctx.sendRaw({ type: "pointer", page: frame.shown, x: p[0], y: p[1] });
+    ctx.sendRaw({ type: "pointer", ...where(), x: p[0], y: p[1] });
     return;
   }
   if (erasing) { eraseAt(event); return; }
@@ -194,7 +211,7 @@ function finish(element, node) {
   node.classList.add("pending");
   if (!node.isConnected) board.querySelector(".items").append(node);
   pending.set(element.id, node);
-  ctx.send({ kind: "board.add", page: frame.shown, element }, () => {
+  ctx.send({ kind: "board.add", ...where(), element }, () => {
     node.remove();
     pending.delete(element.id);
   });
@@ -210,6 +227,19 @@ function up() {
   const { element, node } = current;
   current = null;
   finish(element, node);
+}
+
+// The board shows a slide (its picture, a data: URL) and its notes; null: its own pages.
+export function showSlide(key, picture, text) {
+  if (!board) return;
+  const background = board.querySelector(".slide-bg");
+  const moved = (slide && slide.key) !== key;
+  slide = key ? { key, label: text } : null;
+  if (picture) background.setAttribute("href", picture);
+  background.style.display = key ? "" : "none";
+  // The board's own page buttons have nothing to do over a slide.
+  document.getElementById("board-area").classList.toggle("on-slide", Boolean(key));
+  if (moved) redraw(); else label();
 }
 
 function download(name, url) {
@@ -247,7 +277,7 @@ async function exportPng() {
 async function exportPdf() {
   const canvases = [];
   for (let page = 0; page < frame.pages; page++) {
-    const elements = [...items.values()].filter((e) => e.page === page);
+    const elements = [...items.values()].filter((e) => !e.slide && e.page === page);
     canvases.push(await rasterize(boardPageSvg(elements)));
   }
   const url = URL.createObjectURL(await pdfOfCanvases(canvases));
@@ -259,7 +289,11 @@ export function setupBoard(context) {
   ctx = context;
   board = document.getElementById("board");
   if (!board) return false;
-  board.append(svg("g", { class: "items" }), svg("g", { class: "live-layer" }));
+  const background = svg("image", {
+    class: "slide-bg", x: 0, y: 0, width: W, height: H, preserveAspectRatio: "xMidYMid meet",
+  });
+  background.style.display = "none";
+  board.append(background, svg("g", { class: "items" }), svg("g", { class: "live-layer" }));
   board.addEventListener("pointerdown", down);
   board.addEventListener("pointermove", move);
   board.addEventListener("pointerup", up);
@@ -278,7 +312,7 @@ export function setupBoard(context) {
     if (frame.shown + 1 < frame.pages) ctx.send({ kind: "board.show_page", page: frame.shown + 1 });
   });
   on("board-add-page", () => ctx.send({ kind: "board.add_page" }));
-  on("board-clear", () => ctx.send({ kind: "board.clear", page: frame.shown }));
+  on("board-clear", () => ctx.send({ kind: "board.clear", ...where() }));
   on("board-export-svg", exportSvg);
   on("board-export-png", exportPng);
   on("board-export-pdf", () => exportPdf().catch((error) => ctx.say(error.message)));

@@ -40,6 +40,11 @@ class Item:
     page: int
     element: BoardElement
     by: str  # the name it was drawn under
+    slide: str | None = None  # drawn over this slide of a presentation, not on a page
+
+    @property
+    def surface(self) -> tuple[int, str | None]:
+        return (0, self.slide) if self.slide else (self.page, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ class Step:
     back)."""
 
     action: Literal["added", "erased"]
-    page: int
+    surface: tuple[int, str | None]  # the page, or the slide, it was done on
     items: tuple[Item, ...]
 
 
@@ -81,24 +86,24 @@ def _do(state: Board, step: Step) -> dict[str, Item]:
 
 
 def _inverse(step: Step) -> Step:
-    return Step("erased" if step.action == "added" else "added", step.page, step.items)
+    return Step("erased" if step.action == "added" else "added", step.surface, step.items)
 
 
 def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
     if isinstance(event, BoardAdd):
         _may_draw(state, actor)
-        if event.page >= state.pages:
+        if event.slide is None and event.page >= state.pages:
             raise Refused("there is no such page on the board")
         if event.element.id in state.items:
             raise Refused("an element with this id is on the board already")
+        item = Item(0 if event.slide else event.page, event.element, actor.user, event.slide)
         # Counted only when the whole board is that large: a count on every stroke made a
         # replay of 5,000 strokes (a failover) quadratic, seconds long (bench/board.py).
         if len(state.items) >= MAX_BOARD_ELEMENTS and (
-            sum(1 for i in state.items.values() if i.page == event.page) >= MAX_BOARD_ELEMENTS
+            sum(1 for i in state.items.values() if i.surface == item.surface) >= MAX_BOARD_ELEMENTS
         ):
             raise Refused(f"a board page holds at most {MAX_BOARD_ELEMENTS} elements")
-        item = Item(event.page, event.element, actor.user)
-        step = Step("added", event.page, (item,))
+        step = Step("added", item.surface, (item,))
         return replace(
             state,
             items={**state.items, event.element.id: item},
@@ -110,7 +115,7 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
         found = tuple(state.items[i] for i in dict.fromkeys(event.ids) if i in state.items)
         if not found:
             raise Refused("those elements are not on the board")
-        step = Step("erased", found[0].page, found)
+        step = Step("erased", found[0].surface, found)
         return replace(
             state,
             items=_do(state, step),
@@ -133,17 +138,18 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
         return replace(state, items=items, redo=stacks, undo=others)
     if isinstance(event, BoardClear):
         only_presenters(actor, "clear a board page")
-        if event.page >= state.pages:
+        if event.slide is None and event.page >= state.pages:
             raise Refused("there is no such page on the board")
+        cleared = (0, event.slide) if event.slide else (event.page, None)
 
         def kept(stacks: dict[str, tuple[Step, ...]]) -> dict[str, tuple[Step, ...]]:
             return {
-                p: tuple(s for s in steps if s.page != event.page) for p, steps in stacks.items()
+                p: tuple(s for s in steps if s.surface != cleared) for p, steps in stacks.items()
             }
 
         return replace(
             state,
-            items={k: v for k, v in state.items.items() if v.page != event.page},
+            items={k: v for k, v in state.items.items() if v.surface != cleared},
             undo=kept(state.undo),
             redo=kept(state.redo),
         )
@@ -164,7 +170,8 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
 
 
 def _item_json(item: Item) -> dict[str, Any]:
-    return {"page": item.page, "by": item.by, **item.element.model_dump(mode="json")}
+    shown = {"page": item.page, "by": item.by, **item.element.model_dump(mode="json")}
+    return {**shown, "slide": item.slide} if item.slide else shown
 
 
 def _frame(state: Board) -> dict[str, Any]:
@@ -184,6 +191,8 @@ def delta(before: Board, after: Board) -> dict[str, Any]:
 
 
 def announce(event: ToolEvent, actor: Actor) -> str:
+    if isinstance(event, BoardClear) and event.slide:
+        return f"{actor.user} cleared the notes on a slide"
     if isinstance(event, BoardClear):
         return f"{actor.user} cleared page {event.page + 1} of the board"
     if isinstance(event, BoardAddPage):
