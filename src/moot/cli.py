@@ -49,10 +49,6 @@ def serve(
     bus_url: Annotated[str | None, typer.Option(help="`direct` or nats://...")] = None,
 ) -> None:
     """Run the EMS: Meeting Center, REST API and cluster manager."""
-    import uvicorn
-
-    from moot.ems.app import create_app
-
     settings = settings_of(
         EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
     )
@@ -79,6 +75,12 @@ def serve(
         # Moot runs the TLS handshake, not uvicorn: see moot/infra/asgi_tls.py for why.
         protocols = {"http": tls_http_protocol(https), "ws": TlsWebSocketsProtocol}
         logging.getLogger("uvicorn.error").addFilter(HttpsStartupLine())
+    # The app's imports (a second of CPU) once the settings are known to be good: a refusal
+    # above answers at once.
+    import uvicorn
+
+    from moot.ems.app import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.host,
