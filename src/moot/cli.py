@@ -105,8 +105,6 @@ def room(
     ems_url: Annotated[str | None, typer.Option(help="Address of the EMS.")] = None,
 ) -> None:
     """Run a room server that joins the EMS's cluster."""
-    from moot.room.server import run_room
-
     settings = settings_of(
         RoomSettings,
         room_name=name,
@@ -131,6 +129,8 @@ def room(
         ensure_port_free(settings.room_host, settings.room_port)
     except PortInUse as exc:
         fail(f"{exc}. Choose another with --port or MOOT_ROOM_PORT.")
+    from moot.room.server import run_room  # as for serve: once the settings are good
+
     raise typer.Exit(asyncio.run(run_room(settings, https=https, ems_tls=ems_tls)))
 
 
