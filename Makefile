@@ -47,11 +47,15 @@ lint: install-test
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 0 tests/unit/test_layers.py
 
-## Everything CI runs: lint first, then the whole suite, a worker per core (pytest-xdist;
-## an idle worker takes tests from a busy one). Python may cache compiled modules for the
+## Everything CI runs: lint first, then the whole suite on pytest-xdist, an idle worker
+## taking tests from a busy one. Three workers for two cores (half as many again as the
+## machine has): a test spends much of its time waiting (processes starting and stopping,
+## a failure detector's heartbeats, a meeting's clock), and with a worker per core the
+## cores were busy only about half the time. Python may cache compiled modules for the
 ## run whatever the environment says: every EMS and room server a test starts would
 ## otherwise compile Moot's sources again (a tenth of a second each, hundreds of times).
-PYTEST_WORKERS ?= auto
+CORES := $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)')
+PYTEST_WORKERS ?= $(shell echo $$(( $(CORES) + $(CORES) / 2 > 2 ? $(CORES) + $(CORES) / 2 : 2 )))
 test: system-deps install-test lint
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider \
 		-n $(PYTEST_WORKERS) --dist worksteal

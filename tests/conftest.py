@@ -8,7 +8,7 @@ import asyncio
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +42,29 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+# PostgreSQL takes a checkpoint for every DROP DATABASE: up to seconds while other work
+# writes. A test's database is dropped in a thread of its own while the next tests run; the
+# run waits for every drop at its end, and a drop that failed fails the last test's teardown.
+_DROPS = ThreadPoolExecutor(1, thread_name_prefix="drop-database")
+_dropping: list[Future[None]] = []
+
+
+def _drop(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _databases_dropped() -> Iterator[None]:
+    """At the end of the run (after the other session fixtures): every drop done."""
+    yield
+    _DROPS.shutdown(wait=True)
+    for dropped in _dropping:
+        dropped.result()
+
+
 def postgres_database(template: str | None = None) -> Iterator[str]:
     """A new PostgreSQL database for one test (a copy of `template`, else empty); dropped
-    afterwards."""
+    afterwards, in the background (its processes have stopped: nothing uses it)."""
     require("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
     name = f"moot_test_{secrets.token_hex(6)}"
     copy = "" if template is None else f' TEMPLATE "{template}"'
@@ -52,7 +72,7 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
     try:
         yield f"postgresql+asyncpg://{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _dropping.append(_DROPS.submit(_drop, name))
 
 
 # A test's database is a copy of one migrated once per test worker (a file copy on SQLite,

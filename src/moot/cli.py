@@ -49,10 +49,6 @@ def serve(
     bus_url: Annotated[str | None, typer.Option(help="`direct` or nats://...")] = None,
 ) -> None:
     """Run the EMS: Meeting Center, REST API and cluster manager."""
-    import uvicorn
-
-    from moot.ems.app import create_app
-
     settings = settings_of(
         EmsSettings, host=host, port=port, database_url=database_url, bus_url=bus_url
     )
@@ -79,6 +75,12 @@ def serve(
         # Moot runs the TLS handshake, not uvicorn: see moot/infra/asgi_tls.py for why.
         protocols = {"http": tls_http_protocol(https), "ws": TlsWebSocketsProtocol}
         logging.getLogger("uvicorn.error").addFilter(HttpsStartupLine())
+    # The app's imports (a second of CPU) once the settings are known to be good: a refusal
+    # above answers at once.
+    import uvicorn
+
+    from moot.ems.app import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -103,8 +105,6 @@ def room(
     ems_url: Annotated[str | None, typer.Option(help="Address of the EMS.")] = None,
 ) -> None:
     """Run a room server that joins the EMS's cluster."""
-    from moot.room.server import run_room
-
     settings = settings_of(
         RoomSettings,
         room_name=name,
@@ -129,6 +129,8 @@ def room(
         ensure_port_free(settings.room_host, settings.room_port)
     except PortInUse as exc:
         fail(f"{exc}. Choose another with --port or MOOT_ROOM_PORT.")
+    from moot.room.server import run_room  # as for serve: once the settings are good
+
     raise typer.Exit(asyncio.run(run_room(settings, https=https, ems_tls=ems_tls)))
 
 
