@@ -16,7 +16,9 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import time
+import traceback
 from pathlib import Path
 
 from moot.harness import Cluster, HarnessError, Processes
@@ -251,3 +253,14 @@ def code_version() -> str:
         [*git, "status", "--porcelain", "--", "."], capture_output=True, text=True
     ).stdout.strip()
     return f"{where} (commit {head.stdout.strip()}{', with uncommitted changes' if dirty else ''})"
+
+
+def failed(exc: BaseException, procs: Processes, *, verbose: bool, what: str = "") -> int:
+    """A benchmark that could not finish: say why (with the processes' last lines when
+    `verbose`); the exit status 2."""
+    if verbose:
+        traceback.print_exc()
+        for child in procs.children:
+            print(f"--- {child.name} (last lines)\n{child.output()[-2000:]}")
+    print(f"error{f' in {what}' if what else ''}: {exc!r}", file=sys.stderr)
+    return 2

@@ -35,7 +35,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from _common import (
     Processes,
     beside_goal,
     code_version,
+    failed,
     load_average,
     machine,
     parser,
@@ -402,12 +402,7 @@ def run(args: argparse.Namespace) -> int:
                 if args.scenario in ("failover", "all"):
                     met.append(bench_failover(cluster, meeting, args.pages))
         except (RuntimeError, HarnessError, OSError, httpx.HTTPError) as exc:
-            if args.verbose:
-                traceback.print_exc()
-                for child in procs.children:
-                    print(f"--- {child.name} (last lines)\n{child.output()[-2000:]}")
-            print(f"error: {exc!r}", file=sys.stderr)
-            return 2
+            return failed(exc, procs, verbose=args.verbose)
         finally:
             procs.stop_all()
     print(f"\nload:    {load_average()} at the end")

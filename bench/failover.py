@@ -28,7 +28,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from _common import (
     Processes,
     code_version,
     cpu_seconds,
+    failed,
     machine,
     own_cpu_seconds,
     pct,
@@ -562,12 +562,7 @@ def run(args: argparse.Namespace) -> int:
             cluster = start_cluster(procs, args.log_level, args.rooms)
             summaries = asyncio.run(bench(cluster, modes, args))
         except (RuntimeError, HarnessError, OSError, httpx.HTTPError) as exc:
-            if args.verbose:
-                traceback.print_exc()
-                for child in procs.children:
-                    print(f"--- {child.name} (last lines)\n{child.output()[-2000:]}")
-            print(f"error: {exc!r}", file=sys.stderr)
-            return 2
+            return failed(exc, procs, verbose=args.verbose)
         finally:
             procs.stop_all()
     print(f"\n({len(modes) * args.runs} runs in {time.monotonic() - started:.0f} s)")

@@ -44,7 +44,6 @@ import random
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from _common import (
     Processes,
     code_version,
     cpu_seconds,
+    failed,
     machine,
     own_cpu_seconds,
     pct,
@@ -713,12 +713,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     met, text = scenario_storm(procs, args)
             except (RuntimeError, HarnessError, OSError, EOFError, httpx.HTTPError) as exc:
-                if args.verbose:
-                    traceback.print_exc()
-                    for child in procs.children:
-                        print(f"--- {child.name} (last lines)\n{child.output()[-2000:]}")
-                print(f"error in {name}: {exc!r}", file=sys.stderr)
-                return 2
+                return failed(exc, procs, verbose=args.verbose, what=name)
             finally:
                 procs.stop_all()
             met_all = met_all and met
