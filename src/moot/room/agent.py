@@ -12,8 +12,8 @@ a room server that fans a line out to thousands of pages, or takes a storm of
 joins, is busy, not dead, and its heartbeat says so on time. The two loops meet
 in few places: the host publishes what the reports say (`MeetingHost.published`),
 commands run on the meetings' loop (`_on_meetings`), chat lines go to the journal
-through the agent's loop (`journal`), and events for the EMS through the host's
-outbox (a deque, safe across threads).
+through the agent's loop (`journal`, in mailboxes: mailbox.py), and events for the EMS
+through the host's outbox (a deque, safe across threads).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from moot.protocol.control import (
 )
 from moot.room import metrics
 from moot.room.host import HostedMeeting, MeetingHost
+from moot.room.mailbox import Mailbox
 
 log = logging.getLogger("moot.room.agent")
 T = TypeVar("T")
@@ -93,6 +94,9 @@ class Agent:
         # runs in a thread of its own: run_in_thread).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._meetings_loop: asyncio.AbstractEventLoop | None = None
+        # Chat lines to the control loop and their outcomes back, woken once per burst.
+        self._to_control: Mailbox | None = None
+        self._to_meetings: Mailbox | None = None
         self._outbox_ready = asyncio.Event()
         self._seq = 0
         self._journal_waiting: dict[tuple[str, str, str], asyncio.Future[JournalAck]] = {}
@@ -108,6 +112,7 @@ class Agent:
         """run(), on an event loop of its own in a thread of its own, until cancelled."""
         meetings = self._meetings_loop = asyncio.get_running_loop()
         loop = self._loop = asyncio.new_event_loop()
+        self._to_control, self._to_meetings = Mailbox(loop), Mailbox(meetings)
         control = loop.create_task(self.run())
         finished: asyncio.Future[None] = meetings.create_future()
 
@@ -326,16 +331,40 @@ class Agent:
         """Make an event durable in the EMS's journal; False if it could not be now.
 
         Called on the meetings' loop; the round trip runs on the control link's."""
-        loop = self._loop
-        if loop is None or loop is asyncio.get_running_loop():
+        to_control, to_meetings = self._to_control, self._to_meetings
+        if (
+            to_control is None
+            or to_meetings is None
+            or to_control.loop is asyncio.get_running_loop()
+        ):
             return await self._journal(meeting.id, meeting.epoch, entry)
-        try:
-            sent = asyncio.run_coroutine_threadsafe(
-                self._journal(meeting.id, meeting.epoch, entry), loop
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def settle(task: asyncio.Task[bool]) -> None:  # on the meetings' loop
+            if stored.done():
+                return
+            if task.cancelled():
+                stored.set_result(False)
+            elif (error := task.exception()) is not None:
+                stored.set_exception(error)
+            else:
+                stored.set_result(task.result())
+
+        def start() -> None:  # on the control loop
+            task = asyncio.get_running_loop().create_task(
+                self._journal(meeting.id, meeting.epoch, entry)
             )
+            task.add_done_callback(back)
+
+        def back(task: asyncio.Task[bool]) -> None:  # on the control loop
+            with contextlib.suppress(RuntimeError):  # the meetings' loop is closed: stopping
+                to_meetings.post(settle, task)
+
+        try:
+            to_control.post(start)
         except RuntimeError:  # the control loop is closed: the server is stopping
             return False
-        return await asyncio.wrap_future(sent)
+        return await stored
 
     async def _journal(self, meeting_id: str, epoch: int, entry: JournalEntry) -> bool:
         if not self.registered.is_set():  # no await when registered: lines go out in order
