@@ -473,8 +473,11 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = socketUrl ||
     `${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`;
+  // The first time, the socket early-socket.js opened while this module loaded.
+  const early = window.mootEarlySocket;
+  window.mootEarlySocket = null;
   // roster=changes: this page takes `joined` / `left` rather than the whole roster.
-  const ws = new WebSocket(url + "&roster=changes");
+  const ws = early ? early.ws : new WebSocket(url + "&roster=changes");
   socket = ws;
   lastHeard = Date.now();
   let refused = false;
@@ -524,6 +527,10 @@ function connect() {
     if (event.code === 4403) { showEnded(lastError || "you may not enter it"); return; } // removed, locked
     rejoin(refused);
   };
+  if (early) { // what came before this module ran, in order
+    for (const event of early.messages) ws.onmessage(event);
+    if (early.closed) ws.onclose(early.closed);
+  }
 }
 
 // Ask the EMS where the meeting runs now, with our (possibly expired) token as proof.

@@ -13,7 +13,7 @@ stroke should not resend them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from moot.protocol.tools import (
     MAX_BOARD_ELEMENTS,
@@ -30,6 +30,8 @@ from moot.protocol.tools import (
     ToolEvent,
 )
 from moot.room.tools.base import Actor, Refused, Tool, only_moderators, only_presenters
+
+V = TypeVar("V")
 
 # How many steps back one person may undo.
 MAX_UNDO = 100
@@ -73,16 +75,30 @@ def _may_draw(state: Board, actor: Actor) -> None:
         raise Refused("only moderators and presenters may draw on this board now")
 
 
-def _push(stacks: dict[str, tuple[Step, ...]], person: str, step: Step) -> dict[str, Any]:
-    return {**stacks, person: (*stacks.get(person, ()), step)[-MAX_UNDO:]}
+def _own(mapping: dict[str, V], owned: bool) -> dict[str, V]:
+    """The mapping to change: itself when the caller owns the state (a replay), else a copy
+    (the state before stays as it was: `apply` is pure)."""
+    return mapping if owned else dict(mapping)
 
 
-def _do(state: Board, step: Step) -> dict[str, Item]:
-    """The items after `step` is done (again): added back, or erased again."""
+def _mine(
+    state: Board, owned: bool
+) -> tuple[dict[str, Item], dict[str, tuple[Step, ...]], dict[str, tuple[Step, ...]]]:
+    """The element map and the undo and redo stacks, to change."""
+    return _own(state.items, owned), _own(state.undo, owned), _own(state.redo, owned)
+
+
+def _push(stacks: dict[str, tuple[Step, ...]], person: str, step: Step) -> None:
+    stacks[person] = (*stacks.get(person, ()), step)[-MAX_UNDO:]
+
+
+def _do(items: dict[str, Item], step: Step) -> None:
+    """Do `step` (again) on `items`: its elements added back, or erased again."""
     if step.action == "added":
-        return {**state.items, **{i.element.id: i for i in step.items}}
-    gone = {i.element.id for i in step.items}
-    return {k: v for k, v in state.items.items() if k not in gone}
+        items.update((i.element.id, i) for i in step.items)
+    else:
+        for i in step.items:
+            items.pop(i.element.id, None)
 
 
 def _inverse(step: Step) -> Step:
@@ -90,6 +106,18 @@ def _inverse(step: Step) -> Step:
 
 
 def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
+    """The board after `event`; `state` is left as it was."""
+    return _apply(state, event, actor, owned=False)
+
+
+def apply_in_place(state: Board, event: ToolEvent, actor: Actor) -> Board:
+    """`apply` for a replay, which owns the state it rebuilds: the element map is changed,
+    not copied. A copy per event made a replay of 5,000 strokes (a failover, a restart)
+    quadratic. Every check comes before any change, so a refused event changes nothing."""
+    return _apply(state, event, actor, owned=True)
+
+
+def _apply(state: Board, event: ToolEvent, actor: Actor, *, owned: bool) -> Board:
     if isinstance(event, BoardAdd):
         _may_draw(state, actor)
         if event.slide is None and event.page >= state.pages:
@@ -103,39 +131,35 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
             sum(1 for i in state.items.values() if i.surface == item.surface) >= MAX_BOARD_ELEMENTS
         ):
             raise Refused(f"a board page holds at most {MAX_BOARD_ELEMENTS} elements")
-        step = Step("added", item.surface, (item,))
-        return replace(
-            state,
-            items={**state.items, event.element.id: item},
-            undo=_push(state.undo, actor.person, step),
-            redo={**state.redo, actor.person: ()},
-        )
+        items, undo, redo = _mine(state, owned)
+        items[event.element.id] = item
+        _push(undo, actor.person, Step("added", item.surface, (item,)))
+        redo[actor.person] = ()
+        return replace(state, items=items, undo=undo, redo=redo)
     if isinstance(event, BoardErase):
         _may_draw(state, actor)
         found = tuple(state.items[i] for i in dict.fromkeys(event.ids) if i in state.items)
         if not found:
             raise Refused("those elements are not on the board")
         step = Step("erased", found[0].surface, found)
-        return replace(
-            state,
-            items=_do(state, step),
-            undo=_push(state.undo, actor.person, step),
-            redo={**state.redo, actor.person: ()},
-        )
+        items, undo, redo = _mine(state, owned)
+        _do(items, step)
+        _push(undo, actor.person, step)
+        redo[actor.person] = ()
+        return replace(state, items=items, undo=undo, redo=redo)
     if isinstance(event, BoardUndo | BoardRedo):
         _may_draw(state, actor)
         undoing = isinstance(event, BoardUndo)
-        source, target = (state.undo, state.redo) if undoing else (state.redo, state.undo)
-        steps = source.get(actor.person, ())
+        steps = (state.undo if undoing else state.redo).get(actor.person, ())
         if not steps:
             raise Refused("nothing to undo" if undoing else "nothing to redo")
         step = steps[-1]
-        items = _do(state, _inverse(step) if undoing else step)
-        stacks = {**source, actor.person: steps[:-1]}
-        others = _push(target, actor.person, step)
-        if undoing:
-            return replace(state, items=items, undo=stacks, redo=others)
-        return replace(state, items=items, redo=stacks, undo=others)
+        items, undo, redo = _mine(state, owned)
+        _do(items, _inverse(step) if undoing else step)
+        source, target = (undo, redo) if undoing else (redo, undo)
+        source[actor.person] = steps[:-1]
+        _push(target, actor.person, step)
+        return replace(state, items=items, undo=undo, redo=redo)
     if isinstance(event, BoardClear):
         only_presenters(actor, "clear a board page")
         if event.slide is None and event.page >= state.pages:
@@ -169,9 +193,26 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
     raise Refused(f"the whiteboard does not take {event.kind}")
 
 
+def _number(value: float) -> float:
+    # 120 rather than 120.0: a late joiner's board of 5,000 strokes is a quarter smaller.
+    return int(value) if value.is_integer() else value
+
+
 def _item_json(item: Item) -> dict[str, Any]:
-    shown = {"page": item.page, "by": item.by, **item.element.model_dump(mode="json")}
-    return {**shown, "slide": item.slide} if item.slide else shown
+    """An element as pages get it: the element's fields (a text only on a text), where it
+    is and who drew it. Compact: a board of thousands of strokes is megabytes."""
+    element = item.element
+    shown: dict[str, Any] = {
+        "page": item.page,
+        "by": item.by,
+        **element.model_dump(mode="json", exclude={"points", "text"}),
+        "points": [[_number(x), _number(y)] for x, y in element.points],
+    }
+    if element.text:
+        shown["text"] = element.text
+    if item.slide:
+        shown["slide"] = item.slide
+    return shown
 
 
 def _frame(state: Board) -> dict[str, Any]:
@@ -214,4 +255,5 @@ TOOL: Tool[Board] = Tool(
     announce=announce,
     personal=False,
     delta=delta,
+    apply_in_place=apply_in_place,
 )
