@@ -12,6 +12,7 @@ import { renderModeration, setupModeration } from "./tools/moderation.js";
 import { applyBoardDelta, refreshBoardRole, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
 import { fileExtras, renderSlides, setSlideFiles, setupSlides } from "./tools/slides.js";
 import { renderWeb, setupWeb } from "./tools/web.js";
+import { setupUpload, showUpload } from "./upload.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -235,6 +236,7 @@ function setMyRole(role) {
   document.getElementById("my-role").textContent = role === "participant" ? "" : `(${role})`;
   refreshBoardRole(); // who may draw: said beside the board
   renderFiles(lastFiles); // "Present" beside a PDF: presenters only
+  showUpload(role);
 }
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
@@ -438,6 +440,8 @@ function showFiles(open) {
   if (open) (filesEl.querySelector("a") || document.getElementById("files-close")).focus();
   else filesToggle.focus();
 }
+setupUpload({ emsUrl, meetingId, token: () => token });
+showUpload(myRole);
 filesToggle.addEventListener("click", () => showFiles(filesPanel.hidden));
 document.getElementById("files-close").addEventListener("click", () => showFiles(false));
 filesPanel.addEventListener("keydown", (event) => { if (event.key === "Escape") showFiles(false); });
