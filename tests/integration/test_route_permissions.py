@@ -446,8 +446,9 @@ STREAMS: dict[tuple[str, str], str] = {
     ("GET", "/events/broadcasts"): "----",
 }
 # Not routes a person calls: the interactive docs and the schema (public by design), the
-# static files, the CORS preflights of rejoin and of the meeting page's upload, and the room servers' control channel (it
-# asks for the cluster secret itself: test_registration.py).
+# static files, the CORS preflights of rejoin and of the meeting page's upload, and the
+# room servers' control channel (it asks for the cluster secret itself:
+# test_registration.py).
 NOT_ROUTES = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
