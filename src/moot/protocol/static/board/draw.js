@@ -39,13 +39,19 @@ function pathOf(points) {
 
 // The SVG node of one element.
 export function nodeOf(e) {
+  if (e.shape === "pen") { // most of a board: set straight, no attribute object per stroke
+    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", pathOf(outline));
+    path.setAttribute("fill", e.color);
+    path.setAttribute("class", "el");
+    path.setAttribute("data-id", e.id);
+    return path;
+  }
   const [a, b = a] = e.points;
   const line = { stroke: e.color, "stroke-width": e.width, "stroke-linecap": "round", fill: "none" };
   let node;
-  if (e.shape === "pen") {
-    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
-    node = svg("path", { d: pathOf(outline), fill: e.color });
-  } else if (e.shape === "line") {
+  if (e.shape === "line") {
     node = svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line });
   } else if (e.shape === "rect") {
     node = svg("rect", {
