@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from moot.core.filetypes import content_disposition, extension_of, type_of
 from moot.core.permissions import Action
-from moot.ems.api.meetings import CROSS_ORIGIN
+from moot.ems.api.meetings import CROSS_ORIGIN, cross_origin
 from moot.ems.attending import NotAllowed
 from moot.ems.deps import AdmissionDep, AuthDep, FilesDep, IdentityDep, MeetingsDep
 from moot.ems.errors import MeetingNotFound
@@ -141,21 +141,17 @@ async def upload_from_meeting(
         uploads = await read_uploads(file, files.limits)
         ids = set(await files.add(meeting_id, uploads, entrant.name))
     except MeetingNotFound:
-        return _cross_origin(404, f"meeting {meeting_id} not found")
+        return cross_origin(404, f"meeting {meeting_id} not found")
     except NotAllowed as exc:
-        return _cross_origin(403, str(exc))
+        return cross_origin(403, str(exc))
     except FileRefused as exc:
-        return _cross_origin(exc.status_code, str(exc))
+        return cross_origin(exc.status_code, str(exc))
     added = [file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
     return JSONResponse(
         FileList(items=added).model_dump(mode="json"),
         status_code=status.HTTP_201_CREATED,
         headers=CROSS_ORIGIN,
     )
-
-
-def _cross_origin(status_code: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=CROSS_ORIGIN)
 
 
 @router.get(

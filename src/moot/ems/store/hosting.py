@@ -122,7 +122,7 @@ async def ended_inside(
     if held is None:  # it ran past its end: its time was over anyway
         await occurrence_over(session, meeting, at)
         return True
-    await occurrences.close_early(session, meeting.id, held, at, by)
+    occurrences.close_early(session, meeting.id, held, at, by)
     await occurrence_over(session, meeting, at, f"occurrence closed early by {by}")
     return True
 

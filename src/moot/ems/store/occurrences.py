@@ -399,7 +399,7 @@ async def running_past_their_end(
     return list(await session.scalars(stmt))
 
 
-async def close_early(
+def close_early(
     session: AsyncSession, meeting_id: str, occurrence: OccurrenceRow, at: datetime, by: str
 ) -> None:
     """Record that a moderator closed this occurrence early: it is not opened again."""

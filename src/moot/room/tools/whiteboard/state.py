@@ -195,7 +195,7 @@ def _apply(state: Board, event: ToolEvent, actor: Actor, *, owned: bool) -> Boar
 
 def _number(value: float) -> float:
     # 120 rather than 120.0: a late joiner's board of 5,000 strokes is a quarter smaller.
-    return int(value) if value.is_integer() else value
+    return int(value) if float(value).is_integer() else value
 
 
 def _item_json(item: Item) -> dict[str, Any]:
