@@ -3,6 +3,7 @@ pages, who may draw; and the deltas pages get."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -217,6 +218,10 @@ def test_a_replay_in_place_rebuilds_the_same_board_as_the_pure_apply(seed: int) 
         replayed = TOOL.apply_in_place(replayed, event, actor)
     assert view(replayed, MOD) == view(live, MOD)
     assert replayed.undo == live.undo and replayed.redo == live.redo
+    # The sizes the page limit is checked against are the elements there, both ways.
+    counted = Counter(i.surface for i in live.items.values())
+    assert {k: n for k, n in live.sizes.items() if n} == counted
+    assert {k: n for k, n in replayed.sizes.items() if n} == counted
     # The pure apply left every earlier state as it was (pages were sent those).
     for state, seen in history:
         assert view(state, MOD) == seen
