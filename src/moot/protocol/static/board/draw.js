@@ -15,8 +15,22 @@ export function svg(tag, attrs = {}) {
 
 // The outline as quadratic curves through its midpoints. Whole units (a 1600-unit page:
 // under a pixel on any screen) and one join: toFixed() made a late joiner's board of
-// 5,000 strokes several times slower to draw (bench/board.py).
-function pathOf(points) {
+// 5,000 strokes several times slower to draw (bench/board.py). An outline point less than
+// a unit from the last one kept is left out: as invisible, and a third of a stroke's
+// points (its round ends), so a third less to parse, lay out and paint.
+function pathOf(outline) {
+  const points = [];
+  let lastX = Infinity;
+  let lastY = Infinity;
+  for (const p of outline) {
+    const dx = p[0] - lastX;
+    const dy = p[1] - lastY;
+    if (dx * dx + dy * dy >= 1) {
+      points.push(p);
+      lastX = p[0];
+      lastY = p[1];
+    }
+  }
   const n = points.length;
   if (!n) return "";
   const out = new Array(n * 4 + 5);
