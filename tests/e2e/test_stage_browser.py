@@ -187,3 +187,46 @@ def test_a_web_page_framed_where_allowed_and_linked_where_not(
 
     alice.get_by_role("button", name="Take it off the stage").click()
     expect(bob.locator("#web-area")).to_be_hidden()
+
+
+def test_a_presenter_uploads_a_pdf_from_the_meeting_page_and_presents_it(
+    cluster: Cluster, new_context: NewContext, tmp_path: Path
+) -> None:
+    """No Meeting Center tab: the Files panel of a moderator or presenter takes a file, every
+    page lists it at once, and the presenter shows it as slides."""
+    meeting_id = create_meeting(cluster, "Upload here", "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
+    bob = enter(new_context(), cluster, meeting_id, "Bob")
+    deck = tmp_path / "Plan.pdf"
+    deck.write_bytes(pdf_of(9))
+
+    # A participant is offered no upload.
+    bob.get_by_role("button", name="Files (0)").click()
+    expect(bob.get_by_label("Add a file for everyone in the meeting")).to_be_hidden()
+    bob.get_by_role("button", name="Close", exact=True).click()
+
+    # Alice makes Bob presenter: the upload is offered to him at once; he uploads the deck.
+    alice.get_by_label("Moderator actions for Bob").click()
+    alice.get_by_role("button", name="Make Bob presenter").click()
+    bob.get_by_role("button", name="Files (0)").click()
+    bob.get_by_label("Add a file for everyone in the meeting").set_input_files(str(deck))
+    bob.get_by_role("button", name="Upload").click()
+    expect(bob.locator("#files-upload-status")).to_contain_text(
+        "Uploaded Plan.pdf: everyone in the meeting sees it under Files."
+    )
+    # Alice's page lists it without a reload.
+    expect(alice.get_by_role("button", name="Files (1)")).to_be_visible()
+    bob.get_by_role("button", name="Present Plan.pdf to everyone").click()
+    bob.get_by_role("button", name="Close", exact=True).click()
+    for page in (alice, bob):
+        expect(page.locator("#slides-page")).to_have_text("Page 1 of 9")
+        slide_shows(page, 1)
+
+    # A file the Meeting Center refuses: said on his page, listed nowhere.
+    bad = tmp_path / "run.exe"
+    bad.write_bytes(b"MZ\x90\x00")
+    bob.get_by_role("button", name="Files (1)").click()
+    bob.get_by_label("Add a file for everyone in the meeting").set_input_files(str(bad))
+    bob.get_by_role("button", name="Upload").click()
+    expect(bob.locator("#files-upload-status")).to_contain_text("Not uploaded:")
+    expect(alice.get_by_role("button", name="Files (1)")).to_be_visible()

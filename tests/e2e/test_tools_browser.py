@@ -8,6 +8,7 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -230,3 +231,34 @@ def test_the_whiteboard_in_two_browsers(
     alice.locator("#board").focus()
     alice.keyboard.press("Enter")
     expect(bob.locator("#board .items text.el")).to_have_text("By keyboard")
+
+
+def test_a_page_whose_scripts_load_slowly_shows_everything_sent_meanwhile(
+    cluster: Cluster, new_context: NewContext
+) -> None:
+    """The meeting's socket opens before the page's modules run (early-socket.js, so a late
+    joiner's board travels while they load): what comes before they run (the welcome with
+    the chat, the board) is shown once they do, nothing dropped."""
+    import time
+
+    from tests.e2e.test_browser import send_chat
+
+    meeting_id = create_meeting(cluster, "Slow page", "Alice")
+    alice = enter(new_context(), cluster, meeting_id, "Alice", as_moderator=True)
+    send_chat(alice, "Before you came")
+    drag(alice, [(0.1, 0.2), (0.2, 0.3), (0.3, 0.25)])
+    expect(alice.locator("#board .pending")).to_have_count(0)  # stored
+
+    context = new_context()
+
+    def slowly(route: Any) -> None:
+        time.sleep(1.5)  # the socket's first messages arrive meanwhile
+        route.continue_()
+
+    context.route("**/static/meeting.js", slowly)
+    bob = enter(context, cluster, meeting_id, "Bob")
+    expect(bob.locator("#messages")).to_contain_text("Before you came")
+    expect(bob.locator("#board .items path.el")).to_have_count(1)
+    expect(bob.locator("#roster")).to_contain_text("Alice")
+    send_chat(bob, "Hello")  # the socket it took over works both ways
+    expect(alice.locator("#messages")).to_contain_text("Hello")

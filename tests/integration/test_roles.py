@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from moot.ems.store import occurrences
+from moot.ems.store.db import create_engine, session_factory
 from moot.harness import Cluster
 from tests.integration.test_tools import POLL, Person, new_meeting
 
@@ -189,6 +191,78 @@ def test_a_new_occurrence_starts_unlocked_with_nobody_removed(shared_cluster: Cl
             await person.close()
 
     asyncio.run(second())
+
+
+def test_end_for_all_in_a_repeating_meeting_closes_this_occurrence_and_the_series_goes_on(
+    shared_cluster: Cluster,
+) -> None:
+    """The moderator ends a daily meeting for all: this occurrence closes early (recorded),
+    nobody gets back into it, and the next occurrence opens as it should."""
+    now = datetime.now(UTC)
+    start = (now - timedelta(seconds=50)).replace(microsecond=0)
+    meeting = new_meeting(
+        shared_cluster,
+        start=start.isoformat(),
+        duration_minutes=60,
+        recurrence="FREQ=DAILY;COUNT=3",
+        timezone="UTC",
+    )
+    ems, mid = shared_cluster.ems_url, meeting["id"]
+
+    async def end_for_all() -> dict[str, Any]:
+        mia = Person(shared_cluster, mid, "Mia", meeting["moderator_key"])
+        ada = Person(shared_cluster, mid, "Ada")
+        for person in (mia, ada):
+            await person.connect()
+        assert mia.ws is not None and ada.ws is not None
+        await mia.ws.send(json.dumps({"type": "end_meeting"}))
+        ended: dict[str, Any] = {}
+        while ended.get("type") != "ended":
+            ended = json.loads(await asyncio.wait_for(ada.ws.recv(), 5))
+        for person in (mia, ada):
+            await person.close()
+        return ended
+
+    assert asyncio.run(end_for_all())["reason"] == "ended by Mia"
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{ems}/api/v1/meetings/{mid}").json()["status"]) != "scheduled":
+        assert status != "ended", "the whole series ended"
+        assert time.monotonic() < deadline, "the occurrence did not close"
+        time.sleep(0.1)
+
+    async def in_store() -> tuple[list[Any], list[str], Any]:
+        engine = create_engine(shared_cluster.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                later = datetime.now(UTC) + timedelta(minutes=1)
+                return (
+                    await occurrences.closed_early(session, mid),
+                    await occurrences.due_to_open(session, later),
+                    await occurrences.current(session, mid, later, timedelta(0)),
+                )
+        finally:
+            await engine.dispose()
+
+    closed, due, current = asyncio.run(in_store())
+    # The record: this occurrence (named by its start) closed early, by Mia.
+    assert [(c.original_start, c.closed_by) for c in closed] == [(start, "Mia")]
+    # The meeting clock and attendees do not open it again before its end.
+    assert mid not in due and current is None
+    lobby = httpx.get(f"{ems}/m/{mid}", params={"name": "Zoe"}, timeout=5)
+    assert lobby.status_code == 200 and "This meeting opens at" in lobby.text
+    assert (start + timedelta(days=1)).strftime("%Y-%m-%d %H:%M") in lobby.text
+    assert httpx.get(f"{ems}/api/v1/meetings/{mid}").json()["status"] == "scheduled"
+
+    # The next occurrence (moved to now) opens: the series goes on.
+    moved = httpx.post(
+        f"{ems}/api/v1/meetings/{mid}/exceptions",
+        json={"original_start": (start + timedelta(days=1)).isoformat(), "start": now.isoformat()},
+        headers=shared_cluster.admin,
+        timeout=5,
+    )
+    assert moved.status_code in (200, 201), moved.text
+    Person(shared_cluster, mid, "Zoe")  # admitted: a new Person asserts the 303
+    assert httpx.get(f"{ems}/api/v1/meetings/{mid}").json()["status"] == "in_progress"
 
 
 def test_a_bad_event_is_refused_with_its_id_and_field_and_too_fast_is_said(

@@ -193,3 +193,84 @@ def test_a_room_server_that_answers_too_late_keeps_no_meeting_open(tmp_path: Pat
             assert ems.get("/api/v1/servers/room1").json()["active_meetings"] == 1
     finally:
         cluster.stop()
+
+
+@pytest.mark.processes
+def test_a_room_server_resumed_after_its_meeting_moved_stops_at_once_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """Frozen (SIGSTOP) with a page's chat lines unread, its meeting moved meanwhile, then
+    resumed and told to stop at once: the lines it reads wait for a journal that will not
+    take them. It exits by itself (before, its page handlers held it until it was killed);
+    none of those lines was acknowledged by it, and the page's resend stores each once."""
+    from moot.harness.processes import STOP_GRACE
+
+    cluster = Cluster(workdir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    ems = httpx.Client(base_url=cluster.ems_url, timeout=10)
+    try:
+        cluster.start_ems()
+        rooms = dict(zip(("room1", "room2"), cluster.start_rooms("room1", "room2"), strict=True))
+        made = ems.post("/api/v1/meetings", json={"name": "Frozen"}, headers=cluster.admin)
+        assert made.status_code == 201, made.text
+        meeting = made.json()
+        victim = rooms[meeting["server"]]
+        location = ems.get(
+            f"/m/{meeting['id']}", params={"name": "Ann"}, follow_redirects=False
+        ).headers["location"]
+        token = location.split("token=")[1]
+        lines = [f"l{n}" for n in range(5)]
+
+        async def scenario() -> list[str]:
+            socket = location.replace("http://", "ws://").replace("?token", "/ws?token")
+            acked_by_old: list[str] = []
+            async with websockets.connect(socket) as ws:
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                victim.popen.send_signal(signal.SIGSTOP)
+                for line in lines:  # unread until it is resumed
+                    await ws.send(json.dumps({"type": "chat", "id": line, "text": line}))
+                await asyncio.to_thread(
+                    cluster.wait_for,
+                    lambda: (
+                        ems.get(f"/api/v1/meetings/{meeting['id']}").json()["server"]
+                        != meeting["server"]
+                    ),
+                    "the meeting moved off the frozen server",
+                )
+                # SIGCONT and SIGTERM at once; killed if not gone after the grace.
+                code = await asyncio.to_thread(victim.stop, signal.SIGTERM, STOP_GRACE)
+                assert code == 0, f"it did not stop by itself ({code}):\n{victim.output()[-3000:]}"
+                try:
+                    async with asyncio.timeout(5):
+                        async for text in ws:
+                            message = json.loads(text)
+                            if message["type"] == "ack":
+                                acked_by_old.append(message["id"])
+                except (TimeoutError, websockets.ConnectionClosed):
+                    pass
+            # The page rejoins where the meeting runs now and sends its lines again.
+            rejoin = await asyncio.to_thread(
+                ems.post, f"/api/v1/meetings/{meeting['id']}/rejoin", json={"token": token}
+            )
+            assert rejoin.status_code == 200, rejoin.text
+            async with websockets.connect(rejoin.json()["socket_url"]) as ws:
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                for line in lines:
+                    await ws.send(json.dumps({"type": "chat", "id": line, "text": line}))
+                acked: set[str] = set()
+                async with asyncio.timeout(10):
+                    while acked != set(lines):
+                        message = json.loads(await ws.recv())
+                        if message["type"] == "ack":
+                            acked.add(message["id"])
+            again = await asyncio.to_thread(
+                ems.post, f"/api/v1/meetings/{meeting['id']}/rejoin", json={"token": token}
+            )
+            async with websockets.connect(again.json()["socket_url"]) as ws:
+                welcome = json.loads(await ws.recv())
+            assert [line["id"] for line in welcome["history"]] == lines  # each once, in order
+            return acked_by_old
+
+        assert asyncio.run(scenario()) == []  # nothing acknowledged that was not stored
+    finally:
+        ems.close()
+        cluster.stop(check=False)

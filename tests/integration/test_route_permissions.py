@@ -289,6 +289,17 @@ TABLE: dict[tuple[str, str], tuple[str, Build]] = {
         "AFYY",
         meeting_route("POST", "/files", files=[("file", ("b.txt", b"b", "text/plain"))]),
     ),
+    # From the meeting page: its join token is the credential, a made-up one is refused to
+    # everyone alike (test_meeting_upload.py: who may, with real tokens).
+    ("POST", "/api/v1/meetings/{meeting_id}/files/from-meeting"): (
+        "FFFF",
+        meeting_route(
+            "POST",
+            "/files/from-meeting",
+            data={"token": "not-a-join-token"},
+            files=[("file", ("c.txt", b"c", "text/plain"))],
+        ),
+    ),
     ("GET", "/api/v1/meetings/{meeting_id}/files/{file_id}"): ("AYYY", file_route("GET")),
     ("DELETE", "/api/v1/meetings/{meeting_id}/files/{file_id}"): ("AFYY", file_route("DELETE")),
     # -- administration: administrators only ----------------------------------------------
@@ -435,14 +446,16 @@ STREAMS: dict[tuple[str, str], str] = {
     ("GET", "/events/broadcasts"): "----",
 }
 # Not routes a person calls: the interactive docs and the schema (public by design), the
-# static files, the CORS preflight of rejoin, and the room servers' control channel (it
-# asks for the cluster secret itself: test_registration.py).
+# static files, the CORS preflights of rejoin and of the meeting page's upload, and the
+# room servers' control channel (it asks for the cluster secret itself:
+# test_registration.py).
 NOT_ROUTES = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("OPTIONS", "/api/v1/meetings/{meeting_id}/rejoin"),
+    ("OPTIONS", "/api/v1/meetings/{meeting_id}/files/from-meeting"),
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, Door, refusal
+from moot.ems.door import LOCKED_TEXT, REMOVED_TEXT, Door, granted, refusal
 from moot.infra.tokens import Role
 from moot.protocol.tools import (
     Grant,
@@ -141,3 +141,28 @@ def test_attends_in_flight_wait_for_one_read() -> None:
         assert reads == 1
 
     asyncio.run(scenario())
+
+
+PRESENTER = Grant(user="Ada", role="presenter")
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [PRESENTER],
+        [GRANT],
+        [PRESENTER, GRANT],
+        [GRANT, PRESENTER],
+        [PRESENTER, TAKE_BACK],
+        [PRESENTER, REMOVE],
+        [PRESENTER, NEW],
+        [PRESENTER, TAKE_BACK, GRANT],
+    ],
+)
+def test_the_ems_sees_the_roles_the_room_server_granted(events: list[ToolEvent | str]) -> None:
+    """Who may upload from the meeting page: the EMS folds the grants as the room does."""
+    bodies, state = journaled(events)
+    room_says = state.granted.get("guest:a", ("", ""))[1]
+    assert granted(bodies, "guest:a") == room_says
+    assert granted(bodies, "guest:new") == ""

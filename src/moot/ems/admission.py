@@ -76,6 +76,20 @@ class Admission:
     async def readmit(self, meeting_id: str, old_token: str) -> AttendRedirect:
         """A new token for a meeting page whose room server went away, if its person may
         still attend: NotAllowed (403) with the reason if not."""
+        info, entrant = await self._again(meeting_id, old_token)
+        return await self._entry.attend(info, entrant)
+
+    async def on_stage(self, meeting_id: str, token: str) -> Entrant:
+        """The person a meeting page's token names, if they may still attend and may put
+        something on its stage now (a file to present): a moderator, or a presenter or
+        moderator by a grant in the meeting. NotAllowed (403) with the reason if not."""
+        info, entrant = await self._again(meeting_id, token)
+        await self._entry.on_stage(info, entrant)
+        return entrant
+
+    async def _again(self, meeting_id: str, old_token: str) -> tuple[AttendInfo, Entrant]:
+        """Who a meeting page's token names, decided again from what it proves (the sign-in,
+        the moderator key, the meeting as it is now): NotAllowed if they may not attend."""
         claims = self._entry.old_token(meeting_id, old_token)
         info = await self._meetings.attend_info(meeting_id)
         proof = claims.proof
@@ -116,7 +130,7 @@ class Admission:
             role=self._role(subject, info),
             proof={**proof, **self._secrets(subject, info)},
         )
-        return await self._entry.attend(info, entrant)
+        return info, entrant
 
     # -- who enters, as what ---------------------------------------------------------------
 

@@ -80,6 +80,7 @@ def cluster_manager(
             reconnect_grace=settings.reconnect_grace,
             failure_after=settings.failure_after * settings.heartbeat_interval,
         ),
+        early_join=timedelta(minutes=settings.early_join_minutes),
     )
 
 

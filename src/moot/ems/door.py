@@ -69,6 +69,24 @@ def refusal(bodies: Sequence[dict[str, Any]], person: str, role: Role) -> str:
     return ""
 
 
+def granted(bodies: Sequence[dict[str, Any]], person: str) -> str:
+    """The role a moderator gave `person` in this occurrence ("presenter", "moderator"),
+    "" if none (never given, taken back, removed since, or a new occurrence began)."""
+    roles: dict[str, str] = {}
+    for body in bodies:
+        try:
+            event = record_of(body).event
+        except ValidationError:
+            continue
+        if isinstance(event, Grant):
+            roles[event.person] = event.role
+        elif isinstance(event, TakeBack | Remove):
+            roles.pop(event.person, None)
+        elif isinstance(event, NewOccurrence):
+            roles.clear()
+    return roles.get(person, "")
+
+
 def _people_named(bodies: Sequence[dict[str, Any]], name: str) -> set[str]:
     """The persons removed under `name` (a readmission names the person as they were)."""
     found = set()
@@ -115,6 +133,10 @@ class Door:
     async def check(self, meeting_id: str, person: str, role: Role) -> str:
         bodies = await self._events.get(meeting_id)
         return refusal(bodies, person, role) if bodies else ""
+
+    async def granted(self, meeting_id: str, person: str) -> str:
+        bodies = await self._events.get(meeting_id)
+        return granted(bodies, person) if bodies else ""
 
     async def _from_store(self, meeting_id: str) -> Bodies:
         async with self._sessions() as session:

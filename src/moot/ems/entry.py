@@ -81,6 +81,19 @@ class MeetingEntry:
             raise CannotAttend("wrong or missing meeting password")
         await self._throttle.give_back(reservation)  # the right password is no failed guess
 
+    async def on_stage(self, info: AttendInfo, entrant: Entrant) -> None:
+        """NotAllowed (with why) unless this person may put something on the meeting's stage
+        now: a moderator by who they are, or someone a moderator made presenter or moderator
+        in this occurrence (door.py reads the grants the room server journaled); and not
+        removed."""
+        refused = await self._door.check(info.id, entrant.person, entrant.role)
+        if refused:
+            raise NotAllowed(refused)
+        if info.status != MeetingStatus.IN_PROGRESS:
+            raise NotAllowed("the meeting is not running now")
+        if entrant.role != "moderator" and not await self._door.granted(info.id, entrant.person):
+            raise NotAllowed("only the meeting's moderators and presenters may add files")
+
     async def attend(self, info: AttendInfo, entrant: Entrant) -> AttendRedirect:
         """Start the meeting if it should run, then a signed redirect to its room server.
 

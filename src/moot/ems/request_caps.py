@@ -15,8 +15,11 @@ from starlette.types import Scope
 from moot.core.filetypes import human_size
 from moot.infra.body_limit import Cap, CapOf, is_multipart
 
-# The routes whose forms and API take files: the new-meeting and change forms, the API.
-UPLOAD_PATHS = re.compile(r"^/(meetings/new|meetings/[^/]+/edit|api/v1/meetings/[^/]+/files)$")
+# The routes whose forms and API take files: the new-meeting and change forms, the API
+# (and its route for the meeting page).
+UPLOAD_PATHS = re.compile(
+    r"^/(meetings/new|meetings/[^/]+/edit|api/v1/meetings/[^/]+/files(/from-meeting)?)$"
+)
 
 
 def request_caps(*, max_request_bytes: int, upload_bytes: int) -> CapOf:

@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -66,6 +66,12 @@ T = TypeVar("T")
 JOURNAL_TIMEOUT = 15.0
 
 
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class RegistrationRefused(Exception):
     """The EMS will not take this room server; the message says why."""
 
@@ -89,6 +95,9 @@ class Agent:
         self._dial = dial
         self.public_key: Ed25519PublicKey | None = None
         self.registered = asyncio.Event()
+        # Set when the server stops: events still waiting for the journal give up at once
+        # (not acknowledged: their pages send them again wherever the meeting runs next).
+        self._stopping = asyncio.Event()
         self._link: Link | None = None
         # The control link's event loop and the meetings' (the same one unless the agent
         # runs in a thread of its own: run_in_thread).
@@ -97,6 +106,7 @@ class Agent:
         # Chat lines to the control loop and their outcomes back, woken once per burst.
         self._to_control: Mailbox | None = None
         self._to_meetings: Mailbox | None = None
+        self._journal_stored: set[asyncio.Future[bool]] = set()  # lines waiting, meetings' loop
         self._outbox_ready = asyncio.Event()
         self._seq = 0
         self._journal_waiting: dict[tuple[str, str, str], asyncio.Future[JournalAck]] = {}
@@ -117,6 +127,10 @@ class Agent:
         finished: asyncio.Future[None] = meetings.create_future()
 
         def settle(error: BaseException | None) -> None:
+            # A line posted to the control loop as it closed was never started: not stored.
+            for stored in self._journal_stored:
+                if not stored.done():
+                    stored.set_result(False)
             if finished.done():
                 return
             if isinstance(error, asyncio.CancelledError):
@@ -133,6 +147,10 @@ class Agent:
             except BaseException as exc:  # handed to the meetings' loop, which decides
                 error = exc
             finally:
+                # What still runs here (an event on its way to the journal) ends now: a
+                # coroutine left pending as the loop closes would hold its page's handler,
+                # and the server's exit, for ever.
+                loop.run_until_complete(_cancel_all(asyncio.all_tasks(loop)))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
             with contextlib.suppress(RuntimeError):  # the meetings' loop is closed
@@ -364,14 +382,18 @@ class Agent:
             to_control.post(start)
         except RuntimeError:  # the control loop is closed: the server is stopping
             return False
-        return await stored
+        self._journal_stored.add(stored)
+        try:
+            return await stored
+        finally:
+            self._journal_stored.discard(stored)
 
     async def _journal(self, meeting_id: str, epoch: int, entry: JournalEntry) -> bool:
-        if not self.registered.is_set():  # no await when registered: lines go out in order
-            try:
-                await asyncio.wait_for(self.registered.wait(), JOURNAL_TIMEOUT)
-            except TimeoutError:
-                return False
+        if self._stopping.is_set():
+            return False
+        # No await when registered: lines go out in order.
+        if not self.registered.is_set() and not await self._until_registered():
+            return False
         link = self._link
         if link is None:
             return False
@@ -389,7 +411,7 @@ class Agent:
         finally:
             self._journal_waiting.pop(key, None)
             self._journal_unacked.pop(key, None)
-        if not ack.ok:
+        if not ack.ok and not self._stopping.is_set():
             log.warning("the EMS refused event %s of %s: %s", entry.event_id, meeting_id, ack.error)
         return ack.ok
 
@@ -405,7 +427,37 @@ class Agent:
             return
         await self._announce_shutdown()
 
+    async def _until_registered(self) -> bool:
+        """Wait (up to JOURNAL_TIMEOUT) for the EMS to take this server again; False if it
+        did not, or if the server stops meanwhile."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.registered, self._stopping)]
+        try:
+            await asyncio.wait(waits, timeout=JOURNAL_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return self.registered.is_set() and not self._stopping.is_set()
+
+    def _give_up_journal(self) -> None:
+        """The server stops: every event waiting for the journal is answered "not stored"
+        now, so no page's handler (and no exit) waits JOURNAL_TIMEOUT. Nothing acknowledged
+        is lost: an event is acknowledged only once stored; one stored whose answer had not
+        come is sent again by its page and dropped as a duplicate where the meeting runs."""
+        self._stopping.set()
+        for (meeting_id, sender, event_id), waiting in list(self._journal_waiting.items()):
+            if not waiting.done():
+                waiting.set_result(
+                    JournalAck(
+                        meeting_id=meeting_id,
+                        sender=sender,
+                        event_id=event_id,
+                        ok=False,
+                        error="the room server is stopping",
+                    )
+                )
+
     async def _announce_shutdown(self) -> None:
+        self._give_up_journal()
         if self._link is not None:
             with contextlib.suppress(LinkClosed):
                 await self._link.send(ShuttingDown())

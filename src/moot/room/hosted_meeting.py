@@ -245,7 +245,9 @@ def replay(meeting: HostedMeeting, entry: JournalEntry) -> None:
     try:
         record = record_of(entry.body)
         actor = meeting.actor(entry.sender, record.person, record.role)
-        meeting.set_tool_state(tool, tool.apply(meeting.tool_state(tool), record.event, actor))
+        # The meeting is being built, no page has seen its state: it may change in place.
+        step = tool.apply_in_place or tool.apply
+        meeting.set_tool_state(tool, step(meeting.tool_state(tool), record.event, actor))
     except (Refused, ValidationError) as exc:  # it was applied once: it cannot be refused now
         log.warning("meeting %s: skipped journal event %s: %s", meeting.id, entry.event_id, exc)
 

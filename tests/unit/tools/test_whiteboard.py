@@ -3,6 +3,7 @@ pages, who may draw; and the deltas pages get."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -166,3 +167,69 @@ def element(**fields: Any) -> dict[str, Any]:
 def test_bad_board_events_are_refused_before_the_state_machine(event: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         tool_event.validate_python(event)
+
+
+def _script(seed: int, length: int) -> list[tuple[ToolEvent, Actor]]:
+    """A random session of drawing, erasing, undoing, redoing, clearing and turning pages,
+    some of it refused (erasing what is gone, undoing nothing), as a journal could hold."""
+    import random
+
+    rng = random.Random(seed)
+    people = (MOD, ADA, BEN)
+    script: list[tuple[ToolEvent, Actor]] = []
+    for n in range(length):
+        actor = rng.choice(people)
+        roll = rng.random()
+        event: ToolEvent
+        if roll < 0.5:
+            event = stroke(f"e{n}", page=rng.choice((0, 0, 1)))
+        elif roll < 0.65:
+            event = BoardErase(ids=[f"e{rng.randrange(n + 1)}" for _ in range(2)])
+        elif roll < 0.8:
+            event = BoardUndo()
+        elif roll < 0.92:
+            event = BoardRedo()
+        elif roll < 0.95:
+            event = BoardClear(page=rng.choice((0, 1)))
+        elif roll < 0.97:
+            event = BoardAddPage()
+        else:
+            event = BoardShowPage(page=0)
+        script.append((event, actor))
+    return script
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_replay_in_place_rebuilds_the_same_board_as_the_pure_apply(seed: int) -> None:
+    """A failover's replay changes the board in place (linear, not a copy per stroke): it
+    must end with exactly the board the live meeting had, refused events included."""
+    assert TOOL.apply_in_place is not None
+    live, replayed = TOOL.initial(), TOOL.initial()
+    history: list[tuple[Board, dict[str, Any]]] = []
+    for event, actor in _script(seed, 400):
+        try:
+            after = apply(live, event, actor)
+        except Refused:
+            with pytest.raises(Refused):
+                TOOL.apply_in_place(replayed, event, actor)
+            continue
+        history.append((live, view(live, MOD)))
+        live = after
+        replayed = TOOL.apply_in_place(replayed, event, actor)
+    assert view(replayed, MOD) == view(live, MOD)
+    assert replayed.undo == live.undo and replayed.redo == live.redo
+    # The sizes the page limit is checked against are the elements there, both ways.
+    counted = Counter(i.surface for i in live.items.values())
+    assert {k: n for k, n in live.sizes.items() if n} == counted
+    assert {k: n for k, n in replayed.sizes.items() if n} == counted
+    # The pure apply left every earlier state as it was (pages were sent those).
+    for state, seen in history:
+        assert view(state, MOD) == seen
+
+
+def test_a_replay_in_place_does_not_copy_the_board_per_stroke() -> None:
+    assert TOOL.apply_in_place is not None
+    state = TOOL.apply_in_place(TOOL.initial(), stroke("a"), ADA)
+    after = TOOL.apply_in_place(state, stroke("b"), ADA)
+    assert after.items is state.items  # the same map, one more element: no copy
+    assert list(after.items) == ["a", "b"]

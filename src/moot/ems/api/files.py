@@ -11,14 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from moot.core.filetypes import content_disposition, extension_of, type_of
 from moot.core.permissions import Action
-from moot.ems.deps import AuthDep, FilesDep, IdentityDep, MeetingsDep
-from moot.ems.files import FileService, may_download, read_uploads
+from moot.ems.api.meetings import CROSS_ORIGIN, cross_origin
+from moot.ems.attending import NotAllowed
+from moot.ems.deps import AdmissionDep, AuthDep, FilesDep, IdentityDep, MeetingsDep
+from moot.ems.errors import MeetingNotFound
+from moot.ems.files import FileRefused, FileService, may_download, read_uploads
 from moot.ems.store.models import MeetingFileRow
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["files"])
@@ -99,6 +102,55 @@ async def upload_files(
     ids = set(await files.add(meeting_id, uploads, identity.name))
     return FileList(
         items=[file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
+    )
+
+
+@router.options("/{meeting_id}/files/from-meeting", include_in_schema=False)
+async def upload_from_meeting_preflight(meeting_id: str) -> Response:
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=CROSS_ORIGIN)
+
+
+@router.post(
+    "/{meeting_id}/files/from-meeting",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileList,
+    responses={
+        403: {"description": "Not a moderator or presenter of the running meeting now."},
+        404: {"description": "No such meeting."},
+        409: {"description": "The meeting has ended."},
+        413: {"description": "A file is larger than max_file_bytes."},
+        415: {"description": "A file's type may not be attached, or its content is not."},
+        422: {"description": "Too many files, an empty file or no file."},
+    },
+)
+async def upload_from_meeting(
+    meeting_id: str,
+    token: Annotated[str, Form(max_length=4000, description="The meeting page's join token.")],
+    file: Annotated[list[UploadFile], File(description="One or more files (repeat the field).")],
+    admission: AdmissionDep,
+    files: FilesDep,
+) -> JSONResponse:
+    """Attach files from inside the running meeting (multipart/form-data: `token`, `file`):
+    the meeting page of a moderator or presenter sends them, from the room server's origin.
+    The token says who the person is; their role now is decided here (a moderator, or a
+    presenter or moderator by a grant in the meeting). Every page of the meeting lists the
+    new files at once; a PDF can then be presented."""
+    # Answered here, errors included: the page must read them across origins.
+    try:
+        entrant = await admission.on_stage(meeting_id, token)
+        uploads = await read_uploads(file, files.limits)
+        ids = set(await files.add(meeting_id, uploads, entrant.name))
+    except MeetingNotFound:
+        return cross_origin(404, f"meeting {meeting_id} not found")
+    except NotAllowed as exc:
+        return cross_origin(403, str(exc))
+    except FileRefused as exc:
+        return cross_origin(exc.status_code, str(exc))
+    added = [file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
+    return JSONResponse(
+        FileList(items=added).model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+        headers=CROSS_ORIGIN,
     )
 
 

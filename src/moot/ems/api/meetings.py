@@ -242,18 +242,19 @@ async def rejoin_meeting(
     try:
         target = await admission.readmit(meeting_id, body.token)
     except MeetingNotFound:
-        return _cross_origin(404, f"meeting {meeting_id} not found")
+        return cross_origin(404, f"meeting {meeting_id} not found")
     except (NotAllowed, NotPermitted) as exc:
-        return _cross_origin(403, str(exc))
+        return cross_origin(403, str(exc))
     except CannotAttend as exc:
-        return _cross_origin(409, str(exc))
+        return cross_origin(409, str(exc))
     except Unavailable as exc:
-        return _cross_origin(503, str(exc))
+        return cross_origin(503, str(exc))
     answer = RejoinOut(url=target.url, socket_url=target.socket_url, token=target.token)
     return JSONResponse(answer.model_dump(), headers=CROSS_ORIGIN)
 
 
-def _cross_origin(status_code: int, detail: str) -> JSONResponse:
+def cross_origin(status_code: int, detail: str) -> JSONResponse:
+    """An error a meeting page (the room server's origin) can read: rejoin, upload."""
     return JSONResponse({"detail": detail}, status_code=status_code, headers=CROSS_ORIGIN)
 
 

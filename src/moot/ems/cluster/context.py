@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +39,9 @@ class ClusterContext:
     heartbeat: float
     command_timeout: float
     timing: Timing
+    # How long before its start a meeting may be opened (`early_join_minutes`): which
+    # occurrence a running meeting is in.
+    early_join: timedelta = timedelta(minutes=10)
     registry: Registry = field(default_factory=Registry)
     events: ClusterEvents = field(default_factory=ClusterEvents)
     recording_allowed: RecordingAllowed = any_server_records

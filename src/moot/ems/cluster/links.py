@@ -403,12 +403,24 @@ class Links:
                     session, meeting_id=event.meeting_id, user=event.user, at=event.at
                 )
             else:
-                await hosting.ended(session, meeting, event.at)
+                # A repeating meeting ends only this occurrence: the series goes on.
+                goes_on = await hosting.ended_inside(
+                    session, meeting, event.at, event.ended_by, self._ctx.early_join
+                )
                 server.meetings.pop(meeting.id, None)
                 self._ctx.registry.unhost(server, meeting.id)
-                log.info("meeting %s ended by %s on %s", meeting.id, event.ended_by, server.name)
+                if goes_on:
+                    self._ctx.registry.unbook(meeting.id)
+                log.info(
+                    "meeting %s: %s ended by %s on %s",
+                    meeting.id,
+                    "this occurrence" if goes_on else "the meeting",
+                    event.ended_by,
+                    server.name,
+                )
             await session.commit()
         if isinstance(event, MeetingEnded):
+            self._ctx.events.moderated.emit(event.meeting_id)  # a new occurrence: read afresh
             self._ctx.events.meeting_changed.emit(event.meeting_id)
 
     async def disconnect(self, name: str, reason: str) -> None:

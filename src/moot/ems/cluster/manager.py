@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,12 +68,14 @@ class ClusterManager:
         auto_register: bool,
         command_timeout: float,
         timing: Timing | None = None,
+        early_join: timedelta = timedelta(minutes=10),
     ) -> None:
         self._ctx = ctx = ClusterContext(
             sessions=sessions,
             heartbeat=heartbeat_interval,
             command_timeout=command_timeout,
             timing=timing or Timing(reconnect_grace=1.0, failure_after=3 * heartbeat_interval),
+            early_join=early_join,
         )
         self.journal = JournalWriter(sessions, ctx.events.moderated)
         self.commands = Commands(ctx)

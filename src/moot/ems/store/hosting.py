@@ -9,12 +9,13 @@ a meeting's status, host and epoch.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moot.core.meeting_status import MeetingStatus
+from moot.ems.store import occurrences
 from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import close_attendance
 from moot.ems.store.models import MeetingRow
@@ -89,15 +90,41 @@ async def new_segment(
     )
 
 
-async def occurrence_over(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:
+async def occurrence_over(
+    session: AsyncSession, meeting: MeetingRow, at: datetime, why: str = "occurrence over"
+) -> None:
     """One occurrence of a repeating meeting is over: it waits for the next, on no server;
-    everyone still in it leaves, its recording segment ends, and the next starts with fresh
-    moderator controls (tool_events.new_occurrence)."""
+    everyone still in it leaves, its recording segment ends (`why`), and the next starts with
+    fresh moderator controls (tool_events.new_occurrence)."""
     new_occurrence(session, meeting.id, meeting.epoch, at)
     meeting.status = MeetingStatus.SCHEDULED
     meeting.server_name = None
     await close_attendance(session, meeting.id, at)
-    await end_segments(session, meeting.id, at, "occurrence over")
+    await end_segments(session, meeting.id, at, why)
+
+
+async def ended_inside(
+    session: AsyncSession, meeting: MeetingRow, at: datetime, by: str, early: timedelta
+) -> bool:
+    """A moderator ended the meeting from inside it ("end for all"). A repeating meeting with
+    an occurrence to come ends only this occurrence: the series goes on (the next occurrence
+    opens on time), and this one is recorded as closed early (occurrences.close_early), so it
+    is not opened again. Any other meeting ends. True if the series goes on.
+
+    `early`: how long before its start a meeting may be opened (which occurrence it is in)."""
+    held = await occurrences.current(session, meeting.id, at, early)
+    upcoming = await occurrences.next_after(
+        session, meeting.id, held.start_at if held is not None else at
+    )
+    if upcoming is None:
+        await ended(session, meeting, at)
+        return False
+    if held is None:  # it ran past its end: its time was over anyway
+        await occurrence_over(session, meeting, at)
+        return True
+    occurrences.close_early(session, meeting.id, held, at, by)
+    await occurrence_over(session, meeting, at, f"occurrence closed early by {by}")
+    return True
 
 
 async def ended(session: AsyncSession, meeting: MeetingRow, at: datetime) -> None:

@@ -276,6 +276,26 @@ class MeetingExceptionRow(Base):
     )
 
 
+class ClosedOccurrenceRow(Base):
+    """An occurrence of a repeating meeting that a moderator closed early ("end for all"):
+    the series goes on, and this occurrence is not opened again (migration 0021)."""
+
+    __tablename__ = "closed_occurrences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    # Which occurrence: its start as the repeat rule gives it.
+    original_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "original_start", name="uq_closed_occurrence"),
+    )
+
+
 class OccurrenceRow(Base):
     """When a meeting happens: one row per occurrence (one for a meeting that does not repeat).
 

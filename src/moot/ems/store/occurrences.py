@@ -35,7 +35,12 @@ from sqlalchemy.sql._typing import _ColumnsClauseArgument
 from moot.core.meeting_status import MeetingStatus
 from moot.ems.model.meetings import MAX_DURATION_MINUTES
 from moot.ems.store.meetings import Reader, search_condition, where_visible
-from moot.ems.store.models import MeetingExceptionRow, MeetingRow, OccurrenceRow
+from moot.ems.store.models import (
+    ClosedOccurrenceRow,
+    MeetingExceptionRow,
+    MeetingRow,
+    OccurrenceRow,
+)
 
 MAX_DURATION = timedelta(minutes=MAX_DURATION_MINUTES)
 
@@ -319,16 +324,30 @@ async def remove_exception(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _not_closed() -> ColumnElement[bool]:
+    """The occurrence was not closed early by a moderator (closed_occurrences)."""
+    return ~(
+        select(ClosedOccurrenceRow.id)
+        .where(
+            ClosedOccurrenceRow.meeting_id == OccurrenceRow.meeting_id,
+            ClosedOccurrenceRow.original_start == OccurrenceRow.original_start,
+        )
+        .exists()
+    )
+
+
 async def current(
     session: AsyncSession, meeting_id: str, now: datetime, early: timedelta
 ) -> OccurrenceRow | None:
-    """The occurrence running now, or about to (opened up to `early` before its start)."""
+    """The occurrence running now, or about to (opened up to `early` before its start);
+    not one a moderator closed early."""
     stmt = (
         select(OccurrenceRow)
         .where(
             OccurrenceRow.meeting_id == meeting_id,
             OccurrenceRow.start_at <= now + early,
             OccurrenceRow.end_at > now,
+            _not_closed(),
         )
         .order_by(OccurrenceRow.start_at)
         .limit(1)
@@ -347,7 +366,8 @@ async def next_after(session: AsyncSession, meeting_id: str, now: datetime) -> O
 
 
 async def due_to_open(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
-    """Scheduled meetings whose occurrence has started and not ended: they open now."""
+    """Scheduled meetings whose occurrence has started and not ended: they open now (not
+    an occurrence a moderator closed early)."""
     stmt = (
         select(OccurrenceRow.meeting_id)
         .join(MeetingRow, MeetingRow.id == OccurrenceRow.meeting_id)
@@ -356,6 +376,7 @@ async def due_to_open(session: AsyncSession, now: datetime, limit: int = 500) ->
             OccurrenceRow.start_at <= now,
             OccurrenceRow.end_at > now,
             MeetingRow.status == MeetingStatus.SCHEDULED,
+            _not_closed(),
         )
         .order_by(OccurrenceRow.start_at)
         .limit(limit)
@@ -374,5 +395,29 @@ async def running_past_their_end(
     )
     stmt = select(MeetingRow).where(
         MeetingRow.status == MeetingStatus.IN_PROGRESS, ~happening.exists()
+    )
+    return list(await session.scalars(stmt))
+
+
+def close_early(
+    session: AsyncSession, meeting_id: str, occurrence: OccurrenceRow, at: datetime, by: str
+) -> None:
+    """Record that a moderator closed this occurrence early: it is not opened again."""
+    session.add(
+        ClosedOccurrenceRow(
+            meeting_id=meeting_id,
+            original_start=occurrence.original_start,
+            closed_at=at,
+            closed_by=by[:200],
+        )
+    )
+
+
+async def closed_early(session: AsyncSession, meeting_id: str) -> list[ClosedOccurrenceRow]:
+    """The meeting's occurrences closed early, first first."""
+    stmt = (
+        select(ClosedOccurrenceRow)
+        .where(ClosedOccurrenceRow.meeting_id == meeting_id)
+        .order_by(ClosedOccurrenceRow.original_start)
     )
     return list(await session.scalars(stmt))

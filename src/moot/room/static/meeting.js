@@ -10,8 +10,10 @@ import { renderPolls, setupPollForm } from "./tools/polls.js";
 import { renderHands, setupHands } from "./tools/hands.js";
 import { renderModeration, setupModeration } from "./tools/moderation.js";
 import { applyBoardDelta, refreshBoardRole, renderBoard, setupBoard, showDrawing } from "./tools/board.js";
-import { fileExtras, renderSlides, setSlideFiles, setupSlides } from "./tools/slides.js";
+import { renderSlides, setupSlides } from "./tools/slides.js";
 import { renderWeb, setupWeb } from "./tools/web.js";
+import { showBroadcast } from "./broadcasts.js";
+import { refreshFiles, renderFiles, setupFiles } from "./files.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -234,7 +236,7 @@ function setMyRole(role) {
   root.dataset.role = role;
   document.getElementById("my-role").textContent = role === "participant" ? "" : `(${role})`;
   refreshBoardRole(); // who may draw: said beside the board
-  renderFiles(lastFiles); // "Present" beside a PDF: presenters only
+  refreshFiles(role); // "Present" beside a PDF, the upload: presenters only
 }
 const pollsEl = document.getElementById("polls");
 const stageEmpty = document.getElementById("stage-empty");
@@ -340,107 +342,7 @@ function refuseLine(id, reason) {
   li.append(why);
 }
 
-// A message to all users from the administrators (through the EMS): a banner on top,
-// shown once per id, gone at its expiry or when withdrawn; a dismissal is remembered in
-// this browser (by id, for this room server's pages).
-// The banner is built as in the EMS's static/notices.js, on purpose not shared: this page
-// is served by the room server, another origin, and a meeting must keep running while the
-// EMS is away, so it loads no script from the EMS; and its localStorage is its own, so the
-// dismissed lists are two anyway. Change both together.
-const broadcastsEl = document.getElementById("broadcasts");
-const DISMISSED = "moot-dismissed-broadcasts";
-
-function dismissedBroadcasts() {
-  try { return new Set(JSON.parse(localStorage.getItem(DISMISSED) || "[]")); } catch { return new Set(); }
-}
-
-const broadcastTimers = new Map(); // id -> the timer that takes its banner away at expiry
-
-function removeBroadcast(id) {
-  clearTimeout(broadcastTimers.get(id));
-  broadcastTimers.delete(id);
-  document.getElementById("broadcast-" + id)?.remove();
-}
-
-function showBroadcast(msg) {
-  const id = String(msg.broadcast_id);
-  // Withdrawn is said outright: the expiry it comes with is the EMS's clock, which this
-  // browser's may be behind.
-  if (msg.withdrawn) { removeBroadcast(id); return; }
-  const left = msg.expires_at ? Date.parse(msg.expires_at) - Date.now() : Infinity;
-  if (left <= 0 || dismissedBroadcasts().has(id)) { removeBroadcast(id); return; }
-  if (document.getElementById("broadcast-" + id)) return;
-  const item = document.createElement("div");
-  item.className = "broadcast";
-  item.id = "broadcast-" + id;
-  item.setAttribute("role", "alert");
-  const from = document.createElement("strong");
-  from.textContent = "Message from the administrators: ";
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = msg.text;
-  const dismiss = document.createElement("button");
-  dismiss.type = "button";
-  dismiss.textContent = "Dismiss";
-  dismiss.setAttribute("aria-label", "Dismiss the message from the administrators");
-  dismiss.addEventListener("click", () => {
-    const seen = [...dismissedBroadcasts(), id].slice(-100);
-    try { localStorage.setItem(DISMISSED, JSON.stringify(seen)); } catch { /* private mode */ }
-    removeBroadcast(id);
-  });
-  item.append(from, text, " ", dismiss);
-  broadcastsEl.append(item);
-  if (left < 2 ** 31) broadcastTimers.set(id, setTimeout(() => removeBroadcast(id), left));
-}
-
-// The meeting's files (the EMS sends the whole list whenever it changes). Each link goes
-// to the EMS with a key it signed for this meeting: no second sign-in. Only pictures open
-// in a tab of their own; everything else is downloaded.
-const filesEl = document.getElementById("files");
-const filesToggle = document.getElementById("files-toggle");
-const filesPanel = document.getElementById("files-panel");
-
-function fileSize(bytes) {
-  if (bytes < 1024) return bytes + " bytes";
-  let value = bytes;
-  let unit = "";
-  for (unit of ["KB", "MB", "GB"]) {
-    value /= 1024;
-    if (value < 1024) break;
-  }
-  return value.toFixed(1).replace(/\.0$/, "") + " " + unit;
-}
-
-let lastFiles = []; // the meeting's files as last listed (drawn again when the role changes)
-
-function renderFiles(files) {
-  lastFiles = files;
-  filesEl.replaceChildren(...files.map((f) => {
-    const li = document.createElement("li");
-    const a = document.createElement("a");
-    a.href = f.url;
-    a.textContent = f.name;
-    if (f.content_type.startsWith("image/")) { a.target = "_blank"; a.rel = "noopener"; }
-    const size = document.createElement("span");
-    size.className = "size";
-    size.textContent = " (" + fileSize(f.size) + ")";
-    li.append(a, size, ...fileExtras(f));
-    return li;
-  }));
-  setSlideFiles(files);
-  document.getElementById("files-count").textContent = String(files.length);
-  document.getElementById("files-empty").hidden = files.length > 0;
-}
-
-function showFiles(open) {
-  filesPanel.hidden = !open;
-  filesToggle.setAttribute("aria-expanded", String(open));
-  if (open) (filesEl.querySelector("a") || document.getElementById("files-close")).focus();
-  else filesToggle.focus();
-}
-filesToggle.addEventListener("click", () => showFiles(filesPanel.hidden));
-document.getElementById("files-close").addEventListener("click", () => showFiles(false));
-filesPanel.addEventListener("keydown", (event) => { if (event.key === "Escape") showFiles(false); });
+setupFiles({ emsUrl, meetingId, token: () => token, role: myRole });
 
 function showEnded(reason) {
   ended = true;
@@ -473,8 +375,11 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = socketUrl ||
     `${scheme}://${location.host}/meeting/${meetingId}/ws?token=${encodeURIComponent(token)}`;
+  // The first time, the socket early-socket.js opened while this module loaded.
+  const early = window.mootEarlySocket;
+  window.mootEarlySocket = null;
   // roster=changes: this page takes `joined` / `left` rather than the whole roster.
-  const ws = new WebSocket(url + "&roster=changes");
+  const ws = early ? early.ws : new WebSocket(url + "&roster=changes");
   socket = ws;
   lastHeard = Date.now();
   let refused = false;
@@ -524,6 +429,10 @@ function connect() {
     if (event.code === 4403) { showEnded(lastError || "you may not enter it"); return; } // removed, locked
     rejoin(refused);
   };
+  if (early) { // what came before this module ran, in order
+    for (const event of early.messages) ws.onmessage(event);
+    if (early.closed) ws.onclose(early.closed);
+  }
 }
 
 // Ask the EMS where the meeting runs now, with our (possibly expired) token as proof.

@@ -84,6 +84,10 @@ class Tool(Generic[S]):
     # For a tool whose state is large: what changed (sent as `tool_delta` instead of the
     # whole view after each event). Only for tools whose view is not personal.
     delta: Callable[[S, S], dict[str, Any]] | None = None
+    # For a tool whose state is large: `apply` that may change the state it is given, for
+    # a replay (which owns the state it rebuilds, and keeps no state before): without a
+    # copy per event, a replay stays linear. None: a replay uses `apply`.
+    apply_in_place: Callable[[S, ToolEvent, Actor], S] | None = None
 
 
 def only_moderators(actor: Actor, what: str) -> None:

@@ -15,8 +15,22 @@ export function svg(tag, attrs = {}) {
 
 // The outline as quadratic curves through its midpoints. Whole units (a 1600-unit page:
 // under a pixel on any screen) and one join: toFixed() made a late joiner's board of
-// 5,000 strokes several times slower to draw (bench/board.py).
-function pathOf(points) {
+// 5,000 strokes several times slower to draw (bench/board.py). An outline point less than
+// a unit from the last one kept is left out: as invisible, and a third of a stroke's
+// points (its round ends), so a third less to parse, lay out and paint.
+function pathOf(outline) {
+  const points = [];
+  let lastX = Infinity;
+  let lastY = Infinity;
+  for (const p of outline) {
+    const dx = p[0] - lastX;
+    const dy = p[1] - lastY;
+    if (dx * dx + dy * dy >= 1) {
+      points.push(p);
+      lastX = p[0];
+      lastY = p[1];
+    }
+  }
   const n = points.length;
   if (!n) return "";
   const out = new Array(n * 4 + 5);
@@ -39,13 +53,19 @@ function pathOf(points) {
 
 // The SVG node of one element.
 export function nodeOf(e) {
+  if (e.shape === "pen") { // most of a board: set straight, no attribute object per stroke
+    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", pathOf(outline));
+    path.setAttribute("fill", e.color);
+    path.setAttribute("class", "el");
+    path.setAttribute("data-id", e.id);
+    return path;
+  }
   const [a, b = a] = e.points;
   const line = { stroke: e.color, "stroke-width": e.width, "stroke-linecap": "round", fill: "none" };
   let node;
-  if (e.shape === "pen") {
-    const outline = getStroke(e.points, { size: e.width * 2, thinning: 0.5, smoothing: 0.5, streamline: 0.5 });
-    node = svg("path", { d: pathOf(outline), fill: e.color });
-  } else if (e.shape === "line") {
+  if (e.shape === "line") {
     node = svg("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], ...line });
   } else if (e.shape === "rect") {
     node = svg("rect", {

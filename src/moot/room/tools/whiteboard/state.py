@@ -13,7 +13,7 @@ stroke should not resend them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from moot.protocol.tools import (
     MAX_BOARD_ELEMENTS,
@@ -31,6 +31,10 @@ from moot.protocol.tools import (
 )
 from moot.room.tools.base import Actor, Refused, Tool, only_moderators, only_presenters
 
+K = TypeVar("K")
+V = TypeVar("V")
+Surface = tuple[int, str | None]  # a board page, or (0, a slide's key)
+
 # How many steps back one person may undo.
 MAX_UNDO = 100
 
@@ -43,7 +47,7 @@ class Item:
     slide: str | None = None  # drawn over this slide of a presentation, not on a page
 
     @property
-    def surface(self) -> tuple[int, str | None]:
+    def surface(self) -> Surface:
         return (0, self.slide) if self.slide else (self.page, None)
 
 
@@ -53,8 +57,11 @@ class Step:
     back)."""
 
     action: Literal["added", "erased"]
-    surface: tuple[int, str | None]  # the page, or the slide, it was done on
+    surface: Surface  # the page, or the slide, it was done on
     items: tuple[Item, ...]
+
+
+Stacks = dict[str, tuple[Step, ...]]  # person -> their steps, the last last
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +70,11 @@ class Board:
     shown: int = 0
     who: Literal["everyone", "moderators"] = "everyone"
     items: dict[str, Item] = field(default_factory=dict)  # element id -> item, in order
-    undo: dict[str, tuple[Step, ...]] = field(default_factory=dict)  # person -> steps
-    redo: dict[str, tuple[Step, ...]] = field(default_factory=dict)
+    undo: Stacks = field(default_factory=dict)
+    redo: Stacks = field(default_factory=dict)
+    # How many elements each page (or slide) holds: its limit is checked without counting
+    # them (a count per stroke made a replay of a board over 5,000 elements quadratic).
+    sizes: dict[Surface, int] = field(default_factory=dict)
 
 
 def _may_draw(state: Board, actor: Actor) -> None:
@@ -73,16 +83,50 @@ def _may_draw(state: Board, actor: Actor) -> None:
         raise Refused("only moderators and presenters may draw on this board now")
 
 
-def _push(stacks: dict[str, tuple[Step, ...]], person: str, step: Step) -> dict[str, Any]:
-    return {**stacks, person: (*stacks.get(person, ()), step)[-MAX_UNDO:]}
+@dataclass(slots=True)
+class Elements:
+    """The board's elements being changed: the map, and each surface's size with it."""
+
+    items: dict[str, Item]
+    sizes: dict[Surface, int]
+
+    def put(self, item: Item) -> None:
+        if item.element.id not in self.items:
+            self.sizes[item.surface] = self.sizes.get(item.surface, 0) + 1
+        self.items[item.element.id] = item
+
+    def drop(self, element_id: str) -> None:
+        gone = self.items.pop(element_id, None)
+        if gone is not None:
+            self.sizes[gone.surface] -= 1
+
+    def do(self, step: Step) -> None:
+        """Do `step` (again): its elements added back, or erased again."""
+        for item in step.items:
+            if step.action == "added":
+                self.put(item)
+            else:
+                self.drop(item.element.id)
 
 
-def _do(state: Board, step: Step) -> dict[str, Item]:
-    """The items after `step` is done (again): added back, or erased again."""
-    if step.action == "added":
-        return {**state.items, **{i.element.id: i for i in step.items}}
-    gone = {i.element.id for i in step.items}
-    return {k: v for k, v in state.items.items() if k not in gone}
+def _own(mapping: dict[K, V], owned: bool) -> dict[K, V]:
+    """The mapping to change: itself when the caller owns the state (a replay), else a copy
+    (the state before stays as it was: `apply` is pure)."""
+    return mapping if owned else dict(mapping)
+
+
+def _mine(state: Board, owned: bool) -> tuple[Elements, Stacks, Stacks]:
+    """The elements (map and sizes) and the undo and redo stacks, to change."""
+    elements = Elements(_own(state.items, owned), _own(state.sizes, owned))
+    return elements, _own(state.undo, owned), _own(state.redo, owned)
+
+
+def _push(stacks: Stacks, person: str, step: Step) -> None:
+    stacks[person] = (*stacks.get(person, ()), step)[-MAX_UNDO:]
+
+
+def _with(state: Board, elements: Elements, undo: Stacks, redo: Stacks) -> Board:
+    return replace(state, items=elements.items, sizes=elements.sizes, undo=undo, redo=redo)
 
 
 def _inverse(step: Step) -> Step:
@@ -90,6 +134,18 @@ def _inverse(step: Step) -> Step:
 
 
 def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
+    """The board after `event`; `state` is left as it was."""
+    return _apply(state, event, actor, owned=False)
+
+
+def apply_in_place(state: Board, event: ToolEvent, actor: Actor) -> Board:
+    """`apply` for a replay, which owns the state it rebuilds: the element map is changed,
+    not copied. A copy per event made a replay of 5,000 strokes (a failover, a restart)
+    quadratic. Every check comes before any change, so a refused event changes nothing."""
+    return _apply(state, event, actor, owned=True)
+
+
+def _apply(state: Board, event: ToolEvent, actor: Actor, *, owned: bool) -> Board:
     if isinstance(event, BoardAdd):
         _may_draw(state, actor)
         if event.slide is None and event.page >= state.pages:
@@ -97,52 +153,44 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
         if event.element.id in state.items:
             raise Refused("an element with this id is on the board already")
         item = Item(0 if event.slide else event.page, event.element, actor.user, event.slide)
-        # Counted only when the whole board is that large: a count on every stroke made a
-        # replay of 5,000 strokes (a failover) quadratic, seconds long (bench/board.py).
-        if len(state.items) >= MAX_BOARD_ELEMENTS and (
-            sum(1 for i in state.items.values() if i.surface == item.surface) >= MAX_BOARD_ELEMENTS
-        ):
+        if state.sizes.get(item.surface, 0) >= MAX_BOARD_ELEMENTS:
             raise Refused(f"a board page holds at most {MAX_BOARD_ELEMENTS} elements")
-        step = Step("added", item.surface, (item,))
-        return replace(
-            state,
-            items={**state.items, event.element.id: item},
-            undo=_push(state.undo, actor.person, step),
-            redo={**state.redo, actor.person: ()},
-        )
+        elements, undo, redo = _mine(state, owned)
+        elements.put(item)
+        _push(undo, actor.person, Step("added", item.surface, (item,)))
+        redo[actor.person] = ()
+        return _with(state, elements, undo, redo)
     if isinstance(event, BoardErase):
         _may_draw(state, actor)
         found = tuple(state.items[i] for i in dict.fromkeys(event.ids) if i in state.items)
         if not found:
             raise Refused("those elements are not on the board")
         step = Step("erased", found[0].surface, found)
-        return replace(
-            state,
-            items=_do(state, step),
-            undo=_push(state.undo, actor.person, step),
-            redo={**state.redo, actor.person: ()},
-        )
+        elements, undo, redo = _mine(state, owned)
+        elements.do(step)
+        _push(undo, actor.person, step)
+        redo[actor.person] = ()
+        return _with(state, elements, undo, redo)
     if isinstance(event, BoardUndo | BoardRedo):
         _may_draw(state, actor)
         undoing = isinstance(event, BoardUndo)
-        source, target = (state.undo, state.redo) if undoing else (state.redo, state.undo)
-        steps = source.get(actor.person, ())
+        steps = (state.undo if undoing else state.redo).get(actor.person, ())
         if not steps:
             raise Refused("nothing to undo" if undoing else "nothing to redo")
         step = steps[-1]
-        items = _do(state, _inverse(step) if undoing else step)
-        stacks = {**source, actor.person: steps[:-1]}
-        others = _push(target, actor.person, step)
-        if undoing:
-            return replace(state, items=items, undo=stacks, redo=others)
-        return replace(state, items=items, redo=stacks, undo=others)
+        elements, undo, redo = _mine(state, owned)
+        elements.do(_inverse(step) if undoing else step)
+        source, target = (undo, redo) if undoing else (redo, undo)
+        source[actor.person] = steps[:-1]
+        _push(target, actor.person, step)
+        return _with(state, elements, undo, redo)
     if isinstance(event, BoardClear):
         only_presenters(actor, "clear a board page")
         if event.slide is None and event.page >= state.pages:
             raise Refused("there is no such page on the board")
         cleared = (0, event.slide) if event.slide else (event.page, None)
 
-        def kept(stacks: dict[str, tuple[Step, ...]]) -> dict[str, tuple[Step, ...]]:
+        def kept(stacks: Stacks) -> Stacks:
             return {
                 p: tuple(s for s in steps if s.surface != cleared) for p, steps in stacks.items()
             }
@@ -152,6 +200,7 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
             items={k: v for k, v in state.items.items() if v.surface != cleared},
             undo=kept(state.undo),
             redo=kept(state.redo),
+            sizes={k: n for k, n in state.sizes.items() if k != cleared},
         )
     if isinstance(event, BoardAddPage):
         only_presenters(actor, "add a board page")
@@ -169,9 +218,26 @@ def apply(state: Board, event: ToolEvent, actor: Actor) -> Board:
     raise Refused(f"the whiteboard does not take {event.kind}")
 
 
+def _number(value: float) -> float:
+    # 120 rather than 120.0: a late joiner's board of 5,000 strokes is a quarter smaller.
+    return int(value) if float(value).is_integer() else value
+
+
 def _item_json(item: Item) -> dict[str, Any]:
-    shown = {"page": item.page, "by": item.by, **item.element.model_dump(mode="json")}
-    return {**shown, "slide": item.slide} if item.slide else shown
+    """An element as pages get it: the element's fields (a text only on a text), where it
+    is and who drew it. Compact: a board of thousands of strokes is megabytes."""
+    element = item.element
+    shown: dict[str, Any] = {
+        "page": item.page,
+        "by": item.by,
+        **element.model_dump(mode="json", exclude={"points", "text"}),
+        "points": [[_number(x), _number(y)] for x, y in element.points],
+    }
+    if element.text:
+        shown["text"] = element.text
+    if item.slide:
+        shown["slide"] = item.slide
+    return shown
 
 
 def _frame(state: Board) -> dict[str, Any]:
@@ -214,4 +280,5 @@ TOOL: Tool[Board] = Tool(
     announce=announce,
     personal=False,
     delta=delta,
+    apply_in_place=apply_in_place,
 )
