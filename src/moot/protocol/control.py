@@ -52,6 +52,15 @@ class Register(_Message):
     meetings: list[MeetingStatus] = []
 
 
+class MediaReport(_Message):
+    """The room server's audio/video: whether its SFU (Janus) works, and its load."""
+
+    available: bool
+    reason: str = ""
+    publishers: int = Field(0, ge=0)
+    subscribers: int = Field(0, ge=0)
+
+
 class Status(_Message):
     """The periodic report: every heartbeat interval."""
 
@@ -61,6 +70,8 @@ class Status(_Message):
     logins: int
     cpu_percent: float
     memory_percent: float
+    # None: a room server older than audio/video (it has none).
+    media: MediaReport | None = None
 
 
 class ParticipantJoined(_Message):
@@ -171,6 +182,8 @@ class OpenMeeting(_Message):
     name: str
     moderator: str
     tools: list[str] = []
+    # Broadcast: only moderators and presenters send audio/video; the others watch.
+    meeting_type: Literal["collaboration", "broadcast"] = "collaboration"
     # Recorded: the page says so; the journal at this epoch is the recording's segment.
     record: bool = False
     history: list[JournalEntry] = Field(
