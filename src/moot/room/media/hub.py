@@ -86,7 +86,7 @@ class MediaHub:
         self._max_video_kbps = max_video_kbps
         self.client: JanusClient | None = None
         self.admin_key = ""
-        self.reason = "audio and video are off on this room server"
+        self.reason = "the media server is starting"
         self._rooms: dict[str, MediaRoom] = {}
         self._room_numbers = 0
         self._creating: dict[str, asyncio.Lock] = {}
