@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -309,7 +310,7 @@ def _page_config(host: MeetingHost, meeting: HostedMeeting) -> dict[str, object]
         "recording": meeting.recording,
         "presence_enabled": config.presence_enabled,
         "instant_messages_enabled": config.instant_messages_enabled,
-        "ice_servers": ice_servers(config.model_dump(mode="json")),
+        "ice_servers": ice_servers(config.model_dump(mode="json"), time.time()),
         "max_video_kbps": config.max_video_kbps,
         "max_audio_kbps": config.max_audio_kbps,
     }

@@ -95,7 +95,7 @@ class MeetingHost(ToolHosting):
         # Audio, video and screen sharing through this server's Janus (room/media/).
         self.media = MediaHub(
             lambda: list(self.meetings.values()),
-            lambda: ice_servers(self.config.model_dump(mode="json")),
+            lambda: ice_servers(self.config.model_dump(mode="json"), time.time()),
             lambda: self.config.max_video_kbps,
         )
         self._media_tasks: set[asyncio.Task[None]] = set()
