@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from websockets.sync.client import connect
@@ -210,7 +211,7 @@ def _flowing(page: Page, since: int = 0, width: int = 0) -> dict[str, Any]:
 
 def _camera_on(page: Page) -> None:
     page.get_by_role("button", name="Turn on microphone and camera").click()
-    expect(page.get_by_role("button", name="Mute")).to_be_visible()
+    expect(page.get_by_role("button", name="Mute microphone")).to_be_visible()
 
 
 def test_two_people_see_and_hear_each_other_and_a_shared_screen(
@@ -227,7 +228,7 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
     expect(alice.locator("#media-tiles .tile")).to_have_count(1)
     expect(alice.locator("#media-tiles .tile .name")).to_have_text("Bob")
     # Bob mutes: Alice's tile of him says so.
-    bob.get_by_role("button", name="Mute").click()
+    bob.get_by_role("button", name="Mute microphone").click()
     expect(alice.locator("#media-tiles .tile .media-mark")).to_contain_text("🔇")
     # Alice (a moderator) shares her screen: it takes Bob's stage, at the screen's size.
     alice.get_by_role("button", name="Share screen").click()
@@ -237,6 +238,30 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
     expect(bob.get_by_role("button", name="Share screen")).to_be_hidden()
     alice.get_by_role("button", name="Stop sharing").click()
     expect(bob.locator("#media-screen-stage")).to_be_hidden()
+    # Made presenter, Bob may share his: the room server tells his page at once.
+    alice.get_by_label("Moderator actions for Bob").click()
+    alice.get_by_role("button", name="Make Bob presenter").click()
+    expect(bob.get_by_role("button", name="Share screen")).to_be_visible()
+
+
+def test_a_dead_janus_is_restarted_and_pages_publish_again(
+    media_cluster: Cluster, new_context: NewContext
+) -> None:
+    meeting_id = _meeting(media_cluster, "Janus restarts")
+    alice = _page(new_context, media_cluster, meeting_id, "Alice", as_moderator=True)
+    bob = _page(new_context, media_cluster, meeting_id, "Bob")
+    _camera_on(alice)
+    _flowing(bob)
+    server = meeting_detail(media_cluster, meeting_id)["server"]
+    room = psutil.Process(media_cluster.rooms[server].pid)
+    [janus] = [p for p in room.children() if p.name() == "janus"]
+    made = bob.evaluate("window.__pcs.length")
+    janus.send_signal(signal.SIGKILL)
+    # The page says so, then the room server starts Janus again and the pages go on.
+    expect(bob.locator("#media-status")).to_contain_text("unavailable")
+    _flowing(bob, since=made)
+    [again] = [p for p in room.children() if p.name() == "janus"]
+    assert again.pid != janus.pid and _media_of(media_cluster, server)["available"]
 
 
 def _join_token(cluster: Cluster, meeting_id: str, name: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from moot.protocol.control import JournalEntry
 from moot.protocol.tools import Grant, Remove, TakeBack, ToolEvent, ToolRecord
 from moot.room.connection import Connection
 from moot.room.hosted_meeting import HostedMeeting, Journal, MeetingNotHere, utc_now
+from moot.room.media.hub import MediaHub
 from moot.room.texts import too_fast_text
 from moot.room.tools import CHECKS, TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Tool
@@ -41,6 +42,7 @@ class ToolHosting:
 
     meetings: dict[str, HostedMeeting]
     journal: Journal
+    media: MediaHub
 
     def get(self, meeting_id: str) -> HostedMeeting:
         raise NotImplementedError
@@ -147,6 +149,7 @@ class ToolHosting:
         if isinstance(event, Grant | TakeBack):  # their polls' results, ... as their role sees
             for page in [c for c in meeting.connections if (c.person or c.user) == event.person]:
                 self._send_tool_states(meeting, page, personal_only=True)
+                await self.media.role_changed(meeting, page)  # may share a screen, or no more
         return True
 
     def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:

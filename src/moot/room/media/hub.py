@@ -161,6 +161,22 @@ class MediaHub:
         for conn in list(meeting.connections):
             conn.send(self.state_for(meeting, conn))
 
+    async def role_changed(self, meeting: HostedMeeting, conn: Connection) -> None:
+        """A moderator granted or took back a role: the page gets its new rights, and what
+        it sends and may no longer send stops."""
+        if not needs_media(meeting.tools):
+            return
+        rights = self.rights(meeting, conn)
+        for kind, allowed in (("camera", rights.camera), ("screen", rights.screen)):
+            if not allowed and (conn, kind) in self._published:
+                await self._unpublish(meeting, conn, kind)
+                conn.send(
+                    MediaSignal(
+                        action="refused", kind=kind, message="your role no longer allows it"
+                    )
+                )
+        conn.send(self.state_for(meeting, conn))
+
     # -- requests ----------------------------------------------------------------------
 
     async def handle(self, meeting: HostedMeeting, conn: Connection, request: MediaRequest) -> None:

@@ -101,7 +101,7 @@ export function setupMedia({ send, me }) {
     camStream?.getAudioTracks().forEach((t) => { t.enabled = micOn && !mutedByModerator; });
     camStream?.getVideoTracks().forEach((t) => { t.enabled = camOn; });
     micButton.setAttribute("aria-pressed", String(!(micOn && !mutedByModerator)));
-    micButton.textContent = micOn && !mutedByModerator ? "Mute" : "Unmute";
+    micButton.textContent = micOn && !mutedByModerator ? "Mute microphone" : "Unmute microphone";
     camButton.setAttribute("aria-pressed", String(!camOn));
     camButton.textContent = camOn ? "Stop camera" : "Start camera";
     if (sending.has("camera")) {
@@ -230,7 +230,7 @@ export function setupMedia({ send, me }) {
     // What is published and not listed (another server, Janus restarted): publish again.
     for (const kind of ["camera", "screen"]) {
       const stream = kind === "camera" ? camStream : screenStream;
-      if (stream && !sending.has(kind)) publish(kind);
+      if (stream && rights[kind] && !sending.has(kind)) publish(kind);
     }
     const listed = new Map(state.feeds.map((f) => [f.feed, f]));
     for (const feedId of [...receiving.keys()]) {
@@ -334,7 +334,7 @@ export function setupMedia({ send, me }) {
         answerOffer(msg).catch((err) => say(`Could not receive a stream: ${err.message}`));
       } else if (msg.action === "refused" || msg.action === "failed") {
         say(msg.message);
-        if (msg.action === "refused" && msg.feed == null) {
+        if (msg.feed == null) { // about sending (a publish), not about a stream received
           sending.get(msg.kind)?.pc.close();
           sending.delete(msg.kind);
           if (msg.kind === "screen" && screenStream) {
