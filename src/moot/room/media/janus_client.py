@@ -46,6 +46,7 @@ class JanusClient:
         self._handles: dict[int, OnEvent] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
+        self._closing = False  # we close it: no warning
 
     async def open(self) -> None:
         """Connect and create the session; JanusError (or OSError) if Janus is not there."""
@@ -58,6 +59,7 @@ class JanusClient:
         self._tasks.append(asyncio.create_task(self._keepalive()))
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         if self._ws is not None:
@@ -149,7 +151,8 @@ class JanusClient:
         except ConnectionClosed:
             pass
         finally:
-            log.warning("the connection to Janus at %s closed", self.url)
+            if not self._closing:
+                log.warning("the connection to Janus at %s closed", self.url)
             self._gone()
 
     def _dispatch(self, event: Event) -> None:
