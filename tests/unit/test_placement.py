@@ -29,7 +29,7 @@ from moot.core.placement import (
     place,
 )
 from moot.ems.cluster.registry import LiveServer, Registry
-from moot.protocol.control import MeetingStatus, Participant, ServerLimits, Status
+from moot.protocol.control import MediaReport, MeetingStatus, Participant, ServerLimits, Status
 
 
 def server(name: str, **kwargs: object) -> ServerLoad:
@@ -1004,3 +1004,32 @@ def test_reservations_weigh_as_their_peak_over_the_span(
     if result.server is not None and not result.warning:
         chosen = next(r for r in rows if r.name == result.server)
         assert has_room(chosen, replace(asked, hours=None))
+
+
+def test_the_registry_follows_each_servers_media_in_its_reports() -> None:
+    """A server's report says whether its Janus works and how many streams it carries: a
+    meeting with audio/video goes where media works and the media limit is not reached."""
+    registry = Registry()
+    a, b = live("a", max_meetings=20), live("b")
+    for s in (a, b):
+        s.state = ServerState.ONLINE
+        registry.put(s)
+    media = MeetingRequest(expected_participants=5, needs_media=True)
+
+    def with_media(**fields: object) -> Status:
+        return report().model_copy(update={"media": MediaReport(**fields)})  # type: ignore[arg-type]
+
+    registry.report(a, with_media(available=False, reason="Janus restarts"))
+    registry.report(b, with_media(available=True))
+    assert_table_is_current(registry)
+    assert place(registry.loads(), media).server == "b"
+    assert place(registry.loads(), MEETING).server == "a"  # no media needed: the lighter
+    registry.report(a, with_media(available=True))
+    assert place(registry.loads(), media).server == "a"
+    # At its media limit, a server takes no new media meetings while another can.
+    registry.report(a, with_media(available=True, publishers=2, subscribers=8, max_streams=10))
+    assert_table_is_current(registry)
+    assert place(registry.loads(), media).server == "b"
+    # A server that reports no media at all (an older room server) has none.
+    registry.report(b, report())
+    assert not registry.loads().get("b").media  # type: ignore[union-attr]

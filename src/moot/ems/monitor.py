@@ -73,6 +73,17 @@ def server_alerts(server: Mapping[str, Any]) -> list[Alert]:
                 "video or screen sharing go to other servers while any has it",
             )
         )
+    elif media is not None and media["max_streams"]:
+        streams = media["publishers"] + media["subscribers"]
+        if streams >= media["max_streams"]:
+            alerts.append(
+                Alert(
+                    "warning",
+                    name,
+                    f"{name} is at its media limit: {streams} of {media['max_streams']} "
+                    "streams; new meetings with audio/video go to other servers",
+                )
+            )
     meetings, most = len(server["meetings"]), int(server["max_active_meetings"])
     if meetings and meetings >= most:
         alerts.append(

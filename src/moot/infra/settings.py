@@ -269,6 +269,11 @@ class RoomSettings(CommonSettings):
     janus_url: str = Field("", description="ws:// of a Janus the operator runs; empty: our own.")
     janus_api_secret: str = Field("", description="That Janus's api_secret, if it has one.")
     janus_admin_key: str = Field("", description="That Janus's videoroom admin_key, if any.")
+    max_media_streams: int = Field(
+        1000,
+        ge=0,
+        description="Streams (sent + received) at which media meetings go elsewhere; 0: none.",
+    )
     janus_binary: str = Field("janus", description="The janus program (auto).")
     janus_rtp_ports: str = Field(
         "", description="RTP port range of our Janus, e.g. 20000-20199; default from room_port."

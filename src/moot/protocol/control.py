@@ -59,6 +59,18 @@ class MediaReport(_Message):
     reason: str = ""
     publishers: int = Field(0, ge=0)
     subscribers: int = Field(0, ge=0)
+    # The most streams (publishers + subscribers) it takes; 0 = no limit. At it, the EMS
+    # places new meetings with audio/video elsewhere while any other server has room.
+    max_streams: int = Field(0, ge=0)
+
+    @property
+    def full(self) -> bool:
+        return bool(self.max_streams) and self.publishers + self.subscribers >= self.max_streams
+
+    @property
+    def usable(self) -> bool:
+        """Whether it can take another meeting's audio and video."""
+        return self.available and not self.full
 
 
 class Status(_Message):

@@ -255,6 +255,7 @@ class Agent:
                         reason=media.reason,
                         publishers=media.publishers,
                         subscribers=media.subscribers,
+                        max_streams=media.max_streams,
                     ),
                 )
             )

@@ -126,6 +126,7 @@ async def run_room(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
+    agent.host.media.max_streams = settings.max_media_streams
     janus = JanusSupervisor(janus_settings(settings), agent.host.media)
     media = asyncio.create_task(janus.run())
     agent_task = asyncio.create_task(agent.run_in_thread())

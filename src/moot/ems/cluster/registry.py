@@ -92,7 +92,7 @@ class LiveServer:
             instant_meetings=self.limits.instant_meetings,
             instant_active=len(self.instant),
             location=self.limits.location,
-            media=self.media is not None and self.media.available,
+            media=self.media is not None and self.media.usable,
         )
 
 

@@ -93,6 +93,7 @@ class ServerMedia(BaseModel):
     reason: str = Field("", description="Why not, when it does not.")
     publishers: int = Field(description="Streams sent into it now.")
     subscribers: int = Field(description="Streams it forwards now.")
+    max_streams: int = Field(0, description="Its limit of streams; 0: none.")
 
 
 class ServerOut(BaseModel):

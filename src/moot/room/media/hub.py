@@ -72,6 +72,7 @@ class MediaLoad:
     reason: str
     publishers: int
     subscribers: int
+    max_streams: int = 0
 
 
 class MediaHub:
@@ -80,7 +81,9 @@ class MediaHub:
         meetings: Callable[[], Iterable[HostedMeeting]],
         ice_servers: Callable[[], list[dict[str, Any]]],
         max_video_kbps: Callable[[], int],
+        max_streams: int = 0,
     ) -> None:
+        self.max_streams = max_streams  # moot room sets it from max_media_streams
         self._meetings = meetings
         self._ice_servers = ice_servers
         self._max_video_kbps = max_video_kbps
@@ -94,7 +97,7 @@ class MediaHub:
         self._subscribed: dict[tuple[Connection, int], int] = {}
         self._locks: dict[Connection, asyncio.Lock] = {}
         # Read by the agent's thread for the heartbeat: replaced whole, never changed.
-        self.load = MediaLoad(False, self.reason, 0, 0)
+        self.load = MediaLoad(False, self.reason, 0, 0, max_streams)
 
     # -- Janus coming and going --------------------------------------------------------
 
@@ -130,6 +133,7 @@ class MediaHub:
             self.reason,
             sum(1 for f in self._published.values() if f.up),
             len(self._subscribed),
+            self.max_streams,
         )
 
     # -- what pages see ----------------------------------------------------------------
