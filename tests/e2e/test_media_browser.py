@@ -9,13 +9,9 @@ EMS, the room servers, their Janus and Chromium all inside it. Needs root (CI is
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
-import os
-import secrets
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from websockets.sync.client import connect
 
 from moot.harness import Cluster
+from moot.harness.netns import can_make_namespaces, network_namespace
 from tests.conftest import ClusterOptions, module_cluster
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, NewContext
 from tests.e2e.test_browser import MODERATOR_KEYS, enter, meeting_detail
@@ -35,7 +32,6 @@ from tests.services import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
-CLONE_NEWNET = 0x40000000
 MEDIA_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
@@ -82,41 +78,14 @@ async (since) => {
 """
 
 
-def _libc() -> Any:
-    return ctypes.CDLL("libc.so.6", use_errno=True)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    """A network namespace with a veth pair (10.77.0.1/.2), this thread inside it."""
-    if os.geteuid() != 0:
-        missing("the media tests make a network namespace, which needs root (CI runs as root)")
-    name = f"moot-rtc-{os.getpid()}-{secrets.token_hex(3)}"
-
-    def ip(*args: str) -> None:
-        subprocess.run(["ip", "netns", "exec", name, "ip", *args], check=True, timeout=10)
-
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        ip("link", "set", "lo", "up")
-        ip("link", "add", "va", "type", "veth", "peer", "name", "vb")
-        ip("addr", "add", "10.77.0.1/24", "dev", "va")
-        ip("addr", "add", "10.77.0.2/24", "dev", "vb")
-        ip("link", "set", "va", "up")
-        ip("link", "set", "vb", "up")
-        inside = os.open(f"/run/netns/{name}", os.O_RDONLY)
-        try:
-            assert _libc().setns(inside, CLONE_NEWNET) == 0, "setns into the namespace failed"
-        finally:
-            os.close(inside)
-        try:
-            yield name
-        finally:
-            assert _libc().setns(original, CLONE_NEWNET) == 0, "setns back failed"
-    finally:
-        os.close(original)
-        subprocess.run(["ip", "netns", "del", name], check=False, timeout=10)
+    """A network namespace with a veth pair, this thread inside it (moot.harness.netns)."""
+    why_not = can_make_namespaces()
+    if why_not:
+        missing(f"the media tests need {why_not}")
+    with network_namespace() as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
