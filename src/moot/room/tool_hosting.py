@@ -9,7 +9,7 @@ gives it its meetings, its journal and its ways to reach the pages.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,6 +43,9 @@ class ToolHosting:
     meetings: dict[str, HostedMeeting]
     journal: Journal
     media: MediaHub
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        raise NotImplementedError
 
     def get(self, meeting_id: str) -> HostedMeeting:
         raise NotImplementedError
@@ -143,6 +146,9 @@ class ToolHosting:
             return False  # closed or moved meanwhile: the journal has it for the next server
         if meeting.set_tool_state(tool, after):
             self._changed()  # a tool in use now: the heartbeat says so
+        if tool is moderation.TOOL and after.muted != state.muted:
+            # The SFU stops forwarding their audio; not awaited under the meeting's tool lock.
+            self._in_background(self.media.mutes_changed(meeting))
         self._tool_changed(meeting, tool, tool.announce(event, actor), state)
         if isinstance(event, Remove):
             self._put_out(meeting, event.person)

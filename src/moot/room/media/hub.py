@@ -26,8 +26,15 @@ from moot.protocol.client import MediaFeed, MediaRequest, MediaSignal, MediaStat
 from moot.room.connection import Connection
 from moot.room.hosted_meeting import HostedMeeting
 from moot.room.media.janus_client import JanusClient, JanusError
+from moot.room.tools.moderation import state as moderation
 
 log = logging.getLogger("moot.room.media")
+
+
+def muted_people(meeting: HostedMeeting) -> set[str]:
+    """Whom a moderator muted (the moderation tool's state): persons, as in join tokens."""
+    return set(meeting.tool_state(moderation.TOOL).muted)
+
 
 VIDEOROOM = "janus.plugin.videoroom"
 MAX_PUBLISHERS = 100  # per meeting: Janus's videoroom limit for its room
@@ -45,6 +52,9 @@ class Feed:
     audio: bool = True
     video: bool = True
     up: bool = False  # Janus said webrtcup: subscribers may join it now (not before)
+    person: str = ""  # who sends it (the join token's): a moderator's mute names them
+    audio_mids: tuple[str, ...] = ()  # its audio streams in Janus (for a moderator's mute)
+    silenced: bool = False  # Janus forwards none of its audio (a moderator muted them)
 
     def wire(self) -> MediaFeed:
         kind = "screen" if self.kind == "screen" else "camera"
@@ -314,6 +324,7 @@ class MediaHub:
 
         handle = await client.attach(VIDEOROOM, on_event)
         feed = Feed(feed_id, conn.user, kind, conn, handle, request.audio, request.video)
+        feed.person = conn.person or conn.user
         try:
             await client.message(
                 handle,
@@ -327,8 +338,13 @@ class MediaHub:
                 },
             )
             assert request.jsep is not None
-            _, answer = await client.message(
+            configured, answer = await client.message(
                 handle, {"request": "configure"}, {**request.jsep.model_dump(), "trickle": False}
+            )
+            feed.audio_mids = tuple(
+                str(s["mid"])
+                for s in configured.get("streams", [])
+                if isinstance(s, dict) and s.get("type") == "audio" and "mid" in s
             )
         except JanusError:
             await client.detach(handle)
@@ -339,6 +355,39 @@ class MediaHub:
         room.feeds[feed_id] = feed
         self._published[(conn, kind)] = feed
         conn.send(MediaSignal(action="answer", kind=kind, feed=feed_id, jsep=answer))
+        await self._silence(client, meeting, room, feed)
+
+    async def mutes_changed(self, meeting: HostedMeeting) -> None:
+        """The moderation tool's mutes changed: Janus stops (or resumes) forwarding the
+        audio of whoever a moderator muted, whatever their page does."""
+        room, client = self._rooms.get(meeting.id), self.client
+        if room is None or client is None:
+            return
+        for feed in list(room.feeds.values()):
+            try:
+                await self._silence(client, meeting, room, feed)
+            except JanusError as exc:
+                log.warning("could not apply a mute to %s: %s", feed.user, exc)
+
+    async def _silence(
+        self, client: JanusClient, meeting: HostedMeeting, room: MediaRoom, feed: Feed
+    ) -> None:
+        muted = feed.kind == "camera" and feed.person in muted_people(meeting)
+        if muted == feed.silenced or not feed.audio_mids:
+            return
+        for mid in feed.audio_mids:
+            await client.message(
+                feed.handle,
+                {
+                    "request": "moderate",
+                    "secret": room.secret,
+                    "room": room.number,
+                    "id": feed.id,
+                    "mid": mid,
+                    "mute": muted,
+                },
+            )
+        feed.silenced = muted
 
     async def _unpublish(self, meeting: HostedMeeting, conn: Connection, kind: str) -> None:
         feed = self._published.pop((conn, kind), None)
