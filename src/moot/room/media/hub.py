@@ -72,6 +72,8 @@ class MediaRoom:
     pin: str
     feeds: dict[int, Feed] = field(default_factory=dict)
     next_feed: int = 1
+    # Every handle attached for it (publishers, subscribers): detached when it closes.
+    handles: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +325,7 @@ class MediaHub:
                 self.announce(meeting)
 
         handle = await client.attach(VIDEOROOM, on_event)
+        room.handles.add(handle)
         feed = Feed(feed_id, conn.user, kind, conn, handle, request.audio, request.video)
         feed.person = conn.person or conn.user
         try:
@@ -417,6 +420,7 @@ class MediaHub:
                 self._count()
 
         handle = await client.attach(VIDEOROOM, on_event)
+        room.handles.add(handle)
         try:
             _, offer = await client.message(
                 handle,
@@ -479,6 +483,7 @@ class MediaHub:
             await client.message(
                 handle, {"request": "destroy", "room": room.number, "secret": room.secret}
             )
-            await client.detach(handle)
+            for attached in (handle, *room.handles):  # detaching one already gone is fine
+                await client.detach(attached)
         except JanusError as exc:
             log.info("could not destroy the Janus room of meeting %s: %s", meeting_id, exc)
