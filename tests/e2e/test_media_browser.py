@@ -312,6 +312,35 @@ def test_a_room_server_without_janus_says_audio_video_is_unavailable(
     assert _media_of(media_cluster, "room3")["available"] is False
 
 
+# The browser's answer when a person refuses the camera, or has none: the errors
+# getUserMedia rejects with (the fake-device flags would otherwise grant everything).
+REFUSE_DEVICES = """(name) => {
+  navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("no", name));
+}"""
+
+
+def test_a_refused_or_missing_camera_is_said_and_the_meeting_goes_on(
+    media_cluster: Cluster, new_context: NewContext
+) -> None:
+    meeting_id = _meeting(media_cluster, "No camera")
+    alice = _page(new_context, media_cluster, meeting_id, "Alice", as_moderator=True)
+    frank = _page(new_context, media_cluster, meeting_id, "Frank")
+    _camera_on(alice)
+    frank.evaluate(REFUSE_DEVICES, "NotAllowedError")
+    frank.get_by_role("button", name="Turn on microphone and camera").click()
+    expect(frank.locator("#media-status")).to_contain_text(
+        "You did not allow this page to use your camera and microphone"
+    )
+    frank.evaluate(REFUSE_DEVICES, "NotFoundError")
+    frank.get_by_role("button", name="Turn on microphone and camera").click()
+    expect(frank.locator("#media-status")).to_contain_text("No camera or microphone was found")
+    # Frank still sees and hears Alice, and chats.
+    _flowing(frank)
+    frank.get_by_label("Message").fill("no camera here")
+    frank.get_by_role("button", name="Send", exact=True).click()
+    expect(alice.locator("#messages")).to_contain_text("no camera here")
+
+
 def test_media_flows_again_after_the_room_server_is_killed(
     media_cluster: Cluster, new_context: NewContext
 ) -> None:
