@@ -24,7 +24,10 @@ log = logging.getLogger("moot.room.media.janus")
 
 JANUS_PROTOCOL = Subprotocol("janus-protocol")
 REQUEST_TIMEOUT = 10.0  # seconds Janus may take to answer one request
-KEEPALIVE_EVERY = 20.0  # seconds; Janus drops a session silent for session_timeout (60 s)
+# Seconds between keepalives: Janus drops a session silent for session_timeout (60 s), and
+# a Janus that does not answer one (hung: its socket stays open) is given up on.
+KEEPALIVE_EVERY = 10.0
+KEEPALIVE_TIMEOUT = 5.0
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
@@ -43,6 +46,9 @@ class JanusClient:
         self.session_id = 0
         self._ws: ClientConnection | None = None
         self._waiting: dict[str, asyncio.Future[Event]] = {}
+        # Transactions of plugin messages: Janus may `ack` them first and answer in an event.
+        # Any other request's `ack` is its answer (a keepalive's).
+        self._plugin_messages: set[str] = set()
         self._handles: dict[int, OnEvent] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
@@ -64,7 +70,7 @@ class JanusClient:
             task.cancel()
         if self._ws is not None:
             with contextlib.suppress(Exception):
-                await self._ws.close()
+                await asyncio.wait_for(self._ws.close(), 2)
         self._gone()
 
     def _gone(self) -> None:
@@ -74,7 +80,9 @@ class JanusClient:
                 future.set_exception(JanusError("the connection to Janus closed"))
         self._waiting.clear()
 
-    async def request(self, body: dict[str, Any], *, handle: int | None = None) -> Event:
+    async def request(
+        self, body: dict[str, Any], *, handle: int | None = None, within: float = REQUEST_TIMEOUT
+    ) -> Event:
         """Send one request and return Janus's answer (for an asynchronous plugin request,
         the event that follows its `ack`); JanusError for an `error` answer."""
         if self._ws is None or self.closed.is_set():
@@ -89,15 +97,18 @@ class JanusClient:
             message["handle_id"] = handle
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiting[transaction] = future
+        if body.get("janus") == "message":
+            self._plugin_messages.add(transaction)
         try:
             await self._ws.send(json.dumps(message))
-            answer = await asyncio.wait_for(future, REQUEST_TIMEOUT)
+            answer = await asyncio.wait_for(future, within)
         except TimeoutError as exc:
             raise JanusError(f"Janus did not answer {body.get('janus')} in time") from exc
         except ConnectionClosed as exc:
             raise JanusError("the connection to Janus closed") from exc
         finally:
             self._waiting.pop(transaction, None)
+            self._plugin_messages.discard(transaction)
         if answer.get("janus") == "error":
             error = answer.get("error", {})
             raise JanusError(f"Janus refused: {error.get('reason', 'no reason')}")
@@ -135,9 +146,14 @@ class JanusClient:
         while True:
             await asyncio.sleep(KEEPALIVE_EVERY)
             try:
-                await self.request({"janus": "keepalive"})
-            except JanusError:
-                log.warning("Janus did not answer a keepalive")
+                await self.request({"janus": "keepalive"}, within=KEEPALIVE_TIMEOUT)
+            except JanusError as exc:
+                # Hung, or the session is gone: closing makes the supervisor start it again.
+                log.error("Janus did not answer a keepalive (%s): giving up on it", exc)
+                self._gone()
+                if self._ws is not None:  # no closing handshake: a hung Janus never answers
+                    self._ws.transport.abort()
+                return
 
     async def _read(self) -> None:
         assert self._ws is not None
@@ -160,8 +176,8 @@ class JanusClient:
         transaction = event.get("transaction")
         future = self._waiting.get(transaction) if transaction else None
         if future is not None and not future.done():
-            if kind == "ack":  # an asynchronous request: its answer comes as an event
-                return
+            if kind == "ack" and transaction in self._plugin_messages:
+                return  # an asynchronous plugin request: its answer comes as an event
             future.set_result(event)
             return
         sender = event.get("sender")

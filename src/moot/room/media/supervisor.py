@@ -125,6 +125,8 @@ class JanusSupervisor:
         finally:
             for task in waits:
                 task.cancel()
+            # Pages hear it now, not after Janus has been stopped (a hung one takes seconds).
+            self.hub.unavailable("the media server stopped: it is being restarted")
             await client.close()
         if self.process is not None and self.process.returncode is not None:
             log.error("Janus exited (code %s): restarting it", self.process.returncode)
