@@ -254,7 +254,10 @@ def test_a_dead_janus_is_restarted_and_pages_publish_again(
     expect(bob.locator("#media-status")).to_contain_text("unavailable")
     _flowing(bob, since=made)
     [again] = [p for p in room.children() if p.name() == "janus"]
-    assert again.pid != janus.pid and _media_of(media_cluster, server)["available"]
+    assert again.pid != janus.pid
+    media_cluster.wait_for(  # the room server's next report says so
+        lambda: _media_of(media_cluster, server)["available"], "media available", timeout=10
+    )
 
 
 def _join_token(cluster: Cluster, meeting_id: str, name: str) -> tuple[str, str]:

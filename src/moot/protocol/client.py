@@ -93,6 +93,15 @@ class Jsep(_Message):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
+class IceCandidate(_Message):
+    """One ICE candidate of the page's (RTCIceCandidate's fields), sent as it is found."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    candidate: str = Field(max_length=1000)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+
+
 class MediaRequest(_Message):
     """Audio, video and screen sharing, signalled through the room server
     (docs/protocol.md, "Media"); the room server checks each against the sender's role.
@@ -101,14 +110,19 @@ class MediaRequest(_Message):
     - `unpublish` (kind): stop sending it;
     - `state` (audio, video): microphone/camera on or off, shown to the others;
     - `subscribe` (feed): receive one feed; the answer is an `offer` to answer with
-    - `start` (feed, jsep answer); `unsubscribe` (feed).
+    - `start` (feed, jsep answer); `unsubscribe` (feed);
+    - `candidate` (kind or feed, candidate): one of the page's ICE candidates for that
+      stream, or none (`candidate` null): it has found them all (trickle ICE).
     """
 
     type: Literal["media"] = "media"
-    action: Literal["publish", "unpublish", "state", "subscribe", "start", "unsubscribe"]
+    action: Literal[
+        "publish", "unpublish", "state", "subscribe", "start", "unsubscribe", "candidate"
+    ]
     kind: Literal["camera", "screen"] = "camera"
     feed: int | None = Field(default=None, ge=1, le=2**53)
     jsep: Jsep | None = None
+    candidate: IceCandidate | None = None
     audio: bool = True
     video: bool = True
 

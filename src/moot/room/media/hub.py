@@ -231,6 +231,18 @@ class MediaHub:
             self._refuse(conn, request, f"audio and video are unavailable: {self.reason}")
             return
         rights = self.rights(meeting, conn)
+        if request.action == "candidate":
+            handle = (
+                self._subscribed.get((conn, request.feed))
+                if request.feed is not None
+                else getattr(self._published.get((conn, request.kind)), "handle", None)
+            )
+            if handle is None:
+                return  # that stream ended meanwhile: its candidates do not matter
+            found = request.candidate
+            candidate = found.model_dump() if found is not None else {"completed": True}
+            await client.request({"janus": "trickle", "candidate": candidate}, handle=handle)
+            return
         if request.action == "state":
             feed = self._published.get((conn, "camera"))
             if feed is not None and (feed.audio, feed.video) != (request.audio, request.video):
@@ -342,7 +354,7 @@ class MediaHub:
             )
             assert request.jsep is not None
             configured, answer = await client.message(
-                handle, {"request": "configure"}, {**request.jsep.model_dump(), "trickle": False}
+                handle, {"request": "configure"}, request.jsep.model_dump()
             )
             feed.audio_mids = tuple(
                 str(s["mid"])

@@ -96,6 +96,9 @@ class JanusSupervisor:
                     await self._once()
                 except (OSError, JanusError) as exc:
                     log.warning("Janus: %s", exc)
+                except Exception:  # a bug of ours must not end the supervision for good
+                    log.exception("the Janus supervisor failed: restarting Janus")
+                    await self.stop()
                 self.hub.unavailable("the media server restarts")
                 if asyncio.get_running_loop().time() - started > 30:
                     delay = RESTART_FIRST  # it ran a while: not a crash loop

@@ -3,12 +3,12 @@
 // back), and the room server, which knows this person's role, relays only what the role
 // allows. Media (ICE, RTP) flows between this browser and the room server's Janus.
 // One RTCPeerConnection per stream: one to send the camera and microphone, one to send a
-// screen, one per stream received. Offers are sent once ICE gathering is done (no trickle).
+// screen, one per stream received. Offers and answers go at once; the page's ICE candidates
+// follow one by one as it finds them (trickle ICE: `candidate`, then a null one at the end).
 // After a reconnect (a new room server after a failover, or Janus back after a restart)
 // the page publishes and subscribes again by itself, with the microphone and camera as
 // they were.
 
-const GATHER_MS = 3000; // the longest wait for ICE candidates before an offer goes anyway
 const TALKING = 0.03; // audio level (0..1) above which a tile shows its person talking
 
 export function setupMedia({ send, me }) {
@@ -38,13 +38,17 @@ export function setupMedia({ send, me }) {
 
   function say(text) { statusEl.textContent = text; }
 
-  function gathered(pc) {
-    if (pc.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
-      pc.addEventListener("icegatheringstatechange", done);
-      setTimeout(resolve, GATHER_MS);
+  // The page's candidates for one stream, sent once its offer (or answer) has gone: the
+  // room server hands them to that stream's handle in Janus.
+  function trickle(pc, target) {
+    const found = [];
+    let ready = false;
+    const sendOne = (c) => send({ type: "media", action: "candidate", ...target,
+      candidate: c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : null });
+    pc.addEventListener("icecandidate", (event) => {
+      if (ready) sendOne(event.candidate); else found.push(event.candidate);
     });
+    return () => { ready = true; found.splice(0).forEach(sendOne); };
   }
 
   function watchIce(pc, what) {
@@ -119,13 +123,14 @@ export function setupMedia({ send, me }) {
     sending.set(kind, { pc, feed: null });
     watchIce(pc, kind === "screen" ? "screen share" : "camera and microphone");
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    const sent = trickle(pc, { kind });
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc);
     if (sending.get(kind)?.pc !== pc) return; // replaced meanwhile
     const audio = kind === "camera" ? micOn && !mutedByModerator : false;
     send({ type: "media", action: "publish", kind,
            jsep: { type: "offer", sdp: pc.localDescription.sdp },
            audio, video: kind === "screen" || camOn });
+    sent();
   }
 
   function stopSending(kind) {
@@ -199,12 +204,13 @@ export function setupMedia({ send, me }) {
       video.srcObject = event.streams[0] || new MediaStream([event.track]);
       video.play().catch(() => {});
     });
+    const sent = trickle(pc, { feed: msg.feed });
     await pc.setRemoteDescription(msg.jsep);
     await pc.setLocalDescription(await pc.createAnswer());
-    await gathered(pc);
     if (entry.pc !== pc) return;
     send({ type: "media", action: "start", feed: msg.feed,
            jsep: { type: "answer", sdp: pc.localDescription.sdp } });
+    sent();
   }
 
   function render() {
