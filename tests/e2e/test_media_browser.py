@@ -196,8 +196,9 @@ def _camera_on(page: Page) -> None:
     expect(page.get_by_role("button", name="Mute microphone")).to_be_visible()
 
 
+@pytest.mark.screenshots
 def test_two_people_see_and_hear_each_other_and_a_shared_screen(
-    media_cluster: Cluster, new_context: NewContext
+    media_cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     meeting_id = _meeting(media_cluster, "Stand-up")
     alice = _page(new_context, media_cluster, meeting_id, "Alice", as_moderator=True)
@@ -223,8 +224,9 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
     _flowing(alice)
     # Alice (a moderator) shares her screen: it takes Bob's stage, at the screen's size.
     alice.get_by_role("button", name="Share screen").click()
-    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice")
+    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice's screen")
     _wait(bob, "the screen share did not arrive", lambda s: s["width"] >= 1280 and s["frames"] > 0)
+    bob.screenshot(path=str(screenshots / "meeting-video.png"))
     # A participant may not share a screen: the control is not offered to Bob.
     expect(bob.get_by_role("button", name="Share screen")).to_be_hidden()
     alice.get_by_role("button", name="Stop sharing").click()

@@ -151,11 +151,11 @@ export function setupMedia({ send, me }) {
     const video = document.createElement("video");
     video.autoplay = true;
     video.playsInline = true;
-    video.setAttribute("aria-label", `Video of ${feed.user}`);
+    video.setAttribute("aria-label", feed.kind === "screen" ? `Screen shared by ${feed.user}` : `Video of ${feed.user}`);
     const caption = document.createElement("figcaption");
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = feed.user;
+    name.textContent = feed.kind === "screen" ? `${feed.user}'s screen` : feed.user;
     const mark = document.createElement("span");
     mark.className = "media-mark";
     caption.append(name, mark);
@@ -165,6 +165,7 @@ export function setupMedia({ send, me }) {
 
   function decorateTile(tile, feed) {
     const mark = tile.querySelector(".media-mark");
+    if (feed.kind === "screen") return; // a screen has no microphone of its own
     mark.textContent = (feed.audio ? "" : " 🔇") + (feed.video ? "" : " (camera off)");
   }
 
@@ -175,6 +176,7 @@ export function setupMedia({ send, me }) {
       tile.classList.add("screen");
       screenStage.replaceChildren(tile);
       screenStage.hidden = false;
+      section.classList.add("sharing");
     } else {
       tiles.append(tile);
     }
@@ -188,7 +190,10 @@ export function setupMedia({ send, me }) {
     if (!entry) return;
     entry.pc?.close();
     entry.tile.remove();
-    if (entry.feed.kind === "screen") screenStage.hidden = screenStage.children.length === 0;
+    if (entry.feed.kind === "screen") {
+      screenStage.hidden = screenStage.children.length === 0;
+      section.classList.toggle("sharing", !screenStage.hidden);
+    }
     if (tell) send({ type: "media", action: "unsubscribe", feed: feedId });
   }
 
