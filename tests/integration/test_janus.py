@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from moot.room.media.hub import VIDEOROOM, MediaHub
+from moot.room.media.feeds import VIDEOROOM
+from moot.room.media.hub import MediaHub
 from moot.room.media.janus_client import JanusClient, JanusError
 from moot.room.media.supervisor import JanusSettings, JanusSupervisor
 from tests.services import missing
