@@ -110,11 +110,14 @@ def browser(netns: str) -> Iterator[Browser]:
 def media_cluster(
     netns: str, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
 ) -> Iterator[Cluster]:
-    """room1 and room2 with a Janus each; room3 (location "nomedia") without."""
+    """room1 and room2 with a Janus each; room3 (location "nomedia") without one installed."""
     options = ClusterOptions(rooms=(), room_env={})
     for running in module_cluster(tmp_path_factory, sqlite_template, options):
         running.start_rooms("room1", "room2", MOOT_JANUS="auto")
-        running.start_room("room3", MOOT_LOCATION="nomedia")
+        # room3 as a server where Janus is not installed.
+        running.start_room(
+            "room3", MOOT_LOCATION="nomedia", MOOT_JANUS="auto", MOOT_JANUS_BINARY="no-such-janus"
+        )
         running.wait_for(
             functools.partial(_media_up, running, "room1", "room2"),
             "both room servers' Janus to be up",
@@ -307,14 +310,16 @@ def test_a_room_server_without_janus_says_audio_video_is_unavailable(
     page.goto(f"{media_cluster.ems_url}/m/{meeting_id}?name=Erin")
     expect(page.locator("#connection")).to_have_text("connected")
     expect(page.locator("#media-status")).to_contain_text(
-        "Audio and video are unavailable on this room server"
+        "Audio and video are unavailable on this room server: Janus (the media server) is "
+        "not installed"
     )
     expect(page.get_by_role("button", name="Turn on microphone and camera")).to_be_hidden()
     # The meeting itself works.
     page.get_by_label("Message").fill("still here")
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.locator("#messages .pending")).to_have_count(0)
-    assert _media_of(media_cluster, "room3")["available"] is False
+    media = _media_of(media_cluster, "room3")
+    assert media["available"] is False and "not installed" in media["reason"]
 
 
 # The browser's answer when a person refuses the camera, or has none: the errors

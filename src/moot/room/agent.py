@@ -256,7 +256,9 @@ class Agent:
                         publishers=media.publishers,
                         subscribers=media.subscribers,
                         max_streams=media.max_streams,
-                    ),
+                    )
+                    if media.enabled
+                    else None,  # turned off on purpose: nothing to watch
                 )
             )
             await asyncio.sleep(interval)

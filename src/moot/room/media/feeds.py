@@ -64,3 +64,4 @@ class MediaLoad:
     publishers: int
     subscribers: int
     max_streams: int = 0
+    enabled: bool = True  # False: audio/video turned off here on purpose (janus = "off")

@@ -46,6 +46,7 @@ class MediaHub:
         max_streams: int = 0,
     ) -> None:
         self.max_streams = max_streams  # moot room sets it from max_media_streams
+        self.enabled = True
         self._meetings = meetings
         self._ice_servers = ice_servers
         self._max_video_kbps = max_video_kbps
@@ -76,6 +77,12 @@ class MediaHub:
         log.info("audio and video available through Janus at %s", client.url)
         self._everyone_changed()
 
+    def turned_off(self, reason: str) -> None:
+        """Audio/video is off on this server on purpose: no media, and nothing to report
+        (the monitor raises no alarm for it)."""
+        self.enabled = False
+        self.unavailable(reason)
+
     def unavailable(self, reason: str) -> None:
         """Janus is gone (or was never there): every page is told, with the reason."""
         self.client, self.reason = None, reason
@@ -96,6 +103,7 @@ class MediaHub:
             sum(1 for f in self._published.values() if f.up),
             len(self._subscribed),
             self.max_streams,
+            self.enabled,
         )
 
     # -- what pages see ----------------------------------------------------------------

@@ -82,7 +82,7 @@ class JanusSupervisor:
         """Until cancelled: keep Janus up and the hub connected to it."""
         mode = self.settings.mode
         if mode == "off":
-            self.hub.unavailable("audio and video are turned off on this room server")
+            self.hub.turned_off("audio and video are turned off on this room server")
             return
         if mode == "auto" and shutil.which(self.settings.binary) is None:
             log.warning(NOT_INSTALLED)

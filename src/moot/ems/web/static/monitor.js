@@ -156,7 +156,7 @@ function drawServers(servers) {
 
 // A server's audio/video (its Janus) as the monitor says it.
 function mediaWords(media) {
-  if (!media) return "not reported";
+  if (!media) return "off";
   if (!media.available) return `unavailable: ${media.reason}`;
   const limit = media.max_streams ? ` of ${media.max_streams}` : "";
   return `${media.publishers} sending, ${media.subscribers} receiving (${media.publishers + media.subscribers}${limit} streams)`;
