@@ -122,7 +122,14 @@ export function setupMedia({ send, me }) {
     const pc = new RTCPeerConnection({ iceServers: state.ice_servers });
     sending.set(kind, { pc, feed: null });
     watchIce(pc, kind === "screen" ? "screen share" : "camera and microphone");
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    // The cluster's bit rates per sender (max_audio_kbps, max_video_kbps): the browser's
+    // encoder keeps under them; Janus caps video too (the room's bitrate).
+    const limits = JSON.parse(document.getElementById("meeting-config").textContent);
+    for (const track of stream.getTracks()) {
+      const kbps = track.kind === "audio" ? limits.max_audio_kbps : limits.max_video_kbps;
+      pc.addTransceiver(track, { direction: "sendonly", streams: [stream],
+                                 sendEncodings: [{ maxBitrate: kbps * 1000 }] });
+    }
     const sent = trickle(pc, { kind });
     await pc.setLocalDescription(await pc.createOffer());
     if (sending.get(kind)?.pc !== pc) return; // replaced meanwhile
