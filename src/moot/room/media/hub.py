@@ -157,6 +157,8 @@ class MediaHub:
         """One page's request, after its earlier ones (a lock per page keeps the order)."""
         lock = self._locks.setdefault(conn, asyncio.Lock())
         async with lock:
+            if conn not in meeting.connections:
+                return  # the page left meanwhile (leave() has cleaned up, or will)
             try:
                 await self._handle(meeting, conn, request)
             except JanusError as exc:
