@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test screenshots lint system-deps install install-test clean
+.PHONY: demo test screenshots lint system-deps media-deps install install-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Moot needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -24,17 +24,31 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## Start an EMS and two room servers on SQLite; Ctrl-C stops everything.
-demo: install
+## Start an EMS and two room servers on SQLite; Ctrl-C stops everything. Each room server
+## starts its own Janus for audio and video (installed here if missing; without it the demo
+## runs all the same and the meeting page says audio/video is unavailable).
+demo: media-deps install
 	$(VENV)/bin/moot demo
 
+## Debian's janus, the media server (SFU) each room server drives. Its package may enable a
+## systemd unit: Moot never uses it (each room server starts Janus with its own folder).
+media-deps:
+	@command -v janus >/dev/null 2>&1 || { \
+		echo "installing Debian's janus (audio and video)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq janus || \
+		echo "could not install janus: the demo runs without audio and video"; }
+
 ## Debian packages the tests drive: Chromium (browser tests, with an emoji font for the
-## meeting page's reactions), slapd (LDAP tests).
+## meeting page's reactions), slapd (LDAP tests), janus (audio/video tests, which also need
+## `ip` from iproute2 for their network namespace).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	[ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
+	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -138,3 +138,23 @@ def test_a_room_server_ignores_keys_it_does_not_know_and_refuses_bad_values() ->
     assert config.max_chat_length == 42
     with pytest.raises(ConfigError):
         cc.for_room({"max_chat_length": -1})
+
+
+def test_a_rest_turn_server_gives_pages_short_lived_credentials() -> None:
+    """coturn's TURN REST scheme: `EXPIRES:USER`, base64 HMAC-SHA1 with the shared secret
+    (the expected password computed with `openssl dgst -sha1 -hmac`)."""
+    rest = {"url": "turn:turn.example:3478", "username": "moot", "credential": "coturn-secret"}
+    values = cc.validate_cluster({"turn_servers": [{**rest, "kind": "rest"}]})
+    now = 1_700_000_000
+    [server] = cc.ice_servers(values, now)
+    assert server["username"] == f"{now + cc.TURN_CREDENTIAL_TTL}:moot" == "1700043200:moot"
+    assert server["credential"] == "9E7YejNziszpljMbL7TV5nHVzbI="
+    # Later pages get later expiries; the secret itself never reaches a page.
+    later = cc.ice_servers(values, now + 60)[0]
+    assert later["username"] == "1700043260:moot" and "coturn-secret" not in str(later)
+    # A long-term account (the default kind) goes as it is.
+    assert cc.ice_servers(cc.validate_cluster({"turn_servers": [rest]}), now)[0] == {
+        "urls": [rest["url"]],
+        "username": "moot",
+        "credential": "coturn-secret",
+    }

@@ -77,3 +77,25 @@ def test_status_instant_meetings_cpu_and_memory() -> None:
 def test_events_and_script_json_cannot_break_out() -> None:
     assert event("snapshot", {"a": "x\ny"}, 3) == 'id: 3\nevent: snapshot\ndata: {"a":"x\\ny"}\n\n'
     assert "<" not in script_json({"name": "</script><script>alert(1)</script>"})
+
+
+def test_the_monitor_says_why_a_server_takes_no_media_meetings() -> None:
+    def media(**fields: Any) -> dict[str, Any]:
+        base = {"available": True, "reason": "", "publishers": 0, "subscribers": 0}
+        return {**base, "max_streams": 100, **fields}
+
+    assert texts(view(media=media(publishers=3, subscribers=20))) == []
+    assert texts(view(media=media(available=False, reason="the media server restarts"))) == [
+        (
+            "warning",
+            "room1: audio/video unavailable (the media server restarts): meetings with "
+            "audio, video or screen sharing go to other servers while any has it",
+        )
+    ]
+    assert texts(view(media=media(publishers=10, subscribers=90))) == [
+        (
+            "warning",
+            "room1 is at its media limit: 100 of 100 streams; new meetings with "
+            "audio/video go to other servers",
+        )
+    ]

@@ -29,7 +29,7 @@ from moot.core.placement import (
     place,
 )
 from moot.ems.cluster.registry import LiveServer, Registry
-from moot.protocol.control import MeetingStatus, Participant, ServerLimits, Status
+from moot.protocol.control import MediaReport, MeetingStatus, Participant, ServerLimits, Status
 
 
 def server(name: str, **kwargs: object) -> ServerLoad:
@@ -100,7 +100,7 @@ def reference_place(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> P
                 return False
         return True
 
-    def rank(s: ServerLoad) -> tuple[bool, bool, bool, float, float, float, str]:
+    def rank(s: ServerLoad) -> tuple[bool, bool, bool, bool, float, float, float, str]:
         capacity = max(1, s.max_active_meetings * s.max_users_per_meeting)
         meetings = s.active_meetings + s.pending_meetings
         after = (s.live_participants + s.pending_participants + expected) / capacity
@@ -112,13 +112,14 @@ def reference_place(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> P
         )
         overload = after if room else max(after, meetings_after)  # rule 5
         share = meetings / max(1, s.max_active_meetings)  # rule 6
-        return (not room, not fit, not here, overload, after, share, s.name)
+        media = not meeting.needs_media or s.media  # rule 2
+        return (not media, not room, not fit, not here, overload, after, share, s.name)
 
     candidates = [s for s in servers if may_take(s)]
     if not candidates:
         return Placement(None, reference_refusal(servers, meeting))
     best = min(candidates, key=rank)
-    over, small = rank(best)[:2]
+    over, small = rank(best)[1:3]
     if not over and not small:
         return Placement(best.name)
     kind, message = capacity_warning(best, meeting, room=not over, fit=not small)
@@ -425,6 +426,21 @@ def test_a_required_location_is_never_left_and_the_refusal_says_so(
     assert place(servers, meeting_in("eu", required=True, instant=True)) == Placement(None, reason)
 
 
+def test_a_meeting_with_media_prefers_a_server_whose_media_works() -> None:
+    """Rule 2: over room, fit and load; but never a refusal for want of media."""
+    lighter_without = server("a", media=False)
+    heavier_with = server("b", live_participants=9000, media=True)
+    media = MeetingRequest(expected_participants=5, needs_media=True)
+    assert place([lighter_without, heavier_with], media).server == "b"
+    assert place([lighter_without, heavier_with], MEETING).server == "a"
+    # Over its limits with media still beats under them without; warned as no room.
+    full_with = server("b", active_meetings=100, media=True)
+    chosen = place([lighter_without, full_with], media)
+    assert chosen.server == "b" and chosen.warning_kind == WarningKind.NO_ROOM
+    # No server has media: the meeting runs anyway (its page says media is unavailable).
+    assert place([lighter_without, server("c", media=False)], media).server == "a"
+
+
 def test_ties_go_to_the_lower_meeting_share_then_the_name() -> None:
     # Same load after the meeting (10 of 10,000), so the meeting share decides ...
     busy = server("a", live_participants=5, active_meetings=9)
@@ -520,6 +536,7 @@ loads = st.builds(
     instant_meetings=st.none() | st.integers(0, 5),
     instant_active=st.integers(0, 6),
     location=st.sampled_from(LOCATIONS),
+    media=st.booleans(),
 )
 
 # Small numbers, so that equal loads and equal meeting shares (the tie-breaks) are common.
@@ -538,6 +555,7 @@ tied_loads = st.builds(
     instant_meetings=st.none() | st.integers(0, 2),
     instant_active=st.integers(0, 2),
     location=st.sampled_from(LOCATIONS),
+    media=st.booleans(),
 )
 
 # Large counts, where two different loads may round to the same float.
@@ -554,6 +572,7 @@ huge_loads = st.builds(
     pending_meetings=st.integers(0, 5),
     pending_participants=st.integers(0, 2**40),
     location=st.sampled_from(LOCATIONS),
+    media=st.booleans(),
 )
 
 # Open servers near or over their limits, so that the least overloaded often decides.
@@ -572,6 +591,7 @@ crowded_loads = st.builds(
     instant_meetings=st.none() | st.integers(0, 2),
     instant_active=st.integers(0, 2),
     location=st.sampled_from(LOCATIONS),
+    media=st.booleans(),
 )
 
 any_loads = st.one_of(loads, tied_loads, huge_loads, crowded_loads)
@@ -582,6 +602,7 @@ meetings = st.builds(
     instant=st.booleans(),
     location=st.sampled_from([*LOCATIONS, "asia"]),
     location_required=st.booleans(),
+    needs_media=st.booleans(),
 )
 
 
@@ -983,3 +1004,32 @@ def test_reservations_weigh_as_their_peak_over_the_span(
     if result.server is not None and not result.warning:
         chosen = next(r for r in rows if r.name == result.server)
         assert has_room(chosen, replace(asked, hours=None))
+
+
+def test_the_registry_follows_each_servers_media_in_its_reports() -> None:
+    """A server's report says whether its Janus works and how many streams it carries: a
+    meeting with audio/video goes where media works and the media limit is not reached."""
+    registry = Registry()
+    a, b = live("a", max_meetings=20), live("b")
+    for s in (a, b):
+        s.state = ServerState.ONLINE
+        registry.put(s)
+    media = MeetingRequest(expected_participants=5, needs_media=True)
+
+    def with_media(**fields: object) -> Status:
+        return report().model_copy(update={"media": MediaReport(**fields)})  # type: ignore[arg-type]
+
+    registry.report(a, with_media(available=False, reason="Janus restarts"))
+    registry.report(b, with_media(available=True))
+    assert_table_is_current(registry)
+    assert place(registry.loads(), media).server == "b"
+    assert place(registry.loads(), MEETING).server == "a"  # no media needed: the lighter
+    registry.report(a, with_media(available=True))
+    assert place(registry.loads(), media).server == "a"
+    # At its media limit, a server takes no new media meetings while another can.
+    registry.report(a, with_media(available=True, publishers=2, subscribers=8, max_streams=10))
+    assert_table_is_current(registry)
+    assert place(registry.loads(), media).server == "b"
+    # A server that reports no media at all (an older room server) has none.
+    registry.report(b, report())
+    assert not registry.loads().get("b").media  # type: ignore[union-attr]

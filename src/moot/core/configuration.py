@@ -12,6 +12,9 @@ just `{"max_chat_length": 500}`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +50,10 @@ class TurnServer(BaseModel):
     url: str = Field(max_length=300, description="turn: or turns: URL, e.g. turn:turn.example:3478")
     username: str = Field(min_length=1, max_length=200)
     credential: str = Field(min_length=1, max_length=500, description="A secret: never shown back.")
+    # "long_term": username and credential go to browsers as they are (a long-term account);
+    # "rest": the credential is coturn's static-auth-secret, and each browser gets a
+    # short-lived username and password made from it (coturn's TURN REST API scheme).
+    kind: Literal["long_term", "rest"] = "long_term"
 
     @field_validator("url")
     @classmethod
@@ -340,16 +347,34 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
     return changes
 
 
-def ice_servers(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The RTCPeerConnection `iceServers` of the values: what meeting pages use."""
+# How long a TURN REST credential given to a page lasts (seconds): a meeting's day; a
+# page open longer gets fresh ones with each `media_state` (after a reconnect, say).
+TURN_CREDENTIAL_TTL = 12 * 3600
+
+
+def turn_rest_credential(secret: str, user: str, expires: int) -> tuple[str, str]:
+    """coturn's TURN REST API scheme: username `EXPIRES:USER`, password the base64 of the
+    HMAC-SHA1 of that username keyed with the shared secret (coturn's static-auth-secret)."""
+    username = f"{expires}:{user}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def ice_servers(values: Mapping[str, Any], now: float = 0.0) -> list[dict[str, Any]]:
+    """The RTCPeerConnection `iceServers` of the values: what meeting pages use.
+
+    `now` (Unix time): when the credentials of `rest` TURN servers start; they expire
+    TURN_CREDENTIAL_TTL later."""
     servers: list[dict[str, Any]] = []
     stun = list(values.get("stun_servers", []))
     if stun:
         servers.append({"urls": stun})
     for turn in values.get("turn_servers", []):
-        servers.append(
-            {"urls": [turn["url"]], "username": turn["username"], "credential": turn["credential"]}
-        )
+        username, credential = turn["username"], turn["credential"]
+        if turn.get("kind") == "rest":
+            expires = int(now) + TURN_CREDENTIAL_TTL
+            username, credential = turn_rest_credential(credential, username, expires)
+        servers.append({"urls": [turn["url"]], "username": username, "credential": credential})
     return servers
 
 

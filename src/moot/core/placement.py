@@ -24,17 +24,20 @@ The rules (docs/architecture.md, "Placement"), in the order they decide:
    draining, of another protocol version, outside a *required* location, and,
    for an instant meeting, at its max active meetings or its instant-meeting
    limit (`instant_meetings`: None = unlimited, 0 = scheduled meetings only).
-2. A server with room (active + pending meetings < max active meetings, and at
+2. For a meeting with audio/video or screen sharing, a server whose media server (Janus)
+   works beats one whose does not (a meeting is never refused for that: without any, it
+   runs without media and its page says so).
+3. A server with room (active + pending meetings < max active meetings, and at
    most 100% of its participant capacity once it takes the meeting) beats one
    without: no server goes over a limit while another has room.
-3. Then a server whose max users per meeting allows the expected participants.
-4. Then a server in the meeting's *preferred* location.
-5. Then the lightest: the lowest load once it takes the meeting. Among servers
+4. Then a server whose max users per meeting allows the expected participants.
+5. Then a server in the meeting's *preferred* location.
+6. Then the lightest: the lowest load once it takes the meeting. Among servers
    without room, the least overloaded: the higher of that load and its meeting
    share once it takes the meeting, then that load.
-6. Ties go to the lower meeting share, then to the smaller name.
+7. Ties go to the lower meeting share, then to the smaller name.
 
-A choice that breaks rule 2 or 3 (nothing better was left) comes with a capacity
+A choice that breaks rule 3 or 4 (nothing better was left) comes with a capacity
 warning. Only a meeting that no server may take at all is refused, with the reason;
 for a scheduled meeting that means no server is online, not draining (and in its
 required location).
@@ -88,6 +91,7 @@ class ServerLoad:
     instant_meetings: int | None = None  # the setting: None = unlimited, 0 = none
     instant_active: int = 0  # instant meetings it hosts (booked), reported or not
     location: str = ""
+    media: bool = True  # its SFU (Janus) works: it can carry audio, video, screen sharing
 
     @property
     def capacity(self) -> int:
@@ -129,6 +133,8 @@ class MeetingRequest:
     hours: tuple[int, int] | None = None
     # True: the span begins now, so live load counts too; False: booked for later.
     live: bool = True
+    # It has audio/video or screen sharing: a server whose media works comes first.
+    needs_media: bool = False
 
 
 HOUR = 3600
@@ -286,6 +292,7 @@ _COLUMN_NAMES = (
     "_meetings",
     "_max_active",
     "_open",
+    "_media",
 )
 
 
@@ -330,6 +337,7 @@ class LoadTable:
         "_location_codes",
         "_max_active",
         "_max_users",
+        "_media",
         "_meetings",
         "_meetings_after",
         "_names",
@@ -361,6 +369,7 @@ class LoadTable:
         self._meetings: _Floats = np.array(columns[9], dtype=np.float64)
         self._max_active: _Floats = np.array(columns[10], dtype=np.float64)
         self._open: _Bools = np.array(columns[11], dtype=np.bool_)
+        self._media: _Bools = np.array(columns[12], dtype=np.bool_)
         self._slots: dict[str, int] = {name: i for i, name in enumerate(self._names)}
         # hour -> (participants, meetings) reserved per slot
         self._reserved: dict[int, tuple[_Floats, _Floats]] = {}
@@ -368,7 +377,7 @@ class LoadTable:
 
     def _values(
         self, row: ServerLoad
-    ) -> tuple[float, float, int, float, bool, float, int, bool, int, int, int, bool]:
+    ) -> tuple[float, float, int, float, bool, float, int, bool, int, int, int, bool, bool]:
         """The row's value in each column, in the order of `_columns` (and of its docstring)."""
         meetings = row.active_meetings + row.pending_meetings
         used = float(row.live_participants + row.pending_participants) if row.open else math.inf
@@ -385,6 +394,7 @@ class LoadTable:
             meetings,
             row.max_active_meetings,
             row.open,
+            row.media,
         )
 
     def _columns(self) -> list[np.ndarray]:
@@ -571,6 +581,7 @@ class LoadTable:
             and self._max_users[best] >= expected
             and (not meeting.location or self._location[best] == location)
             and not (meeting.instant and self._instant_full[best])
+            and not (meeting.needs_media and not self._media[best])
             and np.count_nonzero(after == least) == 1
         ):
             return self._names[best], True, True
@@ -587,17 +598,19 @@ class LoadTable:
             candidate &= ~(view.full | self._instant_full)
         if meeting.location and meeting.location_required:
             candidate &= self._location == location
-        # Rules 2 to 4 as bits, the most important first: the lowest tier wins.
+        # Rules 2 to 5 as bits, the most important first: the lowest tier wins.
         tiers = (view.full | (after > 1.0)) * 4 + (self._max_users < expected) * 2
         if meeting.location and not meeting.location_required:
             tiers += self._location != location
-        tiers = np.where(candidate, tiers, 8)
+        if meeting.needs_media:
+            tiers += ~self._media * 8
+        tiers = np.where(candidate, tiers, 16)
         tier = int(tiers.min())
-        if tier == 8:
+        if tier == 16:
             return None
         selected = tiers == tier
         room, fit = not tier & 4, not tier & 2
-        # Rule 5, then 6: the lightest, or without room the least overloaded.
+        # Rule 6, then 7: the lightest, or without room the least overloaded.
         key = after if room else np.maximum(after, view.meetings_after)
         tied = np.flatnonzero(selected & (key == np.where(selected, key, math.inf).min()))
         if not room:

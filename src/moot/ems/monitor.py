@@ -63,6 +63,27 @@ def server_alerts(server: Mapping[str, Any]) -> list[Alert]:
         alerts.append(Alert("warning", name, f"{name} is not answering (suspect)"))
     if status in ("offline", "failed"):
         return alerts  # its figures are from before: no load alerts
+    media = server.get("media")
+    if media is not None and not media["available"]:
+        alerts.append(
+            Alert(
+                "warning",
+                name,
+                f"{name}: audio/video unavailable ({media['reason']}): meetings with audio, "
+                "video or screen sharing go to other servers while any has it",
+            )
+        )
+    elif media is not None and media["max_streams"]:
+        streams = media["publishers"] + media["subscribers"]
+        if streams >= media["max_streams"]:
+            alerts.append(
+                Alert(
+                    "warning",
+                    name,
+                    f"{name} is at its media limit: {streams} of {media['max_streams']} "
+                    "streams; new meetings with audio/video go to other servers",
+                )
+            )
     meetings, most = len(server["meetings"]), int(server["max_active_meetings"])
     if meetings and meetings >= most:
         alerts.append(
@@ -150,6 +171,7 @@ def server_view(server: ClusterServer, live: LiveServer | None, now: float) -> d
         "last_report_at": server.last_seen_at.isoformat() if server.last_seen_at else None,
         "last_report_seconds": round(now - last, 1) if last is not None else None,
         "meetings": meetings,
+        "media": server.media.model_dump() if server.media is not None else None,
     }
 
 

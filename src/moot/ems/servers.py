@@ -21,6 +21,7 @@ from moot.ems.model.servers import (
     DrainRequest,
     ServerCreate,
     ServerEventOut,
+    ServerMedia,
     ServerOut,
     ServerPatch,
 )
@@ -72,6 +73,11 @@ class ServerService:
             cpu_percent=live.cpu_percent if live else 0.0,
             memory_percent=live.memory_percent if live else 0.0,
             last_seen_at=(live.last_seen_at if live else None) or row.last_seen_at,
+            media=(
+                ServerMedia(**live.media.model_dump())
+                if live is not None and live.media is not None
+                else None
+            ),
         )
 
     async def list_all(self) -> list[ServerOut]:

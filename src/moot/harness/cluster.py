@@ -76,6 +76,9 @@ class Cluster:
         empty = workdir / "empty-moot.toml"
         empty.write_text("")
         self.common = {"MOOT_DATA_DIR": str(workdir / "data"), "MOOT_CONFIG": str(empty)}
+        # Room servers start no Janus unless asked (start_room(..., MOOT_JANUS="auto")): a
+        # cluster of the tests or benchmarks that uses no audio/video spares the processes.
+        self.common["MOOT_JANUS"] = "off"
         if log_level is not None:
             self.common["MOOT_LOG_LEVEL"] = log_level
 

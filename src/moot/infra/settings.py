@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -262,8 +262,45 @@ class RoomSettings(CommonSettings):
         None, description="PEM certificate (CN = room_name) presented to the EMS."
     )
     room_client_key: Path | None = Field(None, description="PEM private key of room_client_cert.")
+    # Audio/video: the Janus this room server drives (docs/configuration.md).
+    janus: Literal["auto", "off"] = Field(
+        "auto", description="auto: start and supervise Janus (or use janus_url); off: no media."
+    )
+    janus_url: str = Field("", description="ws:// of a Janus the operator runs; empty: our own.")
+    janus_api_secret: str = Field("", description="That Janus's api_secret, if it has one.")
+    janus_admin_key: str = Field("", description="That Janus's videoroom admin_key, if any.")
+    max_media_streams: int = Field(
+        1000,
+        ge=0,
+        description="Streams (sent + received) at which media meetings go elsewhere; 0: none.",
+    )
+    janus_binary: str = Field("janus", description="The janus program (auto).")
+    janus_rtp_ports: str = Field(
+        "", description="RTP port range of our Janus, e.g. 20000-20199; default from room_port."
+    )
 
     _urls = field_validator("ems_url", "room_url")(_http_url)
+
+    @field_validator("janus_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^wss?://[^\s/]+", value):
+            raise ValueError("give Janus's WebSocket address, e.g. ws://127.0.0.1:8188")
+        return value
+
+    @field_validator("janus_rtp_ports")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            first, _, last = value.partition("-")
+            if not (
+                first.isdigit() and last.isdigit() and 1024 <= int(first) <= int(last) <= 65535
+            ):
+                raise ValueError("give a range FIRST-LAST within 1024-65535, e.g. 20000-20199")
+        return value
+
     _tls_paths = field_validator(
         "room_tls_cert",
         "room_tls_key",

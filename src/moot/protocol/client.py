@@ -81,6 +81,52 @@ class EndMeeting(_Message):
     type: Literal["end_meeting"] = "end_meeting"
 
 
+MAX_SDP = 64 * 1024
+
+
+class Jsep(_Message):
+    """A WebRTC session description, as RTCPeerConnection gives it (no trickle: the page
+    sends it once its ICE candidates are gathered)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: Literal["offer", "answer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
+class IceCandidate(_Message):
+    """One ICE candidate of the page's (RTCIceCandidate's fields), sent as it is found."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    candidate: str = Field(max_length=1000)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+
+
+class MediaRequest(_Message):
+    """Audio, video and screen sharing, signalled through the room server
+    (docs/protocol.md, "Media"); the room server checks each against the sender's role.
+
+    - `publish` (kind, jsep offer, audio, video): send camera/microphone or a screen;
+    - `unpublish` (kind): stop sending it;
+    - `state` (audio, video): microphone/camera on or off, shown to the others;
+    - `subscribe` (feed): receive one feed; the answer is an `offer` to answer with
+    - `start` (feed, jsep answer); `unsubscribe` (feed);
+    - `candidate` (kind or feed, candidate): one of the page's ICE candidates for that
+      stream, or none (`candidate` null): it has found them all (trickle ICE).
+    """
+
+    type: Literal["media"] = "media"
+    action: Literal[
+        "publish", "unpublish", "state", "subscribe", "start", "unsubscribe", "candidate"
+    ]
+    kind: Literal["camera", "screen"] = "camera"
+    feed: int | None = Field(default=None, ge=1, le=2**53)
+    jsep: Jsep | None = None
+    candidate: IceCandidate | None = None
+    audio: bool = True
+    video: bool = True
+
+
 class Ping(_Message):
     """The page's keep-alive: a hung room server closes nothing, so the page asks."""
 
@@ -88,7 +134,7 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    SendChat | SendTool | React | Draw | Pointer | EndMeeting | Ping,
+    SendChat | SendTool | React | Draw | Pointer | EndMeeting | MediaRequest | Ping,
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -226,6 +272,41 @@ class Reaction(_Message):
     user: str
     emoji: str
     counts: dict[str, int]
+
+
+class MediaFeed(_Message):
+    """One stream someone sends in the meeting, through this room server's Janus."""
+
+    feed: int
+    user: str
+    kind: Literal["camera", "screen"]
+    audio: bool
+    video: bool
+
+
+class MediaState(_Message):
+    """Audio/video in this meeting as this page may use it: sent after `welcome` and
+    whenever it changes. `available` false: no SFU on this room server now (`reason`
+    says why); `rights`: what this page may send (camera, screen) and receive."""
+
+    type: Literal["media_state"] = "media_state"
+    available: bool
+    reason: str = ""
+    rights: dict[str, bool]
+    feeds: list[MediaFeed]
+    ice_servers: list[dict[str, Any]] = []
+
+
+class MediaSignal(_Message):
+    """The SFU's side of a negotiation: `answer` to a publish (kind), `offer` for a
+    subscription (feed); or `refused` / `failed` with `message`."""
+
+    type: Literal["media_signal"] = "media_signal"
+    action: Literal["answer", "offer", "refused", "failed", "stopped"]
+    kind: Literal["camera", "screen"] = "camera"
+    feed: int | None = None
+    jsep: dict[str, Any] | None = None
+    message: str = ""
 
 
 class Error(_Message):

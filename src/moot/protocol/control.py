@@ -52,6 +52,27 @@ class Register(_Message):
     meetings: list[MeetingStatus] = []
 
 
+class MediaReport(_Message):
+    """The room server's audio/video: whether its SFU (Janus) works, and its load."""
+
+    available: bool
+    reason: str = ""
+    publishers: int = Field(0, ge=0)
+    subscribers: int = Field(0, ge=0)
+    # The most streams (publishers + subscribers) it takes; 0 = no limit. At it, the EMS
+    # places new meetings with audio/video elsewhere while any other server has room.
+    max_streams: int = Field(0, ge=0)
+
+    @property
+    def full(self) -> bool:
+        return bool(self.max_streams) and self.publishers + self.subscribers >= self.max_streams
+
+    @property
+    def usable(self) -> bool:
+        """Whether it can take another meeting's audio and video."""
+        return self.available and not self.full
+
+
 class Status(_Message):
     """The periodic report: every heartbeat interval."""
 
@@ -61,6 +82,8 @@ class Status(_Message):
     logins: int
     cpu_percent: float
     memory_percent: float
+    # None: a room server older than audio/video (it has none).
+    media: MediaReport | None = None
 
 
 class ParticipantJoined(_Message):
@@ -171,6 +194,8 @@ class OpenMeeting(_Message):
     name: str
     moderator: str
     tools: list[str] = []
+    # Broadcast: only moderators and presenters send audio/video; the others watch.
+    meeting_type: Literal["collaboration", "broadcast"] = "collaboration"
     # Recorded: the page says so; the journal at this epoch is the recording's segment.
     record: bool = False
     history: list[JournalEntry] = Field(

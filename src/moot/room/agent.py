@@ -43,6 +43,7 @@ from moot.protocol.control import (
     JournalAck,
     JournalAppend,
     JournalEntry,
+    MediaReport,
     MeetingFiles,
     Notice,
     OpenMeeting,
@@ -264,6 +265,7 @@ class Agent:
         while True:
             self._seq += 1
             statuses, logins = self.host.published  # as the meetings' loop last published it
+            media = self.host.media.load  # replaced whole by the meetings' loop, never changed
             await link.send(
                 Status(
                     seq=self._seq,
@@ -271,6 +273,15 @@ class Agent:
                     logins=logins,
                     cpu_percent=psutil.cpu_percent(None),
                     memory_percent=psutil.virtual_memory().percent,
+                    media=MediaReport(
+                        available=media.available,
+                        reason=media.reason,
+                        publishers=media.publishers,
+                        subscribers=media.subscribers,
+                        max_streams=media.max_streams,
+                    )
+                    if media.enabled
+                    else None,  # turned off on purpose: nothing to watch
                 )
             )
             await asyncio.sleep(interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -26,6 +27,7 @@ from moot.protocol.client import (
     Draw,
     EndMeeting,
     Error,
+    MediaRequest,
     Ping,
     Pointer,
     Pong,
@@ -207,6 +209,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
         # page's first line: most pages of a large meeting only read.
         lines: asyncio.Queue[SendChat | SendTool | None] = asyncio.Queue()
         chatting: asyncio.Task[None] | None = None
+        media_tasks: set[asyncio.Task[None]] = set()
         try:
             while not conn.closing:  # closing: the meeting ended, or this page fell behind
                 text = await websocket.receive_text()
@@ -228,6 +231,14 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     lines.put_nowait(message)
                 elif isinstance(message, Draw | Pointer):
                     host.draw(meeting_id, conn, message)
+                elif isinstance(message, MediaRequest):
+                    # Negotiations wait on Janus: not in this loop, which answers pings.
+                    # The hub keeps each page's requests in order.
+                    task = asyncio.create_task(
+                        host.media.handle(host.get(meeting_id), conn, message)
+                    )
+                    media_tasks.add(task)
+                    task.add_done_callback(media_tasks.discard)
                 elif isinstance(message, React):
                     host.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
@@ -239,6 +250,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             pass
         finally:
             host.leave(meeting_id, conn)
+            await host.media.leave(host.meetings.get(meeting_id), conn)
             if chatting is not None:
                 lines.put_nowait(None)
                 await chatting
@@ -298,7 +310,7 @@ def _page_config(host: MeetingHost, meeting: HostedMeeting) -> dict[str, object]
         "recording": meeting.recording,
         "presence_enabled": config.presence_enabled,
         "instant_messages_enabled": config.instant_messages_enabled,
-        "ice_servers": ice_servers(config.model_dump(mode="json")),
+        "ice_servers": ice_servers(config.model_dump(mode="json"), time.time()),
         "max_video_kbps": config.max_video_kbps,
         "max_audio_kbps": config.max_audio_kbps,
     }

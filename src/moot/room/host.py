@@ -11,12 +11,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
-from moot.core.configuration import ClusterConfig, for_room
+from moot.core.configuration import ClusterConfig, for_room, ice_servers
 from moot.protocol.client import (
     Ack,
     ChatLine,
@@ -48,6 +49,7 @@ from moot.room.hosted_meeting import (
     replay,
     utc_now,
 )
+from moot.room.media.hub import MediaHub
 from moot.room.texts import name_taken_text, too_fast_text
 from moot.room.tool_hosting import CLOSE_NOT_ADMITTED, ToolHosting
 
@@ -90,12 +92,29 @@ class MeetingHost(ToolHosting):
         self.config_version = 0
         # Messages to all users showing now, by id: a page that joins later gets them too.
         self.broadcasts: dict[int, Notice] = {}
+        # Audio, video and screen sharing through this server's Janus (room/media/).
+        self.media = MediaHub(
+            lambda: list(self.meetings.values()),
+            lambda: ice_servers(self.config.model_dump(mode="json"), time.time()),
+            lambda: self.config.max_video_kbps,
+        )
+        self._media_tasks: set[asyncio.Task[None]] = set()
 
     def apply_config(self, version: int, values: dict[str, object]) -> None:
         """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
         # Whatever comes last wins: the EMS sends one server's configurations one at a time.
         self.config, self.config_version = for_room(values), version
         log.info("applied configuration version %d", version)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on the meetings' loop without waiting for it (none: a unit test)."""
+        try:
+            task = asyncio.get_running_loop().create_task(work)
+        except RuntimeError:
+            work.close()
+            return
+        self._media_tasks.add(task)
+        task.add_done_callback(self._media_tasks.discard)
 
     def post(self, item: OutboxItem) -> None:
         self.outbox.append(item)
@@ -134,6 +153,7 @@ class MeetingHost(ToolHosting):
             moderator=command.moderator,
             epoch=command.epoch,
             tools=list(command.tools) or list(self.config.default_tools),
+            kind=command.meeting_type,
             recording=command.record and self.config.recording_allowed,
             files=list(command.files),
         )
@@ -172,6 +192,7 @@ class MeetingHost(ToolHosting):
             conn.close(1000, "meeting ended")
         meeting.connections.clear()
         self._changed()
+        self._in_background(self.media.close(meeting_id))
         if ended_by is not None:
             self.post(
                 MeetingEnded(
@@ -254,6 +275,7 @@ class MeetingHost(ToolHosting):
         you = meeting.people[conn.user]
         conn.send_text(meeting.welcome_json(you), bounded=False)
         self._send_tool_states(meeting, conn)
+        self.media.welcome(meeting, conn)
         for notice in self.current_broadcasts():  # messages to all users sent before
             conn.send(notice)
         if first_of_user:

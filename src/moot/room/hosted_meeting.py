@@ -43,6 +43,7 @@ class HostedMeeting:
     epoch: int
     tools: list[str]
     recording: bool = False
+    kind: str = "collaboration"  # or broadcast: who may send audio/video (core.media_rights)
     # Insertion-ordered set: a connection leaves in O(1), even from a meeting of 500.
     connections: dict[Connection, None] = field(default_factory=dict)
     # Who is in it (a user with several pages counts once, with the role of the first).

@@ -18,6 +18,8 @@ from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
 from moot.room.app import create_app
 from moot.room.host import MeetingHost
+from moot.room.media.janus_config import default_rtp_ports, parse_rtp_ports
+from moot.room.media.supervisor import JanusSettings, JanusSupervisor
 
 log = logging.getLogger("moot.room")
 
@@ -71,6 +73,26 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
     )
 
 
+def janus_settings(settings: RoomSettings) -> JanusSettings:
+    """How this room server gets its Janus: its own (a folder under the data dir), the
+    operator's (janus_url), or none."""
+    ports = (
+        parse_rtp_ports(settings.janus_rtp_ports)
+        if settings.janus_rtp_ports
+        else default_rtp_ports(settings.room_port)
+    )
+    mode = "off" if settings.janus == "off" else "url" if settings.janus_url else "auto"
+    return JanusSettings(
+        mode=mode,
+        folder=(settings.data_dir / f"janus-{settings.room_name}").resolve(),
+        binary=settings.janus_binary,
+        rtp_ports=ports,
+        url=settings.janus_url,
+        api_secret=settings.janus_api_secret,
+        admin_key=settings.janus_admin_key,
+    )
+
+
 async def run_room(
     settings: RoomSettings,
     *,
@@ -104,6 +126,9 @@ async def run_room(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
+    agent.host.media.max_streams = settings.max_media_streams
+    janus = JanusSupervisor(janus_settings(settings), agent.host.media)
+    media = asyncio.create_task(janus.run())
     agent_task = asyncio.create_task(agent.run_in_thread())
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
@@ -121,6 +146,8 @@ async def run_room(
     elif serving in done:
         code = 1  # uvicorn could not start (it logged why)
     await agent.announce_shutdown()
+    media.cancel()
+    await asyncio.gather(media, return_exceptions=True)
     agent_task.cancel()
     stopping.cancel()
     server.should_exit = True

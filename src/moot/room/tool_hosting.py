@@ -9,7 +9,7 @@ gives it its meetings, its journal and its ways to reach the pages.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from moot.protocol.control import JournalEntry
 from moot.protocol.tools import Grant, Remove, TakeBack, ToolEvent, ToolRecord
 from moot.room.connection import Connection
 from moot.room.hosted_meeting import HostedMeeting, Journal, MeetingNotHere, utc_now
+from moot.room.media.hub import MediaHub
 from moot.room.texts import too_fast_text
 from moot.room.tools import CHECKS, TOOLS, disabled_text, enabled
 from moot.room.tools.base import Actor, Refused, Tool
@@ -41,6 +42,10 @@ class ToolHosting:
 
     meetings: dict[str, HostedMeeting]
     journal: Journal
+    media: MediaHub
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        raise NotImplementedError
 
     def get(self, meeting_id: str) -> HostedMeeting:
         raise NotImplementedError
@@ -141,12 +146,16 @@ class ToolHosting:
             return False  # closed or moved meanwhile: the journal has it for the next server
         if meeting.set_tool_state(tool, after):
             self._changed()  # a tool in use now: the heartbeat says so
+        if tool is moderation.TOOL and after.muted != state.muted:
+            # The SFU stops forwarding their audio; not awaited under the meeting's tool lock.
+            self._in_background(self.media.mutes_changed(meeting))
         self._tool_changed(meeting, tool, tool.announce(event, actor), state)
         if isinstance(event, Remove):
             self._put_out(meeting, event.person)
         if isinstance(event, Grant | TakeBack):  # their polls' results, ... as their role sees
             for page in [c for c in meeting.connections if (c.person or c.user) == event.person]:
                 self._send_tool_states(meeting, page, personal_only=True)
+                await self.media.role_changed(meeting, page)  # may share a screen, or no more
         return True
 
     def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from moot.core.capacity_plan import HourPlan, PlanWarning, ServerCapacity, plan
+from moot.core.media_rights import needs_media
 from moot.core.meeting_status import MeetingStatus
 from moot.core.placement import HOUR, MeetingRequest, Placement, ServerState, hour_span, place
 from moot.ems import metrics
@@ -74,6 +75,7 @@ class Bookings:
                 expected_participants=meeting.expected_participants,
                 location=meeting.location,
                 location_required=meeting.location_required,
+                needs_media=needs_media(meeting.tools),
                 hours=hours,
                 live=hours[0] <= self.now_hour(now),  # it starts within this hour
             ),
@@ -158,6 +160,7 @@ class Bookings:
                 instant=meeting.instant and meeting.status == MeetingStatus.SCHEDULED,
                 location=meeting.location,
                 location_required=meeting.location_required,
+                needs_media=needs_media(meeting.tools),
                 hours=(hour, max(hour + 1, hour_span(now, meeting.end_at)[1])),
             ),
         )

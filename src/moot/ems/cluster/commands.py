@@ -92,6 +92,7 @@ class Commands:
             name=meeting.name,
             moderator=meeting.moderator,
             tools=list(meeting.tools),
+            meeting_type="broadcast" if meeting.type == "broadcast" else "collaboration",
             record=meeting.record,
             history=history,
             files=await self._ctx.files_of(meeting, epoch),

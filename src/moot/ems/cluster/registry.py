@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from moot.bus import Link
 from moot.core.placement import LoadTable, ServerLoad, ServerState
-from moot.protocol.control import MeetingStatus, ServerLimits, Status
+from moot.protocol.control import MediaReport, MeetingStatus, ServerLimits, Status
 
 
 @dataclass(slots=True)
@@ -44,6 +44,8 @@ class LiveServer:
     logins: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
+    # Its audio/video (the report's `media`; None: it reported none): placement and monitor.
+    media: MediaReport | None = None
 
     @property
     def last_heard_at(self) -> float | None:
@@ -67,6 +69,7 @@ class LiveServer:
         self.logins = report.logins
         self.cpu_percent = report.cpu_percent
         self.memory_percent = report.memory_percent
+        self.media = report.media
         self.last_report_at = time.monotonic()
         self.last_seen_at = datetime.now(UTC)
 
@@ -89,6 +92,7 @@ class LiveServer:
             instant_meetings=self.limits.instant_meetings,
             instant_active=len(self.instant),
             location=self.limits.location,
+            media=self.media is not None and self.media.usable,
         )
 
 

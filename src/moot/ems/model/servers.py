@@ -86,6 +86,16 @@ class DrainRequest(Body):
         return None
 
 
+class ServerMedia(BaseModel):
+    """A room server's audio/video, as its last report said."""
+
+    available: bool = Field(description="Its media server (Janus) works.")
+    reason: str = Field("", description="Why not, when it does not.")
+    publishers: int = Field(description="Streams sent into it now.")
+    subscribers: int = Field(description="Streams it forwards now.")
+    max_streams: int = Field(0, description="Its limit of streams; 0: none.")
+
+
 class ServerOut(BaseModel):
     name: str
     url: str
@@ -104,6 +114,9 @@ class ServerOut(BaseModel):
     cpu_percent: float
     memory_percent: float
     last_seen_at: datetime | None
+    media: ServerMedia | None = Field(
+        None, description="Its audio/video; null until it reports (or if it has none)."
+    )
 
 
 class ServerEventOut(BaseModel):

@@ -102,6 +102,7 @@ def _turn_rows(form: FormData, count: int) -> list[dict[str, str]]:
             {
                 "url": url,
                 "username": str(form.get(f"turn.{index}.username", "")).strip(),
+                "kind": "rest" if form.get(f"turn.{index}.kind") == "rest" else "long_term",
                 # Left empty on a stored server: keep its credential (never shown).
                 "credential": MASK if existing and not credential else credential,
             }

@@ -14,6 +14,7 @@ import { renderSlides, setupSlides } from "./tools/slides.js";
 import { renderWeb, setupWeb } from "./tools/web.js";
 import { showBroadcast } from "./broadcasts.js";
 import { refreshFiles, renderFiles, setupFiles } from "./files.js";
+import { setupMedia } from "./media.js";
 
 const root = document.getElementById("meeting");
 const meetingId = root.dataset.meetingId;
@@ -253,6 +254,7 @@ function showToolState(msg) {
     mutedNames = msg.state.muted;
     if (msg.state.you.role !== myRole) setMyRole(msg.state.you.role);
     renderModeration(msg.state, toolContext);
+    media.setMuted(msg.state.you.muted);
     sortRoster();
   } else if (msg.tool === "board") {
     renderBoard(msg.state);
@@ -287,6 +289,7 @@ setupPollForm(toolContext);
 setupSlides(toolContext);
 setupWeb(toolContext);
 const hasBoard = setupBoard(toolContext);
+const media = setupMedia({ send, me }); // audio, video, screen sharing (media.js)
 stageEmpty.hidden = hasBoard;
 if (!pageConfig.tools.includes("polls")) stageEmpty.textContent = "Nothing on the stage yet.";
 
@@ -393,6 +396,7 @@ function connect() {
         renderRoster(msg.roster);
         renderFiles(msg.files || []);
         msg.history.forEach(renderLine);
+        media.onReconnect(); // its media_state follows: it publishes and subscribes again
         for (const message of unacked.values()) ws.send(JSON.stringify(message));
         break;
       case "tool_state": showToolState(msg); break;
@@ -416,6 +420,8 @@ function connect() {
       case "notice":
         if (msg.broadcast_id != null) showBroadcast(msg); else showNotice(msg.text);
         break;
+      case "media_state": media.onState(msg); break;
+      case "media_signal": media.onSignal(msg); break;
       case "pong": break;
       case "error":
         if (msg.id) { refuseLine(msg.id, msg.message); break; } // one line, not the page

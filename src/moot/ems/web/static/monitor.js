@@ -144,6 +144,7 @@ function drawServers(servers) {
         el("dt", {}, "Meetings"), el("dd", { "data-role": "meetings" }, `${s.meetings.length} of ${s.max_active_meetings}`),
         el("dt", {}, "Participants"), el("dd", { "data-role": "participants" }, `${s.participants} (at most ${s.max_users_per_meeting} per meeting)`),
         el("dt", {}, "Instant meetings"), el("dd", {}, instant),
+        el("dt", {}, "Audio/video"), el("dd", { "data-role": "media" }, mediaWords(s.media)),
         el("dt", {}, "Last report"), el("dd", { "data-role": "last-report" }, clock(s.last_report_at) + age)),
       gauge("CPU", s.cpu_percent, `cpu-${s.name}`),
       gauge("Memory", s.memory_percent, `memory-${s.name}`),
@@ -151,6 +152,14 @@ function drawServers(servers) {
       drawMeetings(s));
     serversBox.append(card);
   }
+}
+
+// A server's audio/video (its Janus) as the monitor says it.
+function mediaWords(media) {
+  if (!media) return "off";
+  if (!media.available) return `unavailable: ${media.reason}`;
+  const limit = media.max_streams ? ` of ${media.max_streams}` : "";
+  return `${media.publishers} sending, ${media.subscribers} receiving (${media.publishers + media.subscribers}${limit} streams)`;
 }
 
 function drawWarnings(warnings) {
