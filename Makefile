@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test screenshots lint system-deps install install-test clean
+.PHONY: demo demo-deps test screenshots lint system-deps install install-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Moot needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -25,16 +25,23 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 ## Start an EMS and two room servers on SQLite; Ctrl-C stops everything.
-demo: install
+demo: demo-deps install
 	$(VENV)/bin/moot demo
 
+## The demo's message bus for community services: Debian's nats-server (JetStream).
+demo-deps:
+	@[ -x /usr/sbin/nats-server ] || { echo "installing Debian package: nats-server"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nats-server; }
+
 ## Debian packages the tests drive: Chromium (browser tests, with an emoji font for the
-## meeting page's reactions), slapd (LDAP tests).
+## meeting page's reactions), slapd (LDAP tests), nats-server (community services).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	[ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
+	[ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -61,6 +61,12 @@ class Status(_Message):
     logins: int
     cpu_percent: float
     memory_percent: float
+    # Community services: whether this server offers them now, its connected clients, and
+    # sign-ins and messages since its previous report (for reports; never the text).
+    community_offered: bool = False
+    community_connections: int = Field(default=0, ge=0)
+    community_signins: int = Field(default=0, ge=0)
+    community_messages: int = Field(default=0, ge=0)
 
 
 class ParticipantJoined(_Message):

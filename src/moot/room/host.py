@@ -90,12 +90,16 @@ class MeetingHost(ToolHosting):
         self.config_version = 0
         # Messages to all users showing now, by id: a page that joins later gets them too.
         self.broadcasts: dict[int, Notice] = {}
+        # Community services hear of a new configuration and of messages to all users.
+        self.on_config: Callable[[], None] = lambda: None
+        self.on_notice_all: Callable[[str], None] = lambda text: None
 
     def apply_config(self, version: int, values: dict[str, object]) -> None:
         """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
         # Whatever comes last wins: the EMS sends one server's configurations one at a time.
         self.config, self.config_version = for_room(values), version
         log.info("applied configuration version %d", version)
+        self.on_config()
 
     def post(self, item: OutboxItem) -> None:
         self.outbox.append(item)
@@ -208,6 +212,8 @@ class MeetingHost(ToolHosting):
         elif broadcast_id is not None:
             self.broadcasts[broadcast_id] = notice
             self._drop_expired_broadcasts()
+        if meeting_id is None and broadcast_id not in (None, *self.broadcasts) and not withdrawn:
+            self.on_notice_all(text)  # once: a link that comes back brings it again
         wire = notice.model_dump_json()
         for meeting in meetings:
             if to == "everyone":
