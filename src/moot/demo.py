@@ -192,14 +192,11 @@ def _start_nats(
         return None, ""
     port = free_port()
     command = nats_server_command(binary, host, port, data_dir / "nats")
-    process = Process(
-        "nats-server", command, {}, log=data_dir / "nats-server.log", die_with_parent=True
-    )
+    log = data_dir / "nats-server.log"
+    process = Process("nats-server", command, {}, log=log, die_with_parent=True)
     if not wait_listening(host, port):
         process.stop()
-        say(
-            f"Community services are off: nats-server did not start (see {data_dir}/nats-server.log)."
-        )
+        say(f"Community services are off: nats-server did not start (see {log}).")
         return None, ""
     return process, f"nats://{host}:{port}"
 

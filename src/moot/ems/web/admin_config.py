@@ -24,7 +24,13 @@ router = APIRouter(include_in_schema=False)
 
 # How the form sends each key (the lists have controls of their own, below).
 BOOLEANS = {"presence_enabled", "instant_messages_enabled", "recording_allowed"}
-INTEGERS = {"max_chat_length", "max_chat_lines_per_minute", "max_video_kbps", "max_audio_kbps"}
+INTEGERS = {
+    "max_chat_length",
+    "max_chat_lines_per_minute",
+    "max_video_kbps",
+    "max_audio_kbps",
+    "instant_message_retention_days",
+}
 TEXTS = {"advertised_url", "http_proxy", "no_proxy", "welcome_message"}
 LISTS = {"default_tools", "stun_servers", "turn_servers"}
 assert set(KEYS) == BOOLEANS | INTEGERS | TEXTS | LISTS, "every key has its control"

@@ -178,7 +178,6 @@ class CommunityHub:
         if member.chosen_at == 0 and current is not None and current.state is not State.OFFLINE:
             member.state = current.state if current.state is not State.AWAY else State.AVAILABLE
             member.status = current.status
-        await self._put_device(member)
         conversations = []
         for conv_id, read in dict(mine.get("convs", {})).items():
             conv = await self.chats.conversation(conv_id)
@@ -200,6 +199,7 @@ class CommunityHub:
                 **{k: v for k, v in self.settings().items() if k != "type"},
             }
         )
+        await self._put_device(member)  # after the welcome: the page knows itself first
         if first:
             log.debug("%s signed in to community services", member.pid)
 
