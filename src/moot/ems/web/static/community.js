@@ -48,9 +48,10 @@ function setConnection(kind, text) {
 // -- connecting ------------------------------------------------------------------------
 
 let attempt = 0;
+let everConnected = false;
 async function connect() {
   if (state.stopped) return;
-  setConnection("connecting", attempt ? "Connecting again…" : "Connecting…");
+  setConnection("connecting", everConnected || attempt ? "Connecting again…" : "Connecting…");
   attempt += 1;
   let ticket;
   try {
@@ -90,6 +91,7 @@ function tryServer(server, token) {
         state.socket = socket;
         state.server = server.name;
         state.connected = true;
+        everConnected = true;
         attempt = 0;
         resolve(true);
       }
