@@ -161,8 +161,12 @@ class RateLimit:
 
     burst: int = RATE_BURST
     per_second: float = RATE_PER_SECOND
-    tokens: float = float(RATE_BURST)
+    tokens: float = -1.0  # -1: a full bucket (the burst)
     at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = float(self.burst)
 
     def take(self, now: float) -> None:
         if self.at is not None:
