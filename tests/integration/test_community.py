@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,7 +37,7 @@ def community(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         asyncio.run(add_user(url, user, f"{user}-password", display_name=user.title()))
     cluster = Cluster(workdir=workdir, database_url=url, community_bus=bus)
     try:
-        cluster.start_ems()
+        cluster.start_ems(MOOT_SAMPLE_INTERVAL="1")  # samples (reports) every second
         cluster.start_rooms("room1", "room2")
         cluster.wait_for(lambda: len(offering(cluster)) == 2, "community services on both")
         yield cluster
@@ -312,3 +313,38 @@ def test_the_monitor_counts_community_connections(community: Cluster) -> None:
             )
 
     run(scenario())
+
+
+def test_reports_count_sign_ins_and_messages_never_their_text(community: Cluster) -> None:
+    today = datetime.now(UTC).date().isoformat()
+
+    def report() -> dict[str, Any]:
+        answer = community.client.get(
+            community.ems_url + "/api/v1/reports/community",
+            params={"from": today, "to": today, "tz": "UTC"},
+            headers=community.admin,
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    before = report()["summary"][0]
+
+    async def scenario() -> None:
+        async with (
+            signed_in(community, "dave", "room1") as dave,
+            signed_in(community, "erin", "room2") as erin,
+        ):
+            await dave.send(type="open_chat", **{"with": erin.me})
+            conv = (await dave.expect("conversation"))["id"]
+            for n in range(3):
+                await dave.send(type="send", id=f"r{n}", conversation=conv, text="secret plan")
+                await dave.expect("ack", id=f"r{n}")
+
+    run(scenario())
+    community.wait_for(
+        lambda: report()["summary"][0]["messages"] >= before["messages"] + 3,
+        "the report to count three more messages",
+    )
+    after = report()
+    assert after["summary"][0]["signins"] >= before["signins"] + 2
+    assert "secret plan" not in json.dumps(after)
