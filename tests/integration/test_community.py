@@ -348,3 +348,61 @@ def test_reports_count_sign_ins_and_messages_never_their_text(community: Cluster
     after = report()
     assert after["summary"][0]["signins"] >= before["signins"] + 2
     assert "secret plan" not in json.dumps(after)
+
+
+def test_group_chat_across_servers_and_the_message_to_all_users(community: Cluster) -> None:
+    async def scenario() -> None:
+        async with (
+            signed_in(community, "alice", "room1") as alice,
+            signed_in(community, "bob", "room2") as bob,
+            signed_in(community, "carol", "room2") as carol,
+        ):
+            await alice.send(
+                type="create_group", members=[bob.me, carol.me], title="Launch", names={}
+            )
+            made = await alice.expect("conversation", title="Launch")
+            assert set(made["members"]) == {alice.me, bob.me, carol.me} and made["group"]
+            for other in (bob, carol):
+                await other.expect("conversation", id=made["id"])
+            await bob.send(type="send", id="g1", conversation=made["id"], text="ready")
+            for reader in (alice, carol):
+                assert (await reader.expect("message", id="g1"))["text"] == "ready"
+            # Someone not in the group cannot write to it.
+            async with signed_in(community, "dave", "room1") as dave:
+                await dave.send(type="send", id="x", conversation=made["id"], text="me too")
+                assert "no such conversation" in (await dave.expect("error", id="x"))["message"]
+
+            # The administrators' message to all users reaches community clients too.
+            with community.http() as http:
+                sent = http.post(
+                    community.ems_url + "/api/v1/broadcasts", json={"text": "Maintenance at 6"}
+                )
+                assert sent.status_code == 201, sent.text
+            for client in (alice, bob):
+                await client.expect("notice", text="Maintenance at 6")
+
+    run(scenario())
+
+
+def test_chat_history_retention_is_the_streams_age(community: Cluster) -> None:
+    def configure(days: int) -> None:
+        with community.http() as http:
+            version = http.get(community.ems_url + "/api/v1/config").json()["cluster"]["version"]
+            answer = http.patch(
+                community.ems_url + "/api/v1/config/cluster",
+                json={"based_on": version, "values": {"instant_message_retention_days": days}},
+            )
+            assert answer.status_code == 200, answer.text
+
+    async def max_age() -> float:
+        nc = await nats.connect(nats_url())
+        try:
+            info = await nc.jetstream().stream_info(f"{community.community_prefix}_im")
+            return float(info.config.max_age or 0)
+        finally:
+            await nc.close()
+
+    configure(7)
+    community.wait_for(lambda: run(max_age()) == 7 * 86400, "the stream to keep 7 days")
+    configure(0)
+    community.wait_for(lambda: run(max_age()) == 0, "the stream to keep messages for ever")

@@ -207,13 +207,13 @@ class MeetingHost(ToolHosting):
         notice = Notice(
             text=text, broadcast_id=broadcast_id, expires_at=expires_at, withdrawn=withdrawn
         )
+        if meeting_id is None and broadcast_id not in (None, *self.broadcasts) and not withdrawn:
+            self.on_notice_all(text)  # once: a link that comes back brings it again
         if broadcast_id is not None and withdrawn:
             self.broadcasts.pop(broadcast_id, None)
         elif broadcast_id is not None:
             self.broadcasts[broadcast_id] = notice
             self._drop_expired_broadcasts()
-        if meeting_id is None and broadcast_id not in (None, *self.broadcasts) and not withdrawn:
-            self.on_notice_all(text)  # once: a link that comes back brings it again
         wire = notice.model_dump_json()
         for meeting in meetings:
             if to == "everyone":
