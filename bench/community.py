@@ -255,7 +255,7 @@ async def bench(args: Any, cluster: Cluster) -> bool:
 async def delete_bus_state(url: str, prefix: str) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    for name in ("presence", "people", "conv"):
+    for name in ("presence", "servers", "people", "conv"):
         with contextlib.suppress(Exception):
             await js.delete_key_value(f"{prefix}_{name}")
     with contextlib.suppress(Exception):

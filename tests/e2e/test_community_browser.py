@@ -42,7 +42,7 @@ def community(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 async def _delete_bus_state(url: str, prefix: str) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    for name in ("presence", "people", "conv"):
+    for name in ("presence", "servers", "people", "conv"):
         with contextlib.suppress(Exception):
             await js.delete_key_value(f"{prefix}_{name}")
     with contextlib.suppress(Exception):

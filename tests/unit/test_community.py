@@ -133,3 +133,17 @@ def test_clients_go_to_the_server_with_fewest_connections() -> None:
     ]
     assert [s.name for s in community_servers(servers)] == ["room2", "room3", "room1"]
     assert community_servers([server("room4", 0, online=False)]) == []
+
+
+def test_a_device_is_seen_when_its_server_last_was() -> None:
+    from moot.core.community import seen
+
+    written = Device(State.DND, "", False, 1, NOW - 100, "room1.ab")
+    # Its server said it was alive a moment ago: the device is there, whatever its age.
+    assert combine([seen(written, {"room1.ab": NOW - 1})], NOW).state is State.DND
+    # Its server went silent (killed): offline once DEVICE_STALE has passed.
+    silent = {"room1.ab": NOW - DEVICE_STALE - 1}
+    assert combine([seen(written, silent)], NOW) == OFFLINE
+    # The same device back on another server (failover): there again.
+    moved = Device(State.DND, "", False, 1, NOW, "room2.cd")
+    assert combine([seen(written, silent), moved], NOW).state is State.DND

@@ -6,10 +6,13 @@ data between the browser, NATS and these functions.
 
 Presence. Each device (a browser tab) of a person keeps a record: the state the person
 chose (available, in a meeting, do not disturb), a status line, whether the device is idle,
-and when it last said so. A person's presence is the record of their devices taken
+when it last said so, and the room server (one run of it) it is connected to. A device's
+record is written when it changes, not refreshed: its room server says every HEARTBEAT
+seconds that it is alive, for all its devices at once, and a device counts as seen when
+its server last did (`seen`). A person's presence is the record of their devices taken
 together (`combine`): the most recent choice wins, so a change in one tab shows for the
 person; "away" only when every device is idle; "offline" when no device is left (none
-refreshed within DEVICE_STALE seconds).
+seen within DEVICE_STALE seconds: its server died and it did not come back elsewhere).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class State(StrEnum):
 # What a person may choose; away comes by itself (idle), offline by leaving.
 CHOSEN_STATES = frozenset({State.AVAILABLE, State.AWAY, State.IN_MEETING, State.DND})
 MAX_STATUS_LINE = 120
-# A device refreshes its record every HEARTBEAT seconds; one not refreshed for DEVICE_STALE
+# A room server says it is alive every HEARTBEAT seconds; a device not seen for DEVICE_STALE
 # seconds is gone (its room server died and it did not come back elsewhere).
 HEARTBEAT = 4.0
 DEVICE_STALE = 12.0
@@ -47,7 +50,8 @@ class Device:
     status: str
     idle: bool
     chosen_at: float  # when the person last chose the state or status line
-    seen_at: float  # when the device last refreshed its record
+    seen_at: float  # when the device's record was written
+    server: str = ""  # the room server's run it is connected to ("" : always seen)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -56,6 +60,7 @@ class Device:
             "idle": self.idle,
             "chosen_at": self.chosen_at,
             "seen_at": self.seen_at,
+            "server": self.server,
         }
 
     @classmethod
@@ -67,6 +72,7 @@ class Device:
             idle=bool(data.get("idle", False)),
             chosen_at=float(str(data.get("chosen_at", 0))),
             seen_at=float(str(data.get("seen_at", 0))),
+            server=str(data.get("server", "")),
         )
 
 
@@ -80,6 +86,14 @@ class Presence:
 
 
 OFFLINE = Presence(State.OFFLINE)
+
+
+def seen(device: Device, servers: Mapping[str, float]) -> Device:
+    """The device as last seen: when it was written, or when its server was last alive."""
+    alive = servers.get(device.server, 0.0)
+    if alive <= device.seen_at:
+        return device
+    return Device(device.state, device.status, device.idle, device.chosen_at, alive, device.server)
 
 
 def combine(devices: Iterable[Device], now: float) -> Presence:

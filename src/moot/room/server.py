@@ -91,6 +91,7 @@ async def run_room(
         hub = CommunityHub(
             CommunityBus(settings.community_bus_url, settings.resolved_community_prefix()),
             lambda: host.config,
+            settings.room_name or "room",
         )
         host.on_config = hub.config_changed
         host.on_notice_all = hub.notice

@@ -1,10 +1,12 @@
 """Community services' shared state on NATS JetStream, as every room server sees it.
 
 - `{prefix}_presence` (KV): one key per device, `<person>.<device>`, the device's record
-  (moot.core.community.Device). Refreshed every HEARTBEAT seconds by the room server the
-  device is connected to; a record not refreshed for DEVICE_STALE seconds is stale (its
-  server died), and the bucket's TTL removes it later. Every room server watches the
-  whole bucket.
+  (moot.core.community.Device), written when it changes; it names the room server (run)
+  the device is on. Every room server watches the whole bucket.
+- `{prefix}_servers` (KV, with a TTL): one key per room server run, rewritten every
+  HEARTBEAT seconds: its devices count as seen when it last was. A device whose server
+  has been silent for DEVICE_STALE seconds is offline (unless it came back elsewhere),
+  and its record is deleted.
 - `{prefix}_people` (KV): per person, `c.<person>`: contacts with groups, blocked people,
   conversations with the last message read; `n.<person>`: name and partition, written at
   each sign-in (what the EMS's token said). Updated with compare-and-set: two devices on
@@ -48,7 +50,7 @@ from moot.core.community import DEVICE_STALE
 log = logging.getLogger("moot.room.community")
 
 DUPLICATE_WINDOW = 120.0  # seconds: a client resends within seconds of a reconnect
-PRESENCE_TTL = DEVICE_STALE * 3  # the bucket drops what no server refreshes
+SERVER_TTL = DEVICE_STALE * 3  # the bucket drops the keys of servers long dead
 HISTORY_LIMIT = 200  # messages of a conversation a client gets when it opens it
 DAY = 86_400.0
 
@@ -81,6 +83,7 @@ class CommunityBus:
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self.presence: KeyValue | None = None
+        self.servers: KeyValue | None = None
         self.people: KeyValue | None = None
         self.conversations: KeyValue | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -116,7 +119,8 @@ class CommunityBus:
             reconnected_cb=up,
         )
         self._js = self._nc.jetstream(timeout=5)
-        self.presence = await self._bucket("presence", ttl=PRESENCE_TTL)
+        self.presence = await self._bucket("presence", ttl=0)
+        self.servers = await self._bucket("servers", ttl=SERVER_TTL)
         self.people = await self._bucket("people", ttl=0)
         self.conversations = await self._bucket("conv", ttl=0)
         await self.set_retention(retention_days)

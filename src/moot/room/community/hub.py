@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 from moot.core.community import (
     CHOSEN_STATES,
+    DEVICE_STALE,
     HEARTBEAT,
     MAX_CONTACTS,
     MAX_STATUS_LINE,
@@ -34,6 +36,7 @@ from moot.core.community import (
     key_of,
     partition_of,
     pid_of_key,
+    seen,
 )
 from moot.core.configuration import ClusterConfig
 from moot.room.community.bus import BusDown, CommunityBus
@@ -46,9 +49,18 @@ log = logging.getLogger("moot.room.community")
 class CommunityHub:
     """Every community member of this room server, and the cluster's presence."""
 
-    def __init__(self, bus: CommunityBus, config: Callable[[], ClusterConfig]) -> None:
+    def __init__(
+        self, bus: CommunityBus, config: Callable[[], ClusterConfig], server: str = "room"
+    ) -> None:
         self.bus = bus
         self._config = config
+        # This run of this server: a restarted server is another, so records of its
+        # previous run's devices (which came back elsewhere, or not) never revive.
+        self.server = f"{server}.{secrets.token_hex(4)}"
+        # Every server run's last "alive" (wall clock), and the people with devices on it.
+        self._server_seen: dict[str, float] = {}
+        self._on_server: dict[str, set[str]] = defaultdict(set)
+        self._dead: set[str] = set()
         self.members: dict[str, list[Member]] = defaultdict(list)  # by person id
         # Every device's record in the cluster: person id -> device -> record.
         self._devices: dict[str, dict[str, Device]] = defaultdict(dict)
@@ -84,7 +96,7 @@ class CommunityHub:
                 await self.start()
                 break
             except Exception as exc:
-                log.warning("community services: NATS not reachable (%s); retrying", exc)
+                log.warning("community services could not start (%s); retrying", exc)
                 await self.bus.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -96,6 +108,9 @@ class CommunityHub:
         await self.bus.start(self._config().instant_message_retention_days)
         self._retention = self._config().instant_message_retention_days
         assert self.bus.presence is not None and self.bus.conversations is not None
+        assert self.bus.servers is not None
+        await self._alive()
+        self.bus.watch(self.bus.servers, self._on_server_key)
         self.bus.watch(self.bus.presence, self._on_presence_key)
         self.bus.watch(self.bus.conversations, self.chats.on_conversation_key)
         await self.bus.follow_messages(self.chats.on_message)
@@ -226,26 +241,61 @@ class CommunityHub:
         return f"{key_of(member.pid)}.{member.device}"
 
     async def _put_device(self, member: Member) -> None:
+        """Write the device's record: at sign-in and when it changes (never to refresh)."""
         assert self.bus.presence is not None
-        record = member.record(time.time())
+        record = member.record(time.time(), self.server)
         # Seen here at once (the watch brings it back too): the person's own other tabs
         # and watchers on this server need not wait for the round trip.
         self._on_device(member.pid, member.device, record)
         await self.bus.presence.put(self._device_key(member), json.dumps(record.to_json()).encode())
 
+    async def _alive(self) -> None:
+        """Say that this server, and so every device on it, is alive (one key, not one per
+        device: 10,000 devices cost what one does)."""
+        assert self.bus.servers is not None
+        now = time.time()
+        self._server_seen[self.server] = now
+        await self.bus.servers.put(self.server, json.dumps({"at": now}).encode())
+
     async def _heartbeat(self) -> None:
-        """Refresh every local device's record; forget stale devices of other servers."""
+        """Say we are alive; the devices of servers silent for DEVICE_STALE go offline."""
         while True:
             await asyncio.sleep(HEARTBEAT)
-            for member in self._all_members():
-                try:
-                    await self._put_device(member)
-                except Exception as exc:
-                    log.warning("community bus: could not refresh presence (%s)", exc)
-                    break
+            try:
+                await self._alive()
+            except Exception as exc:
+                log.warning("community bus: could not say this server is alive (%s)", exc)
             now = time.time()
-            for pid in list(self._devices):
-                self._recombine(pid, now)
+            for server, at in list(self._server_seen.items()):
+                if now - at > DEVICE_STALE and server not in self._dead:
+                    self._dead.add(server)
+                    for pid in list(self._on_server.pop(server, ())):
+                        self._recombine(pid, now)
+                    await self._forget_server(server)
+
+    async def _forget_server(self, server: str) -> None:
+        """Delete the records of a dead server's devices that did not come back elsewhere
+        (the first live server by name does it; others skip the same deletes)."""
+        live = sorted(s for s in self._server_seen if s not in self._dead)
+        if not live or live[0] != self.server:
+            return
+        assert self.bus.presence is not None and self.bus.servers is not None
+        for pid, devices in list(self._devices.items()):
+            for device, record in list(devices.items()):
+                if record.server == server:
+                    with contextlib.suppress(Exception):
+                        await self.bus.presence.delete(f"{key_of(pid)}.{device}")
+        with contextlib.suppress(Exception):
+            await self.bus.servers.delete(server)
+
+    def _on_server_key(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            return
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            at = float(json.loads(value)["at"])
+            self._server_seen[key] = max(at, self._server_seen.get(key, 0.0))
+            if key in self._dead and time.time() - at <= DEVICE_STALE:
+                self._dead.discard(key)
 
     # -- presence --------------------------------------------------------------------------
 
@@ -269,11 +319,12 @@ class CommunityHub:
         known = self._devices[pid].get(device)
         if known is None or known.seen_at <= record.seen_at:
             self._devices[pid][device] = record
+            self._on_server[record.server].add(pid)
         self._recombine(pid, time.time())
 
     def _recombine(self, pid: str, now: float) -> None:
         devices = self._devices.get(pid, {})
-        presence = combine(devices.values(), now)
+        presence = combine((seen(d, self._server_seen) for d in devices.values()), now)
         if presence is OFFLINE or presence.state is State.OFFLINE:
             self._devices.pop(pid, None)
         if self._presence.get(pid, OFFLINE) == presence:

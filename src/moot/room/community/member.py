@@ -33,5 +33,5 @@ class Member:
     def send(self, message: dict[str, Any]) -> None:
         self.conn.send_text(json.dumps(message))
 
-    def record(self, now: float) -> Device:
-        return Device(self.state, self.status, self.idle, self.chosen_at, now)
+    def record(self, now: float, server: str) -> Device:
+        return Device(self.state, self.status, self.idle, self.chosen_at, now, server)
