@@ -172,8 +172,8 @@ async def bench(args: Any, cluster: Cluster) -> bool:
     started = time.perf_counter()
     for user in users:
         tasks.append(asyncio.create_task(keep_connected(run, user, f"bench{user.index:08d}")))
-        if len(tasks) % 200 == 0:
-            await asyncio.sleep(0.2)  # a ramp, not a storm of handshakes
+        if len(tasks) % 100 == 0:
+            await asyncio.sleep(args.ramp)  # a ramp, not a storm of handshakes
     await asyncio.wait_for(asyncio.gather(*(u.welcomed.wait() for u in users)), 600)
     print(f"{args.users} users connected in {time.perf_counter() - started:.1f} s")
     for user in users:
@@ -270,6 +270,7 @@ def main() -> int:
     options.add_argument("--changes", type=int, default=200)
     options.add_argument("--messages", type=int, default=200)
     options.add_argument("--nats", default="nats://127.0.0.1:4222")
+    options.add_argument("--ramp", type=float, default=0.5, help="seconds per 100 sign-ins")
     args = options.parse_args()
     raise_open_files(args.users * 2 + 1000)
     print(f"machine: {machine()}; load {load_average()}")

@@ -8,8 +8,7 @@
   has been silent for DEVICE_STALE seconds is offline (unless it came back elsewhere),
   and its record is deleted.
 - `{prefix}_people` (KV): per person, `c.<person>`: contacts with groups, blocked people,
-  conversations with the last message read; `n.<person>`: name and partition, written at
-  each sign-in (what the EMS's token said). Updated with compare-and-set: two devices on
+  conversations with the last message read. Updated with compare-and-set: two devices on
   two servers never lose each other's change.
 - `{prefix}_conv` (KV): per conversation, its members and title.
 - `{prefix}_im` (stream, subjects `{prefix}.im.<conversation>`): the messages, on file,

@@ -182,9 +182,6 @@ class CommunityHub:
         self._connections += 1
         self.signins += 1
         assert self.bus.people is not None
-        await self.bus.people.put(
-            f"n.{key_of(member.pid)}", json.dumps({"name": member.name}).encode()
-        )
         mine, _ = await self.bus.read_json(self.bus.people, f"c.{key_of(member.pid)}")
         member.blocked = {str(b) for b in mine.get("blocked", [])}
         # A device coming back (failover) keeps what it had chosen; a new one takes the
