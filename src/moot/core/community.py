@@ -39,7 +39,7 @@ MAX_STATUS_LINE = 120
 # A room server says it is alive every HEARTBEAT seconds; a device not seen for DEVICE_STALE
 # seconds is gone (its room server died and it did not come back elsewhere).
 HEARTBEAT = 4.0
-DEVICE_STALE = 12.0
+DEVICE_STALE = 20.0  # long enough for thousands of clients of a killed server to move
 
 
 @dataclass(frozen=True, slots=True)

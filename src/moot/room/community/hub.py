@@ -231,7 +231,7 @@ class CommunityHub:
         assert self.bus.presence is not None
         self._devices.get(member.pid, {}).pop(member.device, None)
         self._recombine(member.pid, time.time())
-        with contextlib.suppress(Exception):  # gone now for every server, not in 12 s
+        with contextlib.suppress(Exception):  # gone now for every server, not in DEVICE_STALE
             await self.bus.presence.delete(self._device_key(member))
 
     def _device_key(self, member: Member) -> str:
