@@ -253,7 +253,10 @@ function drawContacts() {
     for (const pid of people) {
       const blocked = state.blocked.has(pid);
       const chat = el("button", { type: "button", class: "link" }, `Chat with ${nameOf(pid)}`);
-      chat.addEventListener("click", () => send({ type: "open_chat", with: pid, name: nameOf(pid), focus: true }));
+      chat.addEventListener("click", () => {
+        state.wantOpen = "next"; // shown once the server has it
+        send({ type: "open_chat", with: pid, name: nameOf(pid) });
+      });
       const block = el("button", { type: "button", class: "link" }, blocked ? "Unblock" : "Block");
       block.addEventListener("click", () => send({ type: "block", pid, blocked: !blocked }));
       const remove = el("button", { type: "button", class: "link" }, "Remove");
@@ -476,14 +479,6 @@ $("new-group").addEventListener("submit", (event) => {
   const names = Object.fromEntries(members.map((pid) => [pid, nameOf(pid)]));
   state.wantOpen = "next";
   send({ type: "create_group", members, names, title: $("group-title").value });
-});
-
-// Opening a chat from the contact list shows it once the server has it.
-document.addEventListener("click", (event) => {
-  const item = event.target.closest(".contact");
-  if (item && event.target.textContent.startsWith("Chat with")) {
-    state.wantOpen = "next";
-  }
 });
 
 $("meet-now").addEventListener("click", async () => {
