@@ -9,6 +9,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -85,7 +86,7 @@ def counted_on(cluster: Cluster, server: str) -> bool:
 
 
 def test_two_people_on_two_servers_and_a_killed_server(
-    community: Cluster, new_context: NewContext
+    community: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     alice = open_community(new_context(), community, "alice")
     first = server_of(alice)
@@ -108,6 +109,20 @@ def test_two_people_on_two_servers_and_a_killed_server(
     bob.get_by_role("button", name="Set").click()
     expect(contact.locator(".presence")).to_have_text("Do not disturb — writing the report")
 
+    # The Meeting Center shows it beside the moderator's name too (Alice's home page
+    # only watches: it does not make her a second device).
+    made = community.client.post(
+        community.ems_url + "/api/v1/meetings",
+        json={"name": "Bob's review", "moderator": "bob"},
+        headers=community.admin,
+    )
+    assert made.status_code == 201, made.text
+    home = alice.context.new_page()
+    home.goto(community.ems_url + "/")
+    row = home.locator(f"#meeting-{made.json()['id']}")
+    expect(row.locator(".presence")).to_have_text("Do not disturb")
+    home.close()
+
     # A chat: Bob sees the new conversation with its unread count, then the message.
     alice.get_by_role("button", name="Chat with Bob").click()
     expect(alice.locator("#chat-title")).to_have_text("Bob")
@@ -124,6 +139,8 @@ def test_two_people_on_two_servers_and_a_killed_server(
     # Meet now: both get the meeting's link in the chat.
     alice.get_by_role("button", name="Meet now").click()
     expect(bob.locator("#messages a")).to_contain_text(community.ems_url + "/m/")
+
+    alice.screenshot(path=str(screenshots / "community.png"), full_page=True)
 
     # Kill Alice's room server: her page says so, comes back on the other, presence intact.
     record_states(alice)

@@ -250,11 +250,11 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
 
     @app.websocket("/community/ws")
     async def community_socket(
-        websocket: WebSocket, token: str | None = None, device: str = ""
+        websocket: WebSocket, token: str | None = None, device: str = "", observe: bool = False
     ) -> None:
         """Presence and instant messages (room/community; docs/protocol.md)."""
         hub = agent.community if agent.community is not None and agent.community.ready else None
-        await serve_community(websocket, hub, agent.public_key, token, device)
+        await serve_community(websocket, hub, agent.public_key, token, device, observe)
 
     @app.websocket("/test/ws")
     async def test_socket(websocket: WebSocket) -> None:

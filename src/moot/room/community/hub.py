@@ -211,7 +211,8 @@ class CommunityHub:
                 **{k: v for k, v in self.settings().items() if k != "type"},
             }
         )
-        await self._put_device(member)  # after the welcome: the page knows itself first
+        if member.device:  # an observer (a Meeting Center page) is no device
+            await self._put_device(member)  # after the welcome: the page knows itself first
         if first:
             log.debug("%s signed in to community services", member.pid)
 
@@ -226,8 +227,8 @@ class CommunityHub:
             self._watchers[pid].discard(member)
             if not self._watchers[pid]:
                 del self._watchers[pid]
-        if self._stopping:
-            return  # the server stops: its clients come back elsewhere, presence kept
+        if self._stopping or not member.device:
+            return  # stopping: its clients come back elsewhere, presence kept
         assert self.bus.presence is not None
         self._devices.get(member.pid, {}).pop(member.device, None)
         self._recombine(member.pid, time.time())
@@ -346,6 +347,8 @@ class CommunityHub:
     async def handle(self, member: Member, message: dict[str, Any]) -> None:
         """One message from a client; a Refusal's text goes back as an `error`."""
         kind = message.get("type")
+        if not member.device and kind not in ("watch", "ping"):
+            raise Refusal("this connection only watches presence")
         handler = self._handlers.get(str(kind))
         if handler is None:
             raise Refusal(f"unknown message type {kind!r}")

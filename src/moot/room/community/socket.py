@@ -35,7 +35,10 @@ async def serve_community(
     public_key: Ed25519PublicKey | None,
     token: str | None,
     device: str,
+    observe: bool = False,
 ) -> None:
+    """`observe`: a Meeting Center page showing presence beside names: it watches, and
+    is no device of the person (opening the Meeting Center does not make one online)."""
     await websocket.accept()
     if hub is None or public_key is None or not hub.offered:
         await _refuse(websocket, "community services are not available on this server", 4503)
@@ -45,7 +48,9 @@ async def serve_community(
     except InvalidToken as exc:
         await _refuse(websocket, str(exc), CLOSE_BAD_TOKEN)
         return
-    if not DEVICE.match(device):
+    if observe:
+        device = ""
+    elif not DEVICE.match(device):
         await _refuse(websocket, "give the device id (8 to 40 letters or digits)", 4400)
         return
     conn = Connection(channel=websocket, user=claims.display_name, role="participant")
