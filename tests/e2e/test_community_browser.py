@@ -51,9 +51,9 @@ async def _delete_bus_state(url: str, prefix: str) -> None:
     await nc.close()
 
 
-def open_community(context: BrowserContext, cluster: Cluster, user: str) -> Page:
+def open_community(context: BrowserContext, cluster: Cluster, user: str, query: str = "") -> Page:
     page = context.new_page()
-    page.goto(f"{cluster.ems_url}/signin?next=/community")
+    page.goto(f"{cluster.ems_url}/signin?next=/community{query}")
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(f"{user}-password")
     page.get_by_role("main").get_by_role("button", name="Sign in").click()
@@ -95,7 +95,7 @@ def test_two_people_on_two_servers_and_a_killed_server(
     community.wait_for(
         lambda: offered_first(community) == other, "the EMS to count Alice's connection"
     )
-    bob = open_community(new_context(), community, "bob")
+    bob = open_community(new_context(), community, "bob", "?idle=2")  # away after 2 s
     assert server_of(bob) == other
 
     # Alice adds Bob from the directory, and sees his presence change on the other server.
@@ -103,6 +103,10 @@ def test_two_people_on_two_servers_and_a_killed_server(
     alice.get_by_role("button", name="Search").click()
     alice.get_by_role("button", name="Add Bob").click()
     contact = alice.locator("#contacts .contact", has_text="Bob")
+    # Bob's page sees no input for 2 s: away by itself; a move of his mouse: back.
+    expect(contact.locator(".presence")).to_have_text("Away")
+    bob.mouse.move(10, 10)
+    bob.mouse.move(40, 40)
     expect(contact.locator(".presence")).to_have_text("Available")
     bob.get_by_label("I am").select_option("dnd")
     bob.get_by_label("Status").fill("writing the report")
