@@ -234,6 +234,8 @@ async def bench(args: Any, cluster: Cluster) -> bool:
     victims = [u for u in users if u.servers[u.server % len(u.servers)] == urls[0][1]]
     run.killed = {u.pid for u in victims}
     run.watching_killed = True
+    for victim in victims:
+        victim.welcomed.clear()  # each must be welcomed again, elsewhere
     room = next(p for p in cluster.processes if p.name == "room1")
     killed_at = time.perf_counter()
     room.popen.send_signal(signal.SIGKILL)
