@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test screenshots lint system-deps media-deps install install-test clean
+.PHONY: demo demo-deps test screenshots lint system-deps media-deps install install-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Moot needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -27,7 +27,7 @@ install-test: $(VENV)/.installed-test
 ## Start an EMS and two room servers on SQLite; Ctrl-C stops everything. Each room server
 ## starts its own Janus for audio and video (installed here if missing; without it the demo
 ## runs all the same and the meeting page says audio/video is unavailable).
-demo: media-deps install
+demo: media-deps demo-deps install
 	$(VENV)/bin/moot demo
 
 ## Debian's janus, the media server (SFU) each room server drives. Its package may enable a
@@ -39,9 +39,15 @@ media-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq janus || \
 		echo "could not install janus: the demo runs without audio and video"; }
 
+## The demo's message bus for community services: Debian's nats-server (JetStream).
+demo-deps:
+	@[ -x /usr/sbin/nats-server ] || { echo "installing Debian package: nats-server"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nats-server; }
+
 ## Debian packages the tests drive: Chromium (browser tests, with an emoji font for the
 ## meeting page's reactions), slapd (LDAP tests), janus (audio/video tests, which also need
-## `ip` from iproute2 for their network namespace).
+## `ip` from iproute2 for their network namespace), nats-server (community services).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
@@ -49,6 +55,7 @@ system-deps:
 	[ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
 	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	[ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

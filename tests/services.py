@@ -36,3 +36,13 @@ def require(service: str, host: str, port: int) -> None:
     """Fail under CI, skip with the reason on a developer's machine."""
     if not reachable(host, port):
         missing(f"{service} is not reachable at {host}:{port}")
+
+
+NATS_HOST = os.environ.get("MOOT_TEST_NATS_HOST", "127.0.0.1")
+NATS_PORT = int(os.environ.get("MOOT_TEST_NATS_PORT", "4222"))
+
+
+def nats_url() -> str:
+    """The machine's NATS with JetStream (shared: give every run names of its own)."""
+    require("NATS", NATS_HOST, NATS_PORT)
+    return f"nats://{NATS_HOST}:{NATS_PORT}"

@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 
 from moot.ems.auth.users import ensure_first_admin
+from moot.harness.nats_server import nats_server_binary, nats_server_command, wait_listening
+from moot.harness.ports import free_port
 from moot.harness.processes import Process, exit_status, moot_command, stop_side_by_side
 from moot.infra.certs import (
     CA_CERT,
@@ -176,6 +178,29 @@ def _tls_env(made: ClusterCerts) -> tuple[dict[str, str], dict[str, dict[str, st
     return ems, rooms
 
 
+def _start_nats(
+    host: str, data_dir: Path, say: Callable[[str], None]
+) -> tuple[Process | None, str]:
+    """Debian's nats-server with JetStream for community services (presence, instant
+    messages), on a free port, its files in the data directory; without it, none."""
+    binary = nats_server_binary()
+    if binary is None:
+        say(
+            "Community services (presence, instant messages) are off: nats-server is not "
+            "installed (apt-get install nats-server), and MOOT_COMMUNITY_BUS_URL is not set."
+        )
+        return None, ""
+    port = free_port()
+    command = nats_server_command(binary, host, port, data_dir / "nats")
+    log = data_dir / "nats-server.log"
+    process = Process("nats-server", command, {}, log=log, die_with_parent=True)
+    if not wait_listening(host, port):
+        process.stop()
+        say(f"Community services are off: nats-server did not start (see {log}).")
+        return None, ""
+    return process, f"nats://{host}:{port}"
+
+
 def _database_url(data_dir: Path) -> str:
     """The demo EMS's database: MOOT_DATABASE_URL, else SQLite in the data directory."""
     return EmsSettings(data_dir=data_dir).resolved_database_url()
@@ -214,6 +239,12 @@ def run_demo(
             raise DemoFailed(str(exc)) from exc
     children: list[Child] = []
     stopping = False
+    bus_url = os.environ.get("MOOT_COMMUNITY_BUS_URL", "")
+    nats: Process | None = None
+    if not bus_url:
+        nats, bus_url = _start_nats(host, data_dir, say)
+    for env in room_env.values():
+        env["MOOT_COMMUNITY_BUS_URL"] = bus_url
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -267,6 +298,8 @@ def run_demo(
         return 0
     finally:
         stop_all(children)
+        if nats is not None:
+            nats.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

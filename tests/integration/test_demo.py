@@ -68,7 +68,7 @@ def wait_for_address(demo: subprocess.Popen[str]) -> tuple[str, list[str]]:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_demo_starts_three_processes_and_stops_them_all(tmp_path: Path, stop_signal: int) -> None:
+def test_demo_starts_its_processes_and_stops_them_all(tmp_path: Path, stop_signal: int) -> None:
     port = free_block(3)
     demo = start_demo(tmp_path, port)
     try:
@@ -82,7 +82,9 @@ def test_demo_starts_three_processes_and_stops_them_all(tmp_path: Path, stop_sig
             ("room2", "online"),
         ]
         children = psutil.Process(demo.pid).children(recursive=True)
-        assert len(children) == 3
+        # The EMS, two room servers, and the NATS server of community services.
+        assert len(children) == 4
+        assert "nats-server" in [child.name() for child in children]
         assert (tmp_path / "moot-data" / "moot.db").exists()
         demo.send_signal(stop_signal)
         assert demo.wait(timeout=20) == 0
@@ -235,7 +237,7 @@ def test_demo_keeps_running_when_a_room_server_dies(tmp_path: Path) -> None:
         assert detail["server"] == other
 
         children = psutil.Process(demo.pid).children(recursive=True)
-        assert len(children) == 3  # the EMS, the survivor and the restarted one
+        assert len(children) == 4  # the EMS, the survivor, the restarted one, nats-server
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=20) == 0
         _, alive = psutil.wait_procs(children, timeout=5)

@@ -73,7 +73,7 @@ def test_tls_demo_serves_everything_over_https_and_stops_on_ctrl_c(tmp_path: Pat
             httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
 
         children = psutil.Process(demo.pid).children(recursive=True)
-        assert len(children) == 3
+        assert len(children) == 4  # the EMS, two room servers, nats-server
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=20) == 0
         _, alive = psutil.wait_procs(children, timeout=5)

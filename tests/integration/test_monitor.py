@@ -95,6 +95,7 @@ def test_a_snapshot_arrives_then_another_every_heartbeat(monitored: Cluster) -> 
             "servers": 2,
             "online": 2,
             "logins": 0,
+            "community": 0,
             "meetings": 0,
             "participants": 0,
         }

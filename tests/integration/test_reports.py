@@ -191,6 +191,7 @@ def test_report_list(client: TestClient) -> None:
         "meetings",
         "capacity_warnings",
         "server_peaks",
+        "community",
     ]
 
 

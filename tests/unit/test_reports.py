@@ -274,5 +274,6 @@ def test_every_report_has_a_kind() -> None:
         "meetings",
         "capacity_warnings",
         "server_peaks",
+        "community",
     )
     assert r.kind_of("nope") is None

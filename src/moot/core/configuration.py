@@ -90,6 +90,12 @@ class ClusterConfig(BaseModel):
     instant_messages_enabled: bool = Field(
         True, description="Let people send each other instant messages."
     )
+    instant_message_retention_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="Days instant messages are kept; older ones are deleted. 0: kept for ever.",
+    )
     # meeting services
     max_chat_length: int = Field(
         CHAT_LIMIT, ge=1, le=CHAT_LIMIT, description="The longest chat line, in characters."
@@ -184,6 +190,7 @@ KEYS: dict[str, Key] = {
         Key("no_proxy", "connectivity", "No proxy for", "restart"),
         Key("presence_enabled", "community", "Presence", "live"),
         Key("instant_messages_enabled", "community", "Instant messages", "live"),
+        Key("instant_message_retention_days", "community", "Chat history kept (days)", "live"),
         Key("max_chat_length", "meeting", "Longest chat line", "live"),
         Key("max_chat_lines_per_minute", "meeting", "Chat lines per person a minute", "live"),
         Key("default_tools", "meeting", "Default tools", "live"),

@@ -324,6 +324,12 @@ REPORTS: tuple[ReportKind, ...] = (
         "Peak usage of each server",
         "The most meetings, participants, CPU and memory each room server had, and when.",
     ),
+    ReportKind(
+        "community",
+        "Presence and instant messages",
+        "Community sign-ins and instant messages per day (counted, never read), and the "
+        "most community connections at once.",
+    ),
 )
 REPORT_NAMES = tuple(r.name for r in REPORTS)
 MEETING_TYPES = ("collaboration", "broadcast")
@@ -656,3 +662,48 @@ def csv_text(report: Report) -> str:
 
 def csv_filename(report: Report) -> str:
     return f"moot-{report.name}-{report.rng.first}-to-{report.rng.last}.csv"
+
+
+def community_report(rng: DateRange, daily: dict[date, tuple[int, int, int]]) -> Report:
+    """`daily`: day -> (community sign-ins, instant messages, most connections at once)."""
+    rows: list[Row] = []
+    for day in rng.days:
+        signins, messages, peak = daily.get(day, (0, 0, 0))
+        rows.append(
+            {
+                "day": day.isoformat(),
+                "signins": signins,
+                "messages": messages,
+                "peak_connections": peak,
+            }
+        )
+    summary: list[Row] = [
+        {
+            "day": "all days",
+            "signins": sum(v[0] for v in daily.values()),
+            "messages": sum(v[1] for v in daily.values()),
+            "peak_connections": max((v[2] for v in daily.values()), default=0),
+        }
+    ]
+    return Report(
+        name="community",
+        title=_title("community"),
+        rng=rng,
+        columns=(
+            Column("day", "Day", "day"),
+            Column("signins", "Community sign-ins"),
+            Column("messages", "Instant messages"),
+            Column("peak_connections", "Most connections at once"),
+        ),
+        rows=rows,
+        summary=summary,
+        chart=Chart(
+            "line",
+            _labels(rng),
+            [
+                ("Sign-ins", [int(r["signins"] or 0) for r in rows]),
+                ("Instant messages", [int(r["messages"] or 0) for r in rows]),
+            ],
+            "count",
+        ),
+    )

@@ -18,6 +18,7 @@ from moot.ems.api import auth as auth_api
 from moot.ems.api import broadcasts as broadcasts_api
 from moot.ems.api import calendar as calendar_api
 from moot.ems.api import capacity as capacity_api
+from moot.ems.api import community as community_api
 from moot.ems.api import configuration as config_api
 from moot.ems.api import files as files_api
 from moot.ems.api import meetings as meetings_api
@@ -42,6 +43,7 @@ from moot.ems.web import (
     signin,
 )
 from moot.ems.web import calendar as calendar_page
+from moot.ems.web import community as community_page
 from moot.ems.web import errors as web_errors
 from moot.ems.web.security import WebSecurity
 from moot.infra.body_limit import BodyLimit
@@ -102,6 +104,8 @@ def create_app(settings: EmsSettings) -> FastAPI:
     app.include_router(polls_api.router)
     app.include_router(calendar_api.router)
     app.include_router(servers_api.router)
+    app.include_router(community_api.router)
+    app.include_router(community_page.router)
     app.include_router(capacity_api.router)
     app.include_router(files_api.router)
     app.include_router(config_api.router)

@@ -9,6 +9,7 @@ shows `online` in the EMS's API), never a sleep.
 from __future__ import annotations
 
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -61,6 +62,7 @@ class Cluster:
         ems_port: int | None = None,
         ports: Callable[[], int] = free_port,
         procs: Processes | None = None,
+        community_bus: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'moot.db'}"
@@ -71,6 +73,10 @@ class Cluster:
         self.procs = procs if procs is not None else Processes(workdir)
         self.ems: Process | None = None
         self.rooms: dict[str, Process] = {}  # the newest process of each room server
+        # Community services: every room server on this NATS, under names of this cluster's
+        # own (a shared NATS serves many clusters: tests side by side).
+        self.community_bus = community_bus
+        self.community_prefix = f"t{secrets.token_hex(6)}"
         self._client: httpx.Client | None = None
         self._starts: Counter[str] = Counter()
         empty = workdir / "empty-moot.toml"
@@ -144,6 +150,14 @@ class Cluster:
             }
         return env
 
+    def community_env(self) -> dict[str, str]:
+        if self.community_bus is None:
+            return {}
+        return {
+            "MOOT_COMMUNITY_BUS_URL": self.community_bus,
+            "MOOT_COMMUNITY_PREFIX": self.community_prefix,
+        }
+
     # -- starting -----------------------------------------------------------------------
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Process:
@@ -177,6 +191,7 @@ class Cluster:
             {
                 "MOOT_CLUSTER_SECRET": self.secret if secret is None else secret,
                 **self.room_tls_env(name),
+                **self.community_env(),
                 **env,
             },
         )

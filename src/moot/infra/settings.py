@@ -7,6 +7,7 @@ docs/configuration.md; keep the two in step.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -254,6 +255,17 @@ class RoomSettings(CommonSettings):
     max_users_per_meeting: int = Field(500, ge=1)
     instant_meetings: int | None = Field(None, ge=0, description="None means unlimited.")
     location: str = ""
+    community_bus_url: str = Field(
+        "",
+        description="nats://host:port of the NATS JetStream that carries presence and instant "
+        "messages between room servers; empty: no community services on this server.",
+    )
+    community_prefix: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_-]{0,40}$",
+        description="Prefix of the NATS buckets and stream: one per cluster; "
+        "default: derived from the cluster secret.",
+    )
     # room_ prefixes, like room_host: one moot.toml can hold the EMS's tls_cert and these.
     room_tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     room_tls_key: Path | None = Field(None, description="PEM private key of room_tls_cert.")
@@ -316,6 +328,20 @@ class RoomSettings(CommonSettings):
         if value and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 64, no spaces)")
         return value
+
+    @field_validator("community_bus_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        if value and not value.startswith(("nats://", "tls://")):
+            raise ValueError("community_bus_url must be a nats:// URL (or empty)")
+        return value
+
+    def resolved_community_prefix(self) -> str:
+        """The cluster's own names on a shared NATS: from the secret unless given."""
+        if self.community_prefix:
+            return self.community_prefix
+        digest = hashlib.sha256(f"moot-community:{self.cluster_secret}".encode()).hexdigest()
+        return f"moot_{digest[:12]}"
 
     def resolved_room_url(self) -> str:
         """What the EMS sends browsers to: https:// when this room server serves HTTPS."""

@@ -174,3 +174,65 @@ def verify_join_token(
         person=str(claims.get("pid") or claims["sub"]),
         proof=dict(proof) if isinstance(proof, dict) else {},
     )
+
+
+# -- community tokens ------------------------------------------------------------------
+
+COMMUNITY_AUDIENCE = "moot-community"
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityClaims:
+    """Who may use community services (presence, instant messages) on a room server."""
+
+    username: str
+    display_name: str
+    partition: str | None
+    expires_at: int
+
+
+def sign_community_token(
+    key: Ed25519PrivateKey,
+    *,
+    username: str,
+    display_name: str,
+    partition: str | None,
+    ttl_seconds: int,
+    now: float | None = None,
+) -> str:
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "aud": COMMUNITY_AUDIENCE,
+        "sub": username,
+        "name": display_name,
+        "part": partition,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+        "jti": secrets.token_urlsafe(8),
+    }
+    return encode_jwt(key, claims)
+
+
+def verify_community_token(public_key: Ed25519PublicKey, token: str | None) -> CommunityClaims:
+    """Check signature, expiry and audience (a join token is not a community token)."""
+    if not token:
+        raise InvalidToken("no community token: open community services from the Meeting Center")
+    try:
+        claims = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            audience=COMMUNITY_AUDIENCE,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("the community token has expired: connect again") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken("the community token is not valid") from exc
+    partition = claims.get("part")
+    return CommunityClaims(
+        username=str(claims["sub"]),
+        display_name=str(claims.get("name") or claims["sub"]),
+        partition=str(partition) if partition else None,
+        expires_at=int(claims["exp"]),
+    )

@@ -84,6 +84,12 @@ class Status(_Message):
     memory_percent: float
     # None: a room server older than audio/video (it has none).
     media: MediaReport | None = None
+    # Community services: whether this server offers them now, its connected clients, and
+    # sign-ins and messages since its previous report (for reports; never the text).
+    community_offered: bool = False
+    community_connections: int = Field(default=0, ge=0)
+    community_signins: int = Field(default=0, ge=0)
+    community_messages: int = Field(default=0, ge=0)
 
 
 class ParticipantJoined(_Message):

@@ -56,6 +56,7 @@ from moot.protocol.control import (
     parse_down,
 )
 from moot.room import metrics
+from moot.room.community.hub import CommunityHub
 from moot.room.host import HostedMeeting, MeetingHost
 from moot.room.mailbox import Mailbox
 
@@ -116,6 +117,9 @@ class Agent:
         self._journal_unacked: dict[tuple[str, str, str], JournalAppend] = {}
         host.journal = self.journal
         host.on_post = self._outbox_posted
+        # Community services, when this server has a bus for them (server.py sets it).
+        self.community: CommunityHub | None = None
+        self._community_reported = (0, 0)  # sign-ins and messages reported so far
 
     # -- its own thread --------------------------------------------------------
 
@@ -266,6 +270,9 @@ class Agent:
             self._seq += 1
             statuses, logins = self.host.published  # as the meetings' loop last published it
             media = self.host.media.load  # replaced whole by the meetings' loop, never changed
+            hub = self.community
+            totals = (hub.signins, hub.messages) if hub is not None else (0, 0)
+            reported = self._community_reported
             await link.send(
                 Status(
                     seq=self._seq,
@@ -282,8 +289,13 @@ class Agent:
                     )
                     if media.enabled
                     else None,  # turned off on purpose: nothing to watch
+                    community_offered=hub is not None and hub.offered and hub.ready,
+                    community_connections=hub.connections if hub is not None else 0,
+                    community_signins=max(totals[0] - reported[0], 0),
+                    community_messages=max(totals[1] - reported[1], 0),
                 )
             )
+            self._community_reported = totals
             await asyncio.sleep(interval)
 
     async def _forward_outbox(self, link: Link) -> None:

@@ -39,6 +39,7 @@ from moot.protocol.client import (
 from moot.protocol.tools import REACTIONS
 from moot.room import metrics
 from moot.room.agent import Agent
+from moot.room.community.socket import serve_community
 from moot.room.connection import Connection
 from moot.room.host import (
     CLOSE_NOT_ADMITTED,
@@ -258,6 +259,14 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
             # which closes the socket; a page that reads nothing is not waited for long.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(conn.drained(), DRAIN_TIMEOUT)
+
+    @app.websocket("/community/ws")
+    async def community_socket(
+        websocket: WebSocket, token: str | None = None, device: str = "", observe: bool = False
+    ) -> None:
+        """Presence and instant messages (room/community; docs/protocol.md)."""
+        hub = agent.community if agent.community is not None and agent.community.ready else None
+        await serve_community(websocket, hub, agent.public_key, token, device, observe)
 
     @app.websocket("/test/ws")
     async def test_socket(websocket: WebSocket) -> None:

@@ -99,12 +99,16 @@ class MeetingHost(ToolHosting):
             lambda: self.config.max_video_kbps,
         )
         self._media_tasks: set[asyncio.Task[None]] = set()
+        # Community services hear of a new configuration and of messages to all users.
+        self.on_config: Callable[[], None] = lambda: None
+        self.on_notice_all: Callable[[str], None] = lambda text: None
 
     def apply_config(self, version: int, values: dict[str, object]) -> None:
         """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
         # Whatever comes last wins: the EMS sends one server's configurations one at a time.
         self.config, self.config_version = for_room(values), version
         log.info("applied configuration version %d", version)
+        self.on_config()
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` on the meetings' loop without waiting for it (none: a unit test)."""
@@ -224,6 +228,8 @@ class MeetingHost(ToolHosting):
         notice = Notice(
             text=text, broadcast_id=broadcast_id, expires_at=expires_at, withdrawn=withdrawn
         )
+        if meeting_id is None and broadcast_id not in (None, *self.broadcasts) and not withdrawn:
+            self.on_notice_all(text)  # once: a link that comes back brings it again
         if broadcast_id is not None and withdrawn:
             self.broadcasts.pop(broadcast_id, None)
         elif broadcast_id is not None:

@@ -17,6 +17,8 @@ from moot.infra.settings import RoomSettings
 from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
 from moot.room.app import create_app
+from moot.room.community.bus import CommunityBus
+from moot.room.community.hub import CommunityHub
 from moot.room.host import MeetingHost
 from moot.room.media.janus_config import default_rtp_ports, parse_rtp_ports
 from moot.room.media.supervisor import JanusSettings, JanusSupervisor
@@ -105,6 +107,18 @@ async def run_room(
     Both come from moot.infra.tls, which checked the files before anything started.
     """
     agent = build_agent(settings, ems_tls)
+    community: asyncio.Task[None] | None = None
+    if settings.community_bus_url:
+        host = agent.host
+        hub = CommunityHub(
+            CommunityBus(settings.community_bus_url, settings.resolved_community_prefix()),
+            lambda: host.config,
+            settings.room_name or "room",
+        )
+        host.on_config = hub.config_changed
+        host.on_notice_all = hub.notice
+        agent.community = hub
+        community = asyncio.create_task(hub.run())
     app = create_app(agent, settings.ems_url)
     config = uvicorn.Config(
         app,
@@ -148,6 +162,10 @@ async def run_room(
     await agent.announce_shutdown()
     media.cancel()
     await asyncio.gather(media, return_exceptions=True)
+    if agent.community is not None:
+        if community is not None:
+            community.cancel()
+        await agent.community.stop()
     agent_task.cancel()
     stopping.cancel()
     server.should_exit = True

@@ -42,6 +42,12 @@ class LiveServer:
     # The booked meetings that are instant meetings: they count against `instant_meetings`.
     instant: set[str] = field(default_factory=set)
     logins: int = 0
+    # Community services: offered now (a bus, allowed by its configuration), connected
+    # clients, and the sign-ins and messages reported since the EMS started (reports).
+    community_offered: bool = False
+    community_connections: int = 0
+    community_signins: int = 0
+    community_messages: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
     # Its audio/video (the report's `media`; None: it reported none): placement and monitor.
@@ -67,6 +73,10 @@ class LiveServer:
     def apply_report(self, report: Status) -> None:
         self.meetings = {m.meeting_id: m for m in report.meetings}
         self.logins = report.logins
+        self.community_offered = report.community_offered
+        self.community_connections = report.community_connections
+        self.community_signins += report.community_signins
+        self.community_messages += report.community_messages
         self.cpu_percent = report.cpu_percent
         self.memory_percent = report.memory_percent
         self.media = report.media

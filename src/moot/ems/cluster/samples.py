@@ -41,6 +41,9 @@ class Usage:
     participants: int = 0
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
+    community_connections: int = 0
+    community_signins: int = 0
+    community_messages: int = 0
 
 
 class Sampler:
@@ -59,6 +62,9 @@ class Sampler:
         self.retention = timedelta(days=retention_days)
         self.observe_every = min(observe_every, interval)
         self._seen: dict[str, Usage] = {}
+        # The community sign-ins and messages of each server counted so far (the registry
+        # keeps running totals since the EMS started).
+        self._counted: dict[str, tuple[int, int]] = {}
 
     def observe(self, at: datetime | None = None) -> None:
         """Fold every online server's latest report into the highest figures seen."""
@@ -73,6 +79,13 @@ class Sampler:
                 usage.participants, usage.participants_at = server.participants, now
             usage.cpu_percent = max(usage.cpu_percent, server.cpu_percent)
             usage.memory_percent = max(usage.memory_percent, server.memory_percent)
+            usage.community_connections = max(
+                usage.community_connections, server.community_connections
+            )
+            signins, messages = self._counted.get(server.name, (0, 0))
+            usage.community_signins += max(server.community_signins - signins, 0)
+            usage.community_messages += max(server.community_messages - messages, 0)
+            self._counted[server.name] = (server.community_signins, server.community_messages)
 
     async def flush(self, at: datetime | None = None) -> int:
         """Write one row per server seen since the last flush; drop rows past retention."""
@@ -89,6 +102,9 @@ class Sampler:
                     participants_at=u.participants_at,
                     cpu_percent=round(u.cpu_percent, 2),
                     memory_percent=round(u.memory_percent, 2),
+                    community_connections=u.community_connections,
+                    community_signins=u.community_signins,
+                    community_messages=u.community_messages,
                 )
                 for name, u in seen.items()
             )

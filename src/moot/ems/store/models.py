@@ -500,6 +500,11 @@ class ServerSampleRow(Base):
     participants_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cpu_percent: Mapped[float] = mapped_column(Float)
     memory_percent: Mapped[float] = mapped_column(Float)
+    # Community services: the most connections seen, and the sign-ins and instant messages
+    # (counted, never their text) in the interval.
+    community_connections: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    community_signins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    community_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_server_samples_server_at", "server_name", "at"),

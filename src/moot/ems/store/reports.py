@@ -108,6 +108,8 @@ class Reports:
                 return await _warnings(session, rng, dialect)
             if name == "server_peaks":
                 return await _server_peaks(session, rng)
+            if name == "community":
+                return await _community(session, rng, dialect)
         raise KeyError(name)
 
 
@@ -312,3 +314,29 @@ async def _server_peaks(session: AsyncSession, rng: pure.DateRange) -> pure.Repo
             for name, samples, meetings, participants, cpu, memory in rows
         ],
     )
+
+
+async def _community(session: AsyncSession, rng: pure.DateRange, dialect: str) -> pure.Report:
+    """Sums per day; the most connections: the largest sum over servers of one sample
+    (the sampler writes every server's row of an interval with the same `at`)."""
+    s = ServerSampleRow
+    day = local_day(s.at, rng, dialect).label("day")
+    found = await session.execute(
+        select(
+            day,
+            func.sum(s.community_signins),
+            func.sum(s.community_messages),
+            func.sum(s.community_connections),
+        )
+        .where(_in(s.at, rng))
+        .group_by(day, s.at)
+    )
+    daily: dict[date, tuple[int, int, int]] = {}
+    for d, signins, messages, connections in found.all():
+        before = daily.get(_day(d), (0, 0, 0))
+        daily[_day(d)] = (
+            before[0] + int(signins or 0),
+            before[1] + int(messages or 0),
+            max(before[2], int(connections or 0)),
+        )
+    return pure.community_report(rng, daily)

@@ -24,9 +24,17 @@ router = APIRouter(include_in_schema=False)
 
 # How the form sends each key (the lists have controls of their own, below).
 BOOLEANS = {"presence_enabled", "instant_messages_enabled", "recording_allowed"}
-INTEGERS = {"max_chat_length", "max_chat_lines_per_minute", "max_video_kbps", "max_audio_kbps"}
+INTEGERS = {
+    "max_chat_length",
+    "max_chat_lines_per_minute",
+    "max_video_kbps",
+    "max_audio_kbps",
+    "instant_message_retention_days",
+}
 TEXTS = {"advertised_url", "http_proxy", "no_proxy", "welcome_message"}
 LISTS = {"default_tools", "stun_servers", "turn_servers"}
+# Keys a form may leave out (added after forms were written, e.g. in scripts).
+OPTIONAL = {"instant_message_retention_days"}
 assert set(KEYS) == BOOLEANS | INTEGERS | TEXTS | LISTS, "every key has its control"
 # The most TURN servers a scope holds: the form has that many rows, and one to add.
 MAX_TURN = next(
@@ -66,6 +74,8 @@ def read_form(form: FormData, scope: str) -> tuple[dict[str, Any], dict[str, str
         if name in BOOLEANS:
             values[name] = form.get(name) == "on"
         elif name in INTEGERS:
+            if name in OPTIONAL and name not in form:
+                continue  # a form made before the key existed: its default (or stored value)
             raw = str(form.get(name, "")).strip()
             try:
                 values[name] = int(raw)

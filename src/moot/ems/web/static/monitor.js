@@ -86,6 +86,7 @@ function drawTotals(totals, tools) {
   const items = [
     ["Room servers online", `${totals.online} of ${totals.servers}`, "total-online"],
     ["Logins", totals.logins, "total-logins"],
+    ["Community connections", totals.community ?? 0, "total-community"],
     ["Meetings", totals.meetings, "total-meetings"],
     ["Participants", totals.participants, "total-participants"],
   ];
@@ -141,6 +142,7 @@ function drawServers(servers) {
       el("p", { class: "hint" }, s.url, s.location ? ` · ${s.location}` : ""),
       el("dl", { class: "facts compact" },
         el("dt", {}, "Logins"), el("dd", { "data-role": "logins" }, s.logins),
+        el("dt", {}, "Community connections"), el("dd", { "data-role": "community" }, s.community ?? 0),
         el("dt", {}, "Meetings"), el("dd", { "data-role": "meetings" }, `${s.meetings.length} of ${s.max_active_meetings}`),
         el("dt", {}, "Participants"), el("dd", { "data-role": "participants" }, `${s.participants} (at most ${s.max_users_per_meeting} per meeting)`),
         el("dt", {}, "Instant meetings"), el("dd", {}, instant),

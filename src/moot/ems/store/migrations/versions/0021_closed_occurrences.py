@@ -1,7 +1,7 @@
 """Occurrences of a repeating meeting that a moderator closed early.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07
 
 "End for all" inside one occurrence of a repeating meeting ends that occurrence, not the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Community services on a room server: presence and instant messages (docs/architecture.md)."""
