@@ -229,6 +229,16 @@ TABLE: dict[tuple[str, str], tuple[str, Build]] = {
     ),
     ("GET", "/api/v1/auth/me"): ("YYYY", plain("GET", "/api/v1/auth/me")),
     ("GET", "/api/v1/auth/people"): ("AYYY", plain("GET", "/api/v1/auth/people")),
+    # -- community services: signed-in people only (anonymous users have none) -----------
+    ("GET", "/api/v1/community/people"): (
+        "AYYY",
+        plain("GET", "/api/v1/community/people", params={"q": "a"}),
+    ),
+    ("POST", "/api/v1/community/connect"): ("AYYY", plain("POST", "/api/v1/community/connect")),
+    ("POST", "/api/v1/community/meet"): (
+        "AYYY",
+        plain("POST", "/api/v1/community/meet", json={"members": ["/alice"], "title": "Now"}),
+    ),
     # -- meetings: the locked policy leaves each action to who may do it -----------------
     ("GET", "/api/v1/meetings"): ("AYYY", plain("GET", "/api/v1/meetings")),
     ("POST", "/api/v1/meetings"): (
@@ -394,6 +404,7 @@ TABLE: dict[tuple[str, str], tuple[str, Build]] = {
     ("POST", "/m/{meeting_id}"): ("AYYY", page("POST", "/m/{id}", data={"name": "Vic"})),
     ("GET", "/recordings/{meeting_id}"): ("AYYY", page("GET", "/recordings/{id}")),
     ("GET", "/calendar"): ("AYYY", plain("GET", "/calendar")),
+    ("GET", "/community"): ("AYYY", plain("GET", "/community")),
     ("POST", "/calendar/feed"): ("AYYY", form("POST", "/calendar/feed", {})),
     ("POST", "/calendar/feed/stop"): ("AYYY", form("POST", "/calendar/feed/stop", {})),
     # One's own feed only (here alice's); the secret address is the credential.

@@ -101,6 +101,10 @@ async def meet_now(
     partition = identity.claims.partition
     names = {identity.claims.username}
     for pid in body.members:
+        if "/" not in pid:
+            return JSONResponse(
+                {"detail": f"{pid!r} is not a person (partition/name)"}, status_code=422
+            )
         if partition_of(pid) != (partition or ""):
             return JSONResponse(
                 {"detail": "you can only meet people of your own organisation"}, status_code=403
