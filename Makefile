@@ -75,11 +75,12 @@ lint: install-test
 ## cores were busy only about half the time. Python may cache compiled modules for the
 ## run whatever the environment says: every EMS and room server a test starts would
 ## otherwise compile Moot's sources again (a tenth of a second each, hundreds of times).
+## The 30 slowest tests are listed at the end: where the suite's time goes.
 CORES := $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)')
 PYTEST_WORKERS ?= $(shell echo $$(( $(CORES) + $(CORES) / 2 > 2 ? $(CORES) + $(CORES) / 2 : 2 )))
 test: system-deps install-test lint
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider \
-		-n $(PYTEST_WORKERS) --dist worksteal
+		-n $(PYTEST_WORKERS) --dist worksteal --durations=30
 
 ## The pictures in docs/screenshots, taken again from the pages as they are now. The suite
 ## itself writes them to a temporary folder and never changes a tracked file.
