@@ -222,6 +222,8 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
     expect(alice.locator("#media-tiles .tile .media-mark")).to_contain_text("🔇")
     _audio_stops(alice)
     bob.locator("#unmute-me").click()
+    # The room server lifts the moderator's mute first: until then the page may not unmute.
+    expect(bob.locator("#muted-note")).to_be_hidden()
     bob.get_by_role("button", name="Unmute microphone").click()
     expect(alice.locator("#media-tiles .tile .media-mark")).not_to_contain_text("🔇")
     _flowing(alice)
