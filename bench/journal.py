@@ -165,7 +165,7 @@ async def send_loop(sender: Sender, run: Run) -> None:
 
 # What a page gets besides chat lines and acks, not measured here: the roster, and each
 # meeting tool's state after the welcome.
-PASSING = frozenset({"roster", "tool_state"})
+PASSING = frozenset({"roster", "tool_state", "media_state"})
 
 
 async def receive_loop(sender: Sender, run: Run) -> None:
