@@ -107,7 +107,17 @@ class CommunityBus:
 
         async def up(*_: object) -> None:
             self.connected.set()
+            said.clear()
             log.info("community bus: connected to NATS again")
+
+        said: set[str] = set()  # what went wrong since the bus was last up, said once each
+
+        async def error(exc: Exception) -> None:
+            # One line, not nats-py's traceback for every retry (0.2 s apart while it is down).
+            text = str(exc) or type(exc).__name__
+            if text not in said:
+                said.add(text)
+                log.warning("community bus: %s (%s); retrying", text, self.url)
 
         self._nc = await nats.connect(
             servers=[self.url],
@@ -116,6 +126,7 @@ class CommunityBus:
             max_reconnect_attempts=-1,
             disconnected_cb=down,
             reconnected_cb=up,
+            error_cb=error,
         )
         self._js = self._nc.jetstream(timeout=5)
         self.presence = await self._bucket("presence", ttl=0)
