@@ -401,9 +401,11 @@ class Agent:
             with contextlib.suppress(RuntimeError):  # the meetings' loop is closed: stopping
                 to_meetings.post(settle, task)
 
+        if to_control.loop.is_closed():  # the server is stopping: nothing would start it
+            return False
         try:
             to_control.post(start)
-        except RuntimeError:  # the control loop is closed: the server is stopping
+        except RuntimeError:  # the control loop closed meanwhile
             return False
         self._journal_stored.add(stored)
         try:
