@@ -7,8 +7,9 @@ it affects gets its effective values (`ApplyConfig`) at once; a room server that
 registers gets them right after `registered`. Which version each one applied is stored.
 
 Several EMS nodes: the versions live in the store; each node reads the newest version
-number every CONFIG_REFRESH seconds and, when another node (or the CLI through another
-node) changed something, reloads and delivers to the room servers connected to it.
+number when another node tells it of a change (store/change_feed.py), and every
+CONFIG_REFRESH seconds in any case; when it is newer, it reloads and delivers to the room
+servers connected to it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from moot.ems.cluster.registry import LiveServer
 from moot.ems.errors import InvalidChange
 from moot.ems.store import configuration as store
 from moot.ems.store import servers as server_store
+from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.configuration import CLUSTER
 from moot.ems.store.db import utcnow
 
@@ -128,9 +130,17 @@ class ConfigService:
         sessions: async_sessionmaker[AsyncSession],
         cluster: ConfigPush,
         audit: Audit = no_audit,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._sessions = sessions
         self._cluster = cluster
+        self._feed = changes
+        # Set when another node changed the configuration: run() reads it now, not at its
+        # next round.
+        self._stale = asyncio.Event()
+        if changes is not None:
+            changes.on("configuration", lambda _key: self._stale.set())
+            changes.on_missed(self._stale.set)
         self._audit = audit
         self._scopes: dict[str, Scope] = {}
         self.version = 0  # the newest version of any scope known here
@@ -296,6 +306,8 @@ class ConfigService:
                 )
                 version = row.version
                 await session.commit()
+                if self._feed is not None:
+                    self._feed.changed("configuration")
             except IntegrityError as exc:  # another node numbered its change the same
                 await session.rollback()
                 await self._reload(session)
@@ -344,7 +356,9 @@ class ConfigService:
     async def run(self, interval: float = CONFIG_REFRESH) -> None:
         """Notice changes made through other EMS nodes; retry servers that did not apply."""
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stale.wait(), interval)
+            self._stale.clear()
             try:
                 async with self._sessions() as session:
                     newest = await store.latest_version(session)

@@ -34,6 +34,7 @@ from moot.ems.monitor import Monitor
 from moot.ems.polls import PollResults
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
+from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.migrate import upgrade_async
 from moot.ems.store.reports import Reports
@@ -63,6 +64,7 @@ class Ems:
     feeds: CalendarFeeds
     polls: PollResults
     monitor: Monitor
+    changes: ChangeFeed  # what other EMS nodes on the store changed
     csrf_key: bytes  # web/security.py: the key of the forms' CSRF tokens
 
 
@@ -96,12 +98,16 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
     public_url = settings.resolved_public_url()
 
     # Sign-in, permissions and the audit log: every service that changes the cluster audits.
+    # What other EMS nodes on this store change, heard at once: each cache below listens.
+    changes = ChangeFeed(database_url)
     auth = AuthService(sessions, settings)
     await auth.load()
+    changes.on("keys", auth.keys_changed)
+    changes.on_missed(auth.keys_changed)
     cluster = cluster_manager(settings, sessions, key)
     await cluster.load()
     # Before any room server registers: it gets the stored configuration at once.
-    config = ConfigService(sessions=sessions, cluster=cluster, audit=auth.audit)
+    config = ConfigService(sessions=sessions, cluster=cluster, audit=auth.audit, changes=changes)
     await config.load()
     # Messages to all users: before any room server registers, so it gets the current ones.
     broadcasts = BroadcastService(sessions=sessions, cluster=cluster, audit=auth.audit)
@@ -112,9 +118,13 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         cluster=cluster,
         public_url=public_url,
         early_join=timedelta(minutes=settings.early_join_minutes),
+        changes=changes,
     )
     door = Door(sessions)
     cluster.events.moderated.subscribe(door.forget)
+    cluster.events.moderated.subscribe(lambda meeting_id: changes.changed("moderation", meeting_id))
+    changes.on("moderation", door.forget)
+    changes.on_missed(door.forget_all)
     entry = MeetingEntry(
         meetings=meetings,
         cluster=cluster,
@@ -165,10 +175,12 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         monitor=Monitor(
             max(0.5, settings.heartbeat_interval), servers, cluster.registry, cluster.capacity
         ),
+        changes=changes,
         csrf_key=hashlib.sha256(b"moot csrf\0" + private_key_pem(key)).digest(),
     )
     # The background work, once everything it reaches exists.
     tasks = [
+        asyncio.create_task(changes.run()),
         asyncio.create_task(config.run()),
         asyncio.create_task(cluster.run()),
         asyncio.create_task(meetings.run_clock(settings.clock_interval)),

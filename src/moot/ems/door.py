@@ -130,6 +130,10 @@ class Door:
         """A moderation event of the meeting was stored: read them again at the next check."""
         self._events.forget(meeting_id)
 
+    def forget_all(self) -> None:
+        """Moderation events of other nodes may have gone unheard: read each afresh."""
+        self._events.forget_all()
+
     async def check(self, meeting_id: str, person: str, role: Role) -> str:
         bodies = await self._events.get(meeting_id)
         return refusal(bodies, person, role) if bodies else ""

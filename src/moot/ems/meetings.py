@@ -36,6 +36,7 @@ from moot.ems.store import hosting
 from moot.ems.store import meetings as store
 from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
+from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
 from moot.ems.store.recordings import RecordedSegment
@@ -54,8 +55,10 @@ class MeetingService:
         cluster: Hosting,
         public_url: str,
         early_join: timedelta,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._sessions = self.sessions = sessions
+        self._feed = changes
         self._cluster = cluster
         self.public_url = public_url
         self._early_join = early_join
@@ -66,6 +69,9 @@ class MeetingService:
         self._running: dict[str, AttendInfo] = {}
         self._changes = 0
         cluster.events.meeting_changed.subscribe(self.forget)
+        if changes is not None:  # what other EMS nodes change drops this one's copy
+            changes.on("meeting", self.forget_here)
+            changes.on_missed(self.forget_all)
 
     def join_url(self, meeting_id: str) -> str:
         return f"{self.public_url}/m/{meeting_id}"
@@ -413,9 +419,21 @@ class MeetingService:
         return info
 
     def forget(self, meeting_id: str) -> None:
-        """Drop what is cached about a meeting (it ended, moved or changed)."""
+        """Drop what is cached about a meeting (it ended, moved or changed), here and on
+        the other EMS nodes."""
+        self.forget_here(meeting_id)
+        if self._feed is not None:
+            self._feed.changed("meeting", meeting_id)
+
+    def forget_here(self, meeting_id: str) -> None:
+        """Drop what this node cached about a meeting (another node changed it)."""
         self._changes += 1
         self._running.pop(meeting_id, None)
+
+    def forget_all(self) -> None:
+        """Changes of other nodes may have gone unheard: every meeting is read again."""
+        self._changes += 1
+        self._running.clear()
 
     async def start_for_attendee(self, meeting_id: str, now: datetime | None = None) -> AttendInfo:
         async with self._lock(meeting_id):

@@ -35,6 +35,12 @@ class KeptReads(Generic[K, V]):
         self._kept.pop(key, None)
         self._reading.pop(key, None)  # a later get() reads what was just changed
 
+    def forget_all(self) -> None:
+        """Everything kept is stale."""
+        self._changes += 1
+        self._kept.clear()
+        self._reading.clear()
+
     async def get(self, key: K) -> V:
         now = time.monotonic()
         kept = self._kept.get(key)

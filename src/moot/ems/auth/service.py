@@ -157,6 +157,10 @@ class AuthService:
         self._ring = {r.kid: _key_of(r) for r in rows}
         self._ring_loaded_at = time.monotonic()
 
+    def keys_changed(self, _key: str = "") -> None:
+        """Another node or the CLI rotated or retired keys: read the ring at the next verify."""
+        self._ring_loaded_at = -RING_REFRESH
+
     async def rotate(self, *, retire_others: bool) -> str:
         """A new key signs from now on; with `retire_others`, tokens of the old ones die."""
         kid = new_kid()

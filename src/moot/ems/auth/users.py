@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from moot.ems.auth.passwords import hash_password
 from moot.ems.hashing import off_loop
 from moot.ems.store import users as store
+from moot.ems.store.change_feed import tell_once
 from moot.ems.store.db import create_engine, session_factory, utcnow
 from moot.ems.store.migrate import upgrade_async
 from moot.ems.store.models import UserRow
@@ -194,6 +195,7 @@ async def rotate_keys(database_url: str, *, retire_old: bool) -> tuple[str, int]
             )
             session.add(SigningKeyRow(kid=kid, private_pem=pem.decode(), created_at=utcnow()))
             await session.commit()
-            return kid, retired
     finally:
         await engine.dispose()
+    await tell_once(database_url, "keys")  # running EMS nodes read the keys again at once
+    return kid, retired
