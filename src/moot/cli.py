@@ -41,6 +41,17 @@ def _tls_or_fail(make: Callable[[], ssl.SSLContext | None]) -> ssl.SSLContext | 
         fail(f"{exc}. See docs/configuration.md.")
 
 
+def _wait_for_store(database_url: str) -> None:
+    """Until the database answers, saying so once per try (store/reaching.py); before
+    uvicorn, which would ignore Ctrl-C until its start-up is done."""
+    from moot.ems.store.reaching import wait_for_store
+
+    try:
+        asyncio.run(wait_for_store(database_url))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -75,6 +86,7 @@ def serve(
         # Moot runs the TLS handshake, not uvicorn: see moot/infra/asgi_tls.py for why.
         protocols = {"http": tls_http_protocol(https), "ws": TlsWebSocketsProtocol}
         logging.getLogger("uvicorn.error").addFilter(HttpsStartupLine())
+    _wait_for_store(settings.resolved_database_url())
     # The app's imports (a second of CPU) once the settings are known to be good: a refusal
     # above answers at once.
     import uvicorn

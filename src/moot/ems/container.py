@@ -37,6 +37,7 @@ from moot.ems.servers import ServerService
 from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.db import create_engine, session_factory
 from moot.ems.store.migrate import upgrade_async
+from moot.ems.store.reaching import wait_for_store
 from moot.ems.store.reports import Reports
 from moot.ems.throttle import Throttle
 from moot.infra.settings import EmsSettings
@@ -91,6 +92,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
     """Migrate the store, build every service, start the background work; at the end stop
     it all, the store last (a task cancelled mid-query could otherwise hang the exit)."""
     database_url = settings.resolved_database_url()
+    await wait_for_store(database_url)  # a PostgreSQL not up yet: said, and tried again
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)

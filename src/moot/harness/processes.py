@@ -44,7 +44,7 @@ def exit_status(code: int) -> str:
     return f"exit code {code}"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: Linux sends it SIGTERM when its parent dies."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -79,7 +79,7 @@ class Process:
                 stderr=subprocess.STDOUT if handle is not None else None,
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=die_with_parent if self.die_with_parent else None,
             )
         finally:
             if handle is not None:

@@ -24,6 +24,8 @@ from collections.abc import Callable
 import asyncpg  # type: ignore[import-untyped]  # it ships no type hints
 from sqlalchemy.engine import make_url
 
+from moot.ems.store.reaching import safe_address
+
 log = logging.getLogger("moot.ems.changes")
 
 CHANNEL = "moot_changes"
@@ -38,11 +40,6 @@ def listen_url(database_url: str) -> str | None:
     if url.get_backend_name() != "postgresql":
         return None
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def where(url: str) -> str:
-    """The address without its password, for a message."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 class ChangeFeed:
@@ -87,7 +84,7 @@ class ChangeFeed:
                 if wait == RETRY_FIRST:
                     log.warning(
                         "cannot listen for other nodes' changes at %s (%s): trying again",
-                        where(self._url),
+                        safe_address(self._url),
                         exc,
                     )
                 await asyncio.sleep(wait)

@@ -96,7 +96,12 @@ class CommunityHub:
                 await self.start()
                 break
             except Exception as exc:
-                log.warning("community services could not start (%s); retrying", exc)
+                log.warning(
+                    "community services could not start: NATS at %s: %s; trying again in %.1f s",
+                    self.bus.url,
+                    str(exc) or type(exc).__name__,
+                    delay,
+                )
                 await self.bus.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
