@@ -256,7 +256,7 @@ def test_openapi_and_health(api: TestClient) -> None:
     ]:
         assert path in paths
     assert api.get("/healthz").text == "ok"
-    assert api.get("/readyz").text == "ready"
+    assert api.get("/readyz").text.splitlines()[:2] == ["ready", "store: ok"]
     assert api.get("/docs").status_code == 200
 
 

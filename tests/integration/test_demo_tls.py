@@ -57,7 +57,7 @@ def test_tls_demo_serves_everything_over_https_and_stops_on_ctrl_c(tmp_path: Pat
         assert describe(ca).is_ca
 
         with httpx.Client(verify=client_ssl_context(ca), trust_env=False, timeout=10) as client:
-            assert client.get(address + "readyz").text == "ready"
+            assert client.get(address + "readyz").text.startswith("ready\n")
             secret = (tmp_path / "moot-data" / "cluster-secret").read_text().strip()
             admin = {"Authorization": f"Bearer {secret}"}
             servers = client.get(address + "api/v1/servers", headers=admin).json()

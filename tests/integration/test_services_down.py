@@ -18,11 +18,17 @@ from tests.services import missing
 pytestmark = pytest.mark.processes
 
 
-def serving(url: str) -> bool:
+def readyz(url: str) -> tuple[int, str]:
+    """The node's /readyz: (status, text); (0, "") while it does not answer."""
     try:
-        return httpx.get(url + "/readyz", timeout=2).status_code == 200
+        answer = httpx.get(url + "/readyz", timeout=5)
     except httpx.HTTPError:
-        return False
+        return 0, ""
+    return answer.status_code, answer.text
+
+
+def serving(url: str) -> bool:
+    return readyz(url)[0] == 200
 
 
 def test_an_ems_whose_database_is_down_says_where_and_serves_once_it_is_up(
@@ -55,6 +61,30 @@ def test_an_ems_whose_database_is_down_says_where_and_serves_once_it_is_up(
             server.start()
             cluster.wait_for(lambda: serving(cluster.ems_url), "the EMS to serve", ems)
             assert f"reached the database at {url}" in ems.output()
+            assert readyz(cluster.ems_url)[1].splitlines() == [
+                "ready",
+                "store: ok",
+                "changes of other nodes: heard",
+                "bus: direct (room servers connect to this node)",
+            ]
+
+            # PostgreSQL restarted under a serving EMS: /readyz says so (a load balancer
+            # sends no one there meanwhile), and the node serves again once it is back.
+            server.stop()
+            cluster.wait_for(
+                lambda: readyz(cluster.ems_url)[0] == 503, "/readyz to say not ready", ems
+            )
+            facts = readyz(cluster.ems_url)[1].splitlines()
+            assert facts[0] == "not ready" and facts[1].startswith("store: unreachable ("), facts
+            server.start()
+            cluster.wait_for(lambda: serving(cluster.ems_url), "the EMS to serve again", ems)
+            # The log says what happened, a line when it went and one when it was back
+            # (and no traceback: the cluster's stop checks).
+            cluster.wait_for(
+                lambda: "the database answers again" in ems.output(), "the log to say so", ems
+            )
+            assert "the database cannot be reached (" in ems.output()
+            assert "listening for other nodes' changes again: caches dropped" in ems.output()
     finally:
         if server is not None:
             server.remove()

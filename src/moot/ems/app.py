@@ -143,10 +143,12 @@ def create_app(settings: EmsSettings) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], response_class=PlainTextResponse)
     async def readyz(request: Request) -> PlainTextResponse:
-        """The store is migrated and the cluster manager runs."""
+        """Whether this node can serve: started, its store answers, it hears the other
+        nodes' changes, its part in the cluster played; one fact a line (ems/readiness.py)."""
         if not request.app.state.ready:
             return PlainTextResponse("starting", status_code=503)
-        return PlainTextResponse("ready")
+        ready, facts = await request.app.state.ems.readiness.answer()
+        return PlainTextResponse(facts, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     async def metrics_page() -> Response:

@@ -41,6 +41,7 @@ from moot.ems.errors import InvalidChange
 from moot.ems.store import broadcasts as store
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import BroadcastRow
+from moot.ems.store.outage import StoreOutage
 from moot.infra.streams import event, exit_signals
 
 log = logging.getLogger("moot.ems.broadcasts")
@@ -315,12 +316,14 @@ class BroadcastService:
                 self._forget(replace(gone, expires_at=min(gone.expires_at, now)))
 
     async def _poll(self) -> None:
+        outage = StoreOutage(log, "reading the messages to all users")
         while True:
             await asyncio.sleep(self._poll_interval)
             try:
                 await self.refresh()
-            except Exception:  # the store is out of reach for now: the next poll tries again
-                log.warning("could not read the messages to all users", exc_info=True)
+                outage.worked()
+            except Exception as exc:  # the store is out of reach for now: the next poll
+                outage.failed(exc)
 
     # -- room servers -------------------------------------------------------
 

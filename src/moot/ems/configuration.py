@@ -39,6 +39,7 @@ from moot.ems.store import servers as server_store
 from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.configuration import CLUSTER
 from moot.ems.store.db import utcnow
+from moot.ems.store.outage import StoreOutage
 
 log = logging.getLogger("moot.ems.config")
 
@@ -355,6 +356,7 @@ class ConfigService:
 
     async def run(self, interval: float = CONFIG_REFRESH) -> None:
         """Notice changes made through other EMS nodes; retry servers that did not apply."""
+        outage = StoreOutage(log, "refreshing the cluster configuration")
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stale.wait(), interval)
@@ -373,8 +375,9 @@ class ConfigService:
                     and self._applied.get(s.name, -1) < self.for_server(s.name)[0]
                 ]
                 await self._deliver_to(behind, wait=interval)
-            except Exception:  # the store may be away for a moment: try at the next round
-                log.exception("could not refresh the cluster configuration")
+                outage.worked()
+            except Exception as exc:  # the store may be away for a moment: the next round
+                outage.failed(exc)
 
     async def close(self) -> None:
         for task in list(self._background):

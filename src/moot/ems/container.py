@@ -32,6 +32,7 @@ from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
 from moot.ems.monitor import Monitor
 from moot.ems.polls import PollResults
+from moot.ems.readiness import Readiness
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.change_feed import ChangeFeed
@@ -66,6 +67,7 @@ class Ems:
     polls: PollResults
     monitor: Monitor
     changes: ChangeFeed  # what other EMS nodes on the store changed
+    readiness: Readiness  # /readyz
     csrf_key: bytes  # web/security.py: the key of the forms' CSRF tokens
 
 
@@ -178,6 +180,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
             max(0.5, settings.heartbeat_interval), servers, cluster.registry, cluster.capacity
         ),
         changes=changes,
+        readiness=Readiness(sessions, changes),
         csrf_key=hashlib.sha256(b"moot csrf\0" + private_key_pem(key)).digest(),
     )
     # The background work, once everything it reaches exists.

@@ -39,6 +39,7 @@ from moot.ems.store import recordings as recording_store
 from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.outage import StoreOutage
 from moot.ems.store.recordings import RecordedSegment
 
 log = logging.getLogger("moot.ems.meetings")
@@ -276,11 +277,13 @@ class MeetingService:
 
     async def run_clock(self, period: float) -> None:
         """Open meetings whose time has come; end (or let run on) those whose time is over."""
+        outage = StoreOutage(log, "the meeting clock")
         while True:
             try:
                 await self.tick(utcnow())
-            except Exception:  # the next tick tries again
-                log.exception("the meeting clock failed")
+                outage.worked()
+            except Exception as exc:  # the next tick tries again
+                outage.failed(exc)
             await asyncio.sleep(period)
 
     async def tick(self, now: datetime) -> None:
