@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from moot.bus import UnknownTransport, listener_for
+from moot.bus import UnknownTransport, is_nats, listener_for
 from moot.commands.certs import certs_app
 from moot.commands.cluster import capacity, config_app, meetings_app, servers_app
 from moot.commands.common import fail, settings_of
@@ -68,6 +68,11 @@ def serve(
         listener_for(settings.bus_url)
     except UnknownTransport as exc:
         fail(str(exc))
+    if is_nats(settings.bus_url) and not settings.resolved_database_url().startswith("postgresql"):
+        fail(
+            "several EMS nodes (bus_url nats://...) share one PostgreSQL database: "
+            "set --database-url / MOOT_DATABASE_URL to postgresql://..."
+        )
     https = _tls_or_fail(lambda: tls.ems_server_context(settings))
     if not settings.cluster_secret:
         secret, path = load_or_create_cluster_secret(settings.data_dir)

@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+import os
+import socket
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from moot.bus import is_nats
 from moot.core.detector import Timing
 from moot.ems.admission import Admission
 from moot.ems.auth.service import AuthService
 from moot.ems.broadcasts import BroadcastService
 from moot.ems.calendar_feeds import CalendarFeeds
 from moot.ems.cluster.manager import ClusterManager
+from moot.ems.cluster.node import ClusterNode
 from moot.ems.cluster.samples import Sampler
 from moot.ems.configuration import ConfigService
 from moot.ems.door import Door
@@ -183,14 +188,28 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         readiness=Readiness(sessions, changes),
         csrf_key=hashlib.sha256(b"moot csrf\0" + private_key_pem(key)).digest(),
     )
-    # The background work, once everything it reaches exists.
-    tasks = [
-        asyncio.create_task(changes.run()),
-        asyncio.create_task(config.run()),
-        asyncio.create_task(cluster.run()),
-        asyncio.create_task(meetings.run_clock(settings.clock_interval)),
-        asyncio.create_task(sampler.run()),
-    ]
+
+    # The background work, once everything it reaches exists. With several EMS nodes
+    # (a nats:// bus_url) the cluster's duties run on the leader only, from when it leads.
+    def duties() -> list[Coroutine[Any, Any, None]]:
+        return [cluster.run(), meetings.run_clock(settings.clock_interval), sampler.run()]
+
+    node: ClusterNode | None = None
+    if is_nats(settings.bus_url):
+        node = ClusterNode(
+            cluster,
+            engine,
+            bus_url=settings.bus_url,
+            prefix=settings.resolved_bus_prefix(),
+            node=settings.node_name or f"{socket.gethostname()}-{settings.port}-{os.getpid()}",
+            heartbeat=settings.heartbeat_interval,
+            ask_timeout=settings.open_timeout + 2.0,
+            duties=duties,
+        )
+        await node.start()
+        tasks = [asyncio.create_task(changes.run()), asyncio.create_task(config.run())]
+    else:
+        tasks = [asyncio.create_task(w) for w in [changes.run(), config.run(), *duties()]]
     try:
         yield ems
     finally:
@@ -198,6 +217,8 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if node is not None:
+            await node.stop()
         await broadcasts.close()
         await config.close()
         await cluster.close()

@@ -26,7 +26,7 @@ from moot.ems.attending import (
     socket_base,
 )
 from moot.ems.changes import BOOKING_FIELDS, new_meeting_id
-from moot.ems.cluster.manager import CommandFailed, NoRoomServer
+from moot.ems.cluster.manager import CommandFailed, NoRoomServer, OpenedMeanwhile
 from moot.ems.cluster.needs import Hosting
 from moot.ems.errors import InvalidChange, MeetingNotFound
 from moot.ems.hashing import off_loop
@@ -458,7 +458,11 @@ class MeetingService:
                 # Opened with no session held: at 9:00 many meetings start at once, and
                 # each waits for its room server's answer.
                 epoch_before = row.epoch
-                await self._open(row, now)
+                try:
+                    await self._open(row, now)
+                except OpenedMeanwhile as opened:  # by another EMS node, which stores it
+                    hosting.mark_hosted(row, opened.server_name, opened.epoch, now)
+                    return AttendInfo.of(row)
                 async with self._sessions() as session:
                     started = await hosting.record_hosted(
                         session,

@@ -165,9 +165,15 @@ class Cluster:
         return self.procs.spawn(name, moot_command(*args), {**self.common, **env})
 
     def start_ems(self, **env: str) -> Process:
-        self.ems = self.spawn(
-            "ems",
-            ["serve", "--host", HOST, "--port", str(self.ems_port)],
+        self.ems = self.start_ems_node("ems", self.ems_port, **env)
+        return self.ems
+
+    def start_ems_node(self, name: str, port: int, **env: str) -> Process:
+        """An EMS process on `port`: the EMS, or another node of several (a nats:// bus_url
+        in `common` or env) on the same database."""
+        process = self.spawn(
+            name,
+            ["serve", "--host", HOST, "--port", str(port)],
             {
                 "MOOT_DATABASE_URL": self.database_url,
                 "MOOT_CLUSTER_SECRET": self.secret,
@@ -175,8 +181,10 @@ class Cluster:
                 **env,
             },
         )
-        self.wait_for(lambda: self._status("/readyz") == 200, "the EMS to be ready", self.ems)
-        return self.ems
+        scheme = "https" if self.tls is not None else "http"
+        ready = f"{scheme}://{HOST}:{port}/readyz"
+        self.wait_for(lambda: self._status(ready) == 200, f"EMS {name} to be ready", process)
+        return process
 
     def start_room(
         self, name: str, *, secret: str | None = None, wait: bool = True, **env: str
@@ -218,8 +226,10 @@ class Cluster:
     # -- asking the EMS -----------------------------------------------------------------
 
     def _status(self, path: str) -> int:
+        """The status of GET `path` on the EMS (or of a whole URL)."""
+        url = path if "://" in path else self.ems_url + path
         try:
-            return self.client.get(self.ems_url + path, timeout=2).status_code
+            return self.client.get(url, timeout=2).status_code
         except httpx.HTTPError:
             return 0
 

@@ -74,8 +74,33 @@ class CommonSettings(BaseSettings):
     failure_after: int = Field(
         3, ge=2, le=100, description="Heartbeat intervals without a report that mean FAILED."
     )
+    bus_url: str = Field(
+        "direct",
+        description="The control channel between the EMS and its room servers: `direct` (room "
+        "servers dial the EMS's WebSocket) or nats://host:port (several EMS nodes).",
+    )
+    bus_prefix: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_-]{0,40}$",
+        description="Prefix of the control channel's NATS subjects: one per cluster; "
+        "default: derived from the cluster secret.",
+    )
     log_level: str = Field("info")
     log_format: LogFormat = Field("text", description="`text` (one line per event) or `json`.")
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        if value != "direct" and not value.startswith(("nats://", "tls://")):
+            raise ValueError("bus_url must be 'direct' or a nats:// URL")
+        return value
+
+    def resolved_bus_prefix(self) -> str:
+        """The cluster's own subjects on a shared NATS: from the secret unless given."""
+        if self.bus_prefix:
+            return self.bus_prefix
+        digest = hashlib.sha256(f"moot-bus:{self.cluster_secret}".encode()).hexdigest()
+        return f"moot_{digest[:12]}"
 
     @classmethod
     def settings_customise_sources(
@@ -111,7 +136,9 @@ class EmsSettings(CommonSettings):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = Field("", description="The address browsers use; default http://HOST:PORT")
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir")
-    bus_url: str = Field("direct", description="`direct` or nats://host:port")
+    node_name: str = Field(
+        "", description="This EMS node's name among several (nats://); default host-port-pid."
+    )
     join_token_ttl: int = Field(120, ge=5, le=3600, description="Seconds a join token lives.")
     signing_key_file: Path | None = Field(None, description="Ed25519 PEM; default in data_dir")
     auto_register_servers: bool = Field(
@@ -213,13 +240,6 @@ class EmsSettings(CommonSettings):
 
     def allowed_file_extensions(self) -> frozenset[str]:
         return frozenset(n for n in self.allowed_file_types.split(",") if n)
-
-    @field_validator("bus_url")
-    @classmethod
-    def _known_bus(cls, value: str) -> str:
-        if value != "direct" and not value.startswith("nats://"):
-            raise ValueError("bus_url must be 'direct' or a nats:// URL")
-        return value
 
     def resolved_database_url(self) -> str:
         """The URL with an asyncio driver: plain postgresql:// and sqlite:// are accepted too."""

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from moot.bus import is_nats
 from moot.bus.direct import dialer
+from moot.bus.nats import dialer as nats_dialer
 from moot.infra.settings import RoomSettings
 from moot.protocol.control import ServerLimits
 from moot.room.agent import Agent, RegistrationRefused
@@ -71,7 +73,10 @@ def build_agent(settings: RoomSettings, ems_tls: ssl.SSLContext | None = None) -
             location=settings.location,
         ),
         host=MeetingHost(),
-        dial=dialer(settings.ems_url, ems_tls, client_certificate=client_certificate),
+        # direct: dial the EMS's WebSocket; nats: whichever EMS node leads answers.
+        dial=nats_dialer(settings.bus_url, settings.resolved_bus_prefix())
+        if is_nats(settings.bus_url)
+        else dialer(settings.ems_url, ems_tls, client_certificate=client_certificate),
     )
 
 

@@ -202,6 +202,10 @@ class Registry:
             self._table.release(booking.server, booking.hours, booking.participants)
         return booking
 
+    def bookings(self) -> dict[str, Booking]:
+        """Every booking, by meeting id (a copy)."""
+        return dict(self._bookings)
+
     def booking_of(self, meeting_id: str) -> Booking | None:
         return self._bookings.get(meeting_id)
 
