@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from moot.commands.common import fail, settings_of
 from moot.commands.users import keys_app, users_app
 from moot.infra import logs, tls
 from moot.infra.netcheck import PortInUse, ensure_port_free
+from moot.infra.retrying import until_reached
 from moot.infra.secrets_file import load_or_create_cluster_secret
 from moot.infra.settings import EmsSettings, RoomSettings
 
@@ -41,13 +43,29 @@ def _tls_or_fail(make: Callable[[], ssl.SSLContext | None]) -> ssl.SSLContext | 
         fail(f"{exc}. See docs/configuration.md.")
 
 
-def _wait_for_store(database_url: str) -> None:
-    """Until the database answers, saying so once per try (store/reaching.py); before
-    uvicorn, which would ignore Ctrl-C until its start-up is done."""
+def _wait_for_services(database_url: str, bus_url: str) -> None:
+    """Until the database (store/reaching.py) and a NATS bus answer, saying what is tried
+    and why; before uvicorn, which would ignore Ctrl-C until its start-up is done."""
     from moot.ems.store.reaching import wait_for_store
 
+    async def reach() -> None:
+        await wait_for_store(database_url)
+        if is_nats(bus_url):
+            from moot.bus.nats import connect
+
+            async def attempt() -> None:  # nats-py retries by itself, saying it once
+                await (await connect(bus_url, "moot-ems-start")).close()
+
+            await until_reached(
+                attempt,
+                what=f"NATS at {bus_url}",
+                errors=(ConnectionError,),
+                log=logging.getLogger("moot.ems"),
+                reason=lambda exc: str(exc.__cause__ or exc),
+            )
+
     try:
-        asyncio.run(wait_for_store(database_url))
+        asyncio.run(reach())
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -91,7 +109,7 @@ def serve(
         # Moot runs the TLS handshake, not uvicorn: see moot/infra/asgi_tls.py for why.
         protocols = {"http": tls_http_protocol(https), "ws": TlsWebSocketsProtocol}
         logging.getLogger("uvicorn.error").addFilter(HttpsStartupLine())
-    _wait_for_store(settings.resolved_database_url())
+    _wait_for_services(settings.resolved_database_url(), settings.bus_url)
     # The app's imports (a second of CPU) once the settings are known to be good: a refusal
     # above answers at once.
     import uvicorn
@@ -164,19 +182,45 @@ def demo(
             help="Everything over TLS, with a cluster CA made in DATA_DIR/certs on first use.",
         ),
     ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Two EMS nodes (PORT, PORT+1) and three room servers on one PostgreSQL "
+            "and one NATS, given below or started by the demo.",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str, typer.Option(help="--cluster: PostgreSQL URL (else the demo starts one).")
+    ] = "",
+    bus_url: Annotated[
+        str, typer.Option(help="--cluster: nats://... (else the demo starts nats-server).")
+    ] = "",
 ) -> None:
     """Start an EMS and two room servers on 127.0.0.1; Ctrl-C stops all three."""
     from moot.demo import DemoFailed, run_demo
+    from moot.demo_cluster import run_cluster_demo
 
     try:
-        code = run_demo(
-            host="127.0.0.1",
-            port=port,
-            data_dir=data_dir,
-            log_level="warning",
-            say=typer.echo,
-            use_tls=use_tls,
-        )
+        if cluster:
+            code = run_cluster_demo(
+                host="127.0.0.1",
+                port=port,
+                data_dir=data_dir,
+                log_level="warning",
+                say=typer.echo,
+                database_url=database_url or os.environ.get("MOOT_DATABASE_URL", ""),
+                bus_url=bus_url or os.environ.get("MOOT_BUS_URL", ""),
+            )
+        else:
+            code = run_demo(
+                host="127.0.0.1",
+                port=port,
+                data_dir=data_dir,
+                log_level="warning",
+                say=typer.echo,
+                use_tls=use_tls,
+            )
     except PortInUse as exc:
         fail(f"{exc}. Stop what uses it or choose another port with --port.")
     except DemoFailed as exc:

@@ -1,4 +1,5 @@
-"""`moot demo`: an EMS and two room servers as child processes on 127.0.0.1.
+"""`moot demo`: an EMS and two room servers as child processes on 127.0.0.1 (with
+--cluster: moot.demo_cluster).
 
 With --tls, all of it over TLS: HTTPS for browsers, wss:// for the control channel
 (verified against the demo's CA), room servers joining by client certificate.
@@ -95,7 +96,7 @@ class Child:
         return self.process.name
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str]) -> Child:
+def spawn_child(name: str, args: list[str], env: dict[str, str]) -> Child:
     """`moot ARGS` writing to our own output, and killed with us (PR_SET_PDEATHSIG)."""
     return Child(Process(name, moot_command(*args), env, die_with_parent=True))
 
@@ -104,7 +105,7 @@ def stop_all(children: list[Child]) -> None:
     stop_side_by_side((child.process for child in children), STOP_GRACE)
 
 
-def _wait_ready(
+def wait_ready(
     ems_url: str,
     secret: str,
     children: list[Child],
@@ -178,9 +179,7 @@ def _tls_env(made: ClusterCerts) -> tuple[dict[str, str], dict[str, dict[str, st
     return ems, rooms
 
 
-def _start_nats(
-    host: str, data_dir: Path, say: Callable[[str], None]
-) -> tuple[Process | None, str]:
+def start_nats(host: str, data_dir: Path, say: Callable[[str], None]) -> tuple[Process | None, str]:
     """Debian's nats-server with JetStream for community services (presence, instant
     messages), on a free port, its files in the data directory; without it, none."""
     binary = nats_server_binary()
@@ -242,7 +241,7 @@ def run_demo(
     bus_url = os.environ.get("MOOT_COMMUNITY_BUS_URL", "")
     nats: Process | None = None
     if not bus_url:
-        nats, bus_url = _start_nats(host, data_dir, say)
+        nats, bus_url = start_nats(host, data_dir, say)
     for env in room_env.values():
         env["MOOT_COMMUNITY_BUS_URL"] = bus_url
 
@@ -253,7 +252,7 @@ def run_demo(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         children.append(
-            _spawn(
+            spawn_child(
                 "the EMS",
                 ["serve", "--host", host, "--port", str(port)],
                 {
@@ -265,7 +264,7 @@ def run_demo(
         )
         for name, room_port in zip(ROOM_NAMES, ports[1:], strict=True):
             children.append(
-                _spawn(
+                spawn_child(
                     f"room server {name}",
                     [
                         "room",
@@ -281,7 +280,7 @@ def run_demo(
                     {**common, **room_env[name]},
                 )
             )
-        _wait_ready(ems_url, secret, children, len(ROOM_NAMES), lambda: stopping, verify)
+        wait_ready(ems_url, secret, children, len(ROOM_NAMES), lambda: stopping, verify)
         if stopping:
             return 0
         say(f"Meeting Center: {ems_url}/")

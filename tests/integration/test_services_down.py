@@ -4,6 +4,8 @@ touching the machine's shared ones."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ from moot.harness import Cluster
 from moot.harness.nats_server import nats_server_binary, nats_server_command
 from moot.harness.ports import free_port
 from moot.harness.postgres_server import PrivatePostgres, why_not
+from tests.conftest import postgres_database
 from tests.services import missing
 
 pytestmark = pytest.mark.processes
@@ -112,3 +115,63 @@ def test_a_room_server_whose_nats_is_down_says_where_and_joins_once_it_is_up(
             "the room server's community services",
             room,
         )
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    yield from postgres_database(postgres_template)
+
+
+def test_ems_nodes_whose_nats_is_down_say_where_and_readyz_tells_their_part(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two EMS nodes (bus_url nats://) on one PostgreSQL: NATS down at start, then up,
+    then restarted under them; /readyz says each time what the node can do."""
+    binary = nats_server_binary()
+    if binary is None:
+        missing("nats-server is not installed (apt-get install nats-server)")
+    port = free_port()
+    bus = f"nats://127.0.0.1:{port}"
+    url = postgres_url
+    cluster = Cluster(tmp_path, url)
+    cluster.common |= {"MOOT_BUS_URL": bus, "MOOT_BUS_PREFIX": f"t{secrets.token_hex(6)}"}
+    with cluster:
+        node_a = cluster.spawn(
+            "ems",
+            ["serve", "--host", "127.0.0.1", "--port", str(cluster.ems_port)],
+            {"MOOT_DATABASE_URL": url, "MOOT_CLUSTER_SECRET": cluster.secret},
+        )
+        cluster.ems = node_a
+        said = f"NATS at {bus}: "
+        cluster.wait_for(lambda: said in node_a.output(), "node A to say it", node_a)
+        assert node_a.output().count(said) == 1  # once, not once per try
+        assert not serving(cluster.ems_url)
+
+        nats = cluster.procs.spawn(
+            "nats", nats_server_command(binary, "127.0.0.1", port, tmp_path / "js")
+        )
+        cluster.wait_for(lambda: serving(cluster.ems_url), "node A to serve", node_a)
+        cluster.wait_for(
+            lambda: "this node leads the cluster" in readyz(cluster.ems_url)[1],
+            "node A to lead",
+            node_a,
+        )
+        port_b = free_port()
+        node_b = cluster.start_ems_node("ems-b", port_b)
+        follower = f"http://127.0.0.1:{port_b}"
+        cluster.wait_for(
+            lambda: "a follower, the leader heard" in readyz(follower)[1],
+            "node B to follow",
+            node_b,
+        )
+
+        # NATS restarts under them: neither is ready meanwhile, both are again after.
+        nats.stop()
+        for ems in (cluster.ems_url, follower):
+            cluster.wait_for(lambda e=ems: readyz(e)[0] == 503, "/readyz to say not ready")
+        assert f"bus: NATS at {bus} unreachable" in readyz(cluster.ems_url)[1]
+        nats.start()
+        for ems in (cluster.ems_url, follower):
+            cluster.wait_for(lambda e=ems: serving(e), "the nodes to serve again")
+        assert "this node leads the cluster" in readyz(cluster.ems_url)[1]
+        assert "a follower, the leader heard" in readyz(follower)[1]

@@ -37,7 +37,7 @@ from moot.ems.files import FileLimits, FileService
 from moot.ems.meetings import MeetingService
 from moot.ems.monitor import Monitor
 from moot.ems.polls import PollResults
-from moot.ems.readiness import Readiness
+from moot.ems.readiness import Readiness, direct_bus, nats_bus
 from moot.ems.schedule import Schedule
 from moot.ems.servers import ServerService
 from moot.ems.store.change_feed import ChangeFeed
@@ -164,6 +164,7 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
         observe_every=settings.heartbeat_interval,
     )
     servers = ServerService(sessions=sessions, cluster=cluster, audit=auth.audit)
+    node: ClusterNode | None = None  # one node of several: made below
     ems = Ems(
         settings=settings,
         signing_key=key,
@@ -185,7 +186,12 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
             max(0.5, settings.heartbeat_interval), servers, cluster.registry, cluster.capacity
         ),
         changes=changes,
-        readiness=Readiness(sessions, changes),
+        # The node's part in the cluster, once `node` below exists (several EMS nodes).
+        readiness=Readiness(
+            sessions,
+            changes,
+            lambda: nats_bus(node.bus_state(), settings.bus_url) if node else direct_bus(),
+        ),
         csrf_key=hashlib.sha256(b"moot csrf\0" + private_key_pem(key)).digest(),
     )
 
@@ -194,7 +200,6 @@ async def running(settings: EmsSettings) -> AsyncIterator[Ems]:
     def duties() -> list[Coroutine[Any, Any, None]]:
         return [cluster.run(), meetings.run_clock(settings.clock_interval), sampler.run()]
 
-    node: ClusterNode | None = None
     if is_nats(settings.bus_url):
         node = ClusterNode(
             cluster,

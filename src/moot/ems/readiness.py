@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,9 +34,40 @@ class Fact:
     text: str
 
 
+# A follower that has not heard the leader for this long cannot have its actions done (a
+# lost leader is replaced within 3 s, and publishes its states every second).
+LEADER_SILENT = 10.0
+
+# (connected to NATS, leading, seconds since the leader was last heard or None)
+BusState = tuple[bool, bool, float | None]
+
+
 def direct_bus() -> Fact:
     """With the `direct` control channel, room servers connect to this node itself."""
     return Fact(True, "bus: direct (room servers connect to this node)")
+
+
+def nats_bus(state: BusState, url: str) -> Fact:
+    """One node of several: NATS reached, and it leads or a leader is heard."""
+    where = f"NATS at {public_address(url)}"
+    connected, leading, heard_ago = state
+    if not connected:
+        return Fact(False, f"bus: {where} unreachable (reconnecting)")
+    if leading:
+        return Fact(True, f"bus: {where}; this node leads the cluster")
+    if heard_ago is None:
+        return Fact(False, f"bus: {where}; a follower that has heard no leader yet")
+    if heard_ago > LEADER_SILENT:
+        return Fact(False, f"bus: {where}; a follower, no leader heard for {heard_ago:.0f} s")
+    return Fact(True, f"bus: {where}; a follower, the leader heard {heard_ago:.1f} s ago")
+
+
+def public_address(url: str) -> str:
+    """The URL without a user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class Readiness:

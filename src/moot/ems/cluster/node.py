@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -115,6 +116,13 @@ class ClusterNode:
         self._tasks.extend(asyncio.create_task(work) for work in self._duties())
         await self._listener.start(self._cluster.serve_link)  # announces: servers dial here
         self.leading.set()
+
+    def bus_state(self) -> tuple[bool, bool, float | None]:
+        """(connected to NATS, leading, seconds since the leader's states last came) for
+        /readyz (ems/readiness.py)."""
+        connected = self._nc is not None and self._nc.is_connected
+        heard = self._relay.leader_heard_at if self._relay is not None else None
+        return connected, self.leading.is_set(), None if heard is None else time.monotonic() - heard
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -180,6 +180,7 @@ class Relay:
         self._subs: list[Subscription] = []
         self._leading_subs: list[Subscription] = []
         self._relaying = False  # applying an event another node sent: not sent back
+        self.leader_heard_at: float | None = None  # when the leader's states last came
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- every node -------------------------------------------------------
@@ -191,6 +192,7 @@ class Relay:
             body = json.loads(msg.data)
             if body["node"] == self.node:
                 return
+            self.leader_heard_at = time.monotonic()  # /readyz: a follower that sees it
             names = set()
             for view in body["servers"]:
                 names.add(view["name"])

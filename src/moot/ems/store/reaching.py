@@ -1,13 +1,12 @@
-"""Reaching the store at start: a PostgreSQL that is down (or not up yet: machines start
-in any order) is said in one line naming the address tried and why, and tried again with
-backoff until it answers, instead of a traceback and an exit.
+"""Reaching the store at start: a PostgreSQL that is down (or not up yet) is said in one
+line naming the address tried and why, and tried again with backoff until it answers
+(moot.infra.retrying).
 
 SQLite is a file next to the EMS: what goes wrong there is no outage to wait out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import text
@@ -15,10 +14,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from moot.ems.store.db import create_engine
+from moot.infra.retrying import RETRY_FIRST, RETRY_MOST, until_reached
 
 log = logging.getLogger("moot.ems.store")
-
-RETRY_FIRST, RETRY_MOST = 0.5, 10.0
 
 
 def safe_address(database_url: str) -> str:
@@ -40,25 +38,20 @@ async def wait_for_store(
     if make_url(database_url).get_backend_name() == "sqlite":
         return
     engine = create_engine(database_url)
-    wait, tries = first, 0
+
+    async def ask() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
     try:
-        while True:
-            tries += 1
-            try:
-                async with engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-            except (OSError, DBAPIError, TimeoutError) as exc:
-                log.error(
-                    "cannot reach the database at %s: %s; trying again in %.1f s",
-                    safe_address(database_url),
-                    why(exc),
-                    wait,
-                )
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, most)
-                continue
-            if tries > 1:
-                log.info("reached the database at %s", safe_address(database_url))
-            return
+        await until_reached(
+            ask,
+            what=f"the database at {safe_address(database_url)}",
+            errors=(OSError, DBAPIError, TimeoutError),
+            log=log,
+            reason=why,
+            first=first,
+            most=most,
+        )
     finally:
         await engine.dispose()
