@@ -56,6 +56,7 @@ system-deps:
 	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	[ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
+	[ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
