@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from moot.protocol.client import MediaFeed
 from moot.room.connection import Connection
@@ -34,6 +35,7 @@ class Feed:
     person: str = ""  # who sends it (the join token's): a moderator's mute names them
     audio_mids: tuple[str, ...] = ()  # its audio streams in Janus (for a moderator's mute)
     silenced: bool = False  # Janus forwards none of its audio (a moderator muted them)
+    recorded: str = ""  # the stem of its recording's files (a recorded meeting), else ""
 
     def wire(self) -> MediaFeed:
         kind = "screen" if self.kind == "screen" else "camera"
@@ -53,6 +55,7 @@ class MediaRoom:
     next_feed: int = 1
     # Every handle attached for it (publishers, subscribers): detached when it closes.
     handles: set[int] = field(default_factory=set)
+    rec_dir: Path | None = None  # where Janus records it (a recorded meeting), else None
 
 
 @dataclass(frozen=True, slots=True)
