@@ -353,8 +353,9 @@ def test_a_refused_or_missing_camera_is_said_and_the_meeting_goes_on(
     expect(alice.locator("#messages")).to_contain_text("no camera here")
 
 
+@pytest.mark.screenshots
 def test_media_flows_again_after_the_room_server_is_killed(
-    media_cluster: Cluster, new_context: NewContext
+    media_cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
     """Last in the module: it kills a room server. The meeting is recorded: what Janus
     recorded on both room servers plays back as one recording."""
@@ -427,6 +428,7 @@ def test_media_flows_again_after_the_room_server_is_killed(
     expect(screen_tile).to_be_visible()
     expect(bob_tile).to_be_hidden()
     _plays(page, screen_tile)
+    page.screenshot(path=str(screenshots / "recording-media.png"), full_page=True)
 
 
 def _recorded_media(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
