@@ -242,6 +242,21 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
         alice.get_by_label("Moderator actions for Bob").click()
     grant.click()
     expect(bob.get_by_role("button", name="Share screen")).to_be_visible()
+    # One screen share at a time by default: Bob's is refused while Alice shares hers...
+    alice.get_by_role("button", name="Share screen").click()
+    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice's screen")
+    bob.get_by_role("button", name="Share screen").click()
+    expect(bob.locator("#media-status")).to_contain_text("Alice is sharing a screen: one at a time")
+    expect(bob.get_by_role("button", name="Share screen")).to_be_visible()
+    # ...until a moderator lets several share at once (a control only moderators have).
+    expect(bob.get_by_role("button", name="Allow several screen shares")).to_be_hidden()
+    alice.get_by_role("button", name="Allow several screen shares").click()
+    expect(alice.get_by_role("button", name="One screen share at a time")).to_be_visible()
+    made = alice.evaluate("window.__pcs.length")
+    bob.get_by_role("button", name="Share screen").click()
+    expect(alice.locator("#media-screen-stage .tile .name")).to_have_text("Bob's screen")
+    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice's screen")
+    _wait(alice, "Bob's screen did not arrive", lambda s: s["width"] >= 1280, arg=made)
 
 
 def test_a_dead_janus_is_restarted_and_pages_publish_again(

@@ -16,6 +16,11 @@ def muted_people(meeting: HostedMeeting) -> set[str]:
     return set(meeting.tool_state(moderation.TOOL).muted)
 
 
+def many_screens(meeting: HostedMeeting) -> bool:
+    """Whether a moderator let several people share a screen at once."""
+    return bool(meeting.tool_state(moderation.TOOL).many_screens)
+
+
 VIDEOROOM = "janus.plugin.videoroom"
 MAX_PUBLISHERS = 100  # per meeting: Janus's videoroom limit for its room
 

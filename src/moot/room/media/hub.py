@@ -30,6 +30,7 @@ from moot.room.media.feeds import (
     Feed,
     MediaLoad,
     MediaRoom,
+    many_screens,
     muted_people,
 )
 from moot.room.media.janus_client import JanusClient, JanusError
@@ -286,10 +287,15 @@ class MediaHub:
         kind = request.kind
         await self._unpublish(meeting, conn, kind)  # a new offer replaces the old stream
         room = await self._room(client, meeting)
-        if kind == "screen":
+        if kind == "screen" and not many_screens(meeting):
             sharing = [f for f in room.feeds.values() if f.kind == "screen" and f.conn is not conn]
             if sharing:
-                self._refuse(conn, request, f"{sharing[0].user} is sharing a screen: one at a time")
+                self._refuse(
+                    conn,
+                    request,
+                    f"{sharing[0].user} is sharing a screen: one at a time"
+                    " (a moderator may let several share at once)",
+                )
                 return
         feed_id = room.next_feed
         room.next_feed += 1
