@@ -32,11 +32,13 @@ demo: media-deps demo-deps install
 
 ## Debian's janus, the media server (SFU) each room server drives. Its package may enable a
 ## systemd unit: Moot never uses it (each room server starts Janus with its own folder).
+## janus-tools: janus-pp-rec, which turns a recorded meeting's Janus recordings into
+## Opus/WebM files.
 media-deps:
-	@command -v janus >/dev/null 2>&1 || { \
-		echo "installing Debian's janus (audio and video)"; \
+	@{ command -v janus >/dev/null 2>&1 && command -v janus-pp-rec >/dev/null 2>&1; } || { \
+		echo "installing Debian's janus and janus-tools (audio and video)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq janus || \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq janus janus-tools || \
 		echo "could not install janus: the demo runs without audio and video"; }
 
 ## The demo's message bus for community services: Debian's nats-server (JetStream).
@@ -47,13 +49,15 @@ demo-deps:
 
 ## Debian packages the tests drive: Chromium (browser tests, with an emoji font for the
 ## meeting page's reactions), slapd (LDAP tests), janus (audio/video tests, which also need
-## `ip` from iproute2 for their network namespace), nats-server (community services).
+## `ip` from iproute2 for their network namespace, and janus-tools for the recording of
+## media), nats-server (community services).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	[ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
 	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
+	command -v janus-pp-rec >/dev/null 2>&1 || missing="$$missing janus-tools"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	[ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	[ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \

@@ -242,6 +242,21 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
         alice.get_by_label("Moderator actions for Bob").click()
     grant.click()
     expect(bob.get_by_role("button", name="Share screen")).to_be_visible()
+    # One screen share at a time by default: Bob's is refused while Alice shares hers...
+    alice.get_by_role("button", name="Share screen").click()
+    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice's screen")
+    bob.get_by_role("button", name="Share screen").click()
+    expect(bob.locator("#media-status")).to_contain_text("Alice is sharing a screen: one at a time")
+    expect(bob.get_by_role("button", name="Share screen")).to_be_visible()
+    # ...until a moderator lets several share at once (a control only moderators have).
+    expect(bob.get_by_role("button", name="Allow several screen shares")).to_be_hidden()
+    alice.get_by_role("button", name="Allow several screen shares").click()
+    expect(alice.get_by_role("button", name="One screen share at a time")).to_be_visible()
+    made = alice.evaluate("window.__pcs.length")
+    bob.get_by_role("button", name="Share screen").click()
+    expect(alice.locator("#media-screen-stage .tile .name")).to_have_text("Bob's screen")
+    expect(bob.locator("#media-screen-stage .tile .name")).to_have_text("Alice's screen")
+    _wait(alice, "Bob's screen did not arrive", lambda s: s["width"] >= 1280, arg=made)
 
 
 def test_a_dead_janus_is_restarted_and_pages_publish_again(
@@ -353,17 +368,22 @@ def test_a_refused_or_missing_camera_is_said_and_the_meeting_goes_on(
     expect(alice.locator("#messages")).to_contain_text("no camera here")
 
 
+@pytest.mark.screenshots
 def test_media_flows_again_after_the_room_server_is_killed(
-    media_cluster: Cluster, new_context: NewContext
+    media_cluster: Cluster, new_context: NewContext, screenshots: Path
 ) -> None:
-    """Last in the module: it kills a room server."""
-    meeting_id = _meeting(media_cluster, "Resilient media")
+    """Last in the module: it kills a room server. The meeting is recorded: what Janus
+    recorded on both room servers plays back as one recording."""
+    meeting_id = _meeting(media_cluster, "Resilient media", record=True)
     alice = _page(new_context, media_cluster, meeting_id, "Alice", as_moderator=True)
     bob = _page(new_context, media_cluster, meeting_id, "Bob")
     _camera_on(alice)
     _camera_on(bob)
     alice.get_by_role("button", name="Stop camera").click()  # a state it must keep
     _flowing(bob)
+    # A second or more of Bob's video for the first segment of the recording.
+    seen = _flowing(alice)
+    _wait(alice, "Bob's video stopped", lambda s: s["frames"] > seen["frames"] + 60)
     victim = meeting_detail(media_cluster, meeting_id)["server"]
     made = {p: p.evaluate("window.__pcs.length") for p in (alice, bob)}
     media_cluster.rooms[victim].popen.send_signal(signal.SIGKILL)
@@ -376,3 +396,87 @@ def test_media_flows_again_after_the_room_server_is_killed(
     _flowing(bob, since=made[bob])
     expect(alice.get_by_role("button", name="Start camera")).to_be_visible()
     expect(bob.locator("#media-tiles .tile .media-mark")).to_contain_text("camera off")
+    # On the new server, Alice shares her screen: recorded too.
+    alice.get_by_role("button", name="Share screen").click()
+    shared = _wait(bob, "the screen did not arrive", lambda s: s["width"] >= 1280)
+    # A few seconds of it (a screen sends fewer frames than a camera).
+    _wait(bob, "the screen stopped", lambda s: s["frames"] > shared["frames"] + 90)
+    ended = media_cluster.client.post(
+        f"{media_cluster.ems_url}/api/v1/meetings/{meeting_id}/end", headers=media_cluster.admin
+    )
+    assert ended.status_code == 200, ended.text
+    # The killed server, started again, processes what its Janus recorded before the kill
+    # and sends it to the EMS: the recording has the media of both segments.
+    media_cluster.start_room(victim, MOOT_JANUS="auto")
+    media_cluster.wait_for(
+        lambda: _recorded_media(media_cluster, meeting_id) is not None,
+        "the media of both segments in the recording",
+        timeout=60,
+    )
+    recording = _recorded_media(media_cluster, meeting_id)
+    assert recording is not None
+    first, second = recording["segments"]
+    [screen] = [m for m in second["media"] if m["kind"] == "screen"]
+    assert screen["user"] == "Alice" and screen["content_type"] == "video/webm"
+    assert screen["offset_seconds"] >= second["offset_seconds"]
+    # The files are standard WebM (EBML) and Ogg, served whole or by range (to seek).
+    got = media_cluster.client.get(screen["url"], headers={"range": "bytes=0-3"})
+    assert got.status_code == 206 and got.content == b"\x1a\x45\xdf\xa3"
+    [audio] = [m for m in first["media"] if m["user"] == "Bob" and m["track"] == "audio"]
+    assert media_cluster.client.get(audio["url"]).content[:4] == b"OggS"
+
+    # Played back: Bob's video plays in step with the player in the first segment, the
+    # screen in the second.
+    page = new_context().new_page()
+    page.goto(f"{media_cluster.ems_url}/recordings/{meeting_id}")
+    bob_video = _video_of(first, "Bob")
+    bob_tile = page.locator(f".replay-tile[data-media='{bob_video['id']}']")
+    screen_tile = page.locator(f".replay-tile[data-media='{screen['id']}']")
+    expect(bob_tile).to_contain_text("Bob")
+    expect(screen_tile).to_contain_text("Alice's screen")
+    page.get_by_label("Position").fill(str(bob_video["offset_seconds"] + 0.2))
+    expect(bob_tile).to_be_visible()
+    expect(screen_tile).to_be_hidden()
+    page.get_by_role("button", name="Play").click()
+    _plays(page, bob_tile)
+    page.get_by_label("Position").fill(str(screen["offset_seconds"] + 0.2))
+    expect(screen_tile).to_be_visible()
+    expect(bob_tile).to_be_hidden()
+    _plays(page, screen_tile)
+    page.screenshot(path=str(screenshots / "recording-media.png"), full_page=True)
+
+
+def _recorded_media(cluster: Cluster, meeting_id: str) -> dict[str, Any] | None:
+    response = cluster.client.get(
+        f"{cluster.ems_url}/api/v1/meetings/{meeting_id}/recording", headers=cluster.admin
+    )
+    recording: dict[str, Any] = response.json()
+    segments = recording.get("segments", [])
+    if len(segments) != 2:
+        return None
+    first = {(m["user"], m["kind"], m["track"]) for m in segments[0]["media"]}
+    second = {(m["user"], m["kind"], m["track"]) for m in segments[1]["media"]}
+    wanted = {("Bob", "camera", "audio"), ("Bob", "camera", "video"), ("Alice", "camera", "audio")}
+    if not (first >= wanted and second >= {*wanted, ("Alice", "screen", "video")}):
+        return None  # not all in yet
+    return recording
+
+
+def _video_of(segment: dict[str, Any], user: str) -> dict[str, Any]:
+    [video] = [
+        m
+        for m in segment["media"]
+        if (m["user"], m["kind"], m["track"]) == (user, "camera", "video")
+    ]
+    return video
+
+
+def _plays(page: Page, tile: Any) -> None:
+    """The tile's video has decoded frames, and its time moves on (its size is whatever
+    the sender's browser chose to send at the time: it adapts to the load)."""
+    video = tile.locator("video")
+    page.wait_for_function("v => v.videoWidth > 0", arg=video.element_handle())
+    start = video.evaluate("v => v.currentTime")
+    page.wait_for_function(
+        "([v, t]) => !v.paused && v.currentTime > t + 0.3", arg=[video.element_handle(), start]
+    )

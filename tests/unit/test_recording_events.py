@@ -77,6 +77,8 @@ def test_roles_and_mutes_name_people_by_name_only() -> None:
     muted = played(row("Mia", "u-mia", everyone, "moderator"), anonymizer)
     assert muted.event["people"] == ["Ada", "Bob"]
     assert muted.line == "Mia muted everyone but the moderators"
+    several = played(row("Mia", "u-mia", {"kind": "moderation.screens", "many": True}), anonymizer)
+    assert several.line == "Mia let several people share a screen at once"
 
 
 def test_presentations_and_web_pages_are_lines_of_their_own() -> None:

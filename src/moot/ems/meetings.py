@@ -38,8 +38,9 @@ from moot.ems.store import occurrences as occurrence_store
 from moot.ems.store import recordings as recording_store
 from moot.ems.store.change_feed import ChangeFeed
 from moot.ems.store.db import utcnow
-from moot.ems.store.models import AttendanceRow, MeetingRow
+from moot.ems.store.models import AttendanceRow, MeetingRow, RecordingMediaRow
 from moot.ems.store.outage import StoreOutage
+from moot.ems.store.recording_media import media_file
 from moot.ems.store.recordings import RecordedSegment
 
 log = logging.getLogger("moot.ems.meetings")
@@ -375,6 +376,15 @@ class MeetingService:
                 " may not record (recording_allowed)"
             )
         return row, segments
+
+    async def recording_media(self, meeting_id: str, media_id: int) -> RecordingMediaRow:
+        """One audio, video or screen file of the meeting's recording, bytes included."""
+        async with self._sessions() as session:
+            row = await self._get(session, meeting_id)
+            found = await media_file(session, meeting_id, media_id) if row.record else None
+        if found is None:
+            raise NotRecorded("this recording has no such media file")
+        return found
 
     def test_targets(self, limit: int = 3) -> list[tuple[str, str]]:
         """Room servers the Test Meeting page tries a WebSocket to: (name, socket URL)."""

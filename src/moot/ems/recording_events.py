@@ -128,6 +128,11 @@ def line(
         "moderation.mute": lambda: f"{user} muted {event.get('user', '')}",
         "moderation.mute_all": lambda: f"{user} muted everyone but the moderators",
         "moderation.unmute": lambda: f"{user} unmuted their microphone",
+        "moderation.screens": lambda: (
+            f"{user} let several people share a screen at once"
+            if event.get("many")
+            else f"{user} allowed one screen share at a time"
+        ),
         "moderation.new_occurrence": lambda: "A new occurrence of the meeting began",
     }
     if kind in known:

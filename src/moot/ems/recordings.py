@@ -8,7 +8,12 @@ from typing import Any
 
 from moot.core.meeting_status import MeetingStatus
 from moot.ems.meetings import MeetingService
-from moot.ems.model.meetings import RecordedEvent, RecordingOut, RecordingSegment
+from moot.ems.model.meetings import (
+    RecordedEvent,
+    RecordedMediaOut,
+    RecordingOut,
+    RecordingSegment,
+)
 from moot.ems.recording_events import Anonymizer, played
 from moot.ems.store.db import utcnow
 from moot.ems.store.models import JournalRow, MeetingRow
@@ -79,6 +84,19 @@ def recording_out(
                 end_reason=segment.end_reason,
                 offset_seconds=offset(segment.started_at),
                 events=events,
+                media=[
+                    RecordedMediaOut(
+                        id=m.id,
+                        user=m.user_name,
+                        kind="screen" if m.kind == "screen" else "camera",
+                        track="audio" if m.track == "audio" else "video",
+                        content_type=m.content_type,
+                        offset_seconds=offset(m.started_at),
+                        size=m.size,
+                        url=f"{service.public_url}/recordings/{row.id}/media/{m.id}",
+                    )
+                    for m in recorded.media
+                ],
             )
         )
     last = segments[-1].segment.ended_at or now

@@ -181,6 +181,36 @@ class JournalAck(_Message):
     error: str = ""
 
 
+class RecordedMedia(_Message):
+    """A part of one media file a room server recorded (Janus, post-processed): the
+    meeting's audio, video or screen at one epoch. A file goes up in parts, in order; the
+    EMS stores it whole once the `last` part is in and answers with a recorded_media_ack.
+    """
+
+    type: Literal["recorded_media"] = "recorded_media"
+    meeting_id: str
+    epoch: int
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$", description="Unique per segment.")
+    user: str = Field(max_length=200, description="Whose stream it is (the display name).")
+    kind: Literal["camera", "screen"]
+    track: Literal["audio", "video"]
+    content_type: Literal["audio/ogg", "video/webm"]
+    started_at: datetime = Field(description="When its first packet was recorded.")
+    part: int = Field(ge=0)
+    last: bool
+    data: str = Field(description="The part's bytes, base64.")
+
+
+class RecordedMediaAck(_Message):
+    """The file named is stored (ok), or refused for good (the meeting is gone, the room
+    server did not host it at that epoch): either way the room server may delete it."""
+
+    type: Literal["recorded_media_ack"] = "recorded_media_ack"
+    name: str
+    ok: bool
+    error: str = ""
+
+
 class MeetingFile(_Message):
     """A file attached to the meeting, as its pages list it; `url` downloads it from the EMS
     and carries a capability the EMS signed for this meeting (no second sign-in)."""
@@ -268,7 +298,8 @@ UpMessage = Annotated[
     | JournalAppend
     | MeetingEnded
     | CommandResult
-    | ShuttingDown,
+    | ShuttingDown
+    | RecordedMedia,
     Field(discriminator="type"),
 ]
 DownMessage = Annotated[
@@ -279,7 +310,8 @@ DownMessage = Annotated[
     | Notice
     | JournalAck
     | ApplyConfig
-    | MeetingFiles,
+    | MeetingFiles
+    | RecordedMediaAck,
     Field(discriminator="type"),
 ]
 ControlMessage = UpMessage | DownMessage

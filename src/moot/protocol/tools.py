@@ -199,6 +199,14 @@ class Unmute(_Event):
     kind: Literal["moderation.unmute"] = "moderation.unmute"
 
 
+class ScreenShares(_Event):
+    """Let several people share a screen at once (`many`), or one at a time (the default;
+    screens already shared stay until they stop)."""
+
+    kind: Literal["moderation.screens"] = "moderation.screens"
+    many: bool
+
+
 class NewOccurrence(_Event):
     """Journaled by the EMS, never by a page, when an occurrence of a repeating meeting is
     over: the next starts unlocked, nobody removed, muted or granted a role."""
@@ -368,6 +376,7 @@ ToolEvent = Annotated[
     | Mute
     | MuteAll
     | Unmute
+    | ScreenShares
     | NewOccurrence
     | BoardAdd
     | BoardErase

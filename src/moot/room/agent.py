@@ -47,6 +47,7 @@ from moot.protocol.control import (
     MeetingFiles,
     Notice,
     OpenMeeting,
+    RecordedMediaAck,
     Refused,
     Register,
     Registered,
@@ -59,6 +60,7 @@ from moot.room import metrics
 from moot.room.community.hub import CommunityHub
 from moot.room.host import HostedMeeting, MeetingHost
 from moot.room.mailbox import Mailbox
+from moot.room.media.upload import MediaUploader
 
 log = logging.getLogger("moot.room.agent")
 T = TypeVar("T")
@@ -119,6 +121,8 @@ class Agent:
         host.on_post = self._outbox_posted
         # Community services, when this server has a bus for them (server.py sets it).
         self.community: CommunityHub | None = None
+        # Recorded media for the EMS (room/media/upload.py), when this server records.
+        self.uploader: MediaUploader | None = None
         self._community_reported = (0, 0)  # sign-ins and messages reported so far
 
     # -- its own thread --------------------------------------------------------
@@ -255,6 +259,8 @@ class Agent:
             asyncio.create_task(self._report(link, reply.heartbeat_interval)),
             asyncio.create_task(self._forward_outbox(link)),
         ]
+        if self.uploader is not None:
+            tasks.append(asyncio.create_task(self.uploader.run(link)))
         try:
             await self._obey(link)
         finally:
@@ -362,6 +368,9 @@ class Agent:
                 waiting = self._journal_waiting.pop(key, None)
                 if waiting is not None and not waiting.done():
                     waiting.set_result(command)
+            elif isinstance(command, RecordedMediaAck):
+                if self.uploader is not None:
+                    self.uploader.acknowledged(command)
             elif isinstance(command, Refused):
                 raise RegistrationRefused(command.reason)
             else:

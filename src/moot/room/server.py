@@ -23,7 +23,9 @@ from moot.room.community.bus import CommunityBus
 from moot.room.community.hub import CommunityHub
 from moot.room.host import MeetingHost
 from moot.room.media.janus_config import default_rtp_ports, parse_rtp_ports
+from moot.room.media.recorder import MediaRecorder
 from moot.room.media.supervisor import JanusSettings, JanusSupervisor
+from moot.room.media.upload import MediaUploader
 
 log = logging.getLogger("moot.room")
 
@@ -147,6 +149,13 @@ async def run_room(
     serving = asyncio.create_task(server.serve())
     agent.host.media.max_streams = settings.max_media_streams
     janus = JanusSupervisor(janus_settings(settings), agent.host.media)
+    leftovers: asyncio.Task[None] | None = None
+    if janus.settings.mode == "auto":  # an operator's Janus (janus_url) may be elsewhere
+        recorder = MediaRecorder(janus.settings.folder / "recordings")
+        agent.host.media.recorder = recorder
+        agent.uploader = MediaUploader(recorder.ready)
+        # Listed before Janus starts recording again; processed while the server runs.
+        leftovers = asyncio.create_task(recorder.finish_all(recorder.leftovers()))
     media = asyncio.create_task(janus.run())
     agent_task = asyncio.create_task(agent.run_in_thread())
     stopping = asyncio.create_task(stop.wait())
@@ -167,6 +176,8 @@ async def run_room(
     await agent.announce_shutdown()
     media.cancel()
     await asyncio.gather(media, return_exceptions=True)
+    if leftovers is not None:
+        leftovers.cancel()
     if agent.community is not None:
         if community is not None:
             community.cancel()

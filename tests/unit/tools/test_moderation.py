@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from moot.protocol.tools import Lock, Readmit, Remove, ToolEvent, Unlock
+from moot.protocol.tools import (
+    Lock,
+    NewOccurrence,
+    Readmit,
+    Remove,
+    ScreenShares,
+    ToolEvent,
+    Unlock,
+)
 from moot.room.tools.base import Actor, Refused, Room
 from moot.room.tools.moderation.state import (
     LOCKED_TEXT,
@@ -70,3 +78,16 @@ def test_a_replayed_remove_needs_no_roster() -> None:
     journaled = prepare(TOOL.initial(), Remove(user="Ada"), MOD, ROOM)
     state = apply(TOOL.initial(), journaled, MOD)
     assert admits(state, "guest:a", "participant") == REMOVED_TEXT
+
+
+def test_only_a_moderator_lets_several_share_a_screen_and_a_new_occurrence_forgets_it() -> None:
+    state = TOOL.initial()
+    assert view(state, ADA)["many_screens"] is False  # one at a time by default
+    with pytest.raises(Refused, match="only a moderator"):
+        step(state, ScreenShares(many=True), ADA)
+    state = step(state, ScreenShares(many=True), MOD)
+    assert view(state, ADA)["many_screens"] is True
+    with pytest.raises(Refused, match="several people may share a screen already"):
+        step(state, ScreenShares(many=True), MOD)
+    assert TOOL.announce(ScreenShares(many=False), MOD) == "Mia allowed one screen share at a time"
+    assert apply(state, NewOccurrence(), MOD).many_screens is False  # journaled by the EMS

@@ -21,6 +21,7 @@ from moot.ems.cluster.commands import CommandFailed, Commands
 from moot.ems.cluster.context import ClusterContext, limits_of, live_from_row
 from moot.ems.cluster.failover import Failover
 from moot.ems.cluster.journal import JournalWriter
+from moot.ems.cluster.recorded_media import MediaReceiver
 from moot.ems.cluster.registry import LiveServer
 from moot.ems.cluster.states import ServerStates
 from moot.ems.store import hosting
@@ -36,6 +37,7 @@ from moot.protocol.control import (
     MeetingEnded,
     ParticipantJoined,
     ParticipantLeft,
+    RecordedMedia,
     Refused,
     Register,
     Registered,
@@ -48,8 +50,8 @@ log = logging.getLogger("moot.ems.cluster")
 
 REGISTER_TIMEOUT = 5.0
 # Messages that write to the store: applied in order, off the link's reader (serve_link).
-_Queued = ParticipantJoined | ParticipantLeft | MeetingEnded | ShuttingDown
-_QUEUED = (ParticipantJoined, ParticipantLeft, MeetingEnded, ShuttingDown)
+_Queued = ParticipantJoined | ParticipantLeft | MeetingEnded | ShuttingDown | RecordedMedia
+_QUEUED = (ParticipantJoined, ParticipantLeft, MeetingEnded, ShuttingDown, RecordedMedia)
 
 
 class Links:
@@ -75,6 +77,7 @@ class Links:
         self._bookings = bookings
         self._failover = failover
         self._journal = journal
+        self._media = MediaReceiver(ctx.sessions)
         self._serving: set[asyncio.Task[object]] = set()  # the handlers of control links
 
     async def serve_link(self, link: Link) -> None:
@@ -129,6 +132,7 @@ class Links:
     ) -> None:
         """After its last events are applied: the link is lost, unless a new one replaced it."""
         await applying
+        self._media.forget(server)  # a file half sent comes again whole on the next link
         if server.link is link:
             await self._states.link_lost(server)
 
@@ -367,6 +371,8 @@ class Links:
             await self._meeting_event(server, message)
         elif isinstance(message, ShuttingDown):
             await self._shutting_down(server)
+        elif isinstance(message, RecordedMedia):
+            await self._media.receive(server, message)
         else:
             log.warning("room server %s sent an unexpected %s", server.name, type(message))
 

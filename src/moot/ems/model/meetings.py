@@ -281,6 +281,19 @@ class RecordedEvent(BaseModel):
     role: str = Field(default="", description="The sender's role, for a tool event.")
 
 
+class RecordedMediaOut(BaseModel):
+    """One person's audio, video or screen, as the segment's room server recorded it."""
+
+    id: int
+    user: str
+    kind: Literal["camera", "screen"]
+    track: Literal["audio", "video"]
+    content_type: str = Field(description="audio/ogg (Opus) or video/webm (VP8).")
+    offset_seconds: float = Field(description="Where in the recording it starts.")
+    size: int
+    url: str = Field(description="Its bytes (the recording page plays it from there).")
+
+
 class RecordingSegment(BaseModel):
     number: int = Field(description="1, 2, ...: the order of playback.")
     epoch: int
@@ -290,6 +303,9 @@ class RecordingSegment(BaseModel):
     end_reason: str
     offset_seconds: float
     events: list[RecordedEvent]
+    media: list[RecordedMediaOut] = Field(
+        default=[], description="Its audio, video and screen files (Janus's recording)."
+    )
 
 
 class RecordingOut(BaseModel):

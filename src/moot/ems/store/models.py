@@ -256,6 +256,34 @@ class RecordingSegmentRow(Base):
     __table_args__ = (UniqueConstraint("meeting_id", "epoch", name="uq_recording_segment_epoch"),)
 
 
+class RecordingMediaRow(Base):
+    """One media file of a recording: a person's audio, video or screen as one room
+    server's Janus recorded it at one epoch (the segment's), post-processed there into
+    Opus/Ogg or VP8/WebM and sent up the control link. Bytes in the database, as meeting
+    files' are: every EMS node serves them, a backup holds them.
+    """
+
+    __tablename__ = "recording_media"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("meetings.id", ondelete="CASCADE")
+    )
+    epoch: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))  # the room server's, unique per epoch
+    user_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # camera or screen
+    track: Mapped[str] = mapped_column(String(16))  # audio or video
+    content_type: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "epoch", "name", name="uq_recording_media_name"),
+    )
+
+
 class MeetingExceptionRow(Base):
     """One occurrence of a repeating meeting that is skipped, or moved to another time."""
 

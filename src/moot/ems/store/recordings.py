@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moot.ems.store.models import AttendanceRow, JournalRow, RecordingSegmentRow
+from moot.ems.store.models import (
+    AttendanceRow,
+    JournalRow,
+    RecordingMediaRow,
+    RecordingSegmentRow,
+)
+from moot.ems.store.recording_media import media_of
 
 __all__ = ["RecordedSegment", "RecordingSegmentRow", "begin_segment", "end_segments", "segments_of"]
 
@@ -46,6 +52,8 @@ class RecordedSegment:
     journal: list[JournalRow]
     # (when, user, "joined" | "left") within the segment's time
     roster: list[tuple[datetime, str, str]]
+    # Its audio, video and screen files (without their bytes), by start.
+    media: list[RecordingMediaRow] = field(default_factory=list)
 
 
 async def segments_of(
@@ -69,6 +77,7 @@ async def segments_of(
     attendance = list(
         await session.scalars(select(AttendanceRow).where(AttendanceRow.meeting_id == meeting_id))
     )
+    media = await media_of(session, meeting_id)
     changes = sorted(
         [(a.joined_at, a.user_name, "joined") for a in attendance]
         + [(a.left_at, a.user_name, "left") for a in attendance if a.left_at is not None]
@@ -81,6 +90,7 @@ async def segments_of(
                 segment=segment,
                 journal=[j for j in journal if j.epoch == segment.epoch],
                 roster=[c for c in changes if segment.started_at <= c[0] < until],
+                media=[m for m in media if m.epoch == segment.epoch],
             )
         )
     return recorded

@@ -182,6 +182,48 @@ async def recording(
     )
 
 
+@router.get("/recordings/{meeting_id}/media/{media_id}", response_model=None)
+async def recording_media(
+    request: Request,
+    meeting_id: str,
+    media_id: int,
+    meetings: MeetingsDep,
+    auth: AuthDep,
+    identity: IdentityDep,
+) -> Response:
+    """A recording's audio, video or screen file, for its playback page (whole, or the
+    byte range a media element asks for to seek)."""
+    try:
+        auth.require_on(identity, Action.VIEW_RECORDING, await meetings.get(meeting_id))
+        media = await meetings.recording_media(meeting_id, media_id)
+    except NotRecorded as exc:
+        row = await meetings.get(meeting_id)
+        return raw_message(request, row.name, sentence(str(exc)), 404)
+    data, size = media.data, len(media.data)
+    headers = {"accept-ranges": "bytes", "cache-control": "private, max-age=3600"}
+    wanted = byte_range(request.headers.get("range", ""), size)
+    if wanted is None:
+        return Response(data, media_type=media.content_type, headers=headers)
+    first, last = wanted
+    headers["content-range"] = f"bytes {first}-{last}/{size}"
+    return Response(
+        data[first : last + 1], status_code=206, media_type=media.content_type, headers=headers
+    )
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one range of `bytes=FIRST-[LAST]` within the file; None: the whole file."""
+    unit, _, spec = header.partition("=")
+    first_text, dash, last_text = spec.partition("-")
+    if unit.strip() != "bytes" or not dash or not first_text.isdigit() or size == 0:
+        return None
+    first = int(first_text)
+    last = int(last_text) if last_text.isdigit() else size - 1
+    if first > last or first >= size:
+        return None
+    return first, min(last, size - 1)
+
+
 def _attend_form(
     request: Request,
     meeting: AttendInfo,

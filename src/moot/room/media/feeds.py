@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from moot.protocol.client import MediaFeed
 from moot.room.connection import Connection
@@ -13,6 +14,11 @@ from moot.room.tools.moderation import state as moderation
 def muted_people(meeting: HostedMeeting) -> set[str]:
     """Whom a moderator muted (the moderation tool's state): persons, as in join tokens."""
     return set(meeting.tool_state(moderation.TOOL).muted)
+
+
+def many_screens(meeting: HostedMeeting) -> bool:
+    """Whether a moderator let several people share a screen at once."""
+    return bool(meeting.tool_state(moderation.TOOL).many_screens)
 
 
 VIDEOROOM = "janus.plugin.videoroom"
@@ -34,6 +40,7 @@ class Feed:
     person: str = ""  # who sends it (the join token's): a moderator's mute names them
     audio_mids: tuple[str, ...] = ()  # its audio streams in Janus (for a moderator's mute)
     silenced: bool = False  # Janus forwards none of its audio (a moderator muted them)
+    recorded: str = ""  # the stem of its recording's files (a recorded meeting), else ""
 
     def wire(self) -> MediaFeed:
         kind = "screen" if self.kind == "screen" else "camera"
@@ -53,6 +60,7 @@ class MediaRoom:
     next_feed: int = 1
     # Every handle attached for it (publishers, subscribers): detached when it closes.
     handles: set[int] = field(default_factory=set)
+    rec_dir: Path | None = None  # where Janus records it (a recorded meeting), else None
 
 
 @dataclass(frozen=True, slots=True)

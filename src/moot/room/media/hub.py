@@ -30,9 +30,11 @@ from moot.room.media.feeds import (
     Feed,
     MediaLoad,
     MediaRoom,
+    many_screens,
     muted_people,
 )
 from moot.room.media.janus_client import JanusClient, JanusError
+from moot.room.media.recorder import MediaRecorder
 
 log = logging.getLogger("moot.room.media")
 
@@ -46,6 +48,8 @@ class MediaHub:
         max_streams: int = 0,
     ) -> None:
         self.max_streams = max_streams  # moot room sets it from max_media_streams
+        # Where recorded meetings' media goes (moot room sets it); None: not recorded.
+        self.recorder: MediaRecorder | None = None
         self.enabled = True
         self._meetings = meetings
         self._ice_servers = ice_servers
@@ -71,7 +75,7 @@ class MediaHub:
     def connected(self, client: JanusClient, admin_key: str) -> None:
         """Janus is (back) up: pages may publish and subscribe (they are told so)."""
         self.client, self.admin_key, self.reason = client, admin_key, ""
-        self._rooms.clear()
+        self._forget_rooms()
         self._published.clear()
         self._subscribed.clear()
         log.info("audio and video available through Janus at %s", client.url)
@@ -86,10 +90,17 @@ class MediaHub:
     def unavailable(self, reason: str) -> None:
         """Janus is gone (or was never there): every page is told, with the reason."""
         self.client, self.reason = None, reason
-        self._rooms.clear()
+        self._forget_rooms()
         self._published.clear()
         self._subscribed.clear()
         self._everyone_changed()
+
+    def _forget_rooms(self) -> None:
+        """Janus went (its rooms with it): what it recorded of them is processed."""
+        for room in self._rooms.values():
+            if room.rec_dir is not None and self.recorder is not None:
+                self.recorder.closed(room.rec_dir)
+        self._rooms.clear()
 
     def _everyone_changed(self) -> None:
         for meeting in self._meetings():
@@ -244,24 +255,27 @@ class MediaHub:
                 secret=secrets.token_urlsafe(24),
                 pin=secrets.token_urlsafe(24),
             )
+            create: dict[str, Any] = {
+                "request": "create",
+                "room": room.number,
+                "admin_key": self.admin_key,
+                "secret": room.secret,
+                "pin": room.pin,
+                "is_private": True,
+                "publishers": MAX_PUBLISHERS,
+                "bitrate": self._max_video_kbps() * 1000,
+                "audiocodec": "opus",
+                "videocodec": "vp8",
+                "notify_joining": False,
+            }
+            if meeting.recording and self.recorder is not None:
+                # Each publisher's streams are recorded (configure says so, and names
+                # the files); pages cannot turn it off: they never talk to Janus.
+                room.rec_dir = self.recorder.folder(meeting.id, meeting.epoch)
+                create.update(rec_dir=str(room.rec_dir))
             handle = await client.attach(VIDEOROOM, lambda _event: None)
             try:
-                await client.message(
-                    handle,
-                    {
-                        "request": "create",
-                        "room": room.number,
-                        "admin_key": self.admin_key,
-                        "secret": room.secret,
-                        "pin": room.pin,
-                        "is_private": True,
-                        "publishers": MAX_PUBLISHERS,
-                        "bitrate": self._max_video_kbps() * 1000,
-                        "audiocodec": "opus",
-                        "videocodec": "vp8",
-                        "notify_joining": False,
-                    },
-                )
+                await client.message(handle, create)
             finally:
                 await client.detach(handle)
             self._rooms[meeting.id] = room
@@ -273,10 +287,15 @@ class MediaHub:
         kind = request.kind
         await self._unpublish(meeting, conn, kind)  # a new offer replaces the old stream
         room = await self._room(client, meeting)
-        if kind == "screen":
+        if kind == "screen" and not many_screens(meeting):
             sharing = [f for f in room.feeds.values() if f.kind == "screen" and f.conn is not conn]
             if sharing:
-                self._refuse(conn, request, f"{sharing[0].user} is sharing a screen: one at a time")
+                self._refuse(
+                    conn,
+                    request,
+                    f"{sharing[0].user} is sharing a screen: one at a time"
+                    " (a moderator may let several share at once)",
+                )
                 return
         feed_id = room.next_feed
         room.next_feed += 1
@@ -293,6 +312,7 @@ class MediaHub:
             elif kind_of in ("hangup", "detached") and room.feeds.get(feed.id) is feed:
                 del room.feeds[feed.id]
                 self._published.pop((feed.conn, feed.kind), None)
+                self._recorded(room, feed)
                 self._count()
                 self.announce(meeting)
 
@@ -313,9 +333,12 @@ class MediaHub:
                 },
             )
             assert request.jsep is not None
-            configured, answer = await client.message(
-                handle, {"request": "configure"}, request.jsep.model_dump()
-            )
+            configure: dict[str, Any] = {"request": "configure"}
+            if room.rec_dir is not None and self.recorder is not None:
+                feed.recorded = f"{room.number}-{feed_id}-{kind}"  # unique in the folder
+                configure.update(record=True, filename=feed.recorded)
+                self.recorder.started(room.rec_dir, feed.recorded, conn.user, kind)
+            configured, answer = await client.message(handle, configure, request.jsep.model_dump())
             feed.audio_mids = tuple(
                 str(s["mid"])
                 for s in configured.get("streams", [])
@@ -331,6 +354,12 @@ class MediaHub:
         self._published[(conn, kind)] = feed
         conn.send(MediaSignal(action="answer", kind=kind, feed=feed_id, jsep=answer))
         await self._silence(client, meeting, room, feed)
+
+    def _recorded(self, room: MediaRoom, feed: Feed) -> None:
+        """A recorded stream ended: its files are processed (once)."""
+        if feed.recorded and room.rec_dir is not None and self.recorder is not None:
+            self.recorder.ended(room.rec_dir, feed.recorded)
+            feed.recorded = ""
 
     async def mutes_changed(self, meeting: HostedMeeting) -> None:
         """The moderation tool's mutes changed: Janus stops (or resumes) forwarding the
@@ -373,6 +402,8 @@ class MediaHub:
             room.feeds.pop(feed.id, None)
         if self.client is not None:
             await self.client.detach(feed.handle)
+        if room is not None:
+            self._recorded(room, feed)
         self._count()
         self.announce(meeting)
 
@@ -448,9 +479,9 @@ class MediaHub:
             self._subscribed.pop(key, None)
         self._count()
         client = self.client
-        if client is None or not self.available:
-            return
         try:
+            if client is None or not self.available:
+                return
             handle = await client.attach(VIDEOROOM, lambda _event: None)
             await client.message(
                 handle, {"request": "destroy", "room": room.number, "secret": room.secret}
@@ -459,3 +490,6 @@ class MediaHub:
                 await client.detach(attached)
         except JanusError as exc:
             log.info("could not destroy the Janus room of meeting %s: %s", meeting_id, exc)
+        finally:
+            if room.rec_dir is not None and self.recorder is not None:
+                self.recorder.closed(room.rec_dir)  # Janus closed its files (or died)

@@ -181,7 +181,7 @@ export function setupMedia({ send, me }) {
     decorateTile(tile, feed);
     if (feed.kind === "screen") {
       tile.classList.add("screen");
-      screenStage.replaceChildren(tile);
+      screenStage.append(tile); // several when a moderator allows it
       screenStage.hidden = false;
       section.classList.add("sharing");
     } else {

@@ -190,6 +190,46 @@ if (events.length) {
   document.getElementById("replay-hands").hidden = !has("hand");
 }
 
+// Audio, video and screen ------------------------------------------------------------------
+// Each file Janus recorded (one person's audio, video or screen, in one segment) sits on the
+// timeline at its offset: it plays, seeks and pauses with the player, and a video's tile
+// shows only while its moment is on. The player's clock leads; a file that strays from it
+// by more than DRIFT is sought back in step.
+
+const DRIFT = 0.5; // seconds (at 1×)
+const MAX_RATE = 16; // faster than this, browsers play no media: the files wait, paused
+const noMedia = document.getElementById("no-media");
+const tracks = [...document.querySelectorAll("#replay-media video, #replay-media audio")].map((el) => {
+  const tile = el.closest(".replay-tile");
+  return { el, tile, offset: Number((tile || el).dataset.offset) };
+});
+
+function syncMedia() {
+  const rate = Number(speed.value);
+  const playing = timer !== null && rate <= MAX_RATE;
+  let on = 0;
+  for (const { el, tile, offset } of tracks) {
+    const local = at - offset;
+    // A WebM may not say its length until read through: until then, it ends when it ends.
+    const length = Number.isFinite(el.duration) ? el.duration : Infinity;
+    const inside = local >= 0 && local < length && !(el.ended && local >= el.currentTime);
+    if (tile) tile.hidden = !inside;
+    if (!inside) {
+      if (!el.paused) el.pause();
+      continue;
+    }
+    on++;
+    if (Math.abs(el.currentTime - local) > DRIFT * Math.max(1, rate)) el.currentTime = local;
+    if (playing) {
+      el.playbackRate = rate;
+      if (el.paused) el.play().catch(() => {}); // refused (autoplay): the clock goes on
+    } else if (!el.paused) {
+      el.pause();
+    }
+  }
+  if (noMedia) noMedia.hidden = on > 0;
+}
+
 // The player -----------------------------------------------------------------------------
 
 function show() {
@@ -197,12 +237,14 @@ function show() {
   position.value = at;
   clock.textContent = mmss(at);
   stage();
+  syncMedia();
 }
 
 function pause() {
   clearInterval(timer);
   timer = null;
   playButton.textContent = "Play";
+  syncMedia();
 }
 
 function tick() {
@@ -233,3 +275,4 @@ position.addEventListener("input", () => {
 
 // Before playing, the stage shows the start (the transcript stays whole until Play).
 stage();
+syncMedia();

@@ -7,6 +7,10 @@ export function setupModeration(ctx) {
   lock?.addEventListener("click", () => {
     ctx.send({ kind: lock.getAttribute("aria-pressed") === "true" ? "moderation.unlock" : "moderation.lock" });
   });
+  const screens = document.getElementById("screens-toggle");
+  screens?.addEventListener("click", () => {
+    ctx.send({ kind: "moderation.screens", many: screens.getAttribute("aria-pressed") !== "true" });
+  });
   document.getElementById("mute-all")?.addEventListener("click", () => ctx.send({ kind: "moderation.mute_all" }));
   document.getElementById("unmute-me")?.addEventListener("click", () => ctx.send({ kind: "moderation.unmute" }));
 }
@@ -18,6 +22,11 @@ export function renderModeration(state, ctx) {
   if (lock) {
     lock.setAttribute("aria-pressed", String(state.locked));
     lock.textContent = state.locked ? "Unlock meeting" : "Lock meeting";
+  }
+  const screens = document.getElementById("screens-toggle");
+  if (screens) {
+    screens.setAttribute("aria-pressed", String(state.many_screens));
+    screens.textContent = state.many_screens ? "One screen share at a time" : "Allow several screen shares";
   }
   const box = document.getElementById("removed-box");
   if (!box) return;

@@ -30,6 +30,7 @@ from moot.protocol.tools import (
     NewOccurrence,
     Readmit,
     Remove,
+    ScreenShares,
     TakeBack,
     ToolEvent,
     Unlock,
@@ -51,6 +52,7 @@ class Moderation:
     removed: dict[str, str] = field(default_factory=dict)  # person -> their name
     granted: dict[str, tuple[str, Granted]] = field(default_factory=dict)  # person -> (name, role)
     muted: dict[str, str] = field(default_factory=dict)  # person -> their name
+    many_screens: bool = False  # several screen shares at once (the media hub checks it)
 
     def grant_of(self, person: str) -> Granted | None:
         found = self.granted.get(person)
@@ -145,6 +147,15 @@ def apply(state: Moderation, event: ToolEvent, actor: Actor) -> Moderation:
         return _roles(state, event, actor)
     if isinstance(event, Mute | MuteAll | Unmute):
         return _mute(state, event, actor)
+    if isinstance(event, ScreenShares):
+        only_moderators(actor, "decide how many may share a screen")
+        if event.many == state.many_screens:
+            raise Refused(
+                "several people may share a screen already"
+                if event.many
+                else "one screen share at a time already"
+            )
+        return replace(state, many_screens=event.many)
     if isinstance(event, NewOccurrence):
         return Moderation()
     raise Refused(f"moderator controls do not take {event.kind}")
@@ -207,6 +218,7 @@ def view(state: Moderation, viewer: Actor) -> dict[str, Any]:
         "removed": removed,
         "roles": {name: role for name, role in state.granted.values()},
         "muted": sorted(state.muted.values(), key=str.casefold),
+        "many_screens": state.many_screens,
         "you": {"role": viewer.standing, "muted": viewer.person in state.muted},
     }
 
@@ -230,6 +242,10 @@ def announce(event: ToolEvent, actor: Actor) -> str:
         return f"{actor.user} muted everyone"
     if isinstance(event, Unmute):
         return f"{actor.user} unmuted themself"
+    if isinstance(event, ScreenShares):
+        if event.many:
+            return f"{actor.user} let several people share a screen at once"
+        return f"{actor.user} allowed one screen share at a time"
     return ""
 
 
