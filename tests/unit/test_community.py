@@ -14,6 +14,7 @@ from moot.core.community import (
     RateLimit,
     Refusal,
     State,
+    attendee_pid,
     check_text,
     combine,
     community_servers,
@@ -103,6 +104,16 @@ def test_who_may_message_whom() -> None:
     # Local users (no partition) are a partition of their own, the same for each.
     assert may_message(person_id("a", None), person_id("b", None), []) == ""
     assert "own organisation" in may_message(person_id("a", None), bob, [])
+
+
+def test_a_meeting_attendee_is_a_person_only_when_signed_in() -> None:
+    # The roster's presence: the join token's person and the name shown.
+    assert attendee_pid("user:eng:alice", "Alice") == "eng/Alice"
+    assert attendee_pid("user::bob", "bob") == "/bob"  # a local user: no partition
+    assert attendee_pid("guest:3f2a", "Bob (guest)") is None
+    assert attendee_pid("user:eng:alice", "Mallory") is None  # not the token's name
+    assert attendee_pid("cluster:Tool", "Tool") is None
+    assert attendee_pid("", "bob") is None
 
 
 def test_conversation_ids_and_keys() -> None:

@@ -120,6 +120,18 @@ def partition_of(pid: str) -> str:
     return pid.split("/", 1)[0]
 
 
+def attendee_pid(person: str, name: str) -> str | None:
+    """The person id of a meeting's attendee, from their join token's `person` and the
+    name they are shown under; None for a guest or a tool (no community services).
+
+    A signed-in user enters under their user name, and their `person` is
+    "user:<partition>:<user name, case-folded>" (moot.ems.admission)."""
+    suffix = f":{name.casefold()}"
+    if not person.startswith("user:") or not person.endswith(suffix):
+        return None
+    return person_id(name, person[len("user:") : -len(suffix)] or None)
+
+
 def key_of(pid: str) -> str:
     """A person id as a NATS key token (letters, digits, - and _ only)."""
     return base64.urlsafe_b64encode(pid.encode()).decode().rstrip("=")
