@@ -228,8 +228,28 @@ class CommunityServer:
     connections: int
 
 
-def community_servers(servers: Iterable[CommunityServer]) -> list[CommunityServer]:
-    """Where a client should connect, best first: online servers offering community
-    services, the fewest connections first (then by name: the same answer each time)."""
+# Servers within this share of the least loaded one's connections count as equally good.
+EVEN_SHARE = 0.1
+
+
+def community_servers(servers: Iterable[CommunityServer], person: str) -> list[CommunityServer]:
+    """Where `person` should connect, best first: online servers offering community
+    services, the fewest connections first.
+
+    The servers about as loaded as the least loaded one (within EVEN_SHARE) come first in
+    an order of the person's own (rendezvous hashing: the same for them each time, another
+    for the next person). The counts the EMS has are a heartbeat old: when a room server
+    dies, its thousands of clients all ask within that time, and an order the same for
+    everyone would send them all to one survivor while the others wait."""
     usable = [s for s in servers if s.online and s.offers and not s.draining]
-    return sorted(usable, key=lambda s: (s.connections, s.name))
+    if not usable:
+        return []
+    even = min(s.connections for s in usable) * (1 + EVEN_SHARE)
+
+    def rank(server: CommunityServer) -> tuple[int, int, str]:
+        if server.connections <= even:
+            digest = hashlib.sha256(f"{person}\n{server.name}".encode()).digest()
+            return (0, int.from_bytes(digest[:8], "big"), server.name)
+        return (1, server.connections, server.name)
+
+    return sorted(usable, key=rank)
