@@ -12,23 +12,32 @@ timed. Measured:
   every watcher's `presence` message (p99 over all watchers; goal <= 200 ms);
 - messages: `--messages` one-to-one messages between contacts (on different servers most
   of the time), from sent to received by the recipient (p99; goal <= 100 ms);
-- failover: SIGKILL of room1; its clients connect to another server (as the page does) and
-  say what they had chosen; from the kill to the last `welcome` (goal <= 5 s), and whether
-  any watcher saw one of them offline meanwhile (presence kept).
+- failover: SIGKILL of room1; each of its clients connects to the server the EMS would
+  name it first (`community_servers` on the counts of the moment of the kill: the EMS's
+  are a heartbeat old), from the kill to the last `welcome` (goal <= 5 s), and whether
+  any watcher saw one of them offline meanwhile (presence kept). The EMS's own answers
+  are not part of it: each client already holds a token.
 
-Run: `.venv/bin/python bench/community.py [--users 10000] [--check]`.
+Run: `.venv/bin/python bench/community.py [--users 10000] [--check]`;
+`--profile DIR` records the failover with py-spy (`python3 -m venv /tmp/tools &&
+/tmp/tools/bin/pip install py-spy`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import os
 import random
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +62,7 @@ from _common import (
     pct,
     raise_open_files,
 )
+from moot.core.community import CommunityServer, community_servers
 from moot.infra.tokens import load_or_create_private_key, sign_community_token
 
 PRESENCE_GOAL_MS = 200.0
@@ -90,6 +100,7 @@ class Run:
     waiting_conversation: dict[tuple[int, int], asyncio.Future[str]] = field(default_factory=dict)
     offline_seen: set[str] = field(default_factory=set)
     watching_killed: bool = False
+    counts_at_kill: dict[str, int] = field(default_factory=dict)  # server URL -> clients
     killed: set[str] = field(default_factory=set)
 
 
@@ -121,12 +132,17 @@ def on_message(run: Run, user: User, message: dict[str, Any]) -> None:
 
 
 async def keep_connected(run: Run, user: User, device: str) -> None:
-    """What the page does: stay connected; when the server goes, the next one in the list."""
+    """What the page does: stay connected; when its server goes, connect where the EMS
+    says (core.community.community_servers, on the counts the EMS had at the kill)."""
     while True:
         url = user.servers[user.server % len(user.servers)]
         try:
+            # No protocol pings: a browser sends none (the server pings it).
             async with connect(
-                f"{url}?token={user.token}&device={device}", open_timeout=30, max_queue=None
+                f"{url}?token={user.token}&device={device}",
+                open_timeout=30,
+                max_queue=None,
+                ping_interval=None,
             ) as socket:
                 user.socket = socket
                 async for text in socket:
@@ -135,8 +151,19 @@ async def keep_connected(run: Run, user: User, device: str) -> None:
             pass
         user.socket = None
         user.welcomed.clear()
-        user.server += 1  # the next server of its list
+        user.server = next_server(run, user, url)
         await asyncio.sleep(0.05)
+
+
+def next_server(run: Run, user: User, lost: str) -> int:
+    """The index in the user's list of the server the EMS would name first now."""
+    if not run.counts_at_kill:
+        return user.server + 1
+    known = [
+        CommunityServer(url, url, online=url != lost, draining=False, offers=True, connections=n)
+        for url, n in run.counts_at_kill.items()
+    ]
+    return user.servers.index(community_servers(known, user.pid)[0].url)
 
 
 async def send(user: User, message: dict[str, Any]) -> None:
@@ -192,6 +219,9 @@ async def bench(args: Any, cluster: Cluster) -> bool:
             break
         await asyncio.sleep(0.5)
     print(f"watching: {run.presence_seen} presence messages in ({expected} watches), quiet")
+    # The simulated clients' objects stay as they are from now on: this process's garbage
+    # collector need not walk them again and again (it was a third of its time).
+    gc.freeze()
 
     # Presence changes, 20 a second.
     for change in range(args.changes):
@@ -237,6 +267,10 @@ async def bench(args: Any, cluster: Cluster) -> bool:
     for victim in victims:
         victim.welcomed.clear()  # each must be welcomed again, elsewhere
     room = next(p for p in cluster.processes if p.name == "room1")
+    run.counts_at_kill = dict(
+        Counter(u.servers[u.server % len(u.servers)] for u in users if u.socket is not None)
+    )
+    spies = profile_failover(args.profile, cluster)
     killed_at = time.perf_counter()
     room.popen.send_signal(signal.SIGKILL)
     await asyncio.sleep(0.5)
@@ -247,6 +281,8 @@ async def bench(args: Any, cluster: Cluster) -> bool:
         f"failover: {len(victims)} clients of room1 back on other servers "
         f"{back:.2f} s after SIGKILL; watchers saw {len(run.offline_seen)} of them offline"
     )
+    for spy in spies:
+        spy.wait()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -265,6 +301,42 @@ async def bench(args: Any, cluster: Cluster) -> bool:
         )
     )
     return met_presence and met_message and met_failover
+
+
+def profile_failover(folder: str, cluster: Cluster) -> list[subprocess.Popen[bytes]]:
+    """With --profile: py-spy records the surviving room servers and this process (the
+    clients) for the failover's first 12 s, as collapsed stacks in `folder` (one file
+    each; flamegraph.pl draws them)."""
+    if not folder:
+        return []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    pids = {p.name: p.popen.pid for p in cluster.processes if p.name in ("room2", "room3")}
+    pids["clients"] = os.getpid()
+    return [
+        subprocess.Popen(
+            [
+                args_py_spy(),
+                "record",
+                "-d",
+                "12",
+                "-r",
+                "50",
+                "-p",
+                str(pid),
+                "-f",
+                "raw",
+                "-o",
+                f"{folder}/{name}.txt",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
+
+
+def args_py_spy() -> str:
+    return shutil.which("py-spy") or "/tmp/tools/bin/py-spy"
 
 
 async def delete_bus_state(url: str, prefix: str) -> None:
@@ -286,6 +358,7 @@ def main() -> int:
     options.add_argument("--messages", type=int, default=200)
     options.add_argument("--nats", default="nats://127.0.0.1:4222")
     options.add_argument("--ramp", type=float, default=0.5, help="seconds per 100 sign-ins")
+    options.add_argument("--profile", default="", help="folder for py-spy flame graphs")
     args = options.parse_args()
     raise_open_files(args.users * 2 + 1000)
     print(f"machine: {machine()}; load {load_average()}")

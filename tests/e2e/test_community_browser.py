@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, WebSocketRoute, expect
 
 from moot.ems.auth.users import add_user
 from moot.harness import Cluster
@@ -95,7 +95,15 @@ def test_two_people_on_two_servers_and_a_killed_server(
     community.wait_for(
         lambda: offered_first(community) == other, "the EMS to count Alice's connection"
     )
-    bob = open_community(new_context(), community, "bob", "?idle=2")  # away after 2 s
+    # Bob's community sockets pass through the test, which can cut them (Reconnect, below).
+    bob_context = new_context()
+    bob_sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def through(page_side: WebSocketRoute) -> None:
+        bob_sockets.append((page_side, page_side.connect_to_server()))
+
+    bob_context.route_web_socket(re.compile(r"/community/ws"), through)
+    bob = open_community(bob_context, community, "bob", "?idle=2")  # away after 2 s
     assert server_of(bob) == other
 
     # Alice adds Bob from the directory, and sees his presence change on the other server.
@@ -127,6 +135,33 @@ def test_two_people_on_two_servers_and_a_killed_server(
     expect(row.locator(".presence")).to_have_text("Do not disturb")
     home.close()
 
+    # And in the meeting's roster, live: Alice and Bob signed in, a guest who is no one
+    # of the community (no presence, and none shown to him).
+    meeting = f"{community.ems_url}/m/{made.json()['id']}"
+    alice_in, bob_in = alice.context.new_page(), bob.context.new_page()
+    for page in (alice_in, bob_in):
+        page.goto(meeting)
+        expect(page.locator("#connection")).to_have_text("connected")
+    guest = new_context().new_page()
+    guest.goto(meeting)
+    guest.get_by_label("Your name").fill("Gus")
+    guest.get_by_role("button", name="Attend").click()
+    expect(guest.locator("#connection")).to_have_text("connected")
+    roster = alice_in.locator("#roster")
+    expect(roster.locator("li")).to_have_count(3)
+    expect(roster.locator("li[data-user=bob] .presence")).to_have_text("Do not disturb")
+    expect(roster.locator("li[data-user=alice] .presence")).to_have_text("Available")
+    expect(roster.locator("li", has_text="Gus").locator(".presence")).to_be_hidden()
+    bob.get_by_label("I am").select_option("in_meeting")
+    bob.get_by_role("button", name="Set").click()
+    expect(roster.locator("li[data-user=bob] .presence")).to_have_text("In a meeting")
+    expect(bob_in.locator("#roster li[data-user=bob] .presence")).to_have_text("In a meeting")
+    expect(guest.locator("#roster li")).to_have_count(3)
+    expect(guest.locator("#roster .presence:visible")).to_have_count(0)
+    alice_in.screenshot(path=str(screenshots / "meeting-roster-presence.png"))
+    for page in (alice_in, bob_in, guest):
+        page.close()
+
     # A chat: Bob sees the new conversation with its unread count, then the message.
     alice.get_by_role("button", name="Chat with Bob").click()
     expect(alice.locator("#chat-title")).to_have_text("Bob")
@@ -139,6 +174,24 @@ def test_two_people_on_two_servers_and_a_killed_server(
     expect(chat).not_to_contain_text("unread")
     bob.get_by_label("Message", exact=True).press_sequentially("hi")
     expect(alice.locator("#typing")).to_have_text("Bob is typing…")
+
+    # Desktop notifications: Bob's page offers them; allowed, a message that comes while
+    # his tab is hidden shows one; none while he reads the chat.
+    allow = bob.get_by_role("button", name="Allow desktop notifications")
+    expect(allow).to_be_visible()
+    bob.context.grant_permissions(["notifications"], origin=community.ems_url)
+    allow.click()
+    expect(allow).to_be_hidden()
+    bob.evaluate(WATCH_NOTIFICATIONS)
+    alice.get_by_label("Message", exact=True).fill("read at once")
+    alice.get_by_role("button", name="Send").click()
+    expect(bob.locator("#messages")).to_contain_text("Alice: read at once")
+    bob.evaluate(HIDE_TAB)
+    alice.get_by_label("Message", exact=True).fill("are you there?")
+    alice.get_by_role("button", name="Send").click()
+    bob.wait_for_function("window.notified.length > 0")
+    assert bob.evaluate("window.notified") == [{"title": "Alice (Alice)", "body": "are you there?"}]
+    bob.evaluate(SHOW_TAB)
 
     # Meet now: both get the meeting's link in the chat.
     alice.get_by_role("button", name="Meet now").click()
@@ -156,7 +209,7 @@ def test_two_people_on_two_servers_and_a_killed_server(
     states = alice.evaluate("window.statesSeen")
     assert "Disconnected" in states and "Connecting again…" in states, states
     print(f"community page back on {other} {back_after:.2f} s after SIGKILL (goal: 3 s)")
-    expect(contact.locator(".presence")).to_have_text("Do not disturb — writing the report")
+    expect(contact.locator(".presence")).to_have_text("In a meeting — writing the report")
     alice.get_by_label("Message", exact=True).fill("after the crash")
     alice.get_by_role("button", name="Send").click()
     expect(bob.locator("#messages")).to_contain_text("Alice: after the crash")
@@ -166,6 +219,39 @@ def test_two_people_on_two_servers_and_a_killed_server(
         lines = page.locator("#messages li").all_inner_texts()
         assert [line for line in lines if "hello Bob" in line] == [lines[0]], lines
         assert sum("after the crash" in line for line in lines) == 1, lines
+
+    # Reconnect: Bob's page loses its server with its timers stopped, so it cannot try
+    # again by itself; it waits, disconnected, with the button; a click reconnects it.
+    bob.context.clock.install()
+    bob.context.clock.pause_at(time.time() * 1000 + 1000)
+    page_side, server_side = bob_sockets[-1]
+    server_side.close()
+    page_side.close()
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "disconnected")
+    bob.get_by_role("button", name="Reconnect").click()
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(bob.get_by_role("button", name="Reconnect")).to_be_hidden()
+
+
+# The page's Notification, recorded: what a desktop notification would show.
+WATCH_NOTIFICATIONS = """() => {
+    const Real = window.Notification;
+    window.notified = [];
+    window.Notification = class extends Real {
+        constructor(title, options) {
+            super(title, options);
+            window.notified.push({ title, body: options.body });
+        }
+    };
+}"""
+HIDE_TAB = """() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW_TAB = """() => {
+    delete document.hidden;
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
 
 
 def offered_first(cluster: Cluster) -> str:

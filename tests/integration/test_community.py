@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import jwt
 import nats
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,6 +23,11 @@ from websockets.exceptions import ConnectionClosed
 
 from moot.ems.auth.users import add_user
 from moot.harness import Cluster
+from moot.infra.tokens import (
+    load_or_create_private_key,
+    sign_community_token,
+    sign_join_token,
+)
 from tests.services import nats_url
 
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
@@ -227,6 +233,97 @@ def test_limits_blocking_and_partitions(community: Cluster) -> None:
             await erin.send(type="send", id="after-block", conversation=conv, text="hi?")
             error = await erin.expect("error", id="after-block")
             assert "does not take your messages" in error["message"]
+
+    run(scenario())
+
+
+def test_a_meetings_roster_shows_presence_of_ones_own_partition_only(
+    community: Cluster,
+) -> None:
+    """Alice (a local user) and Zoe (of the "eng" partition) in one meeting: each page
+    is told the presence of the people of its reader's partition, live, and no other."""
+    created = community.client.post(
+        community.ems_url + "/api/v1/meetings",
+        json={"name": "Partitions", "moderator": "alice"},
+        headers=community.admin,
+    )
+    assert created.status_code == 201, created.text
+    meeting_id = created.json()["id"]
+    # A guest's entry opens the meeting on its room server: its address and epoch.
+    entered = community.client.get(
+        f"{community.ems_url}/m/{meeting_id}", params={"name": "Gus"}, timeout=10
+    )
+    assert entered.status_code == 303, entered.text
+    page = httpx.URL(entered.headers["location"])
+    guest_token = page.params["token"]
+    epoch = int(jwt.decode(guest_token, options={"verify_signature": False})["epoch"])
+    # Zoe's partition comes from a directory this cluster lacks: her tokens are signed
+    # with the EMS's own key, as the EMS signs them for a person of "eng".
+    key = load_or_create_private_key(community.workdir / "data" / "signing-key.pem")
+
+    def meeting_socket(token: str) -> str:
+        return f"ws://{page.host}:{page.port}{page.path}/ws?roster=changes&token={token}"
+
+    def joining(user: str, partition: str) -> str:
+        token = sign_join_token(
+            key,
+            meeting_id=meeting_id,
+            user=user,
+            role="participant",
+            epoch=epoch,
+            ttl_seconds=600,
+            person=f"user:{partition}:{user}",
+        )
+        return meeting_socket(token)
+
+    async def scenario() -> None:
+        ticket = community.client.post(
+            community.ems_url + "/api/v1/community/connect", headers=bearer(community, "alice")
+        ).json()
+        zoe_token = sign_community_token(
+            key, username="zoe", display_name="Zoe", partition="eng", ttl_seconds=600
+        )
+        url = ticket["servers"][0]["url"]
+        async with (
+            signed_in(community, "alice", "room1"),
+            connect(f"{url}?token={zoe_token}&device=zoe-device-1") as zoe,
+        ):
+            assert json.loads(await zoe.recv())["type"] == "welcome"
+            await zoe.send(json.dumps({"type": "set_presence", "state": "dnd"}))
+            async with (
+                connect(joining("alice", "")) as alice_page,
+                connect(joining("zoe", "eng")) as zoe_page,
+                connect(meeting_socket(guest_token)) as guest_page,
+            ):
+                told: dict[str, list[dict[str, Any]]] = {"alice": [], "zoe": [], "guest": []}
+
+                async def read(name: str, socket: ClientConnection) -> None:
+                    async for text in socket:
+                        message = json.loads(text)
+                        if message["type"] == "presence":
+                            told[name].append(message)
+
+                readers = [
+                    asyncio.create_task(read(n, s))
+                    for n, s in (("alice", alice_page), ("zoe", zoe_page), ("guest", guest_page))
+                ]
+
+                async def until(check: Any) -> None:
+                    deadline = asyncio.get_running_loop().time() + WAIT
+                    while not check():
+                        assert asyncio.get_running_loop().time() < deadline, told
+                        await asyncio.sleep(0.05)
+
+                await until(lambda: any(m["state"] == "dnd" for m in told["zoe"]))
+                await until(lambda: any(m["user"] == "alice" for m in told["alice"]))
+                await zoe.send(json.dumps({"type": "set_presence", "state": "available"}))
+                await until(lambda: told["zoe"][-1]["state"] == "available")
+                await asyncio.sleep(0.5)  # what else would come, has
+                for task in readers:
+                    task.cancel()
+                assert {m["user"] for m in told["alice"]} == {"alice"}, told
+                assert {m["user"] for m in told["zoe"]} == {"zoe"}, told
+                assert told["guest"] == [], told
 
     run(scenario())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from moot.core.community import (
@@ -14,6 +16,7 @@ from moot.core.community import (
     RateLimit,
     Refusal,
     State,
+    attendee_pid,
     check_text,
     combine,
     community_servers,
@@ -105,6 +108,16 @@ def test_who_may_message_whom() -> None:
     assert "own organisation" in may_message(person_id("a", None), bob, [])
 
 
+def test_a_meeting_attendee_is_a_person_only_when_signed_in() -> None:
+    # The roster's presence: the join token's person and the name shown.
+    assert attendee_pid("user:eng:alice", "Alice") == "eng/Alice"
+    assert attendee_pid("user::bob", "bob") == "/bob"  # a local user: no partition
+    assert attendee_pid("guest:3f2a", "Bob (guest)") is None
+    assert attendee_pid("user:eng:alice", "Mallory") is None  # not the token's name
+    assert attendee_pid("cluster:Tool", "Tool") is None
+    assert attendee_pid("", "bob") is None
+
+
 def test_conversation_ids_and_keys() -> None:
     alice, bob = "eng/alice", "eng/bob"
     assert direct_conversation(alice, bob) == direct_conversation(bob, alice)
@@ -131,8 +144,16 @@ def test_clients_go_to_the_server_with_fewest_connections() -> None:
         server("room5", 0, offers=False),  # no bus, or switched off
         server("room6", 0, draining=True),
     ]
-    assert [s.name for s in community_servers(servers)] == ["room2", "room3", "room1"]
-    assert community_servers([server("room4", 0, online=False)]) == []
+    for person in ("/alice", "/bob", "eng/carol"):
+        order = [s.name for s in community_servers(servers, person)]
+        assert sorted(order[:2]) == ["room2", "room3"] and order[2:] == ["room1"]
+        assert order == [s.name for s in community_servers(servers, person)]  # each time
+    assert community_servers([server("room4", 0, online=False)], "/alice") == []
+    # A server has died: its 3,000 clients ask at once, and the counts are a heartbeat old.
+    # The survivors about as loaded (within a tenth) share them; one far busier gets none.
+    survivors = [server("room2", 3_300), server("room3", 3_500), server("room4", 9_000)]
+    first = Counter(community_servers(survivors, f"/u{n}")[0].name for n in range(3_000))
+    assert set(first) == {"room2", "room3"} and min(first.values()) > 1_300, first
 
 
 def test_a_device_is_seen_when_its_server_last_was() -> None:

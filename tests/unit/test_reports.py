@@ -267,6 +267,24 @@ def test_meeting_averages_and_types() -> None:
     ]
 
 
+def test_reports_of_figures_per_day_have_a_row_each_day_and_the_range_in_summary() -> None:
+    rng = r.parse_range("2026-12-01", "2026-12-03", "UTC", NOW)
+    failures = r.login_failures_report(rng, {date(2026, 12, 2): (5, 2, 3)}, (5, 2, 3))
+    assert [row["failures"] for row in failures.rows] == [0, 5, 0]
+    assert failures.rows[1] == {"day": "2026-12-02", "failures": 5, "user_names": 2, "addresses": 3}
+    assert failures.summary == [{"day": "all days", "failures": 5, "user_names": 2, "addresses": 3}]
+    assert failures.chart is not None and failures.chart.series == [("Failed sign-ins", [0, 5, 0])]
+    daily = {date(2026, 12, 1): (3, 10, 2), date(2026, 12, 3): (1, 4, 5)}
+    community = r.community_report(rng, daily)
+    assert [row["messages"] for row in community.rows] == [10, 0, 4]
+    # Sign-ins and messages add up; the most connections at once is the highest day's.
+    assert community.summary == [
+        {"day": "all days", "signins": 4, "messages": 14, "peak_connections": 5}
+    ]
+    assert community.chart is not None
+    assert [label for label, _ in community.chart.series] == ["Sign-ins", "Instant messages"]
+
+
 def test_every_report_has_a_kind() -> None:
     assert r.REPORT_NAMES == (
         "logins",

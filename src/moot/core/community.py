@@ -120,6 +120,18 @@ def partition_of(pid: str) -> str:
     return pid.split("/", 1)[0]
 
 
+def attendee_pid(person: str, name: str) -> str | None:
+    """The person id of a meeting's attendee, from their join token's `person` and the
+    name they are shown under; None for a guest or a tool (no community services).
+
+    A signed-in user enters under their user name, and their `person` is
+    "user:<partition>:<user name, case-folded>" (moot.ems.admission)."""
+    suffix = f":{name.casefold()}"
+    if not person.startswith("user:") or not person.endswith(suffix):
+        return None
+    return person_id(name, person[len("user:") : -len(suffix)] or None)
+
+
 def key_of(pid: str) -> str:
     """A person id as a NATS key token (letters, digits, - and _ only)."""
     return base64.urlsafe_b64encode(pid.encode()).decode().rstrip("=")
@@ -216,8 +228,28 @@ class CommunityServer:
     connections: int
 
 
-def community_servers(servers: Iterable[CommunityServer]) -> list[CommunityServer]:
-    """Where a client should connect, best first: online servers offering community
-    services, the fewest connections first (then by name: the same answer each time)."""
+# Servers within this share of the least loaded one's connections count as equally good.
+EVEN_SHARE = 0.1
+
+
+def community_servers(servers: Iterable[CommunityServer], person: str) -> list[CommunityServer]:
+    """Where `person` should connect, best first: online servers offering community
+    services, the fewest connections first.
+
+    The servers about as loaded as the least loaded one (within EVEN_SHARE) come first in
+    an order of the person's own (rendezvous hashing: the same for them each time, another
+    for the next person). The counts the EMS has are a heartbeat old: when a room server
+    dies, its thousands of clients all ask within that time, and an order the same for
+    everyone would send them all to one survivor while the others wait."""
     usable = [s for s in servers if s.online and s.offers and not s.draining]
-    return sorted(usable, key=lambda s: (s.connections, s.name))
+    if not usable:
+        return []
+    even = min(s.connections for s in usable) * (1 + EVEN_SHARE)
+
+    def rank(server: CommunityServer) -> tuple[int, int, str]:
+        if server.connections <= even:
+            digest = hashlib.sha256(f"{person}\n{server.name}".encode()).digest()
+            return (0, int.from_bytes(digest[:8], "big"), server.name)
+        return (1, server.connections, server.name)
+
+    return sorted(usable, key=rank)

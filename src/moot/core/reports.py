@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -409,47 +409,57 @@ def logins_report(
     )
 
 
+def _figures_per_day(
+    name: str,
+    rng: DateRange,
+    columns: tuple[Column, ...],
+    daily: Mapping[date, tuple[int, ...]],
+    totals: tuple[int, ...],
+    chart: tuple[str, Sequence[tuple[str, str]], str],
+) -> Report:
+    """A report of one row a day: the day, then the day's figures from `daily` under the
+    other columns (zeros on a day without); `totals` in the summary row. `chart`: its
+    kind, (label, column key) of each series, and the y axis' title."""
+    keys = [c.key for c in columns if c.key != "day"]
+    none = (0,) * len(keys)
+    rows: list[Row] = [
+        {"day": day.isoformat(), **dict(zip(keys, daily.get(day, none), strict=True))}
+        for day in rng.days
+    ]
+    kind, series, y_title = chart
+    return Report(
+        name=name,
+        title=_title(name),
+        rng=rng,
+        columns=columns,
+        rows=rows,
+        summary=[{"day": "all days", **dict(zip(keys, totals, strict=True))}],
+        chart=Chart(
+            kind,
+            _labels(rng),
+            [(label, [int(r[key] or 0) for r in rows]) for label, key in series],
+            y_title,
+        ),
+    )
+
+
 def login_failures_report(
     rng: DateRange, daily: dict[date, tuple[int, int, int]], totals: tuple[int, int, int]
 ) -> Report:
     """`daily`: day -> (failures, distinct user names, distinct addresses); `totals` the
     same over the whole range."""
-    rows: list[Row] = []
-    for day in rng.days:
-        failures, names, addresses = daily.get(day, (0, 0, 0))
-        rows.append(
-            {
-                "day": day.isoformat(),
-                "failures": failures,
-                "user_names": names,
-                "addresses": addresses,
-            }
-        )
-    return Report(
-        name="login_failures",
-        title=_title("login_failures"),
-        rng=rng,
-        columns=(
+    return _figures_per_day(
+        "login_failures",
+        rng,
+        (
             Column("day", "Day", "day"),
             Column("failures", "Failed sign-ins"),
             Column("user_names", "Distinct user names"),
             Column("addresses", "Distinct addresses"),
         ),
-        rows=rows,
-        summary=[
-            {
-                "day": "all days",
-                "failures": totals[0],
-                "user_names": totals[1],
-                "addresses": totals[2],
-            }
-        ],
-        chart=Chart(
-            "bar",
-            _labels(rng),
-            [("Failed sign-ins", [int(r["failures"] or 0) for r in rows])],
-            "failed sign-ins",
-        ),
+        daily,
+        totals,
+        ("bar", [("Failed sign-ins", "failures")], "failed sign-ins"),
     )
 
 
@@ -666,44 +676,21 @@ def csv_filename(report: Report) -> str:
 
 def community_report(rng: DateRange, daily: dict[date, tuple[int, int, int]]) -> Report:
     """`daily`: day -> (community sign-ins, instant messages, most connections at once)."""
-    rows: list[Row] = []
-    for day in rng.days:
-        signins, messages, peak = daily.get(day, (0, 0, 0))
-        rows.append(
-            {
-                "day": day.isoformat(),
-                "signins": signins,
-                "messages": messages,
-                "peak_connections": peak,
-            }
-        )
-    summary: list[Row] = [
-        {
-            "day": "all days",
-            "signins": sum(v[0] for v in daily.values()),
-            "messages": sum(v[1] for v in daily.values()),
-            "peak_connections": max((v[2] for v in daily.values()), default=0),
-        }
-    ]
-    return Report(
-        name="community",
-        title=_title("community"),
-        rng=rng,
-        columns=(
+    totals = (
+        sum(v[0] for v in daily.values()),
+        sum(v[1] for v in daily.values()),
+        max((v[2] for v in daily.values()), default=0),
+    )
+    return _figures_per_day(
+        "community",
+        rng,
+        (
             Column("day", "Day", "day"),
             Column("signins", "Community sign-ins"),
             Column("messages", "Instant messages"),
             Column("peak_connections", "Most connections at once"),
         ),
-        rows=rows,
-        summary=summary,
-        chart=Chart(
-            "line",
-            _labels(rng),
-            [
-                ("Sign-ins", [int(r["signins"] or 0) for r in rows]),
-                ("Instant messages", [int(r["messages"] or 0) for r in rows]),
-            ],
-            "count",
-        ),
+        daily,
+        totals,
+        ("line", [("Sign-ins", "signins"), ("Instant messages", "messages")], "count"),
     )

@@ -43,7 +43,7 @@ def ticket(identity: Identity, registry: Registry, key: Ed25519PrivateKey) -> Ti
     claims = identity.claims
     if claims is None or claims.source == "cluster-secret":
         raise NoCommunity("sign in to use presence and instant messages", status=401)
-    servers = community_servers(
+    known = [
         CommunityServer(
             name=s.name,
             url=s.url,
@@ -53,7 +53,8 @@ def ticket(identity: Identity, registry: Registry, key: Ed25519PrivateKey) -> Ti
             connections=s.community_connections,
         )
         for s in registry.all()
-    )
+    ]
+    servers = community_servers(known, person_id(claims.username, claims.partition))
     if not servers:
         raise NoCommunity("no room server offers community services now", status=503)
     token = sign_community_token(

@@ -102,6 +102,9 @@ class MeetingHost(ToolHosting):
         # Community services hear of a new configuration and of messages to all users.
         self.on_config: Callable[[], None] = lambda: None
         self.on_notice_all: Callable[[str], None] = lambda text: None
+        # ... and show presence in the rosters: a page joined; a person's last page left.
+        self.on_page_joined: Callable[[HostedMeeting, Connection], None] = lambda m, c: None
+        self.on_person_left: Callable[[HostedMeeting, Connection], None] = lambda m, c: None
 
     def apply_config(self, version: int, values: dict[str, object]) -> None:
         """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
@@ -296,6 +299,7 @@ class MeetingHost(ToolHosting):
             )
             joined = Joined(user=you.user, role=you.role).model_dump_json()
             self._roster_changed(meeting, joined, but=conn)
+        self.on_page_joined(meeting, conn)
         return meeting
 
     def leave(self, meeting_id: str, conn: Connection) -> None:
@@ -314,6 +318,7 @@ class MeetingHost(ToolHosting):
             )
         )
         self._roster_changed(meeting, Left(user=conn.user).model_dump_json())
+        self.on_person_left(meeting, conn)
 
     async def chat(self, meeting_id: str, conn: Connection, event_id: str, text: str) -> None:
         """Store the line off this server, then show it to everyone, then acknowledge it."""

@@ -21,6 +21,7 @@ from moot.room.agent import Agent, RegistrationRefused
 from moot.room.app import create_app
 from moot.room.community.bus import CommunityBus
 from moot.room.community.hub import CommunityHub
+from moot.room.community.roster import RosterPresence
 from moot.room.host import MeetingHost
 from moot.room.media.janus_config import default_rtp_ports, parse_rtp_ports
 from moot.room.media.recorder import MediaRecorder
@@ -124,6 +125,9 @@ async def run_room(
         )
         host.on_config = hub.config_changed
         host.on_notice_all = hub.notice
+        rosters = RosterPresence(hub, lambda: host.meetings)
+        host.on_page_joined = rosters.joined
+        host.on_person_left = rosters.left
         agent.community = hub
         community = asyncio.create_task(hub.run())
     app = create_app(agent, settings.ems_url)

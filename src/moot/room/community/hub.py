@@ -66,6 +66,8 @@ class CommunityHub:
         self._devices: dict[str, dict[str, Device]] = defaultdict(dict)
         self._presence: dict[str, Presence] = {}  # the combined, as last told
         self._watchers: dict[str, set[Member]] = defaultdict(set)  # person -> local members
+        # Told of every change of a person's presence (the meetings' rosters, roster.py).
+        self.listeners: list[Callable[[str, Presence], None]] = []
         self.chats = Chats(bus, config, self.members)
         self._tasks: list[asyncio.Task[None]] = []
         self._connections = 0
@@ -159,6 +161,9 @@ class CommunityHub:
             for member in self._all_members():
                 for pid in member.watching:
                     member.send({"type": "presence", "pid": pid, **OFFLINE.to_json()})
+            for pid in self._presence:
+                for listener in self.listeners:
+                    listener(pid, OFFLINE)
         days = self._config().instant_message_retention_days
         if days != self._retention:
             self._retention = days
@@ -337,6 +342,8 @@ class CommunityHub:
             self._presence.pop(pid, None)
         if not self._config().presence_enabled:
             return
+        for listener in self.listeners:
+            listener(pid, presence)
         message = {"type": "presence", "pid": pid, **presence.to_json()}
         for watcher in self._watchers.get(pid, ()):
             watcher.send(message)
@@ -345,6 +352,9 @@ class CommunityHub:
             own.send({"type": "my_presence", **presence.to_json()})
 
     def presence_of(self, pid: str) -> Presence:
+        """As shown to others: offline for everyone while presence is switched off."""
+        if not self._config().presence_enabled:
+            return OFFLINE
         return self._presence.get(pid, OFFLINE)
 
     # -- what a client asks ------------------------------------------------------------------
@@ -397,10 +407,9 @@ class CommunityHub:
         for pid in member.watching - wanted:
             self._watchers[pid].discard(member)
         member.watching = wanted
-        enabled = self._config().presence_enabled
         for pid in wanted:
             self._watchers[pid].add(member)
-            presence = self.presence_of(pid) if enabled else OFFLINE
+            presence = self.presence_of(pid)
             member.send({"type": "presence", "pid": pid, **presence.to_json()})
 
     async def _ping(self, member: Member, message: dict[str, Any]) -> None:

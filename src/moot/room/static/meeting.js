@@ -55,6 +55,27 @@ function setState(text, live) {
 // so a meeting of 500 does not send 500 names to everyone at every arrival. Each person
 // is one <li>, put in its place (moderators first, then by name) and taken out alone.
 const rosterItems = new Map(); // user -> their <li>
+// Community presence beside the names of signed-in people of the reader's organisation
+// (the room server sends `presence` only for them, and none to a guest's page).
+const presenceOf = new Map(); // user -> { state, status }, offline ones left out
+const PRESENCE_LABELS = { available: "Available", away: "Away", in_meeting: "In a meeting", dnd: "Do not disturb" };
+
+function showPresence(li) {
+  const badge = li.querySelector(".presence");
+  const presence = presenceOf.get(li.dataset.user);
+  badge.hidden = !presence;
+  badge.className = presence ? `presence presence-${presence.state}` : "presence";
+  badge.dataset.state = presence ? presence.state : "offline";
+  badge.textContent = presence ? PRESENCE_LABELS[presence.state] || presence.state : "";
+  badge.title = presence ? presence.status : "";
+}
+
+function setPresence(msg) {
+  if (msg.state === "offline") presenceOf.delete(msg.user);
+  else presenceOf.set(msg.user, { state: msg.state, status: msg.status || "" });
+  const li = rosterItems.get(msg.user);
+  if (li) showPresence(li);
+}
 
 // A person's role as the roster shows it: the token's (`li.dataset.role`), or a grant.
 function roleOf(p) { return grantedRoles[p.user] || p.role; }
@@ -152,10 +173,13 @@ function rosterItem(p) {
   who.append(role, muted);
   const hand = document.createElement("span");
   hand.className = "hand";
+  const presence = document.createElement("span");
+  presence.className = "presence";
   const actions = document.createElement("span");
   actions.className = "actions";
-  li.append(who, hand, actions);
+  li.append(who, presence, hand, actions);
   decorate(li);
+  showPresence(li);
   rosterItems.set(p.user, li);
   return li;
 }
@@ -393,6 +417,7 @@ function connect() {
       case "welcome":
         setState("connected", true);
         retryDelay = 250;
+        presenceOf.clear(); // this server tells it afresh, after the welcome
         renderRoster(msg.roster);
         renderFiles(msg.files || []);
         msg.history.forEach(renderLine);
@@ -407,7 +432,8 @@ function connect() {
       case "drawing": showDrawing(msg); break;
       case "reaction": showReaction(msg); break;
       case "joined": addToRoster(msg); break;
-      case "left": removeFromRoster(msg.user); break;
+      case "left": presenceOf.delete(msg.user); removeFromRoster(msg.user); break;
+      case "presence": setPresence(msg); break;
       case "files": renderFiles(msg.files); break;
       case "chat": renderLine(msg); break;
       case "ack":

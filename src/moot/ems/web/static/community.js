@@ -49,10 +49,22 @@ function setConnection(kind, text) {
 
 let attempt = 0;
 let everConnected = false;
+// The last answer of the Meeting Center (token and servers), and when it came. When the
+// page's server dies, the page goes straight to the next server of that list (the list
+// is the person's own order, so a dead server's clients spread over the others) without
+// asking the Meeting Center first: thousands of pages would all ask at once.
+let lastTicket = null;
+const TICKET_REUSE_MS = 5 * 60 * 1000; // the token lasts 10 minutes
 async function connect() {
   if (state.stopped) return;
   setConnection("connecting", everConnected || attempt ? "Connecting again…" : "Connecting…");
   attempt += 1;
+  const lost = state.server;
+  if (lastTicket && attempt === 1 && Date.now() - lastTicket.at < TICKET_REUSE_MS) {
+    for (const server of lastTicket.servers) {
+      if (server.name !== lost && await tryServer(server, lastTicket.token)) return;
+    }
+  }
   let ticket;
   try {
     const response = await fetch("/api/v1/community/connect", { method: "POST", headers: { accept: "application/json" } });
@@ -63,6 +75,7 @@ async function connect() {
   }
   state.me = ticket.me;
   state.name = ticket.name;
+  lastTicket = { ...ticket, at: Date.now() };
   for (const server of ticket.servers) {
     if (await tryServer(server, ticket.token)) return;
   }
