@@ -22,19 +22,21 @@ async def test_a_granted_moderator_moderates_sees_live_results_and_loses_it_on_t
     host = host_with(journal, ["polls", "whiteboard"])
     mia, _ = join(host, "Mia", "moderator")
     ada, ada_socket = join(host, "Ada")
-    await host.tool_event("m1", mia, "p", PollCreate(poll_id="p", question="Q", options=["a", "b"]))
-    await host.tool_event("m1", mia, "v", PollVote(poll_id="p", choices=[0]))
-    await host.tool_event("m1", ada, "l0", Lock())
+    await host.tools.tool_event(
+        "m1", mia, "p", PollCreate(poll_id="p", question="Q", options=["a", "b"])
+    )
+    await host.tools.tool_event("m1", mia, "v", PollVote(poll_id="p", choices=[0]))
+    await host.tools.tool_event("m1", ada, "l0", Lock())
     await settle()
     assert ada_socket.of("error")[-1]["message"] == "only a moderator can lock the meeting"
 
-    await host.tool_event("m1", mia, "g", Grant(user="ada", role="moderator"))
+    await host.tools.tool_event("m1", mia, "g", Grant(user="ada", role="moderator"))
     await settle()
     # Her page is told at once: her role, and the poll as a moderator sees it (live results).
     assert last_state(ada_socket, "moderation")["you"] == {"role": "moderator", "muted": False}
     assert last_state(ada_socket, "poll")["polls"][0]["results"] == [1, 0]  # type: ignore[index]
-    await host.tool_event("m1", ada, "l1", Lock())
-    await host.tool_event("m1", ada, "w", BoardPolicy(who="moderators"))
+    await host.tools.tool_event("m1", ada, "l1", Lock())
+    await host.tools.tool_event("m1", ada, "w", BoardPolicy(who="moderators"))
     await settle()
     assert {"type": "ack", "id": "l1"} in ada_socket.sent
     assert host.get("m1").tool_states["moderation"].locked
@@ -44,7 +46,7 @@ async def test_a_granted_moderator_moderates_sees_live_results_and_loses_it_on_t
     assert rebuilt.get("m1").tool_states == host.get("m1").tool_states
     assert rebuilt.get("m1").actor("Ada", "guest:ada", "participant").moderates
 
-    await host.tool_event("m1", mia, "t", TakeBack(user="Ada"))
+    await host.tools.tool_event("m1", mia, "t", TakeBack(user="Ada"))
     await settle()
     assert last_state(ada_socket, "moderation")["you"]["role"] == "participant"  # type: ignore[index]
     assert last_state(ada_socket, "poll")["polls"][0]["results"] is None  # type: ignore[index]
@@ -52,7 +54,7 @@ async def test_a_granted_moderator_moderates_sees_live_results_and_loses_it_on_t
     # strokes go nowhere.
     _, ben_socket = join(host, "Ben", "moderator")
     element = BoardElement(id="s", shape="pen", points=[(1, 1)])
-    host.draw("m1", ada, Draw(page=0, element=element))
+    host.tools.draw("m1", ada, Draw(page=0, element=element))
     await settle()
     assert ben_socket.of("drawing") == []
 
@@ -61,7 +63,7 @@ async def test_a_page_that_joins_again_gets_its_granted_role() -> None:
     host = host_with(Journal(), ["chat"])
     mia, _ = join(host, "Mia", "moderator")
     ada, _ = join(host, "Ada")
-    await host.tool_event("m1", mia, "g", Grant(user="Ada", role="presenter"))
+    await host.tools.tool_event("m1", mia, "g", Grant(user="Ada", role="presenter"))
     host.leave("m1", ada)
     _, again = join(host, "Ada")  # a reload: the same person, the token's role
     await settle()

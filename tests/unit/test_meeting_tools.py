@@ -85,8 +85,8 @@ async def test_a_poll_is_journaled_then_shown_then_acknowledged() -> None:
     mia, mia_socket = join(host, "Mia", "moderator")
     ada, ada_socket = join(host, "Ada")
     create = PollCreate(poll_id="p1", question="Lunch?", options=["Pizza", "Soup"])
-    await host.tool_event("m1", mia, "e1", create)
-    await host.tool_event("m1", ada, "e2", PollVote(poll_id="p1", choices=[1]))
+    await host.tools.tool_event("m1", mia, "e1", create)
+    await host.tools.tool_event("m1", ada, "e2", PollVote(poll_id="p1", choices=[1]))
     await settle()
     assert [e.kind for e in journal.entries] == ["poll", "poll"]
     assert {"type": "ack", "id": "e2"} in ada_socket.sent
@@ -103,7 +103,7 @@ async def test_a_tool_the_meeting_did_not_enable_is_refused_and_not_journaled() 
     host = host_with(journal, ["chat"])
     mia, socket = join(host, "Mia", "moderator")
     create = PollCreate(poll_id="p1", question="Lunch?", options=["Pizza", "Soup"])
-    await host.tool_event("m1", mia, "e1", create)
+    await host.tools.tool_event("m1", mia, "e1", create)
     await settle()
     errors = socket.of("error")
     assert errors[0]["id"] == "e1" and "does not have polls" in errors[0]["message"]
@@ -116,7 +116,7 @@ async def test_a_participant_cannot_open_a_poll_and_nothing_is_stored() -> None:
     host = host_with(journal, ["polls"])
     ada, socket = join(host, "Ada")
     create = PollCreate(poll_id="p1", question="Lunch?", options=["Pizza", "Soup"])
-    await host.tool_event("m1", ada, "e1", create)
+    await host.tools.tool_event("m1", ada, "e1", create)
     await settle()
     assert socket.of("error")[0]["message"] == "only a moderator can open a poll"
     assert journal.entries == []
@@ -127,12 +127,12 @@ async def test_an_event_the_journal_could_not_store_is_not_shown_and_counts_on_r
     host = host_with(journal, ["polls"])
     ada, socket = join(host, "Ada")
     journal.down = True
-    await host.tool_event("m1", ada, "h1", HandRaise())
+    await host.tools.tool_event("m1", ada, "h1", HandRaise())
     await settle()
     assert socket.of("ack") == [] and last_state(socket, "hand") == {"queue": []}
     journal.down = False
-    await host.tool_event("m1", ada, "h1", HandRaise())  # the page resends it
-    await host.tool_event("m1", ada, "h1", HandRaise())  # twice: dropped, acknowledged
+    await host.tools.tool_event("m1", ada, "h1", HandRaise())  # the page resends it
+    await host.tools.tool_event("m1", ada, "h1", HandRaise())  # twice: dropped, acknowledged
     await settle()
     assert last_state(socket, "hand") == {"queue": ["Ada"]}
     assert len(journal.entries) == 1 and len(socket.of("ack")) == 2
@@ -144,13 +144,17 @@ async def test_a_new_room_server_rebuilds_the_same_state_from_the_journal() -> N
     mia, _ = join(host, "Mia", "moderator")
     ada, _ = join(host, "Ada")
     ben, _ = join(host, "Ben")
-    await host.tool_event("m1", mia, "1", PollCreate(poll_id="p", question="Q", options=["a", "b"]))
-    await host.tool_event("m1", ada, "2", PollVote(poll_id="p", choices=[0]))
-    await host.tool_event("m1", ben, "3", PollVote(poll_id="p", choices=[1]))
-    await host.tool_event("m1", ada, "4", PollVote(poll_id="p", choices=[1]))
-    await host.tool_event("m1", ben, "5", HandRaise())
-    await host.tool_event("m1", mia, "6", PollCreate(poll_id="q", question="R", options=["c", "d"]))
-    await host.tool_event("m1", mia, "7", PollClose(poll_id="q"))
+    await host.tools.tool_event(
+        "m1", mia, "1", PollCreate(poll_id="p", question="Q", options=["a", "b"])
+    )
+    await host.tools.tool_event("m1", ada, "2", PollVote(poll_id="p", choices=[0]))
+    await host.tools.tool_event("m1", ben, "3", PollVote(poll_id="p", choices=[1]))
+    await host.tools.tool_event("m1", ada, "4", PollVote(poll_id="p", choices=[1]))
+    await host.tools.tool_event("m1", ben, "5", HandRaise())
+    await host.tools.tool_event(
+        "m1", mia, "6", PollCreate(poll_id="q", question="R", options=["c", "d"])
+    )
+    await host.tools.tool_event("m1", mia, "7", PollClose(poll_id="q"))
     before = dict(host.get("m1").tool_states)
 
     rebuilt = host_with(Journal(), ["polls"], journal.entries)
@@ -163,7 +167,7 @@ async def test_a_new_room_server_rebuilds_the_same_state_from_the_journal() -> N
     assert last_state(socket, "hand") == {"queue": ["Ben"]}
     # An event resent to the new server after the failover is not applied twice.
     ben_again, ben_socket = join(rebuilt, "Ben")
-    await rebuilt.tool_event("m1", ben_again, "5", HandRaise())
+    await rebuilt.tools.tool_event("m1", ben_again, "5", HandRaise())
     await settle()
     assert rebuilt.get("m1").tool_states["hand"] == before["hand"]
     assert ben_socket.of("ack") == [{"type": "ack", "id": "5"}] and not ben_socket.of("error")
@@ -174,7 +178,7 @@ async def test_removed_is_put_out_and_refused_at_the_door() -> None:
     host = host_with(journal, ["chat"])
     mia, _ = join(host, "Mia", "moderator")
     _, ada_socket = join(host, "Ada")
-    await host.tool_event("m1", mia, "r1", Remove(user="Ada"))
+    await host.tools.tool_event("m1", mia, "r1", Remove(user="Ada"))
     await settle()
     assert ada_socket.closed == (CLOSE_NOT_ADMITTED, "removed")
     assert ada_socket.of("error")[-1]["message"] == REMOVED_TEXT
@@ -189,7 +193,7 @@ async def test_a_locked_meeting_takes_back_who_was_in_and_no_one_new() -> None:
     host = host_with(Journal(), ["chat"])
     mia, _ = join(host, "Mia", "moderator")
     ada, _ = join(host, "Ada")
-    await host.tool_event("m1", mia, "l1", Lock())
+    await host.tools.tool_event("m1", mia, "l1", Lock())
     host.leave("m1", ada)
     join(host, "Ada")  # back after a lost connection
     with pytest.raises(NotAdmitted, match="locked"):
@@ -204,13 +208,13 @@ async def test_a_stroke_is_streamed_live_and_journaled_once_finished() -> None:
     ada, ada_socket = join(host, "Ada")
     _, ben_socket = join(host, "Ben")
     drawing = BoardElement(id="s1", shape="pen", points=[(1, 1), (5, 5)])
-    host.draw("m1", ada, Draw(page=0, element=drawing))
+    host.tools.draw("m1", ada, Draw(page=0, element=drawing))
     await settle()
     assert journal.entries == []  # live: not journaled
     assert [m["user"] for m in ben_socket.of("drawing")] == ["Ada"]
     assert ada_socket.of("drawing") == []  # not echoed to the one drawing
     finished = drawing.model_copy(update={"points": [(1, 1), (5, 5), (9, 9)]})
-    await host.tool_event("m1", ada, "b1", BoardAdd(page=0, element=finished))
+    await host.tools.tool_event("m1", ada, "b1", BoardAdd(page=0, element=finished))
     await settle()
     assert [e.kind for e in journal.entries] == ["board"]
     [change] = ben_socket.of("tool_delta")
@@ -226,7 +230,7 @@ async def test_no_whiteboard_no_strokes() -> None:
     host = host_with(Journal(), ["chat"])
     ada, ada_socket = join(host, "Ada")
     _, ben_socket = join(host, "Ben")
-    host.draw("m1", ada, Pointer(page=0, x=5, y=5))
+    host.tools.draw("m1", ada, Pointer(page=0, x=5, y=5))
     await settle()
     assert ben_socket.of("drawing") == []
     assert "does not have whiteboard" in ada_socket.of("error")[0]["message"]
@@ -238,11 +242,11 @@ async def test_the_heartbeat_reports_the_tools_used_not_those_enabled() -> None:
     await settle()
     assert host.published[0][0].tools == []
     await host.chat("m1", mia, "c1", "hello")
-    await host.tool_event("m1", mia, "h1", HandRaise())  # hands: not a tool of the form
+    await host.tools.tool_event("m1", mia, "h1", HandRaise())  # hands: not a tool of the form
     await settle()
     assert host.published[0][0].tools == ["chat"]
     create = PollCreate(poll_id="p1", question="Lunch?", options=["Pizza", "Soup"])
-    await host.tool_event("m1", mia, "p1", create)
+    await host.tools.tool_event("m1", mia, "p1", create)
     await settle()
     assert host.published[0][0].tools == ["chat", "polls"]
 

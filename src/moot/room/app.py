@@ -232,7 +232,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                         )
                     lines.put_nowait(message)
                 elif isinstance(message, Draw | Pointer):
-                    host.draw(meeting_id, conn, message)
+                    host.tools.draw(meeting_id, conn, message)
                 elif isinstance(message, MediaRequest):
                     # Negotiations wait on Janus: not in this loop, which answers pings.
                     # The hub keeps each page's requests in order.
@@ -242,7 +242,7 @@ def create_app(agent: Agent, ems_url: str) -> FastAPI:
                     media_tasks.add(task)
                     task.add_done_callback(media_tasks.discard)
                 elif isinstance(message, React):
-                    host.react(meeting_id, conn, message.emoji)
+                    host.tools.react(meeting_id, conn, message.emoji)
                 elif isinstance(message, EndMeeting):
                     if not host.get(meeting_id).actor_of(conn).moderates:
                         conn.send(Error(message="only a moderator can end the meeting"))
@@ -357,7 +357,7 @@ async def _chat_in_order(
     async def one(line: SendChat | SendTool) -> None:
         try:
             if isinstance(line, SendTool):
-                await host.tool_event(meeting_id, conn, line.id, line.event)
+                await host.tools.tool_event(meeting_id, conn, line.id, line.event)
             else:
                 await host.chat(meeting_id, conn, line.id, line.text)
         except MeetingNotHere:

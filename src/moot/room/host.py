@@ -51,7 +51,7 @@ from moot.room.hosted_meeting import (
 )
 from moot.room.media.hub import MediaHub
 from moot.room.texts import name_taken_text, too_fast_text
-from moot.room.tool_hosting import CLOSE_NOT_ADMITTED, ToolHosting
+from moot.room.tool_hosting import CLOSE_NOT_ADMITTED, MeetingTools
 
 __all__ = [
     "CLOSE_NOT_ADMITTED",
@@ -72,7 +72,7 @@ async def _unjournaled(meeting: HostedMeeting, entry: JournalEntry) -> bool:
     return True
 
 
-class MeetingHost(ToolHosting):
+class MeetingHost:
     def __init__(self, journal: Journal | None = None) -> None:
         self.meetings: dict[str, HostedMeeting] = {}
         # Where events are made durable before they are acknowledged (the agent's).
@@ -105,6 +105,8 @@ class MeetingHost(ToolHosting):
         # ... and show presence in the rosters: a page joined; a person's last page left.
         self.on_page_joined: Callable[[HostedMeeting, Connection], None] = lambda m, c: None
         self.on_person_left: Callable[[HostedMeeting, Connection], None] = lambda m, c: None
+        # Whiteboard, polls, hands, moderation, ...: their events, through this host.
+        self.tools = MeetingTools(self)
 
     def apply_config(self, version: int, values: dict[str, object]) -> None:
         """Take a configuration from the EMS; ConfigError (nothing changes) if invalid."""
@@ -113,7 +115,7 @@ class MeetingHost(ToolHosting):
         log.info("applied configuration version %d", version)
         self.on_config()
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` on the meetings' loop without waiting for it (none: a unit test)."""
         try:
             task = asyncio.get_running_loop().create_task(work)
@@ -127,7 +129,7 @@ class MeetingHost(ToolHosting):
         self.outbox.append(item)
         self.on_post()
 
-    def _changed(self) -> None:
+    def changed(self) -> None:
         """The meetings or their rosters changed: publish them for the heartbeat, once for
         all the changes of this turn of the event loop (a storm of joins sorts the roster
         once a turn, not once a join)."""
@@ -175,7 +177,7 @@ class MeetingHost(ToolHosting):
             else:
                 replay(meeting, entry)
         self.meetings[command.meeting_id] = meeting
-        self._changed()
+        self.changed()
         log.info(
             "opened meeting %s (%s), epoch %d", command.meeting_id, command.name, command.epoch
         )
@@ -198,8 +200,8 @@ class MeetingHost(ToolHosting):
             conn.send_text(text)
             conn.close(1000, "meeting ended")
         meeting.connections.clear()
-        self._changed()
-        self._in_background(self.media.close(meeting_id))
+        self.changed()
+        self.in_background(self.media.close(meeting_id))
         if ended_by is not None:
             self.post(
                 MeetingEnded(
@@ -241,10 +243,10 @@ class MeetingHost(ToolHosting):
         wire = notice.model_dump_json()
         for meeting in meetings:
             if to == "everyone":
-                self._fan_out(meeting, wire)
+                self.fan_out(meeting, wire)
             else:
                 moderators = [c for c in meeting.connections if meeting.actor_of(c).moderates]
-                self._fan_out(meeting, wire, moderators)
+                self.fan_out(meeting, wire, moderators)
 
     def current_broadcasts(self) -> list[Notice]:
         """The messages to all users showing now, oldest first."""
@@ -263,7 +265,7 @@ class MeetingHost(ToolHosting):
         if meeting is None or meeting.epoch != epoch:
             return  # not (or no longer) hosted here at that epoch: the list is not ours
         meeting.files = list(files)
-        self._fan_out(meeting, Files(files=meeting.files).model_dump_json())
+        self.fan_out(meeting, Files(files=meeting.files).model_dump_json())
 
     def get(self, meeting_id: str) -> HostedMeeting:
         meeting = self.meetings.get(meeting_id)
@@ -280,10 +282,10 @@ class MeetingHost(ToolHosting):
         if refused:
             raise NotAdmitted(refused)
         first_of_user = meeting.add(conn)
-        self._changed()
+        self.changed()
         you = meeting.people[conn.user]
         conn.send_text(meeting.welcome_json(you), bounded=False)
-        self._send_tool_states(meeting, conn)
+        self.tools.send_states(meeting, conn)
         self.media.welcome(meeting, conn)
         for notice in self.current_broadcasts():  # messages to all users sent before
             conn.send(notice)
@@ -305,11 +307,11 @@ class MeetingHost(ToolHosting):
     def leave(self, meeting_id: str, conn: Connection) -> None:
         meeting = self.meetings.get(meeting_id)
         if meeting is not None:
-            self._remove(meeting, conn)
+            self.remove(meeting, conn)
 
-    def _remove(self, meeting: HostedMeeting, conn: Connection) -> None:
+    def remove(self, meeting: HostedMeeting, conn: Connection) -> None:
         if conn in meeting.connections:
-            self._changed()  # one connection fewer, whoever it was
+            self.changed()  # one connection fewer, whoever it was
         if not meeting.remove(conn):
             return  # not in it, or the user still has another page open
         self.post(
@@ -328,7 +330,7 @@ class MeetingHost(ToolHosting):
             return  # a resend while the first is being stored: that one will answer
         limit = self.config.max_chat_length
         if len(text) > limit:
-            self._deliver(
+            self.deliver(
                 meeting,
                 conn,
                 Error(message=f"a chat line is at most {limit} characters here", id=event_id),
@@ -338,7 +340,7 @@ class MeetingHost(ToolHosting):
             per_minute = self.config.max_chat_lines_per_minute
             wait = meeting.rates.take(conn.person or conn.user, per_minute, time.monotonic())
             if wait:
-                self._deliver(
+                self.deliver(
                     meeting, conn, Error(message=too_fast_text(per_minute, wait), id=event_id)
                 )
                 return
@@ -355,17 +357,17 @@ class MeetingHost(ToolHosting):
             if not stored:
                 meeting.forget_event(conn.user, event_id)
                 return  # no ack: the client sends it again
-            self._fan_out(meeting, meeting.record(line))
+            self.fan_out(meeting, meeting.record(line))
             if len(meeting.history) == 1:
-                self._changed()  # chat in use now: the heartbeat says so
-        self._deliver(meeting, conn, Ack(id=event_id))
+                self.changed()  # chat in use now: the heartbeat says so
+        self.deliver(meeting, conn, Ack(id=event_id))
 
-    def _deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
+    def deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
         """Queue a message for one page (dropped, and off the roster, if too far behind)."""
         if not conn.send(message) and conn.behind:
-            self._remove(meeting, conn)
+            self.remove(meeting, conn)
 
-    def _fan_out(
+    def fan_out(
         self, meeting: HostedMeeting, text: str, to: Iterable[Connection] | None = None
     ) -> None:
         """Queue one serialised message on many pages (default: all); waits on none.
@@ -379,7 +381,7 @@ class MeetingHost(ToolHosting):
             if not conn.send_text(text) and conn.behind
         ]
         for conn in behind:
-            self._remove(meeting, conn)
+            self.remove(meeting, conn)
 
     def _roster_changed(
         self, meeting: HostedMeeting, change: str, but: Connection | None = None
@@ -389,7 +391,7 @@ class MeetingHost(ToolHosting):
         Pages that did not ask for changes get the deprecated whole `roster` instead, at
         most once a second per meeting, built and serialised once for all of them.
         """
-        self._fan_out(
+        self.fan_out(
             meeting, change, [c for c in meeting.connections if c.roster_changes and c is not but]
         )
         if meeting.full_roster_pages == 0 or meeting.full_roster_due is not None:
@@ -404,4 +406,4 @@ class MeetingHost(ToolHosting):
         if self.meetings.get(meeting.id) is not meeting:
             return
         wire = f'{{"type":"roster","roster":{meeting.roster_json()}}}'
-        self._fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])
+        self.fan_out(meeting, wire, [c for c in meeting.connections if not c.roster_changes])

@@ -2,15 +2,15 @@
 machine (room/tools), made durable in the journal, applied, shown to every page and
 acknowledged; reactions and live drawing, which are shown but not journaled.
 
-`ToolHosting` is the part of `MeetingHost` (host.py) that runs the tools: the host
-gives it its meetings, its journal and its ways to reach the pages.
+`MeetingTools` is the part of `MeetingHost` (host.py) that runs the tools: the host
+gives it its meetings, its journal and its ways to reach the pages (`ToolDelivery`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -37,32 +37,34 @@ DRAW_UPDATES_PER_MINUTE = 1800
 CLOSE_NOT_ADMITTED = 4403
 
 
-class ToolHosting:
-    """Mixed into MeetingHost, which defines what is declared here."""
+class ToolDelivery(Protocol):
+    """What the tools need of their host (MeetingHost, host.py): its meetings, its journal,
+    its media, and its ways to reach the pages."""
 
     meetings: dict[str, HostedMeeting]
     journal: Journal
     media: MediaHub
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        raise NotImplementedError
+    def get(self, meeting_id: str) -> HostedMeeting: ...
 
-    def get(self, meeting_id: str) -> HostedMeeting:
-        raise NotImplementedError
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None: ...
 
-    def _changed(self) -> None:
-        raise NotImplementedError
+    def changed(self) -> None: ...
 
-    def _remove(self, meeting: HostedMeeting, conn: Connection) -> None:
-        raise NotImplementedError
+    def remove(self, meeting: HostedMeeting, conn: Connection) -> None: ...
 
-    def _deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None:
-        raise NotImplementedError
+    def deliver(self, meeting: HostedMeeting, conn: Connection, message: BaseModel) -> None: ...
 
-    def _fan_out(
+    def fan_out(
         self, meeting: HostedMeeting, text: str, to: Iterable[Connection] | None = None
-    ) -> None:
-        raise NotImplementedError
+    ) -> None: ...
+
+
+class MeetingTools:
+    """The tools of a host's meetings (`MeetingHost.tools`)."""
+
+    def __init__(self, host: ToolDelivery) -> None:
+        self.host = host
 
     async def tool_event(
         self, meeting_id: str, conn: Connection, event_id: str, event: ToolEvent
@@ -71,13 +73,13 @@ class ToolHosting:
 
         Refused (a disabled tool, a role that may not, a closed poll, too fast): an `error`
         with the event's id, and nothing is stored."""
-        meeting = self.get(meeting_id)
+        meeting = self.host.get(meeting_id)
         key = (conn.user, event_id)
         if key in meeting.in_flight:
             return  # a resend while the first is being stored: that one will answer
         tool = TOOLS[event.tool]
         if not enabled(tool, meeting.tools):
-            self._deliver(meeting, conn, Error(message=disabled_text(tool), id=event_id))
+            self.host.deliver(meeting, conn, Error(message=disabled_text(tool), id=event_id))
             return
         person = conn.person or conn.user
         if event_id not in meeting.seen.get(conn.user, ()):
@@ -88,7 +90,7 @@ class ToolHosting:
             if wait:
                 what = "whiteboard actions" if board else "meeting tool actions"
                 text = too_fast_text(per_minute, wait, what)
-                self._deliver(meeting, conn, Error(message=text, id=event_id))
+                self.host.deliver(meeting, conn, Error(message=text, id=event_id))
                 return
         # Waiting for its turn or for the journal, it answers for its resends (dropped).
         meeting.in_flight.add(key)
@@ -98,14 +100,14 @@ class ToolHosting:
                 try:
                     event = await check(event, meeting.actor_of(conn))
                 except Refused as exc:
-                    self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+                    self.host.deliver(meeting, conn, Error(message=str(exc), id=event_id))
                     return
             async with meeting.tool_lock:
                 stored = await self._apply_tool_event(meeting, conn, tool, event, event_id)
         finally:
             meeting.in_flight.discard(key)
         if stored:
-            self._deliver(meeting, conn, Ack(id=event_id))
+            self.host.deliver(meeting, conn, Ack(id=event_id))
 
     async def _apply_tool_event(
         self,
@@ -117,7 +119,7 @@ class ToolHosting:
     ) -> bool:
         """Check, journal, apply and show one tool event (its meeting's turn held); whether
         it is stored (then the sender gets `ack`)."""
-        if self.meetings.get(meeting.id) is not meeting:
+        if self.host.meetings.get(meeting.id) is not meeting:
             raise MeetingNotHere(meeting.id)
         if meeting.is_duplicate(conn.user, event_id):
             return True  # stored before (or just now, by a resend's first copy)
@@ -128,7 +130,7 @@ class ToolHosting:
             after = tool.apply(state, event, actor)
         except Refused as exc:
             meeting.forget_event(conn.user, event_id)
-            self._deliver(meeting, conn, Error(message=str(exc), id=event_id))
+            self.host.deliver(meeting, conn, Error(message=str(exc), id=event_id))
             return False
         # The token's role: a replay raises it by the grants journaled before, as here.
         record = ToolRecord(event=event, person=actor.person, role=conn.role)
@@ -139,44 +141,44 @@ class ToolHosting:
             body=record.model_dump(mode="json"),
             at=utc_now(),
         )
-        if not await self.journal(meeting, entry):
+        if not await self.host.journal(meeting, entry):
             meeting.forget_event(conn.user, event_id)
             return False  # no ack: the client sends it again
-        if self.meetings.get(meeting.id) is not meeting:
+        if self.host.meetings.get(meeting.id) is not meeting:
             return False  # closed or moved meanwhile: the journal has it for the next server
         if meeting.set_tool_state(tool, after):
-            self._changed()  # a tool in use now: the heartbeat says so
+            self.host.changed()  # a tool in use now: the heartbeat says so
         if tool is moderation.TOOL and after.muted != state.muted:
             # The SFU stops forwarding their audio; not awaited under the meeting's tool lock.
-            self._in_background(self.media.mutes_changed(meeting))
+            self.host.in_background(self.host.media.mutes_changed(meeting))
         self._tool_changed(meeting, tool, tool.announce(event, actor), state)
         if isinstance(event, Remove):
             self._put_out(meeting, event.person)
         if isinstance(event, Grant | TakeBack):  # their polls' results, ... as their role sees
             for page in [c for c in meeting.connections if (c.person or c.user) == event.person]:
-                self._send_tool_states(meeting, page, personal_only=True)
-                await self.media.role_changed(meeting, page)  # may share a screen, or no more
+                self.send_states(meeting, page, personal_only=True)
+                await self.host.media.role_changed(meeting, page)  # may share a screen, or no more
         return True
 
     def react(self, meeting_id: str, conn: Connection, emoji: str) -> None:
         """A reaction: counted and shown to everyone, not journaled (it is gone in seconds)."""
-        meeting = self.get(meeting_id)
+        meeting = self.host.get(meeting_id)
         person = conn.person or conn.user
         wait = meeting.tool_rates.take(person, TOOL_EVENTS_PER_MINUTE, time.monotonic())
         if wait:
             text = too_fast_text(TOOL_EVENTS_PER_MINUTE, wait, "reactions")
-            self._deliver(meeting, conn, Error(message=text))
+            self.host.deliver(meeting, conn, Error(message=text))
             return
         meeting.reactions[emoji] += 1
         reaction = Reaction(user=conn.user, emoji=emoji, counts=dict(meeting.reactions))
-        self._fan_out(meeting, reaction.model_dump_json())
+        self.host.fan_out(meeting, reaction.model_dump_json())
 
     def draw(self, meeting_id: str, conn: Connection, message: Draw | Pointer) -> None:
         """A whiteboard element while drawn, or the pointer: to the others at once, not
         journaled; dropped (with a reason) if the board is off or this person may not draw."""
-        meeting = self.get(meeting_id)
+        meeting = self.host.get(meeting_id)
         if not enabled(whiteboard.TOOL, meeting.tools):
-            self._deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
+            self.host.deliver(meeting, conn, Error(message=disabled_text(whiteboard.TOOL)))
             return
         board = meeting.tool_state(whiteboard.TOOL)
         if board.who == "moderators" and not meeting.actor_of(conn).presents:
@@ -192,7 +194,7 @@ class ToolHosting:
             out = Drawing(
                 user=conn.user, page=message.page, x=message.x, y=message.y, slide=message.slide
             )
-        self._fan_out(
+        self.host.fan_out(
             meeting, out.model_dump_json(), [c for c in meeting.connections if c is not conn]
         )
 
@@ -202,7 +204,7 @@ class ToolHosting:
         view = tool.view(meeting.tool_state(tool), viewer)
         return ToolState(tool=tool.name, state=view, announce=announce).model_dump_json()
 
-    def _send_tool_states(
+    def send_states(
         self, meeting: HostedMeeting, conn: Connection, *, personal_only: bool = False
     ) -> None:
         """Each tool's state for a page that joins. Sent whatever its size, like `welcome`
@@ -231,7 +233,7 @@ class ToolHosting:
         if tool.delta is not None:
             change = tool.delta(before, meeting.tool_state(tool))
             wire = ToolDelta(tool=tool.name, delta=change, announce=announce).model_dump_json()
-            self._fan_out(meeting, wire)
+            self.host.fan_out(meeting, wire)
             return
         groups: dict[tuple[str, str], tuple[Actor, list[Connection]]] = {}
         for conn in meeting.connections:
@@ -241,7 +243,9 @@ class ToolHosting:
                 groups[key] = (meeting.actor_of(conn), [])
             groups[key][1].append(conn)
         for viewer, conns in groups.values():
-            self._fan_out(meeting, self._tool_state_text(meeting, tool, viewer, announce), conns)
+            self.host.fan_out(
+                meeting, self._tool_state_text(meeting, tool, viewer, announce), conns
+            )
 
     def _put_out(self, meeting: HostedMeeting, person: str) -> None:
         """A moderator removed this person: each of their pages is told, then closed."""
@@ -249,4 +253,4 @@ class ToolHosting:
         for conn in [c for c in meeting.connections if (c.person or c.user) == person]:
             conn.send_text(text)
             conn.close(CLOSE_NOT_ADMITTED, "removed")
-            self._remove(meeting, conn)
+            self.host.remove(meeting, conn)

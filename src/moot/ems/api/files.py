@@ -64,6 +64,26 @@ _REFUSALS: dict[int | str, dict[str, str]] = {
     403: {"description": "Not allowed."},
     404: {"description": "No such meeting or file."},
 }
+# What either way of attaching files may answer besides who may not.
+_UPLOAD_REFUSALS: dict[int | str, dict[str, str]] = {
+    409: {"description": "The meeting has ended."},
+    413: {"description": "A file is larger than max_file_bytes."},
+    415: {"description": "A file's type may not be attached, or its content is not."},
+    422: {"description": "Too many files, an empty file or no file."},
+}
+Uploads = Annotated[list[UploadFile], File(description="One or more files (repeat the field).")]
+
+
+async def attach(
+    files: FileService, meeting_id: str, uploaded: list[UploadFile], by: str
+) -> FileList:
+    """Check the uploads against the limits and attach them all (FileRefused: none); the
+    files added, as listed."""
+    uploads = await read_uploads(uploaded, files.limits)
+    ids = set(await files.add(meeting_id, uploads, by))
+    return FileList(
+        items=[file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
+    )
 
 
 @router.get("/{meeting_id}/files", response_model=FileList, responses=_REFUSALS)
@@ -79,17 +99,11 @@ async def list_files(
     "/{meeting_id}/files",
     status_code=status.HTTP_201_CREATED,
     response_model=FileList,
-    responses={
-        **_REFUSALS,
-        409: {"description": "The meeting has ended."},
-        413: {"description": "A file is larger than max_file_bytes."},
-        415: {"description": "A file's type may not be attached, or its content is not."},
-        422: {"description": "Too many files, an empty file or no file."},
-    },
+    responses={**_REFUSALS, **_UPLOAD_REFUSALS},
 )
 async def upload_files(
     meeting_id: str,
-    file: Annotated[list[UploadFile], File(description="One or more files (repeat the field).")],
+    file: Uploads,
     meetings: MeetingsDep,
     files: FilesDep,
     identity: IdentityDep,
@@ -98,11 +112,7 @@ async def upload_files(
     """Attach files (multipart/form-data, field `file`): all of them, or none if one is
     refused. A running meeting's pages list them at once."""
     auth.require_on(identity, Action.MODIFY, await meetings.get(meeting_id))
-    uploads = await read_uploads(file, files.limits)
-    ids = set(await files.add(meeting_id, uploads, identity.name))
-    return FileList(
-        items=[file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
-    )
+    return await attach(files, meeting_id, file, identity.name)
 
 
 @router.options("/{meeting_id}/files/from-meeting", include_in_schema=False)
@@ -117,16 +127,13 @@ async def upload_from_meeting_preflight(meeting_id: str) -> Response:
     responses={
         403: {"description": "Not a moderator or presenter of the running meeting now."},
         404: {"description": "No such meeting."},
-        409: {"description": "The meeting has ended."},
-        413: {"description": "A file is larger than max_file_bytes."},
-        415: {"description": "A file's type may not be attached, or its content is not."},
-        422: {"description": "Too many files, an empty file or no file."},
+        **_UPLOAD_REFUSALS,
     },
 )
 async def upload_from_meeting(
     meeting_id: str,
     token: Annotated[str, Form(max_length=4000, description="The meeting page's join token.")],
-    file: Annotated[list[UploadFile], File(description="One or more files (repeat the field).")],
+    file: Uploads,
     admission: AdmissionDep,
     files: FilesDep,
 ) -> JSONResponse:
@@ -138,17 +145,15 @@ async def upload_from_meeting(
     # Answered here, errors included: the page must read them across origins.
     try:
         entrant = await admission.on_stage(meeting_id, token)
-        uploads = await read_uploads(file, files.limits)
-        ids = set(await files.add(meeting_id, uploads, entrant.name))
+        added = await attach(files, meeting_id, file, entrant.name)
     except MeetingNotFound:
         return cross_origin(404, f"meeting {meeting_id} not found")
     except NotAllowed as exc:
         return cross_origin(403, str(exc))
     except FileRefused as exc:
         return cross_origin(exc.status_code, str(exc))
-    added = [file_out(files, r) for r in await files.of_meeting(meeting_id) if r.id in ids]
     return JSONResponse(
-        FileList(items=added).model_dump(mode="json"),
+        added.model_dump(mode="json"),
         status_code=status.HTTP_201_CREATED,
         headers=CROSS_ORIGIN,
     )

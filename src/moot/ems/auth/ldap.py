@@ -21,7 +21,6 @@ import ssl
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,42 +40,16 @@ with warnings.catch_warnings():
     from ldap3.utils.conv import escape_filter_chars
     from ldap3.utils.dn import parse_dn
 
+from moot.ems.auth.directory import DirectoryError, DirectoryUser, SignInRefused
 from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
+
+__all__ = ["DirectoryError", "DirectoryUser", "LdapDirectory", "SignInRefused"]
 
 INVALID_CREDENTIALS = 49
 SIZE_LIMIT_EXCEEDED = 4
 NO_SUCH_OBJECT = 32
 
 _USER_ATTRIBUTES = ("cn", "displayName", "mail", "memberOf")
-
-
-@dataclass(frozen=True)
-class DirectoryUser:
-    """A signed-in or found user, as the directory knows them."""
-
-    username: str
-    display_name: str
-    email: str | None
-    dn: str
-    partition: str
-    groups: frozenset[str]
-
-
-class DirectoryError(Exception):
-    """The directory cannot be used: unreachable, TLS refused, service account refused..."""
-
-
-class SignInRefused(Exception):
-    """A sign-in failed; `reason` is for the login-failure report, never for the browser.
-
-    `directory_fault` is True when the directory, not the user, failed (unreachable,
-    misconfigured), so throttling need not count it against the user.
-    """
-
-    def __init__(self, reason: str, *, directory_fault: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.directory_fault = directory_fault
 
 
 class _HostnameCheckingTls(ldap3.Tls):  # type: ignore[misc, unused-ignore]

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from moot.core.permissions import Action, Decision, Policy, Refusal, Subject, Target, decide
 from moot.ems import moderator_keys as keys
 from moot.ems.auth import passwords
+from moot.ems.auth.directory import DirectoryError, SignInRefused
 from moot.ems.auth.identity import Identity, MeetingLike, NotPermitted, Person, target_of
-from moot.ems.auth.ldap import DirectoryError, LdapDirectory, SignInRefused
 from moot.ems.auth.ldap_settings import LdapPartition, LdapSettings
 from moot.ems.auth.tokens import BadToken, RingKey, SessionClaims, new_kid, sign_session
 from moot.ems.auth.tokens import verify_session as verify_token
@@ -33,6 +33,9 @@ from moot.ems.store.db import utcnow
 from moot.ems.store.meetings import Reader
 from moot.ems.store.models import SigningKeyRow, UserRow
 from moot.ems.throttle import Throttle, TooMany
+
+if TYPE_CHECKING:
+    from moot.ems.auth.ldap import LdapDirectory
 from moot.infra.settings import EmsSettings
 
 log = logging.getLogger("moot.ems.auth")
@@ -130,7 +133,12 @@ class AuthService:
             admin_group=settings.admin_group,
         )
         ldap = ldap_settings_of(settings)
-        self._directory = LdapDirectory(ldap) if ldap else None
+        self._directory: LdapDirectory | None = None
+        if ldap:
+            # ldap3 is imported here, not at start-up: most EMS run without a directory.
+            from moot.ems.auth.ldap import LdapDirectory
+
+            self._directory = LdapDirectory(ldap)
         self._ring: dict[str, RingKey] = {}
         self._throttle = Throttle(sessions, timedelta(seconds=settings.login_throttle_seconds))
         self._users = UsersNow(

@@ -13,12 +13,16 @@ import asyncio
 import logging
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moot.ems.auth.ldap import DirectoryError, DirectoryUser, LdapDirectory
+from moot.ems.auth.directory import DirectoryError, DirectoryUser
 from moot.ems.store import users as store
 from moot.infra.kept_reads import KeptReads
+
+if TYPE_CHECKING:
+    from moot.ems.auth.ldap import LdapDirectory
 
 log = logging.getLogger("moot.ems.auth")
 

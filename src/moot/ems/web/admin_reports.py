@@ -11,13 +11,12 @@ from __future__ import annotations
 import math
 import sys
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import pygal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from pygal.style import Style
 
 from moot.core import reports as pure
 from moot.ems.deps import ReportsDep
@@ -26,28 +25,9 @@ from moot.ems.web.calendar import reader_zone
 from moot.ems.web.meeting_form import COMMON_ZONES
 from moot.ems.web.templating import templates
 
-# pygal puts a finder with only the pre-3.4 import API (find_module, for its map plugins,
-# which Moot does not use) on sys.meta_path: Python then warns at every import that fails
-# after it (optional modules tried by other libraries). Take it out again.
-sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
-
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_admin_page)])
 
 Text = Annotated[str | None, Query(max_length=64)]
-
-CHART_STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#1f2933",
-    foreground_strong="#1f2933",
-    foreground_subtle="#6b7280",
-    font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
-    title_font_size=18,
-    label_font_size=12,
-    major_label_font_size=12,
-    legend_font_size=13,
-    colors=("#1d4ed8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c"),
-)
 
 
 def _without_scripts(root: Any) -> Any:
@@ -70,8 +50,35 @@ def _count_ticks(chart: pure.Chart | None) -> list[int]:
     return list(range(0, math.ceil(top / step) * step + 1, step))
 
 
+@cache
+def _pygal() -> tuple[Any, Any]:
+    """pygal and the charts' style, imported at the first chart: not at every EMS's
+    start-up (most never draw one)."""
+    import pygal
+    from pygal.style import Style
+
+    # pygal puts a finder with only the pre-3.4 import API (find_module, for its map
+    # plugins, which Moot does not use) on sys.meta_path: Python then warns at every import
+    # that fails after it (optional modules tried by other libraries). Take it out again.
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
+    return pygal, Style(
+        background="#ffffff",
+        plot_background="#ffffff",
+        foreground="#1f2933",
+        foreground_strong="#1f2933",
+        foreground_subtle="#6b7280",
+        font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        title_font_size=18,
+        label_font_size=12,
+        major_label_font_size=12,
+        legend_font_size=13,
+        colors=("#1d4ed8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c"),
+    )
+
+
 def chart_svg(report: pure.Report) -> bytes:
     """The report's chart as a standalone SVG document."""
+    pygal, style = _pygal()
     chart = report.chart
     kind = chart.kind if chart else "bar"
     cls = {"line": pygal.Line, "bar": pygal.Bar, "stacked": pygal.StackedBar}[kind]
@@ -79,7 +86,7 @@ def chart_svg(report: pure.Report) -> bytes:
     every = max(1, math.ceil(len(labels) / 14))  # about 14 day labels, however long the range
     graph = cls(
         js=[],  # no script from a CDN (and _without_scripts drops the inline one)
-        style=CHART_STYLE,
+        style=style,
         width=960,
         height=400,
         title=f"{report.title}, {report.rng.first} to {report.rng.last} ({report.rng.zone.key})",

@@ -5,7 +5,7 @@
 // smoothed by perfect-freehand; how an element looks is shared with the recording page
 // (protocol/static/board/draw.js). While a presentation is open the board shows its slide,
 // and what is drawn are notes on that slide.
-import { H, SVG, W, nodeOf, pageSvg as boardPageSvg, rasterize, svg } from "../board/draw.js";
+import { H, SVG, W, nodeOf, pageSvg as boardPageSvg, plainPenNode, rasterize, svg } from "../board/draw.js";
 import { pdfOfCanvases } from "../board/pdf-writer.js";
 
 const MAX_POINTS = 2000;
@@ -49,12 +49,37 @@ function label() {
   if (only) only.checked = frame.who === "moderators";
 }
 
+// Pen strokes on a page beyond which it is drawn plainly first, then smoothed bit by bit.
+const PLAIN_FIRST = 300;
+// How long one turn of smoothing may hold the page, in ms (the page stays responsive).
+const SMOOTH_SLICE_MS = 12;
+let smoothing = null; // the timer of the next turn
+
 function redraw() {
   const layer = board.querySelector(".items");
-  layer.replaceChildren(...[...items.values()].filter(here).map(nodeOf));
+  const shown = [...items.values()].filter(here);
+  const plain = shown.filter((e) => e.shape === "pen").length > PLAIN_FIRST;
+  layer.replaceChildren(...shown.map((e) => (plain && e.shape === "pen" ? plainPenNode(e) : nodeOf(e))));
   for (const node of pending.values()) layer.append(node);
   for (const user of [...live.keys()]) dropLive(user);
   label();
+  clearTimeout(smoothing);
+  if (plain) smoothing = setTimeout(smooth, 0);
+}
+
+// The plainly drawn strokes replaced by their outlines, a slice of time per turn, in order.
+function smooth() {
+  const until = performance.now() + SMOOTH_SLICE_MS;
+  const plain = board.querySelectorAll(".items path.plain");
+  let i = 0;
+  for (; i < plain.length && performance.now() < until; i++) {
+    const e = items.get(plain[i].dataset.id);
+    if (!e) { plain[i].classList.remove("plain"); continue; } // going: a change removes it
+    const node = nodeOf(e);
+    if (plain[i].classList.contains("erasing")) node.classList.add("erasing");
+    plain[i].replaceWith(node);
+  }
+  smoothing = i < plain.length ? setTimeout(smooth, 0) : null;
 }
 
 // The person's role changed (a moderator's grant): say again whether they may draw.
