@@ -196,10 +196,13 @@ def main() -> int:
             script = work / "count.lua"
             script.write_text(WRK_SCRIPT)
             attend_throughput([attend["a"]], script, args.connections, 2)  # warm-up
-            one = attend_throughput([attend["a"]], script, args.connections, args.duration)
+            # The same two wrk processes both times: on one node, then one on each node.
+            one = attend_throughput([attend["a"]] * 2, script, args.connections, args.duration)
+            print(f"attend, one node (the leader):  {one:8,.0f}/s", flush=True)
+            alone = attend_throughput([attend["b"]] * 2, script, args.connections, args.duration)
+            print(f"attend, one node (a follower):  {alone:8,.0f}/s", flush=True)
             two = attend_throughput(list(attend.values()), script, args.connections, args.duration)
-            print(f"attend, one node:  {one:8,.0f}/s")
-            print(f"attend, two nodes: {two:8,.0f}/s")
+            print(f"attend, both nodes at once:     {two:8,.0f}/s", flush=True)
             ratio = two / one
             ratio_met = ratio >= GOAL_RATIO
 
