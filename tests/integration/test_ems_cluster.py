@@ -3,8 +3,11 @@ through either node, SIGKILL of the leader, then of a room server: the meeting m
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +113,24 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
                 "the survivor to report both meetings",
             )
             cluster.ems = None  # killed above: nothing to stop
+
+
+def test_several_nodes_on_sqlite_are_refused_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "empty.toml").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "moot", "serve", "--bus-url", "nats://127.0.0.1:4222"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "MOOT_DATA_DIR": str(tmp_path),
+            "MOOT_DATABASE_URL": f"sqlite:///{tmp_path / 'moot.db'}",
+            "MOOT_CONFIG": str(tmp_path / "empty.toml"),
+        },
+    )
+    assert done.returncode != 0
+    assert "share one PostgreSQL database" in done.stderr
+    assert "MOOT_DATABASE_URL to postgresql://" in done.stderr
+    assert "Traceback" not in done.stderr
