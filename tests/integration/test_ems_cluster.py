@@ -84,7 +84,7 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
             leader.popen.wait()
             log_b = tmp_path / "ems-b.log"
             cluster.wait_for(
-                lambda: "leads the cluster now" in log_b.read_text(), "node B to lead", timeout=15
+                lambda: "leads the cluster now" in log_b.read_text(), "node B to lead", timeout=30
             )
             cluster.wait_for(
                 lambda: (
@@ -92,7 +92,7 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
                     == {"r1": "online", "r2": "online"}
                 ),
                 "the room servers to register with the new leader",
-                timeout=15,
+                timeout=30,
             )
             hosted = {n: s["active_meetings"] for n, s in servers(client, follower, admin).items()}
             assert hosted == {"r1": 1, "r2": 1}
@@ -106,7 +106,7 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
                 row = client.get(f"{follower}/api/v1/meetings/{victim_meeting}", timeout=3)
                 return row.status_code == 200 and row.json()["server"] == survivor
 
-            cluster.wait_for(moved, "the meeting to move to the surviving room server", timeout=20)
+            cluster.wait_for(moved, "the meeting to move to the surviving room server", timeout=30)
             assert attend(client, follower, victim_meeting, "Bob") == urls[survivor]
             cluster.wait_for(
                 lambda: servers(client, follower, admin)[survivor]["active_meetings"] == 2,
