@@ -24,8 +24,6 @@ import socket
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from moot.protocol.tools import WEB_SCHEMES, ToolEvent, WebShare
 from moot.room.tools.base import Actor, only_presenters
 
@@ -68,6 +66,8 @@ async def _addresses(host: str, port: int) -> list[str]:
 
 
 async def _ask(url: str) -> tuple[bool, str]:
+    import httpx
+
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=True) as client:
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
@@ -94,6 +94,10 @@ async def check(event: ToolEvent, actor: Actor) -> ToolEvent:
     if not isinstance(event, WebShare):
         return event
     only_presenters(actor, "send a web page")  # before the room server fetches anything
+    # Imported at the first page sent, not at every room server's start (httpx and what it
+    # brings, rich and click for its command line, are a tenth of the room server's imports).
+    import httpx
+
     try:
         frameable, reason = await asyncio.wait_for(_ask(event.url), TIMEOUT)
     except (httpx.HTTPError, OSError, TimeoutError, ValueError):
