@@ -138,12 +138,10 @@ class CommunityBus:
 
     async def _bucket(self, name: str, *, ttl: float) -> KeyValue:
         bucket = f"{self.prefix}_{name}"
-        # direct: a read is answered by the stream itself ($JS.API.DIRECT.GET), not queued
-        # behind every other JetStream API request of the server (NATS's own clients' default);
-        # a reconnect storm's sign-ins each read the person's record.
-        config = KeyValueConfig(
-            bucket=bucket, history=1, ttl=ttl or None, storage=StorageType.FILE, direct=True
-        )
+        # Not `direct` (reads answered by the stream, $JS.API.DIRECT.GET): tried for the
+        # reconnect storm, NATS 2.9.10 then let sign-ins' reads time out by the hundred
+        # at 10,000 users (bench/community.py, 2026-12-08).
+        config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl or None, storage=StorageType.FILE)
         try:
             return await self.js.create_key_value(config)
         except BadRequestError:  # another room server made it first, the same way
