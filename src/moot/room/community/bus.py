@@ -139,8 +139,8 @@ class CommunityBus:
     async def _bucket(self, name: str, *, ttl: float) -> KeyValue:
         bucket = f"{self.prefix}_{name}"
         # Not `direct` (reads answered by the stream, $JS.API.DIRECT.GET): tried for the
-        # reconnect storm, NATS 2.9.10 then let sign-ins' reads time out by the hundred
-        # at 10,000 users (bench/community.py, 2026-12-08).
+        # reconnect storm, the one 10,000-user run with it (NATS 2.9.10, a loaded machine)
+        # had sign-ins' reads time out by the hundred; not isolated further.
         config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl or None, storage=StorageType.FILE)
         try:
             return await self.js.create_key_value(config)
