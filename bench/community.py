@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import random
 import shutil
@@ -143,6 +144,7 @@ async def keep_connected(run: Run, user: User, device: str) -> None:
                 open_timeout=30,
                 max_queue=None,
                 ping_interval=None,
+                proxy=None,  # not looked up in the environment at each of 10,000 connects
             ) as socket:
                 user.socket = socket
                 async for text in socket:
@@ -240,8 +242,16 @@ async def bench(args: Any, cluster: Cluster) -> bool:
             continue
         waiting: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         run.waiting_conversation[key_pair] = waiting  # type: ignore[index]
-        await send(sender, {"type": "open_chat", "with": f"/u{other:05d}"})
-        run.conversations[key_pair] = await asyncio.wait_for(waiting, 30)  # type: ignore[index]
+        # Asked again every 5 s: a client the server dropped for reading too slowly (the
+        # backlog of sign-ins) may be between two connections, and its request lost.
+        for _ in range(6):
+            await send(sender, {"type": "open_chat", "with": f"/u{other:05d}"})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiting), 5)
+                break
+        if not waiting.done():
+            raise TimeoutError(f"{sender.pid} asked 6 times in 30 s for a chat, no answer")
+        run.conversations[key_pair] = waiting.result()  # type: ignore[index]
     for n, (sender, other) in enumerate(pairs):
         conv = run.conversations[tuple(sorted((sender.index, other)))]  # type: ignore[index]
         run.message_sent[f"m{n}"] = time.perf_counter()
@@ -274,12 +284,20 @@ async def bench(args: Any, cluster: Cluster) -> bool:
     killed_at = time.perf_counter()
     room.popen.send_signal(signal.SIGKILL)
     await asyncio.sleep(0.5)
-    await asyncio.wait_for(asyncio.gather(*(v.welcomed.wait() for v in victims)), 60)
-    back = max(v.welcomed_at for v in victims) - killed_at
+    # At most a minute: those not back by then are counted, not waited for.
+    waits = [asyncio.create_task(v.welcomed.wait()) for v in victims]
+    await asyncio.wait(waits, timeout=60)
+    for wait in waits:
+        wait.cancel()
+    returned = [v for v in victims if v.welcomed.is_set() and v.welcomed_at > killed_at]
+    back_after = [v.welcomed_at - killed_at for v in returned]
+    back = max(back_after) if len(returned) == len(victims) else math.inf
     await asyncio.sleep(2)
     print(
-        f"failover: {len(victims)} clients of room1 back on other servers "
-        f"{back:.2f} s after SIGKILL; watchers saw {len(run.offline_seen)} of them offline"
+        f"failover: {len(returned)} of {len(victims)} clients of room1 back on other servers "
+        f"within 60 s, the last {max(back_after, default=math.nan):.2f} s after SIGKILL (half "
+        f"in {pct(back_after, 50):.2f} s, 90 % in {pct(back_after, 90):.2f} s); watchers saw "
+        f"{len(run.offline_seen)} of them offline"
     )
     for spy in spies:
         spy.wait()
@@ -295,7 +313,8 @@ async def bench(args: Any, cluster: Cluster) -> bool:
     print(
         beside_goal(
             f"failover of {len(victims)} users",
-            f"{back:.2f} s, presence kept for {len(victims) - len(run.offline_seen)}",
+            (f"{back:.2f} s" if back < math.inf else f"{len(victims) - len(returned)} not back")
+            + f", presence kept for {len(victims) - len(run.offline_seen)}",
             "<= 5 s, all",
             met_failover,
         )
