@@ -3,8 +3,11 @@ through either node, SIGKILL of the leader, then of a room server: the meeting m
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,7 +84,7 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
             leader.popen.wait()
             log_b = tmp_path / "ems-b.log"
             cluster.wait_for(
-                lambda: "leads the cluster now" in log_b.read_text(), "node B to lead", timeout=15
+                lambda: "leads the cluster now" in log_b.read_text(), "node B to lead", timeout=30
             )
             cluster.wait_for(
                 lambda: (
@@ -89,7 +92,7 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
                     == {"r1": "online", "r2": "online"}
                 ),
                 "the room servers to register with the new leader",
-                timeout=15,
+                timeout=30,
             )
             hosted = {n: s["active_meetings"] for n, s in servers(client, follower, admin).items()}
             assert hosted == {"r1": 1, "r2": 1}
@@ -103,10 +106,31 @@ def test_two_nodes_attend_and_survive_the_leaders_death(tmp_path: Path, postgres
                 row = client.get(f"{follower}/api/v1/meetings/{victim_meeting}", timeout=3)
                 return row.status_code == 200 and row.json()["server"] == survivor
 
-            cluster.wait_for(moved, "the meeting to move to the surviving room server", timeout=20)
+            cluster.wait_for(moved, "the meeting to move to the surviving room server", timeout=30)
             assert attend(client, follower, victim_meeting, "Bob") == urls[survivor]
             cluster.wait_for(
                 lambda: servers(client, follower, admin)[survivor]["active_meetings"] == 2,
                 "the survivor to report both meetings",
             )
             cluster.ems = None  # killed above: nothing to stop
+
+
+def test_several_nodes_on_sqlite_are_refused_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "empty.toml").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "moot", "serve", "--bus-url", "nats://127.0.0.1:4222"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "MOOT_DATA_DIR": str(tmp_path),
+            "MOOT_DATABASE_URL": f"sqlite:///{tmp_path / 'moot.db'}",
+            "MOOT_CONFIG": str(tmp_path / "empty.toml"),
+        },
+    )
+    assert done.returncode != 0
+    assert "share one PostgreSQL database" in done.stderr
+    assert "MOOT_DATABASE_URL to postgresql://" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -30,7 +30,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
-from moot.bus.base import Dialer, Link, LinkClosed, Listener, Serve
+from moot.bus.base import Link, LinkClosed, Listener, Serve
 
 log = logging.getLogger("moot.bus.nats")
 
@@ -315,26 +315,40 @@ class NatsListener(Listener):
             await link.close("the EMS node is stopping")
 
 
-def dialer(url: str, prefix: str) -> Dialer:
-    """The room server's end: one NATS connection, a new link id at each dial; the EMS
-    leader answers (ConnectionError while NATS or every EMS node is down)."""
-    subjects = Subjects(prefix)
-    held: list[NatsClient] = []
+class NatsDialer:
+    """The room server's end (a Dialer): one NATS connection, a new link id at each dial;
+    the EMS leader answers (ConnectionError while NATS or every EMS node is down)."""
 
-    async def dial_leader() -> Link:
-        if not held:
-            held.append(await connect(url, "moot-room-control"))
-        nc = held[0]
+    def __init__(self, url: str, prefix: str) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._subjects = Subjects(prefix)
+        self._nc: NatsClient | None = None
+
+    async def __call__(self) -> Link:
+        if self._nc is None:
+            self._nc = await connect(self._url, "moot-room-control")
         link_id = secrets.token_hex(8)
-        link = ClientSideLink(nc, subjects, link_id)
+        link = ClientSideLink(self._nc, self._subjects, link_id)
         try:
-            await link.subscribe(subjects, link_id)
-            answer = await nc.request(subjects.dial, link_id.encode(), timeout=DIAL_TIMEOUT)
+            await link.subscribe(self._subjects, link_id)
+            answer = await self._nc.request(
+                self._subjects.dial, link_id.encode(), timeout=DIAL_TIMEOUT
+            )
         except (NatsError, TimeoutError, OSError) as exc:
             await link._end("not answered")
             why = str(exc) or "no EMS node leads now"
-            raise ConnectionError(f"NATS at {url} (prefix {prefix}): {why}") from exc
+            raise ConnectionError(f"NATS at {self._url} (prefix {self._prefix}): {why}") from exc
         link.led_by(answer.data.decode())
         return link
 
-    return dial_leader
+    async def close(self) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(NatsError, OSError):
+                await nc.close()
+
+
+def dialer(url: str, prefix: str) -> NatsDialer:
+    """The room server's end of the `nats` transport (see NatsDialer)."""
+    return NatsDialer(url, prefix)

@@ -284,6 +284,7 @@ class ClusterManager:
                 "close_meeting", meeting_id=meeting_id, server_name=server_name, reason=reason
             )
             return
+        self._opened.pop(meeting_id, None)  # opened again later: a new opening
         await self.commands.close_meeting(meeting_id, server_name, reason)
 
     def files_changed(self, meeting_id: str) -> None:

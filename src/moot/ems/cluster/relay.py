@@ -74,6 +74,9 @@ def server_view(server: LiveServer, answering: bool) -> dict[str, Any]:
         "state": server.state.value,
         "connected": server.link is not None,
         "answering": answering,
+        "report_age": None
+        if server.last_report_at is None
+        else max(0.0, time.monotonic() - server.last_report_at),
         "last_seen_at": server.last_seen_at.isoformat() if server.last_seen_at else None,
         "meetings": [m.model_dump(mode="json") for m in server.meetings.values()],
         "booked": server.booked,
@@ -91,7 +94,7 @@ def server_view(server: LiveServer, answering: bool) -> dict[str, Any]:
     }
 
 
-def apply_view(registry: Registry, view: dict[str, Any]) -> None:
+def apply_view(registry: Registry, view: dict[str, Any], heartbeat: float = 1.0) -> None:
     server = registry.get(view["name"]) or LiveServer(
         name=view["name"], url=view["url"], limits=ServerLimits(**view["limits"])
     )
@@ -100,9 +103,13 @@ def apply_view(registry: Registry, view: dict[str, Any]) -> None:
     server.draining = view["draining"]
     server.state = ServerState(view["state"])
     server.link = MIRRORED if view["connected"] else None
-    # Answering on the leader: heard from now, as the follower's `answering` reads it.
-    server.last_report_at = time.monotonic() if view["answering"] else None
-    server.last_message_at = None
+    now = time.monotonic()
+    age = view["report_age"]
+    server.last_report_at = now - age if age is not None else None  # the monitor's figure
+    # Answering on the leader: heard from now, as the follower's `answering` reads it,
+    # with a heartbeat more for the next state to arrive (a leader's late publication
+    # is no silence of the server).
+    server.last_message_at = now + heartbeat if view["answering"] else None
     seen = view["last_seen_at"]
     server.last_seen_at = datetime.fromisoformat(seen) if seen else None
     server.meetings = {m["meeting_id"]: MeetingStatus.model_validate(m) for m in view["meetings"]}
@@ -196,7 +203,7 @@ class Relay:
             names = set()
             for view in body["servers"]:
                 names.add(view["name"])
-                apply_view(self._registry, view)
+                apply_view(self._registry, view, self._heartbeat)
             for server in self._registry.all():
                 if server.name not in names:
                     self._registry.remove(server.name)
