@@ -46,22 +46,32 @@ def _tls_or_fail(make: Callable[[], ssl.SSLContext | None]) -> ssl.SSLContext | 
 def _wait_for_services(database_url: str, bus_url: str) -> None:
     """Until the database (store/reaching.py) and a NATS bus answer, saying what is tried
     and why; before uvicorn, which would ignore Ctrl-C until its start-up is done."""
+    from moot.ems.readiness import public_address
     from moot.ems.store.reaching import wait_for_store
 
     async def reach() -> None:
         await wait_for_store(database_url)
         if is_nats(bus_url):
-            from moot.bus.nats import connect
+            from urllib.parse import urlsplit
 
-            async def attempt() -> None:  # nats-py retries by itself, saying it once
-                await (await connect(bus_url, "moot-ems-start")).close()
+            where = urlsplit(bus_url)
+
+            async def attempt() -> None:  # NATS greets a client with its INFO line
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(where.hostname, where.port or 4222), 5
+                )
+                try:
+                    greeting = await asyncio.wait_for(reader.readline(), 5)
+                finally:
+                    writer.close()
+                if not greeting.startswith(b"INFO "):
+                    raise OSError("what answers there is not NATS")
 
             await until_reached(
                 attempt,
-                what=f"NATS at {bus_url}",
-                errors=(ConnectionError,),
+                what=f"NATS at {public_address(bus_url)}",
+                errors=(OSError, TimeoutError),
                 log=logging.getLogger("moot.ems"),
-                reason=lambda exc: str(exc.__cause__ or exc),
             )
 
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from moot.demo import Child, DemoFailed, spawn_child, start_nats, stop_all, wait_ready
 from moot.ems.auth.users import ensure_first_admin
+from moot.ems.store.migrate import upgrade_async
 from moot.harness.ports import free_port
 from moot.harness.postgres_server import PrivatePostgres, why_not
 from moot.harness.processes import Process, exit_status
@@ -78,6 +79,9 @@ def run_cluster_demo(
             if nats is None:
                 raise DemoFailed("--cluster needs NATS: give one with --bus-url nats://...")
         postgres, database_url = _cluster_store(data_dir, database_url, say)
+        # Migrated once, before the nodes start: two migrating one empty database at once
+        # would race to create its tables.
+        asyncio.run(upgrade_async(database_url))
         # One data directory: the nodes sign join tokens with the one key kept there.
         common = {
             "MOOT_CLUSTER_SECRET": secret,

@@ -1,6 +1,9 @@
 """Two real EMS nodes on one PostgreSQL: what one changes, the other's caches drop at once
 (store/change_feed.py), not after a refresh. The room server is linked to node B, which
-serves attend from its memory of the running meeting; node A changes the meeting."""
+serves attend from its memory of the running meeting; node A changes the meeting.
+
+The `direct` bus on purpose: with `nats://` the leader also relays meeting events over
+NATS, and this must show the store's own channel, which holds with any bus."""
 
 from __future__ import annotations
 

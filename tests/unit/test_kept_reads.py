@@ -75,3 +75,27 @@ async def test_forget_makes_the_next_get_read_again(forget_during_read: bool) ->
     if not forget_during_read:
         kept.forget("m")
     assert await kept.get("m") == "new"
+
+
+async def test_forget_all_drops_every_key_and_a_read_under_way_is_not_kept() -> None:
+    """What a node does when other nodes' changes may have gone unheard."""
+    version = {"a": 1, "b": 1}
+    gate, started = asyncio.Event(), asyncio.Event()
+
+    async def read(key: str) -> int:
+        seen = version[key]
+        if key == "b":
+            started.set()
+            await gate.wait()
+        return seen
+
+    kept: KeptReads[str, int] = KeptReads(read, keep_for=60)
+    assert await kept.get("a") == 1
+    under_way = asyncio.create_task(kept.get("b"))
+    await started.wait()
+    version.update(a=2, b=2)
+    kept.forget_all()
+    gate.set()
+    assert await under_way == 1  # its waiter gets what it read...
+    assert await kept.get("a") == 2
+    assert await kept.get("b") == 2  # ...but it was not kept
