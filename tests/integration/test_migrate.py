@@ -37,3 +37,24 @@ def test_a_database_behind_the_head_is_still_migrated(empty_database_url: str) -
     assert version_of(empty_database_url) == [head_revision()]
     upgrade(empty_database_url)  # at the head: nothing to do, nothing broken
     assert version_of(empty_database_url) == [head_revision()]
+
+
+def test_nodes_migrating_one_new_postgresql_database_at_once_both_start() -> None:
+    """Two EMS nodes started together on a new database: one creates the schema, the other
+    waits for it and finds it at its head (before, the second failed on a duplicate
+    alembic_version row or table). PostgreSQL only: several nodes need it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import postgres_database
+
+    for url in postgres_database():
+        script = "import sys; from moot.ems.store.migrate import upgrade; upgrade(sys.argv[1])"
+        nodes = [
+            subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        for node in nodes:
+            _, errors = node.communicate(timeout=120)
+            assert node.returncode == 0, errors
+        assert version_of(url) == [head_revision()]
