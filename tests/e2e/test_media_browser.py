@@ -429,6 +429,7 @@ def test_media_flows_again_after_the_room_server_is_killed(
     # screen in the second.
     page = new_context().new_page()
     page.goto(f"{media_cluster.ems_url}/recordings/{meeting_id}")
+    expect(page.locator("#player")).to_have_attribute("data-ready", "true")
     bob_video = _video_of(first, "Bob")
     bob_tile = page.locator(f".replay-tile[data-media='{bob_video['id']}']")
     screen_tile = page.locator(f".replay-tile[data-media='{screen['id']}']")
