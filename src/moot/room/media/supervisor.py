@@ -79,7 +79,7 @@ class JanusSupervisor:
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         # Our Janus's admin API (auto): where its bitrate is read; "" when not ours.
-        self._admin_url, self._admin_secret = "", ""
+        self.admin_url, self.admin_secret = "", ""
 
     async def run(self) -> None:
         """Until cancelled: keep Janus up and the hub connected to it."""
@@ -144,9 +144,9 @@ class JanusSupervisor:
     async def _measure(self, session: JanusClient) -> asyncio.Task[None] | None:
         """Measuring the bitrate through our Janus's admin API (the task); None, bitrate
         reported as 0, for an operator's Janus or if the admin API does not answer."""
-        if not self._admin_url:
+        if not self.admin_url:
             return None
-        admin = JanusClient(self._admin_url, self._admin_secret, admin=True)
+        admin = JanusClient(self.admin_url, self.admin_secret, admin=True)
         try:
             await admin.open()
         except (OSError, JanusError, TimeoutError) as exc:
@@ -173,8 +173,8 @@ class JanusSupervisor:
             admin_key=secrets.token_urlsafe(24),
             admin_ws_port=free_local_port(),
         )
-        self._admin_url = f"ws://127.0.0.1:{config.admin_ws_port}"
-        self._admin_secret = config.admin_secret
+        self.admin_url = f"ws://127.0.0.1:{config.admin_ws_port}"
+        self.admin_secret = config.admin_secret
         for name, text in config_files(config, str(folder)).items():
             path = folder / name
             path.write_text(text)
