@@ -211,6 +211,14 @@ def test_two_people_see_and_hear_each_other_and_a_shared_screen(
     # Both ways, through Janus: each page receives the other's audio and decoded video.
     _flowing(alice)
     _flowing(bob)
+    # Its room server measures that media through its Janus's admin API and reports the
+    # bitrate (placement weighs it): two people sending audio and video, so well over 0.
+    server = meeting_detail(media_cluster, meeting_id)["server"]
+    media_cluster.wait_for(
+        lambda: _media_of(media_cluster, server).get("bitrate_kbps", 0) > 50,
+        "the room server to report the media bitrate",
+        timeout=30,
+    )
     expect(alice.locator("#media-tiles .tile")).to_have_count(1)
     expect(alice.locator("#media-tiles .tile .name")).to_have_text("Bob")
     # Alice (moderator) mutes Bob: his page turns his microphone off, her tile of him says
@@ -429,6 +437,7 @@ def test_media_flows_again_after_the_room_server_is_killed(
     # screen in the second.
     page = new_context().new_page()
     page.goto(f"{media_cluster.ems_url}/recordings/{meeting_id}")
+    expect(page.locator("#player")).to_have_attribute("data-ready", "true")
     bob_video = _video_of(first, "Bob")
     bob_tile = page.locator(f".replay-tile[data-media='{bob_video['id']}']")
     screen_tile = page.locator(f".replay-tile[data-media='{screen['id']}']")

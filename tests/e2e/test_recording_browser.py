@@ -49,6 +49,7 @@ def test_record_a_meeting_then_play_it_back(cluster: Cluster, new_context: NewCo
     expect(page.locator("#transcript li.segment")).to_contain_text("recorded on room")
 
     # Play from the start, by keyboard, fast: the lines come back one after another.
+    expect(page.locator("#player")).to_have_attribute("data-ready", "true")  # its script ran
     page.get_by_label("Speed").select_option("64")
     page.get_by_role("button", name="Play").focus()
     page.keyboard.press("Enter")

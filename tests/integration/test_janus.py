@@ -66,6 +66,24 @@ async def test_janus_runs_from_our_folder_and_answers_only_with_the_secret(
     with pytest.raises(JanusError, match="Unauthorized"):
         await stranger.open()
     await stranger.close()
+    # Its admin API (where the bitrate is read) listens on 127.0.0.1 and answers only
+    # with the admin_secret Moot generated.
+    supervisor, _ = janus
+    assert supervisor.admin_url.startswith("ws://127.0.0.1:")
+    for secret, answered in (("not-the-secret", False), (supervisor.admin_secret, True)):
+        admin = JanusClient(supervisor.admin_url, secret, admin=True)
+        await admin.open()
+        try:
+            info = admin.request(
+                {"janus": "handle_info", "session_id": client.session_id}, handle=handle
+            )
+            if answered:
+                assert (await info)["info"]["plugin"] == VIDEOROOM
+            else:
+                with pytest.raises(JanusError, match="Unauthorized"):
+                    await info
+        finally:
+            await admin.close()
 
 
 async def test_a_janus_that_dies_is_started_again(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from moot.core.media_rights import MediaRights, media_rights, needs_media
+from moot.room.media.janus_admin import bytes_last_second
 from moot.room.media.janus_config import (
     JanusConfig,
     config_files,
@@ -50,6 +53,7 @@ def test_the_janus_configuration_keeps_janus_to_itself() -> None:
         api_secret="api-s3cret",
         admin_secret="admin-s3cret",
         admin_key="key-s3cret",
+        admin_ws_port=18189,
     )
     files = config_files(config, "/var/lib/moot/janus-room1")
     assert set(files) == {
@@ -66,8 +70,40 @@ def test_the_janus_configuration_keeps_janus_to_itself() -> None:
     assert "libjanus_http.so" in core and "libjanus_websockets.so" not in core
     ws = files["janus.transport.websockets.jcfg"]
     assert "ws_port = 18188" in ws and 'ws_ip = "127.0.0.1"' in ws
-    assert "admin_ws = false" in ws
+    # The admin API (the bitrate is read there): on 127.0.0.1 only, with the admin secret.
+    assert "admin_ws = true" in ws and "admin_ws_port = 18189" in ws
+    assert 'admin_ws_ip = "127.0.0.1"' in ws and "admin_wss = false" in ws
+    assert (
+        "admin_ws = false"
+        in config_files(replace(config, admin_ws_port=0), "/x")["janus.transport.websockets.jcfg"]
+    )
     assert 'admin_key = "key-s3cret"' in files["janus.plugin.videoroom.jcfg"]
+
+
+def test_the_bitrate_of_a_handle_is_what_janus_counted_in_the_last_second() -> None:
+    """Janus 1.1's handle_info (as seen from a publisher with a fake camera): per stream,
+    bytes received (`in`) and sent (`out`) in the last second; DTLS counts are not media."""
+    info = {
+        "plugin": "janus.plugin.videoroom",
+        "webrtc": {
+            "dtls": {"stats": {"in": {"packets": 2, "bytes": 746}}},
+            "media": {
+                "0": {
+                    "type": "audio",
+                    "stats": {
+                        "in": {"packets": 122, "bytes": 14777, "bytes_lastsec": 6817},
+                        "out": {"packets": 0, "bytes": 0, "bytes_lastsec": 0, "nacks": 0},
+                    },
+                },
+                "1": {
+                    "type": "video",
+                    "stats": {"in": {"bytes": 99999, "bytes_lastsec": 60000}, "out": {}},
+                },
+            },
+        },
+    }
+    assert bytes_last_second(info) == 66817
+    assert bytes_last_second({"plugin": "janus.plugin.videoroom"}) == 0  # no PeerConnection
 
 
 def test_a_quote_in_a_secret_cannot_break_out_of_its_string() -> None:

@@ -99,3 +99,12 @@ def test_the_monitor_says_why_a_server_takes_no_media_meetings() -> None:
             "audio/video go to other servers",
         )
     ]
+    bitrate = {"bitrate_kbps": 2500, "max_bitrate_kbps": 5000}
+    assert texts(view(media=media(**bitrate))) == []
+    assert texts(view(media=media(**{**bitrate, "bitrate_kbps": 5200}))) == [
+        (
+            "warning",
+            "room1 is at its media bitrate limit: 5.2 of 5 Mbit/s; new meetings with "
+            "audio/video go to other servers",
+        )
+    ]

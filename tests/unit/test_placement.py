@@ -110,10 +110,11 @@ def reference_place(servers: Iterable[ServerLoad], meeting: MeetingRequest) -> P
         meetings_after = (
             (meetings + 1) / s.max_active_meetings if s.max_active_meetings else math.inf
         )
-        overload = after if room else max(after, meetings_after)  # rule 5
+        load = max(after, s.media_load) if meeting.needs_media else after  # rule 6
+        overload = load if room else max(load, meetings_after)
         share = meetings / max(1, s.max_active_meetings)  # rule 6
         media = not meeting.needs_media or s.media  # rule 2
-        return (not media, not room, not fit, not here, overload, after, share, s.name)
+        return (not media, not room, not fit, not here, overload, load, share, s.name)
 
     candidates = [s for s in servers if may_take(s)]
     if not candidates:
@@ -441,6 +442,31 @@ def test_a_meeting_with_media_prefers_a_server_whose_media_works() -> None:
     assert place([lighter_without, server("c", media=False)], media).server == "a"
 
 
+def test_a_meeting_with_media_prefers_the_lower_media_load() -> None:
+    """Rule 6 for a meeting with media: the higher of participant and media load decides."""
+    media = MeetingRequest(expected_participants=5, needs_media=True)
+    busy_media = server("a", media_load=0.8)
+    calm_media = server("b", live_participants=100, media_load=0.1)  # 105 of 10,000 after
+    assert place([busy_media, calm_media], media).server == "b"
+    # A meeting without media looks at participants only.
+    assert place([busy_media, calm_media], MEETING).server == "a"
+
+
+def test_a_server_above_its_media_bitrate_limit_is_not_a_media_candidate() -> None:
+    """Over max_media_bitrate_mbps its report is full: media meetings go elsewhere while
+    any server has media room, as for a Janus that is down."""
+    report = MediaReport(available=True, bitrate_kbps=12_000, max_bitrate_kbps=10_000)
+    assert report.full and not report.usable and report.load == 1.2
+    under = MediaReport(available=True, bitrate_kbps=4_000, max_bitrate_kbps=10_000)
+    assert under.usable and under.load == 0.4
+    assert MediaReport(available=True, bitrate_kbps=10**9).usable  # 0: no limit
+    media = MeetingRequest(expected_participants=5, needs_media=True)
+    over = server("a", media=report.usable, media_load=report.load)
+    heavier = server("b", live_participants=9000, media=under.usable, media_load=under.load)
+    assert place([over, heavier], media).server == "b"
+    assert place([over, heavier], MEETING).server == "a"
+
+
 def test_ties_go_to_the_lower_meeting_share_then_the_name() -> None:
     # Same load after the meeting (10 of 10,000), so the meeting share decides ...
     busy = server("a", live_participants=5, active_meetings=9)
@@ -521,6 +547,9 @@ def test_a_burst_over_capacity_spreads_its_overload() -> None:
 
 LOCATIONS = ["", "eu", "us"]
 
+# Media loads that often tie with each other and with participant loads.
+MEDIA_LOADS = st.sampled_from([0.0, 0.0, 0.25, 0.5, 1.0, 1.5])
+
 loads = st.builds(
     ServerLoad,
     name=st.text(alphabet="abcdefgh", min_size=1, max_size=4),
@@ -537,6 +566,7 @@ loads = st.builds(
     instant_active=st.integers(0, 6),
     location=st.sampled_from(LOCATIONS),
     media=st.booleans(),
+    media_load=MEDIA_LOADS,
 )
 
 # Small numbers, so that equal loads and equal meeting shares (the tie-breaks) are common.
@@ -556,6 +586,7 @@ tied_loads = st.builds(
     instant_active=st.integers(0, 2),
     location=st.sampled_from(LOCATIONS),
     media=st.booleans(),
+    media_load=MEDIA_LOADS,
 )
 
 # Large counts, where two different loads may round to the same float.
@@ -573,6 +604,7 @@ huge_loads = st.builds(
     pending_participants=st.integers(0, 2**40),
     location=st.sampled_from(LOCATIONS),
     media=st.booleans(),
+    media_load=MEDIA_LOADS,
 )
 
 # Open servers near or over their limits, so that the least overloaded often decides.
@@ -592,6 +624,7 @@ crowded_loads = st.builds(
     instant_active=st.integers(0, 2),
     location=st.sampled_from(LOCATIONS),
     media=st.booleans(),
+    media_load=MEDIA_LOADS,
 )
 
 any_loads = st.one_of(loads, tied_loads, huge_loads, crowded_loads)
@@ -667,6 +700,11 @@ def test_placement_properties(servers: list[ServerLoad], meeting: MeetingRequest
     if meeting.instant:  # instant limits and max active meetings are respected
         assert chosen.instant_meetings is None or chosen.instant_active < chosen.instant_meetings
         assert chosen.active_meetings + chosen.pending_meetings < chosen.max_active_meetings
+    # A meeting with media goes where media works when any server's does (rule 2); the
+    # rules below hold among those.
+    if meeting.needs_media and any(s.media for s in candidates):
+        assert chosen.media
+        candidates = [s for s in candidates if s.media]
     # Never over a limit while another server has room; a warning exactly when over one.
     with_room = [s for s in candidates if has_room(s, meeting)]
     assert has_room(chosen, meeting) == bool(with_room)
@@ -676,22 +714,23 @@ def test_placement_properties(servers: list[ServerLoad], meeting: MeetingRequest
         meeting.expected_participants <= s.max_users_per_meeting for s in with_room
     ):
         assert fit
-    # Among the servers as good by every rule above, nobody is lighter after taking it.
-    after = (
-        chosen.live_participants + chosen.pending_participants + meeting.expected_participants
-    ) / chosen.capacity
+
+    # Among the servers as good by every rule above, nobody is lighter after taking it
+    # (for a meeting with media, by the higher of participant and media load).
+    def load_after(s: ServerLoad) -> float:
+        after = (
+            s.live_participants + s.pending_participants + meeting.expected_participants
+        ) / s.capacity
+        return max(after, s.media_load) if meeting.needs_media else after
+
+    after = load_after(chosen)
     if with_room:
         for other in with_room:
             other_fit = meeting.expected_participants <= other.max_users_per_meeting
             other_here = not meeting.location or other.location == meeting.location
             here = not meeting.location or chosen.location == meeting.location
             if (other_fit, other_here) == (fit, here):
-                other_after = (
-                    other.live_participants
-                    + other.pending_participants
-                    + meeting.expected_participants
-                ) / other.capacity
-                assert after <= other_after
+                assert after <= load_after(other)
 
 
 @given(
@@ -1030,6 +1069,13 @@ def test_the_registry_follows_each_servers_media_in_its_reports() -> None:
     registry.report(a, with_media(available=True, publishers=2, subscribers=8, max_streams=10))
     assert_table_is_current(registry)
     assert place(registry.loads(), media).server == "b"
+    # Above its bitrate limit likewise; under it again, it takes them.
+    over = {"available": True, "bitrate_kbps": 5001, "max_bitrate_kbps": 5000}
+    registry.report(a, with_media(**over))
+    assert_table_is_current(registry)
+    assert place(registry.loads(), media).server == "b"
+    registry.report(a, with_media(**{**over, "bitrate_kbps": 100}))
+    assert place(registry.loads(), media).server == "a"
     # A server that reports no media at all (an older room server) has none.
     registry.report(b, report())
     assert not registry.loads().get("b").media  # type: ignore[union-attr]

@@ -32,9 +32,10 @@ The rules (docs/architecture.md, "Placement"), in the order they decide:
    without: no server goes over a limit while another has room.
 4. Then a server whose max users per meeting allows the expected participants.
 5. Then a server in the meeting's *preferred* location.
-6. Then the lightest: the lowest load once it takes the meeting. Among servers
-   without room, the least overloaded: the higher of that load and its meeting
-   share once it takes the meeting, then that load.
+6. Then the lightest: the lowest load once it takes the meeting (for a meeting with
+   media, the higher of that load and its media load, so the lower media load is
+   preferred). Among servers without room, the least overloaded: the higher of that
+   and its meeting share once it takes the meeting, then that load.
 7. Ties go to the lower meeting share, then to the smaller name.
 
 A choice that breaks rule 3 or 4 (nothing better was left) comes with a capacity
@@ -91,7 +92,9 @@ class ServerLoad:
     instant_meetings: int | None = None  # the setting: None = unlimited, 0 = none
     instant_active: int = 0  # instant meetings it hosts (booked), reported or not
     location: str = ""
-    media: bool = True  # its SFU (Janus) works: it can carry audio, video, screen sharing
+    media: bool = True  # its SFU (Janus) works and is under its media limits
+    # The higher share of its media limits in use (streams, bitrate); 0 without limits.
+    media_load: float = 0.0
 
     @property
     def capacity(self) -> int:
@@ -293,6 +296,7 @@ _COLUMN_NAMES = (
     "_max_active",
     "_open",
     "_media",
+    "_media_load",
 )
 
 
@@ -338,6 +342,7 @@ class LoadTable:
         "_max_active",
         "_max_users",
         "_media",
+        "_media_load",
         "_meetings",
         "_meetings_after",
         "_names",
@@ -370,6 +375,7 @@ class LoadTable:
         self._max_active: _Floats = np.array(columns[10], dtype=np.float64)
         self._open: _Bools = np.array(columns[11], dtype=np.bool_)
         self._media: _Bools = np.array(columns[12], dtype=np.bool_)
+        self._media_load: _Floats = np.array(columns[13], dtype=np.float64)
         self._slots: dict[str, int] = {name: i for i, name in enumerate(self._names)}
         # hour -> (participants, meetings) reserved per slot
         self._reserved: dict[int, tuple[_Floats, _Floats]] = {}
@@ -377,7 +383,7 @@ class LoadTable:
 
     def _values(
         self, row: ServerLoad
-    ) -> tuple[float, float, int, float, bool, float, int, bool, int, int, int, bool, bool]:
+    ) -> tuple[float, float, int, float, bool, float, int, bool, int, int, int, bool, bool, float]:
         """The row's value in each column, in the order of `_columns` (and of its docstring)."""
         meetings = row.active_meetings + row.pending_meetings
         used = float(row.live_participants + row.pending_participants) if row.open else math.inf
@@ -395,6 +401,7 @@ class LoadTable:
             row.max_active_meetings,
             row.open,
             row.media,
+            row.media_load,
         )
 
     def _columns(self) -> list[np.ndarray]:
@@ -581,7 +588,7 @@ class LoadTable:
             and self._max_users[best] >= expected
             and (not meeting.location or self._location[best] == location)
             and not (meeting.instant and self._instant_full[best])
-            and not (meeting.needs_media and not self._media[best])
+            and not (meeting.needs_media and (not self._media[best] or self._media_load.any()))
             and np.count_nonzero(after == least) == 1
         ):
             return self._names[best], True, True
@@ -611,10 +618,11 @@ class LoadTable:
         selected = tiers == tier
         room, fit = not tier & 4, not tier & 2
         # Rule 6, then 7: the lightest, or without room the least overloaded.
-        key = after if room else np.maximum(after, view.meetings_after)
+        load = np.maximum(after, self._media_load) if meeting.needs_media else after
+        key = load if room else np.maximum(load, view.meetings_after)
         tied = np.flatnonzero(selected & (key == np.where(selected, key, math.inf).min()))
         if not room:
-            tied = tied[after[tied] == after[tied].min()]
+            tied = tied[load[tied] == load[tied].min()]
         best = int(tied[view.share[tied].argmin()])  # the first of the lowest share: by name
         return self._names[best], room, fit
 

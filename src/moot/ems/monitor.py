@@ -73,15 +73,26 @@ def server_alerts(server: Mapping[str, Any]) -> list[Alert]:
                 "video or screen sharing go to other servers while any has it",
             )
         )
-    elif media is not None and media["max_streams"]:
+    elif media is not None:
         streams = media["publishers"] + media["subscribers"]
-        if streams >= media["max_streams"]:
+        if media["max_streams"] and streams >= media["max_streams"]:
             alerts.append(
                 Alert(
                     "warning",
                     name,
                     f"{name} is at its media limit: {streams} of {media['max_streams']} "
                     "streams; new meetings with audio/video go to other servers",
+                )
+            )
+        kbps, most_kbps = media.get("bitrate_kbps", 0), media.get("max_bitrate_kbps", 0)
+        if most_kbps and kbps >= most_kbps:
+            alerts.append(
+                Alert(
+                    "warning",
+                    name,
+                    f"{name} is at its media bitrate limit: {kbps / 1000:.1f} of "
+                    f"{most_kbps / 1000:g} Mbit/s; new meetings with audio/video go to "
+                    "other servers",
                 )
             )
     meetings, most = len(server["meetings"]), int(server["max_active_meetings"])

@@ -306,6 +306,12 @@ class RoomSettings(CommonSettings):
         ge=0,
         description="Streams (sent + received) at which media meetings go elsewhere; 0: none.",
     )
+    max_media_bitrate_mbps: int = Field(
+        0,
+        ge=0,
+        description="Mbit/s (received + sent by Janus) above which media meetings go "
+        "elsewhere; 0: none.",
+    )
     janus_binary: str = Field("janus", description="The janus program (auto).")
     janus_rtp_ports: str = Field(
         "", description="RTP port range of our Janus, e.g. 20000-20199; default from room_port."

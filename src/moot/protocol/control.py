@@ -62,10 +62,22 @@ class MediaReport(_Message):
     # The most streams (publishers + subscribers) it takes; 0 = no limit. At it, the EMS
     # places new meetings with audio/video elsewhere while any other server has room.
     max_streams: int = Field(0, ge=0)
+    # Bits per second its Janus receives and sends for the meetings here (kbit/s, the last
+    # few seconds), and the most it takes (its max_media_bitrate_mbps in kbit/s); 0 = none.
+    bitrate_kbps: int = Field(0, ge=0)
+    max_bitrate_kbps: int = Field(0, ge=0)
+
+    @property
+    def load(self) -> float:
+        """Its media load: the higher share of its limits in use (0 without limits)."""
+        streams = (self.publishers + self.subscribers) / self.max_streams if self.max_streams else 0
+        bits = self.bitrate_kbps / self.max_bitrate_kbps if self.max_bitrate_kbps else 0
+        return max(float(streams), float(bits))
 
     @property
     def full(self) -> bool:
-        return bool(self.max_streams) and self.publishers + self.subscribers >= self.max_streams
+        """At its stream limit or above its bitrate limit: no new meetings with media."""
+        return self.load >= 1.0
 
     @property
     def usable(self) -> bool:

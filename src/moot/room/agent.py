@@ -292,6 +292,8 @@ class Agent:
                         publishers=media.publishers,
                         subscribers=media.subscribers,
                         max_streams=media.max_streams,
+                        bitrate_kbps=media.bitrate_kbps,
+                        max_bitrate_kbps=media.max_bitrate_kbps,
                     )
                     if media.enabled
                     else None,  # turned off on purpose: nothing to watch

@@ -152,6 +152,7 @@ async def run_room(
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
     agent.host.media.max_streams = settings.max_media_streams
+    agent.host.media.max_bitrate_kbps = settings.max_media_bitrate_mbps * 1000
     janus = JanusSupervisor(janus_settings(settings), agent.host.media)
     leftovers: asyncio.Task[None] | None = None
     if janus.settings.mode == "auto":  # an operator's Janus (janus_url) may be elsewhere

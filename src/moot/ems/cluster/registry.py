@@ -103,6 +103,7 @@ class LiveServer:
             instant_active=len(self.instant),
             location=self.limits.location,
             media=self.media is not None and self.media.usable,
+            media_load=self.media.load if self.media is not None else 0.0,
         )
 
 

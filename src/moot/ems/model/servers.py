@@ -94,6 +94,8 @@ class ServerMedia(BaseModel):
     publishers: int = Field(description="Streams sent into it now.")
     subscribers: int = Field(description="Streams it forwards now.")
     max_streams: int = Field(0, description="Its limit of streams; 0: none.")
+    bitrate_kbps: int = Field(0, description="kbit/s its Janus receives and sends now.")
+    max_bitrate_kbps: int = Field(0, description="Its bitrate limit in kbit/s; 0: none.")
 
 
 class ServerOut(BaseModel):

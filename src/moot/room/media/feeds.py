@@ -73,3 +73,5 @@ class MediaLoad:
     subscribers: int
     max_streams: int = 0
     enabled: bool = True  # False: audio/video turned off here on purpose (janus = "off")
+    bitrate_kbps: int = 0  # what Janus receives and sends for us (janus_admin.py)
+    max_bitrate_kbps: int = 0

@@ -48,6 +48,8 @@ class MediaHub:
         max_streams: int = 0,
     ) -> None:
         self.max_streams = max_streams  # moot room sets it from max_media_streams
+        self.max_bitrate_kbps = 0  # moot room sets it from max_media_bitrate_mbps
+        self.bitrate_kbps = 0  # measured through Janus's admin API (janus_admin.py)
         # Where recorded meetings' media goes (moot room sets it); None: not recorded.
         self.recorder: MediaRecorder | None = None
         self.enabled = True
@@ -89,7 +91,7 @@ class MediaHub:
 
     def unavailable(self, reason: str) -> None:
         """Janus is gone (or was never there): every page is told, with the reason."""
-        self.client, self.reason = None, reason
+        self.client, self.reason, self.bitrate_kbps = None, reason, 0
         self._forget_rooms()
         self._published.clear()
         self._subscribed.clear()
@@ -105,9 +107,10 @@ class MediaHub:
     def _everyone_changed(self) -> None:
         for meeting in self._meetings():
             self.announce(meeting)
-        self._count()
+        self.recount()
 
-    def _count(self) -> None:
+    def recount(self) -> None:
+        """The load the heartbeat reports, after a change of streams or bitrate."""
         self.load = MediaLoad(
             self.available,
             self.reason,
@@ -115,6 +118,8 @@ class MediaHub:
             len(self._subscribed),
             self.max_streams,
             self.enabled,
+            self.bitrate_kbps,
+            self.max_bitrate_kbps,
         )
 
     # -- what pages see ----------------------------------------------------------------
@@ -307,13 +312,13 @@ class MediaHub:
             kind_of = event.get("janus")
             if kind_of == "webrtcup" and not feed.up:
                 feed.up = True
-                self._count()
+                self.recount()
                 self.announce(meeting)
             elif kind_of in ("hangup", "detached") and room.feeds.get(feed.id) is feed:
                 del room.feeds[feed.id]
                 self._published.pop((feed.conn, feed.kind), None)
                 self._recorded(room, feed)
-                self._count()
+                self.recount()
                 self.announce(meeting)
 
         handle = await client.attach(VIDEOROOM, on_event)
@@ -404,7 +409,7 @@ class MediaHub:
             await self.client.detach(feed.handle)
         if room is not None:
             self._recorded(room, feed)
-        self._count()
+        self.recount()
         self.announce(meeting)
 
     async def _subscribe(
@@ -420,7 +425,7 @@ class MediaHub:
         def on_event(event: dict[str, Any]) -> None:
             if event.get("janus") == "hangup":
                 self._subscribed.pop((conn, feed_id), None)
-                self._count()
+                self.recount()
 
         handle = await client.attach(VIDEOROOM, on_event)
         room.handles.add(handle)
@@ -442,14 +447,14 @@ class MediaHub:
             await client.detach(handle)
             raise JanusError("Janus made no offer for the stream")
         self._subscribed[(conn, feed_id)] = handle
-        self._count()
+        self.recount()
         conn.send(MediaSignal(action="offer", feed=feed_id, kind=feed.wire().kind, jsep=offer))
 
     async def _unsubscribe(self, conn: Connection, feed_id: int) -> None:
         handle = self._subscribed.pop((conn, feed_id), None)
         if handle is not None and self.client is not None:
             await self.client.detach(handle)
-        self._count()
+        self.recount()
 
     # -- pages and meetings ending -----------------------------------------------------
 
@@ -477,7 +482,7 @@ class MediaHub:
             self._published.pop((feed.conn, feed.kind), None)
         for key in [k for k in self._subscribed if k[0].closing]:
             self._subscribed.pop(key, None)
-        self._count()
+        self.recount()
         client = self.client
         try:
             if client is None or not self.available:

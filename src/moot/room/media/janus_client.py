@@ -23,6 +23,7 @@ from websockets.typing import Subprotocol
 log = logging.getLogger("moot.room.media.janus")
 
 JANUS_PROTOCOL = Subprotocol("janus-protocol")
+JANUS_ADMIN_PROTOCOL = Subprotocol("janus-admin-protocol")
 REQUEST_TIMEOUT = 10.0  # seconds Janus may take to answer one request
 # Seconds between keepalives: Janus drops a session silent for session_timeout (60 s), and
 # a Janus that does not answer one (hung: its socket stays open) is given up on.
@@ -38,11 +39,13 @@ class JanusError(Exception):
 
 
 class JanusClient:
-    """One WebSocket to Janus with one session on it."""
+    """One WebSocket to Janus with one session on it; or, `admin`, to its admin API (no
+    session: requests name the session and handle they ask about)."""
 
-    def __init__(self, url: str, api_secret: str = "") -> None:
+    def __init__(self, url: str, api_secret: str = "", *, admin: bool = False) -> None:
         self.url = url
-        self.api_secret = api_secret
+        self.api_secret = api_secret  # the admin_secret for the admin API
+        self.admin = admin
         self.session_id = 0
         self._ws: ClientConnection | None = None
         self._waiting: dict[str, asyncio.Future[Event]] = {}
@@ -56,10 +59,11 @@ class JanusClient:
 
     async def open(self) -> None:
         """Connect and create the session; JanusError (or OSError) if Janus is not there."""
-        self._ws = await connect(
-            self.url, subprotocols=[JANUS_PROTOCOL], open_timeout=5, max_size=2**22
-        )
+        protocol = JANUS_ADMIN_PROTOCOL if self.admin else JANUS_PROTOCOL
+        self._ws = await connect(self.url, subprotocols=[protocol], open_timeout=5, max_size=2**22)
         self._tasks = [asyncio.create_task(self._read())]
+        if self.admin:
+            return
         answer = await self.request({"janus": "create"})
         self.session_id = int(answer["data"]["id"])
         self._tasks.append(asyncio.create_task(self._keepalive()))
@@ -90,7 +94,7 @@ class JanusClient:
         transaction = secrets.token_hex(8)
         message = {**body, "transaction": transaction}
         if self.api_secret:
-            message["apisecret"] = self.api_secret
+            message["admin_secret" if self.admin else "apisecret"] = self.api_secret
         if self.session_id and body.get("janus") != "create":
             message["session_id"] = self.session_id
         if handle is not None:
@@ -113,6 +117,11 @@ class JanusClient:
             error = answer.get("error", {})
             raise JanusError(f"Janus refused: {error.get('reason', 'no reason')}")
         return answer
+
+    @property
+    def handles(self) -> list[int]:
+        """The handles attached on this session now."""
+        return list(self._handles)
 
     async def attach(self, plugin: str, on_event: OnEvent) -> int:
         """A new handle on `plugin`; its later events go to `on_event`."""

@@ -42,9 +42,12 @@ class JanusConfig:
     ws_port: int
     rtp_ports: tuple[int, int]
     api_secret: str  # every request of Moot's carries it: another local process cannot drive Janus
-    admin_secret: str  # Janus's admin API (not enabled on any transport; kept secret anyway)
+    admin_secret: str  # Janus's admin API: only the room server, on 127.0.0.1, with it
     admin_key: str  # the videoroom's: only Moot creates rooms
     debug_level: int = 3
+    # The admin API's WebSocket (127.0.0.1 only), where the room server reads the bitrate
+    # of its handles (janus_admin.py); 0: not enabled.
+    admin_ws_port: int = 0
 
 
 def default_rtp_ports(room_port: int) -> tuple[int, int]:
@@ -119,7 +122,9 @@ general: {{
     wss = false
 }}
 admin: {{
-    admin_ws = false
+    admin_ws = {"true" if config.admin_ws_port else "false"}
+    admin_ws_port = {config.admin_ws_port or 7188}
+    admin_ws_ip = "127.0.0.1"
     admin_wss = false
 }}
 """

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moot.room.media.hub import MediaHub
+from moot.room.media.janus_admin import measure
 from moot.room.media.janus_client import JanusClient, JanusError
 from moot.room.media.janus_config import JanusConfig, config_files
 
@@ -77,6 +78,8 @@ class JanusSupervisor:
         self.hub = hub
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        # Our Janus's admin API (auto): where its bitrate is read; "" when not ours.
+        self.admin_url, self.admin_secret = "", ""
 
     async def run(self) -> None:
         """Until cancelled: keep Janus up and the hub connected to it."""
@@ -123,17 +126,41 @@ class JanusSupervisor:
         waits: list[asyncio.Task[object]] = [asyncio.create_task(_ended(client.closed.wait()))]
         if self.process is not None:
             waits.append(asyncio.create_task(_ended(self.process.wait())))
+        measuring = await self._measure(client)
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in waits:
                 task.cancel()
+            if measuring is not None:
+                measuring.cancel()
             # Pages hear it now, not after Janus has been stopped (a hung one takes seconds).
             self.hub.unavailable("the media server stopped: it is being restarted")
             await client.close()
         if self.process is not None and self.process.returncode is not None:
             log.error("Janus exited (code %s): restarting it", self.process.returncode)
         await self.stop()
+
+    async def _measure(self, session: JanusClient) -> asyncio.Task[None] | None:
+        """Measuring the bitrate through our Janus's admin API (the task); None, bitrate
+        reported as 0, for an operator's Janus or if the admin API does not answer."""
+        if not self.admin_url:
+            return None
+        admin = JanusClient(self.admin_url, self.admin_secret, admin=True)
+        try:
+            await admin.open()
+        except (OSError, JanusError, TimeoutError) as exc:
+            log.warning("Janus's admin API: %s: media bitrate not measured", exc)
+            await admin.close()
+            return None
+
+        async def measuring() -> None:
+            try:
+                await measure(admin, session, self.hub)
+            finally:
+                await admin.close()
+
+        return asyncio.create_task(measuring())
 
     async def _start(self) -> tuple[str, str, str]:
         folder = self.settings.folder
@@ -144,7 +171,10 @@ class JanusSupervisor:
             api_secret=secrets.token_urlsafe(24),
             admin_secret=secrets.token_urlsafe(24),
             admin_key=secrets.token_urlsafe(24),
+            admin_ws_port=free_local_port(),
         )
+        self.admin_url = f"ws://127.0.0.1:{config.admin_ws_port}"
+        self.admin_secret = config.admin_secret
         for name, text in config_files(config, str(folder)).items():
             path = folder / name
             path.write_text(text)

@@ -161,7 +161,9 @@ function mediaWords(media) {
   if (!media) return "off";
   if (!media.available) return `unavailable: ${media.reason}`;
   const limit = media.max_streams ? ` of ${media.max_streams}` : "";
-  return `${media.publishers} sending, ${media.subscribers} receiving (${media.publishers + media.subscribers}${limit} streams)`;
+  const mbps = ((media.bitrate_kbps || 0) / 1000).toFixed(1);
+  const most = media.max_bitrate_kbps ? ` of ${media.max_bitrate_kbps / 1000}` : "";
+  return `${media.publishers} sending, ${media.subscribers} receiving (${media.publishers + media.subscribers}${limit} streams, ${mbps}${most} Mbit/s)`;
 }
 
 function drawWarnings(warnings) {

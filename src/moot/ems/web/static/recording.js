@@ -276,3 +276,4 @@ position.addEventListener("input", () => {
 // Before playing, the stage shows the start (the transcript stays whole until Play).
 stage();
 syncMedia();
+player.dataset.ready = "true"; // the controls work from now (a test waits for it)
