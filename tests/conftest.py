@@ -14,11 +14,17 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from moot.ems.auth.users import add_user
 from moot.ems.store.migrate import upgrade
 from moot.harness import Cluster
 from tests.services import POSTGRES_ADMIN_DB, POSTGRES_HOST, POSTGRES_PORT, require
+
+# Speed is measured in bench/, never in a test: Hypothesis's 200 ms deadline per example
+# failed property tests of placement on a machine busy with the suite's other workers.
+hypothesis_settings.register_profile("moot", deadline=None)
+hypothesis_settings.load_profile("moot")
 
 
 @pytest.fixture(autouse=True)
