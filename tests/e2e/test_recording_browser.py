@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from moot.harness import Cluster
 from tests.e2e.conftest import NewContext
-from tests.e2e.test_browser import give_name_and_attend, send_chat
+from tests.e2e.test_browser import give_name_and_attend, meeting_detail, send_chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -34,7 +34,14 @@ def test_record_a_meeting_then_play_it_back(cluster: Cluster, new_context: NewCo
     page.get_by_role("button", name="End meeting").click()
     expect(page.locator("#connection")).to_have_text("ended")
 
-    # Afterwards it is listed among the recorded meetings of the Meeting Center.
+    # Afterwards it is listed among the recorded meetings of the Meeting Center, once the
+    # EMS has heard the end from the room server (the pages are told first, at once).
+    meeting_id = page.url.split("/meeting/")[1].split("?")[0]
+    cluster.wait_for(
+        lambda: meeting_detail(cluster, meeting_id)["status"] == "ended",
+        "the EMS to hear the end",
+        timeout=10,
+    )
     page.goto(cluster.ems_url + "/")
     recorded = page.get_by_role("table", name="Recorded meetings")
     expect(recorded.locator("tbody tr")).to_have_count(1)

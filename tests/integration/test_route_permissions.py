@@ -403,6 +403,10 @@ TABLE: dict[tuple[str, str], tuple[str, Build]] = {
     ("GET", "/m/{meeting_id}"): ("AYYY", page("GET", "/m/{id}", params={"name": "Vic"})),
     ("POST", "/m/{meeting_id}"): ("AYYY", page("POST", "/m/{id}", data={"name": "Vic"})),
     ("GET", "/recordings/{meeting_id}"): ("AYYY", page("GET", "/recordings/{id}")),
+    ("GET", "/recordings/{meeting_id}/media/{media_id}"): (
+        "AYYY",
+        page("GET", "/recordings/{id}/media/1"),
+    ),
     ("GET", "/calendar"): ("AYYY", plain("GET", "/calendar")),
     ("GET", "/community"): ("AYYY", plain("GET", "/community")),
     ("POST", "/calendar/feed"): ("AYYY", form("POST", "/calendar/feed", {})),
